@@ -1,0 +1,1340 @@
+/* nock.c -- the Nock 4K evaluator.
+ *
+ * A formula is compiled, the first time it is evaluated, into threaded code
+ * for a small stack machine (struct nock_code), and the code is cached by
+ * the formula's address.  The machine keeps every live noun in three places
+ * the scratch collector can find: the subject register, the value stack and
+ * the frame stack.  Calls (Nock 2 and 9) in tail position replace the
+ * subject and jump, so loops run in constant frame space; other calls push a
+ * frame.  Nothing here recurses on the C stack while evaluating; compiling
+ * recurses on the formula's shape only to a fixed depth, past which the
+ * deeper part becomes its own code, compiled when reached.
+ *
+ * Safe points: scratch is collected, and interrupts are honoured, only when
+ * a call starts, where all live nouns are in those three places.
+ */
+#include "interp/nock.h"
+
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "interp/mug.h"
+
+_Static_assert(offsetof(struct noun_cell, head) == 8 && offsetof(struct noun_cell, tail) == 16,
+               "the fragment walk in the machine relies on this layout");
+
+#define DEFAULT_SCRATCH_BYTES ((size_t)8 << 30)
+#define DEFAULT_MAX_DEPTH 10000000
+/* Formula nesting compiled into one piece of code before the rest is
+ * deferred to code of its own. */
+#define COMPILE_MAX_NESTING 512
+
+/* Hint tags, as atoms (bytes least significant first). */
+#define TAG_SPOT 0x746f7073u
+#define TAG_HUNK 0x6b6e7568u
+#define TAG_MEAN 0x6e61656du
+#define TAG_LOSE 0x65736f6cu
+#define TAG_SLOG 0x676f6c73u
+#define TAG_MEMO 0x6f6d656du
+#define TAG_BOUT 0x74756f62u
+#define TAG_FAST 0x74736166u
+
+/* Machine instructions.  Operands follow the instruction word in the code;
+ * "noun" operands may point into scratch and are relocated by collections
+ * (their offsets are listed in the code's relocation table). */
+enum nock_op {
+    OP_SUBJECT,        /* push subject                          Nock 0 1 */
+    OP_HEAD,           /* push head of subject                  Nock 0 2 */
+    OP_TAIL,           /* push tail of subject                  Nock 0 3 */
+    OP_FRAGMENT,       /* axis(direct) : push /axis of subject  Nock 0 */
+    OP_FRAGMENT_BIG,   /* axis(noun)                            Nock 0 */
+    OP_CONSTANT,       /* value(noun) : push                    Nock 1 */
+    OP_CONS,           /* pop tail, head; push [head tail]      autocons */
+    OP_IS_CELL,        /* Nock 3 */
+    OP_INCREMENT,      /* Nock 4 */
+    OP_EQUAL,          /* Nock 5 */
+    OP_BRANCH,         /* else-target : pop test; 0 falls through, 1 jumps  Nock 6 */
+    OP_JUMP,           /* target */
+    OP_SUBJECT_ENTER,  /* pop v; push subject; subject = v      Nock 7 */
+    OP_SUBJECT_SET,    /* subject = pop  (tail position)        Nock 7 */
+    OP_PIN_ENTER,      /* pop v; push subject; subject = [v subject]  Nock 8 */
+    OP_PIN_SET,        /* subject = [pop subject] (tail)        Nock 8 */
+    OP_SUBJECT_LEAVE,  /* pop result; subject = pop; push result */
+    OP_EVAL,           /* cache(2 words) : pop formula, subject; call       Nock 2 */
+    OP_EVAL_TAIL,      /* cache(2 words) */
+    OP_EVAL_DEFERRED,  /* cache : as OP_EVAL_TAIL/EVAL, but counts no step */
+    OP_EVAL_DEFERRED_TAIL,
+    OP_ARM,            /* axis(noun) cache(2) : pop core; call /axis of it  Nock 9 */
+    OP_ARM_TAIL,
+    OP_EDIT,           /* axis(noun) : pop target, value; push edited        Nock 10 */
+    OP_HINT_STATIC,    /* count a static hint                   Nock 11 */
+    OP_HINT_DROP,      /* pop a dynamic clue we don't act on    Nock 11 */
+    OP_TRACE_PUSH,     /* tag : pop clue onto the trace          Nock 11 */
+    OP_TRACE_POP,
+    OP_SLOG,           /* pop clue; tell the slog hook           Nock 11 */
+    OP_MEMO_LOOKUP,    /* formula(noun) done-target : key [subject formula]  Nock 11 */
+    OP_MEMO_STORE,
+    OP_BOUT_START,     /* Nock 11 */
+    OP_BOUT_END,
+    OP_FAST,           /* pop core, clue; tell the fast hook; push core     Nock 11 */
+    OP_CRASH,          /* reason(char *) */
+    OP_RETURN,
+    OP_HALT,
+    OP_COUNT
+};
+
+/* Compiled code for one formula.  `ops` holds instruction words (label
+ * addresses once threaded) and operands.  `relocations` lists the indices of
+ * noun operands, so a scratch collection can move the nouns they name.
+ * `max_stack` is the most values this code pushes beyond its entry, so the
+ * machine reserves stack once per call instead of per push. */
+struct nock_code {
+    noun formula;
+    struct nock_code *next_all;   /* list of every code in the context */
+    uint32_t length;
+    uint32_t relocation_count;
+    uint32_t max_stack;
+    uint32_t call_cache_count;
+    uint32_t *relocations;
+    uint32_t *call_caches;        /* indices of call-site cache words */
+    uint64_t *ops;
+};
+
+/* A call's return: where to continue and the caller's subject. */
+struct nock_frame {
+    uint64_t *return_pc;
+    noun subject;
+};
+
+struct memo_entry {
+    noun key;     /* [subject formula], 0 when the slot is empty */
+    noun value;
+};
+
+struct nock_context {
+    struct noun_home *home;
+    struct noun_region *region;
+    struct nock_config config;
+    struct nock_counters counters;
+    volatile int interrupt_requested;
+
+    /* machine state; valid in these fields at safe points */
+    noun subject;
+    noun *stack;                  /* value stack */
+    size_t stack_capacity, stack_count;
+    struct nock_frame *frames;
+    size_t frame_capacity, frame_count;
+    noun *trace;                  /* [tag clue] pairs, innermost last */
+    size_t trace_capacity, trace_count;
+
+    /* code cache: formula address -> code, open addressing */
+    struct nock_code **code_table;
+    size_t code_table_capacity, code_table_count;
+    struct nock_code *all_code;
+    struct nock_code *halt_code;
+
+    struct memo_entry *memo;
+    size_t memo_capacity, memo_count;
+
+    const void *const *labels;    /* instruction number -> machine label */
+    jmp_buf escape;               /* out of memory leaves through here */
+    const char *crash_reason;
+};
+
+/* ---- code cache ---------------------------------------------------------- */
+
+static inline size_t formula_hash(noun formula)
+{
+    return (size_t)((formula >> 3) * UINT64_C(0x9E3779B97F4A7C15) >> 20);
+}
+
+static struct nock_code *code_lookup(struct nock_context *context, noun formula)
+{
+    size_t mask = context->code_table_capacity - 1;
+    for (size_t i = formula_hash(formula) & mask; context->code_table[i]; i = (i + 1) & mask)
+        if (context->code_table[i]->formula == formula)
+            return context->code_table[i];
+    return NULL;
+}
+
+static bool code_table_insert(struct nock_context *context, struct nock_code *code);
+
+static bool code_table_rebuild(struct nock_context *context, size_t capacity)
+{
+    struct nock_code **table = calloc(capacity, sizeof *table);
+    if (!table)
+        return false;
+    free(context->code_table);
+    context->code_table = table;
+    context->code_table_capacity = capacity;
+    context->code_table_count = 0;
+    for (struct nock_code *code = context->all_code; code; code = code->next_all)
+        code_table_insert(context, code);
+    return true;
+}
+
+static bool code_table_insert(struct nock_context *context, struct nock_code *code)
+{
+    if ((context->code_table_count + 1) * 2 > context->code_table_capacity) {
+        /* the new code is already on all_code, so the rebuild inserts it */
+        return code_table_rebuild(context, context->code_table_capacity * 2);
+    }
+    size_t mask = context->code_table_capacity - 1, i = formula_hash(code->formula) & mask;
+    while (context->code_table[i])
+        i = (i + 1) & mask;
+    context->code_table[i] = code;
+    context->code_table_count++;
+    return true;
+}
+
+static void code_free(struct nock_code *code)
+{
+    free(code->relocations);
+    free(code->call_caches);
+    free(code->ops);
+    free(code);
+}
+
+/* Forget the call-site caches that name codes about to be freed. */
+static void code_clear_call_caches(struct nock_context *context);
+
+/* Drop codes whose formula satisfies `doomed` (all of them if NULL). */
+static void code_drop(struct nock_context *context, bool (*doomed)(struct nock_context *, struct nock_code *))
+{
+    code_clear_call_caches(context);
+    struct nock_code **link = &context->all_code;
+    while (*link) {
+        struct nock_code *code = *link;
+        if (!doomed || doomed(context, code)) {
+            *link = code->next_all;
+            code_free(code);
+        } else {
+            link = &code->next_all;
+        }
+    }
+    code_table_rebuild(context, context->code_table_capacity);
+}
+
+static bool code_in_scratch(struct nock_context *context, struct nock_code *code)
+{
+    return noun_region_holds(context->region, code->formula);
+}
+
+static void on_home_collect(void *context)
+{
+    code_drop(context, NULL);
+    struct nock_context *c = context;
+    memset(c->memo, 0, c->memo_capacity * sizeof *c->memo);
+    c->memo_count = 0;
+}
+
+/* ---- compiling ----------------------------------------------------------- */
+
+/* Code under construction. */
+struct assembler {
+    uint64_t *ops;
+    size_t length, capacity;
+    uint32_t *relocations;
+    size_t relocation_count, relocation_capacity;
+    uint32_t *call_caches;
+    size_t call_cache_count, call_cache_capacity;
+    int stack_depth, max_stack;
+    bool failed;
+};
+
+static void emit(struct assembler *a, uint64_t word)
+{
+    if (a->length == a->capacity) {
+        size_t capacity = a->capacity ? a->capacity * 2 : 32;
+        uint64_t *ops = realloc(a->ops, capacity * sizeof *ops);
+        if (!ops) {
+            a->failed = true;
+            return;
+        }
+        a->ops = ops;
+        a->capacity = capacity;
+    }
+    a->ops[a->length++] = word;
+}
+
+/* Remember the index of the word about to be emitted in a list. */
+static void note_index(struct assembler *a, uint32_t **list, size_t *count, size_t *capacity)
+{
+    if (*count == *capacity) {
+        size_t bigger = *capacity ? *capacity * 2 : 8;
+        uint32_t *r = realloc(*list, bigger * sizeof *r);
+        if (!r) {
+            a->failed = true;
+            return;
+        }
+        *list = r;
+        *capacity = bigger;
+    }
+    (*list)[(*count)++] = (uint32_t)a->length;
+}
+
+static void emit_noun(struct assembler *a, noun n)
+{
+    if (!noun_is_direct(n))
+        note_index(a, &a->relocations, &a->relocation_count, &a->relocation_capacity);
+    emit(a, n);
+}
+
+/* Track the value-stack height the code reaches. */
+static void stack_change(struct assembler *a, int delta)
+{
+    a->stack_depth += delta;
+    if (a->stack_depth > a->max_stack)
+        a->max_stack = a->stack_depth;
+}
+
+static void emit_op(struct assembler *a, enum nock_op op, int stack_delta)
+{
+    emit(a, op);
+    stack_change(a, stack_delta);
+}
+
+static void emit_crash(struct assembler *a, const char *reason)
+{
+    emit_op(a, OP_CRASH, 0);
+    emit(a, (uint64_t)(uintptr_t)reason);
+}
+
+/* A call-site cache: the code last called from here. */
+static void emit_call_cache(struct assembler *a)
+{
+    note_index(a, &a->call_caches, &a->call_cache_count, &a->call_cache_capacity);
+    emit(a, 0);
+}
+
+static void compile(struct assembler *a, noun formula, bool tail, int nesting);
+
+static void compile_return_if_tail(struct assembler *a, bool tail)
+{
+    if (tail)
+        emit_op(a, OP_RETURN, 0);
+}
+
+static void compile_fragment(struct assembler *a, noun axis)
+{
+    if (axis == 0 || !noun_is_atom(axis)) {
+        emit_crash(a, noun_is_atom(axis) ? "Nock 0 with axis 0" : "Nock 0 with a cell for an axis");
+        stack_change(a, 1);
+    } else if (axis == 1) {
+        emit_op(a, OP_SUBJECT, 1);
+    } else if (axis == 2) {
+        emit_op(a, OP_HEAD, 1);
+    } else if (axis == 3) {
+        emit_op(a, OP_TAIL, 1);
+    } else if (noun_is_direct(axis)) {
+        emit_op(a, OP_FRAGMENT, 1);
+        emit(a, axis);
+    } else {
+        emit_op(a, OP_FRAGMENT_BIG, 1);
+        emit_noun(a, axis);
+    }
+}
+
+/* Unpack [x y] or fail; the compiled code then crashes when reached. */
+static bool split(noun n, noun *head, noun *tail)
+{
+    if (!noun_is_cell(n))
+        return false;
+    *head = noun_head(n);
+    *tail = noun_tail(n);
+    return true;
+}
+
+static void compile_branch(struct assembler *a, noun arguments, bool tail, int nesting)
+{
+    noun test, rest, yes, no;
+    if (!split(arguments, &test, &rest) || !split(rest, &yes, &no)) {
+        emit_crash(a, "Nock 6 needs [test yes no]");
+        stack_change(a, 1);
+        compile_return_if_tail(a, tail);
+        return;
+    }
+    compile(a, test, false, nesting + 1);
+    emit_op(a, OP_BRANCH, -1);
+    size_t else_operand = a->length;
+    emit(a, 0);
+    int depth = a->stack_depth;
+    compile(a, yes, tail, nesting + 1);
+    size_t end_operand = 0;
+    if (!tail) {
+        emit_op(a, OP_JUMP, 0);
+        end_operand = a->length;
+        emit(a, 0);
+    }
+    if (!a->failed)
+        a->ops[else_operand] = a->length;
+    a->stack_depth = depth;
+    compile(a, no, tail, nesting + 1);
+    if (!tail && !a->failed)
+        a->ops[end_operand] = a->length;
+}
+
+/* Nock 7 and 8: evaluate `product` as the new subject (8: pinned to the
+ * old one) and `body` against it. */
+static void compile_compose(struct assembler *a, noun arguments, bool pin, bool tail, int nesting)
+{
+    noun product, body;
+    if (!split(arguments, &product, &body)) {
+        emit_crash(a, pin ? "Nock 8 needs [b c]" : "Nock 7 needs [b c]");
+        stack_change(a, 1);
+        compile_return_if_tail(a, tail);
+        return;
+    }
+    compile(a, product, false, nesting + 1);
+    if (tail) {
+        emit_op(a, pin ? OP_PIN_SET : OP_SUBJECT_SET, -1);
+        compile(a, body, true, nesting + 1);
+    } else {
+        emit_op(a, pin ? OP_PIN_ENTER : OP_SUBJECT_ENTER, 0);
+        compile(a, body, false, nesting + 1);
+        emit_op(a, OP_SUBJECT_LEAVE, -1);
+    }
+}
+
+static void compile_hint(struct assembler *a, noun arguments, bool tail, int nesting)
+{
+    noun hint, body;
+    if (!split(arguments, &hint, &body)) {
+        emit_crash(a, "Nock 11 needs [hint body]");
+        stack_change(a, 1);
+        compile_return_if_tail(a, tail);
+        return;
+    }
+    if (noun_is_atom(hint)) {
+        emit_op(a, OP_HINT_STATIC, 0);
+        compile(a, body, tail, nesting + 1);
+        return;
+    }
+    noun tag = noun_head(hint), clue = noun_tail(hint);
+    compile(a, clue, false, nesting + 1);
+    switch (noun_is_direct(tag) ? tag : 0) {
+    case TAG_SPOT: case TAG_HUNK: case TAG_MEAN: case TAG_LOSE:
+        emit_op(a, OP_TRACE_PUSH, -1);
+        emit(a, tag);
+        compile(a, body, false, nesting + 1);
+        emit_op(a, OP_TRACE_POP, 0);
+        break;
+    case TAG_SLOG:
+        emit_op(a, OP_SLOG, -1);
+        compile(a, body, tail, nesting + 1);
+        return;
+    case TAG_MEMO: {
+        emit_op(a, OP_HINT_DROP, -1);
+        emit_op(a, OP_MEMO_LOOKUP, 1);
+        emit_noun(a, body);
+        size_t done_operand = a->length;
+        emit(a, 0);
+        compile(a, body, false, nesting + 1);
+        emit_op(a, OP_MEMO_STORE, -1);
+        if (!a->failed)
+            a->ops[done_operand] = a->length;
+        break;
+    }
+    case TAG_BOUT:
+        emit_op(a, OP_BOUT_START, 0);
+        compile(a, body, false, nesting + 1);
+        emit_op(a, OP_BOUT_END, -1);
+        break;
+    case TAG_FAST:
+        compile(a, body, false, nesting + 1);
+        emit_op(a, OP_FAST, -1);
+        break;
+    default:
+        emit_op(a, OP_HINT_DROP, -1);
+        compile(a, body, tail, nesting + 1);
+        return;
+    }
+    compile_return_if_tail(a, tail);
+}
+
+/* Emit code that pushes *[subject formula] (or, in tail position, returns
+ * it or tail-calls). */
+static void compile(struct assembler *a, noun formula, bool tail, int nesting)
+{
+    if (a->failed)
+        return;
+    if (nesting > COMPILE_MAX_NESTING) {
+        emit_op(a, OP_SUBJECT, 1);
+        emit_op(a, OP_CONSTANT, 1);
+        emit_noun(a, formula);
+        emit_op(a, tail ? OP_EVAL_DEFERRED_TAIL : OP_EVAL_DEFERRED, -1);
+        emit_call_cache(a);
+        return;
+    }
+    noun op, arguments;
+    if (!split(formula, &op, &arguments)) {
+        emit_crash(a, "a formula must be a cell");
+        stack_change(a, 1);
+        compile_return_if_tail(a, tail);
+        return;
+    }
+    if (noun_is_cell(op)) {
+        compile(a, op, false, nesting + 1);
+        compile(a, arguments, false, nesting + 1);
+        emit_op(a, OP_CONS, -1);
+        compile_return_if_tail(a, tail);
+        return;
+    }
+    noun b, c;
+    switch (noun_is_direct(op) && op <= 12 ? op : 13) {
+    case 0:
+        compile_fragment(a, arguments);
+        break;
+    case 1:
+        emit_op(a, OP_CONSTANT, 1);
+        emit_noun(a, arguments);
+        break;
+    case 2:
+        if (!split(arguments, &b, &c))
+            goto malformed;
+        compile(a, b, false, nesting + 1);
+        compile(a, c, false, nesting + 1);
+        emit_op(a, tail ? OP_EVAL_TAIL : OP_EVAL, -1);
+        emit_call_cache(a);
+        return;
+    case 3: case 4:
+        compile(a, arguments, false, nesting + 1);
+        emit_op(a, op == 3 ? OP_IS_CELL : OP_INCREMENT, 0);
+        break;
+    case 5:
+        if (!split(arguments, &b, &c))
+            goto malformed;
+        compile(a, b, false, nesting + 1);
+        compile(a, c, false, nesting + 1);
+        emit_op(a, OP_EQUAL, -1);
+        break;
+    case 6:
+        compile_branch(a, arguments, tail, nesting);
+        return;
+    case 7: case 8:
+        compile_compose(a, arguments, op == 8, tail, nesting);
+        return;
+    case 9:
+        if (!split(arguments, &b, &c))
+            goto malformed;
+        if (!noun_is_atom(b) || b == 0) {
+            emit_crash(a, "Nock 9 needs an axis above 0");
+            stack_change(a, 1);
+            break;
+        }
+        compile(a, c, false, nesting + 1);
+        emit_op(a, tail ? OP_ARM_TAIL : OP_ARM, 0);
+        emit_noun(a, b);
+        emit_call_cache(a);
+        return;
+    case 10: {
+        noun axis, value;
+        if (!split(arguments, &b, &c) || !split(b, &axis, &value))
+            goto malformed;
+        if (!noun_is_atom(axis) || axis == 0) {
+            emit_crash(a, "Nock 10 needs an axis above 0");
+            stack_change(a, 1);
+            break;
+        }
+        compile(a, value, false, nesting + 1);
+        compile(a, c, false, nesting + 1);
+        emit_op(a, OP_EDIT, -1);
+        emit_noun(a, axis);
+        break;
+    }
+    case 11:
+        compile_hint(a, arguments, tail, nesting);
+        return;
+    case 12:
+        emit_crash(a, "Nock 12 (scry) is not supported");
+        stack_change(a, 1);
+        break;
+    default:
+        emit_crash(a, "no such Nock opcode");
+        stack_change(a, 1);
+        break;
+    }
+    compile_return_if_tail(a, tail);
+    return;
+malformed:
+    emit_crash(a, "malformed formula");
+    stack_change(a, 1);
+    compile_return_if_tail(a, tail);
+}
+
+/* Turn instruction numbers into label addresses (threaded code). */
+static void thread_code(struct nock_context *context, struct nock_code *code, const uint8_t *is_instruction)
+{
+    for (uint32_t i = 0; i < code->length; i++)
+        if (is_instruction[i])
+            code->ops[i] = (uint64_t)(uintptr_t)context->labels[code->ops[i]];
+}
+
+static int op_operand_count(enum nock_op op)
+{
+    switch (op) {
+    case OP_FRAGMENT: case OP_FRAGMENT_BIG: case OP_CONSTANT: case OP_BRANCH: case OP_JUMP:
+    case OP_EVAL: case OP_EVAL_TAIL: case OP_EVAL_DEFERRED: case OP_EVAL_DEFERRED_TAIL:
+    case OP_EDIT: case OP_TRACE_PUSH: case OP_CRASH:
+        return 1;
+    case OP_ARM: case OP_ARM_TAIL: case OP_MEMO_LOOKUP:
+        return 2;
+    default:
+        return 0;
+    }
+}
+
+static struct nock_code *code_compile(struct nock_context *context, noun formula)
+{
+    struct assembler a = {0};
+    compile(&a, formula, true, 0);
+    struct nock_code *code = calloc(1, sizeof *code);
+    uint8_t *is_instruction = calloc(a.length + 1, 1);
+    if (a.failed || !code || !is_instruction) {
+        free(a.ops);
+        free(a.relocations);
+        free(a.call_caches);
+        free(code);
+        free(is_instruction);
+        return NULL;
+    }
+    for (size_t i = 0; i < a.length; i += 1 + op_operand_count((enum nock_op)a.ops[i]))
+        is_instruction[i] = 1;
+    /* Branch targets were recorded as indices; make them addresses. */
+    for (size_t i = 0; i < a.length; i += 1 + op_operand_count((enum nock_op)a.ops[i])) {
+        enum nock_op op = (enum nock_op)a.ops[i];
+        if (op == OP_BRANCH || op == OP_JUMP)
+            a.ops[i + 1] = (uint64_t)(uintptr_t)(a.ops + a.ops[i + 1]);
+        else if (op == OP_MEMO_LOOKUP)
+            a.ops[i + 2] = (uint64_t)(uintptr_t)(a.ops + a.ops[i + 2]);
+    }
+    code->formula = formula;
+    code->ops = a.ops;
+    code->length = (uint32_t)a.length;
+    code->relocations = a.relocations;
+    code->relocation_count = (uint32_t)a.relocation_count;
+    code->call_caches = a.call_caches;
+    code->call_cache_count = (uint32_t)a.call_cache_count;
+    code->max_stack = (uint32_t)a.max_stack + 2;
+    thread_code(context, code, is_instruction);
+    free(is_instruction);
+    code->next_all = context->all_code;
+    context->all_code = code;
+    code_table_insert(context, code);
+    context->counters.compiled_formulas++;
+    return code;
+}
+
+static void code_clear_call_caches(struct nock_context *context)
+{
+    for (struct nock_code *code = context->all_code; code; code = code->next_all)
+        for (uint32_t i = 0; i < code->call_cache_count; i++)
+            code->ops[code->call_caches[i]] = 0;
+}
+
+/* ---- collection ---------------------------------------------------------- */
+
+static void memo_relocate(struct nock_context *context, struct noun_collector *collector);
+
+static void enumerate_roots(void *argument, struct noun_collector *collector)
+{
+    struct nock_context *context = argument;
+    noun_collector_visit(collector, &context->subject);
+    noun_collector_visit_many(collector, context->stack, context->stack_count);
+    for (size_t i = 0; i < context->frame_count; i++)
+        noun_collector_visit(collector, &context->frames[i].subject);
+    noun_collector_visit_many(collector, context->trace, context->trace_count);
+    for (struct nock_code *code = context->all_code; code; code = code->next_all) {
+        if (!noun_region_holds(context->region, code->formula))
+            continue;
+        noun_collector_visit(collector, &code->formula);
+        for (uint32_t i = 0; i < code->relocation_count; i++)
+            noun_collector_visit(collector, &code->ops[code->relocations[i]]);
+    }
+    memo_relocate(context, collector);
+}
+
+static void collect_scratch(struct nock_context *context)
+{
+    bool scratch_code = false;
+    for (struct nock_code *code = context->all_code; code && !scratch_code; code = code->next_all)
+        scratch_code = noun_region_holds(context->region, code->formula);
+    noun_region_collect(context->region, enumerate_roots, context);
+    context->counters.scratch_collections++;
+    /* formula addresses moved: rehash */
+    if (scratch_code)
+        code_table_rebuild(context, context->code_table_capacity);
+}
+
+/* ---- memo ---------------------------------------------------------------- */
+
+static size_t memo_find(struct nock_context *context, noun key, uint32_t mug)
+{
+    size_t mask = context->memo_capacity - 1, i = mug & mask;
+    while (context->memo[i].key && !noun_equal(context->memo[i].key, key))
+        i = (i + 1) & mask;
+    return i;
+}
+
+static bool memo_insert(struct nock_context *context, noun key, noun value)
+{
+    if ((context->memo_count + 1) * 2 > context->memo_capacity) {
+        size_t old_capacity = context->memo_capacity;
+        struct memo_entry *old = context->memo;
+        size_t capacity = old_capacity ? old_capacity * 2 : 256;
+        context->memo = calloc(capacity, sizeof *context->memo);
+        if (!context->memo) {
+            context->memo = old;
+            return false;
+        }
+        context->memo_capacity = capacity;
+        context->memo_count = 0;
+        for (size_t i = 0; i < old_capacity; i++)
+            if (old[i].key)
+                memo_insert(context, old[i].key, old[i].value);
+        free(old);
+    }
+    size_t i = memo_find(context, key, mug_noun(key));
+    if (!context->memo[i].key)
+        context->memo_count++;
+    context->memo[i].key = key;
+    context->memo[i].value = value;
+    return true;
+}
+
+static void memo_relocate(struct nock_context *context, struct noun_collector *collector)
+{
+    for (size_t i = 0; i < context->memo_capacity; i++) {
+        if (context->memo[i].key) {
+            noun_collector_visit(collector, &context->memo[i].key);
+            noun_collector_visit(collector, &context->memo[i].value);
+        }
+    }
+}
+
+/* Entries keyed by scratch nouns die with scratch. */
+static void memo_drop_scratch(struct nock_context *context)
+{
+    struct memo_entry *old = context->memo;
+    size_t capacity = context->memo_capacity;
+    bool any = false;
+    for (size_t i = 0; i < capacity && !any; i++)
+        any = old[i].key && (noun_region_holds(context->region, old[i].key) ||
+                             noun_region_holds(context->region, old[i].value));
+    if (!any)
+        return;
+    context->memo = calloc(capacity, sizeof *context->memo);
+    context->memo_count = 0;
+    if (!context->memo) {
+        context->memo = old;
+        memset(old, 0, capacity * sizeof *old);
+        return;
+    }
+    for (size_t i = 0; i < capacity; i++)
+        if (old[i].key && !noun_region_holds(context->region, old[i].key) &&
+            !noun_region_holds(context->region, old[i].value))
+            memo_insert(context, old[i].key, old[i].value);
+    free(old);
+}
+
+/* ---- the context --------------------------------------------------------- */
+
+static void out_of_memory(void *argument)
+{
+    struct nock_context *context = argument;
+    longjmp(context->escape, 1);
+}
+
+static struct nock_outcome run(struct nock_context *context, noun subject, noun formula);
+
+struct nock_context *nock_context_new(struct noun_home *home, const struct nock_config *config)
+{
+    struct nock_context *context = calloc(1, sizeof *context);
+    if (!context)
+        return NULL;
+    if (config)
+        context->config = *config;
+    if (!context->config.scratch_max_bytes)
+        context->config.scratch_max_bytes = DEFAULT_SCRATCH_BYTES;
+    if (!context->config.max_depth)
+        context->config.max_depth = DEFAULT_MAX_DEPTH;
+    context->home = home;
+    context->region = noun_region_new(context->config.scratch_max_bytes);
+    context->stack_capacity = 1024;
+    context->stack = malloc(context->stack_capacity * sizeof *context->stack);
+    context->frame_capacity = 256;
+    context->frames = malloc(context->frame_capacity * sizeof *context->frames);
+    context->trace_capacity = 64;
+    context->trace = malloc(context->trace_capacity * sizeof *context->trace);
+    context->code_table_capacity = 1024;
+    context->code_table = calloc(context->code_table_capacity, sizeof *context->code_table);
+    context->memo_capacity = 256;
+    context->memo = calloc(context->memo_capacity, sizeof *context->memo);
+    if (!context->region || !context->stack || !context->frames || !context->trace ||
+        !context->code_table || !context->memo || (home && !noun_home_listen(home, on_home_collect, context))) {
+        nock_context_free(context);
+        return NULL;
+    }
+    context->region->out_of_memory = out_of_memory;
+    context->region->out_of_memory_context = context;
+    /* Runs the machine once with no code to learn its label addresses. */
+    run(context, 0, NOUN_NONE);
+    return context;
+}
+
+void nock_context_free(struct nock_context *context)
+{
+    if (!context)
+        return;
+    if (context->home)
+        noun_home_unlisten(context->home, on_home_collect, context);
+    while (context->all_code) {
+        struct nock_code *next = context->all_code->next_all;
+        code_free(context->all_code);
+        context->all_code = next;
+    }
+    if (context->halt_code)
+        code_free(context->halt_code);
+    noun_region_free(context->region);
+    free(context->stack);
+    free(context->frames);
+    free(context->trace);
+    free(context->code_table);
+    free(context->memo);
+    free(context);
+}
+
+void nock_interrupt(struct nock_context *context)
+{
+    __atomic_store_n(&context->interrupt_requested, 1, __ATOMIC_RELAXED);
+}
+
+struct noun_region *nock_context_region(struct nock_context *context) { return context->region; }
+struct noun_home *nock_context_home(struct nock_context *context) { return context->home; }
+
+const struct nock_counters *nock_context_counters(const struct nock_context *context)
+{
+    return &context->counters;
+}
+
+void nock_context_reset(struct nock_context *context)
+{
+    code_drop(context, code_in_scratch);
+    memo_drop_scratch(context);
+    noun_region_reset(context->region);
+    context->stack_count = 0;
+    context->frame_count = 0;
+    context->trace_count = 0;
+    context->subject = 0;
+}
+
+struct nock_outcome nock_evaluate(struct nock_context *context, noun subject, noun formula)
+{
+    __atomic_store_n(&context->interrupt_requested, 0, __ATOMIC_RELAXED);
+    struct nock_outcome outcome = run(context, subject, formula);
+    uint64_t steps = 0;
+    for (int i = 0; i < 13; i++)
+        steps += context->counters.steps_by_opcode[i];
+    context->counters.steps = steps;
+    return outcome;
+}
+
+/* ---- growing the machine's stacks ---------------------------------------- */
+
+static bool grow_array(void **items, size_t *capacity, size_t needed, size_t item_size)
+{
+    if (needed <= *capacity)
+        return true;
+    size_t c = *capacity;
+    while (c < needed)
+        c *= 2;
+    void *p = realloc(*items, c * item_size);
+    if (!p)
+        return false;
+    *items = p;
+    *capacity = c;
+    return true;
+}
+
+/* Build the crash trace list from the trace stack, innermost first. */
+static noun trace_list(struct nock_context *context)
+{
+    noun list = 0;
+    for (size_t i = 0; i + 1 < context->trace_count; i += 2)
+        list = noun_cell_new(context->region,
+                             noun_cell_new(context->region, context->trace[i], context->trace[i + 1]), list);
+    return list;
+}
+
+/* #[axis value target]: rebuild the cells on the path to axis. */
+static noun edit(struct nock_context *context, noun axis, noun value, noun target)
+{
+    uint64_t bits = noun_atom_bit_length(axis);
+    if (bits > 1 << 20)
+        return NOUN_NONE;
+    noun *path = malloc((bits + 1) * sizeof *path);
+    if (!path)
+        return NOUN_NONE;
+    uint64_t single;
+    size_t words;
+    const uint64_t *w = noun_atom_words(axis, &single, &words);
+    noun at = target;
+    /* walk down, remembering each cell passed */
+    for (uint64_t i = bits - 1; i-- > 0;) {
+        if (!noun_is_cell(at)) {
+            free(path);
+            return NOUN_NONE;
+        }
+        path[i] = at;
+        at = (w[i / 64] >> (i % 64)) & 1 ? noun_tail(at) : noun_head(at);
+    }
+    noun result = value;
+    for (uint64_t i = 0; i + 1 < bits; i++) {
+        noun cell = path[i];
+        result = (w[i / 64] >> (i % 64)) & 1 ? noun_cell_new(context->region, noun_head(cell), result)
+                                              : noun_cell_new(context->region, result, noun_tail(cell));
+    }
+    free(path);
+    return result;
+}
+
+static uint64_t now_nanoseconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* ---- the machine --------------------------------------------------------- */
+
+#define NEXT() goto *(void *)(uintptr_t)(*pc)
+#define COUNT(opcode) (steps[opcode]++)
+#define PUSH(x) (*sp++ = (x))
+#define POP() (*--sp)
+#define TOP() (sp[-1])
+#define CRASH(why) do { context->crash_reason = (why); goto crash; } while (0)
+/* Spill the machine registers to the context, where collection and the
+ * crash path find them; and reload them after. */
+#define SPILL() (context->stack_count = (size_t)(sp - context->stack), context->subject = subject)
+#define RELOAD() (sp = context->stack + context->stack_count, subject = context->subject)
+
+static struct nock_outcome machine(struct nock_context *context, noun subject, noun formula)
+{
+    static const void *const labels[OP_COUNT] = {
+        [OP_SUBJECT] = &&op_subject, [OP_HEAD] = &&op_head, [OP_TAIL] = &&op_tail,
+        [OP_FRAGMENT] = &&op_fragment, [OP_FRAGMENT_BIG] = &&op_fragment_big,
+        [OP_CONSTANT] = &&op_constant, [OP_CONS] = &&op_cons, [OP_IS_CELL] = &&op_is_cell,
+        [OP_INCREMENT] = &&op_increment, [OP_EQUAL] = &&op_equal, [OP_BRANCH] = &&op_branch,
+        [OP_JUMP] = &&op_jump, [OP_SUBJECT_ENTER] = &&op_subject_enter,
+        [OP_SUBJECT_SET] = &&op_subject_set, [OP_PIN_ENTER] = &&op_pin_enter,
+        [OP_PIN_SET] = &&op_pin_set, [OP_SUBJECT_LEAVE] = &&op_subject_leave,
+        [OP_EVAL] = &&op_eval, [OP_EVAL_TAIL] = &&op_eval_tail,
+        [OP_EVAL_DEFERRED] = &&op_eval_deferred, [OP_EVAL_DEFERRED_TAIL] = &&op_eval_deferred_tail,
+        [OP_ARM] = &&op_arm, [OP_ARM_TAIL] = &&op_arm_tail, [OP_EDIT] = &&op_edit,
+        [OP_HINT_STATIC] = &&op_hint_static, [OP_HINT_DROP] = &&op_hint_drop,
+        [OP_TRACE_PUSH] = &&op_trace_push, [OP_TRACE_POP] = &&op_trace_pop, [OP_SLOG] = &&op_slog,
+        [OP_MEMO_LOOKUP] = &&op_memo_lookup, [OP_MEMO_STORE] = &&op_memo_store,
+        [OP_BOUT_START] = &&op_bout_start, [OP_BOUT_END] = &&op_bout_end, [OP_FAST] = &&op_fast,
+        [OP_CRASH] = &&op_crash, [OP_RETURN] = &&op_return, [OP_HALT] = &&op_halt,
+    };
+    struct nock_outcome outcome = { .status = NOCK_OK, .product = 0, .trace = 0, .reason = NULL };
+    if (formula == NOUN_NONE) {
+        /* First call from nock_context_new: publish the labels and build
+         * the one-instruction code that ends an evaluation. */
+        context->labels = labels;
+        struct nock_code *halt = calloc(1, sizeof *halt);
+        if (halt && (halt->ops = malloc(2 * sizeof *halt->ops))) {
+            halt->ops[0] = (uint64_t)(uintptr_t)labels[OP_HALT];
+            halt->ops[1] = 0; /* never cached into: see `call` */
+            halt->length = 2;
+        }
+        context->halt_code = halt;
+        return outcome;
+    }
+    if (!context->halt_code || !context->halt_code->ops) {
+        outcome.status = NOCK_OUT_OF_MEMORY;
+        return outcome;
+    }
+
+    uint64_t *const steps = context->counters.steps_by_opcode;
+    struct noun_region *const region = context->region;
+    noun *sp;
+    uint64_t *pc;
+    struct nock_code *code;
+    noun a, b, c;
+
+    context->stack_count = 0;
+    context->frame_count = 0;
+    context->trace_count = 0;
+    context->crash_reason = NULL;
+    context->subject = subject;
+    /* The evaluation starts as a call of `formula` that returns to HALT. */
+    context->stack[0] = formula;
+    context->stack_count = 1;
+    /* A frame that returns to HALT, then a call of the formula. */
+    context->frames[0].return_pc = context->halt_code->ops;
+    context->frames[0].subject = subject;
+    context->frame_count = 1;
+    RELOAD();
+    pc = context->halt_code->ops;
+    a = POP();
+    goto call;
+
+op_subject:
+    COUNT(0);
+    PUSH(subject);
+    pc++;
+    NEXT();
+op_head:
+    COUNT(0);
+    if (!noun_is_cell(subject))
+        CRASH("Nock 0: axis 2 of an atom");
+    PUSH(noun_head(subject));
+    pc++;
+    NEXT();
+op_tail:
+    COUNT(0);
+    if (!noun_is_cell(subject))
+        CRASH("Nock 0: axis 3 of an atom");
+    PUSH(noun_tail(subject));
+    pc++;
+    NEXT();
+op_fragment: {
+    COUNT(0);
+    uint64_t axis = pc[1];
+    noun at = subject;
+    for (int bit = 62 - __builtin_clzll(axis); bit >= 0; bit--) {
+        if ((at >> 62) != 3) /* not a cell (NOUN_NONE is never a subject) */
+            CRASH("Nock 0: axis through an atom");
+        /* head is the word at offset 8, tail at 16: one load, no select */
+        at = *(const noun *)(uintptr_t)((at & NOUN_ADDRESS_MASK) + 8 + (((axis >> bit) & 1) << 3));
+    }
+    PUSH(at);
+    pc += 2;
+    NEXT();
+}
+op_fragment_big:
+    COUNT(0);
+    a = noun_fragment(pc[1], subject);
+    if (a == NOUN_NONE)
+        CRASH("Nock 0: axis through an atom");
+    PUSH(a);
+    pc += 2;
+    NEXT();
+op_constant:
+    COUNT(1);
+    PUSH(pc[1]);
+    pc += 2;
+    NEXT();
+op_cons:
+    COUNT(12);
+    b = POP();
+    a = TOP();
+    /* Keep head and tail in general registers: loading both stack slots
+     * as one 16-byte vector stalls on store forwarding, as each was
+     * stored separately a moment ago. */
+    __asm__("" : "+r"(a), "+r"(b));
+    TOP() = noun_cell_new(region, a, b);
+    pc++;
+    NEXT();
+op_is_cell:
+    COUNT(3);
+    TOP() = noun_is_cell(TOP()) ? 0 : 1;
+    pc++;
+    NEXT();
+op_increment:
+    COUNT(4);
+    a = TOP();
+    if (noun_is_direct(a) && a < NOUN_DIRECT_MAX)
+        TOP() = a + 1;
+    else if (noun_is_cell(a))
+        CRASH("Nock 4: increment of a cell");
+    else
+        TOP() = noun_atom_increment(region, a);
+    pc++;
+    NEXT();
+op_equal:
+    COUNT(5);
+    b = POP();
+    a = TOP();
+    TOP() = (a == b || (!noun_is_direct(a) && !noun_is_direct(b) && noun_equal(a, b))) ? 0 : 1;
+    pc++;
+    NEXT();
+op_branch:
+    COUNT(6);
+    a = POP();
+    if (a == 0) {
+        pc += 2;
+        NEXT();
+    }
+    if (a == 1) {
+        pc = (uint64_t *)(uintptr_t)pc[1];
+        NEXT();
+    }
+    CRASH("Nock 6: test is neither 0 nor 1");
+op_jump:
+    pc = (uint64_t *)(uintptr_t)pc[1];
+    NEXT();
+op_subject_enter:
+    COUNT(7);
+    a = TOP();
+    TOP() = subject;
+    subject = a;
+    pc++;
+    NEXT();
+op_subject_set:
+    COUNT(7);
+    subject = POP();
+    pc++;
+    NEXT();
+op_pin_enter:
+    COUNT(8);
+    a = TOP();
+    TOP() = subject;
+    subject = noun_cell_new(region, a, subject);
+    pc++;
+    NEXT();
+op_pin_set:
+    COUNT(8);
+    a = POP();
+    subject = noun_cell_new(region, a, subject);
+    pc++;
+    NEXT();
+op_subject_leave:
+    a = POP();
+    subject = TOP();
+    TOP() = a;
+    pc++;
+    NEXT();
+
+    /* Calls.  `a` is the formula; the new subject is `b`.  Non-tail calls
+     * push a frame returning past the call-site cache. */
+op_eval:
+    COUNT(2);
+op_eval_deferred:
+    a = POP();
+    b = POP();
+    if (context->frame_count >= context->config.max_depth)
+        goto too_deep;
+    if (context->frame_count == context->frame_capacity &&
+        !grow_array((void **)&context->frames, &context->frame_capacity, context->frame_count + 1,
+                    sizeof *context->frames))
+        longjmp(context->escape, 1);
+    context->frames[context->frame_count].return_pc = pc + 2; /* past the cache */
+    context->frames[context->frame_count].subject = subject;
+    context->frame_count++;
+    subject = b;
+    goto call;
+op_eval_tail:
+    COUNT(2);
+op_eval_deferred_tail:
+    a = POP();
+    subject = POP();
+    goto call;
+op_arm:
+    COUNT(9);
+    b = TOP();
+    a = noun_is_direct(pc[1]) ? (pc[1] == 2 && noun_is_cell(b) ? noun_head(b) : noun_fragment(pc[1], b))
+                              : noun_fragment(pc[1], b);
+    if (a == NOUN_NONE)
+        CRASH("Nock 9: no arm at that axis");
+    (void)POP();
+    if (context->frame_count >= context->config.max_depth)
+        goto too_deep;
+    if (context->frame_count == context->frame_capacity &&
+        !grow_array((void **)&context->frames, &context->frame_capacity, context->frame_count + 1,
+                    sizeof *context->frames))
+        longjmp(context->escape, 1);
+    context->frames[context->frame_count].return_pc = pc + 3; /* past axis and cache */
+    context->frames[context->frame_count].subject = subject;
+    context->frame_count++;
+    subject = b;
+    pc++; /* so that pc[1] is the cache, as for eval */
+    goto call;
+op_arm_tail:
+    COUNT(9);
+    b = POP();
+    a = noun_is_direct(pc[1]) ? (pc[1] == 2 && noun_is_cell(b) ? noun_head(b) : noun_fragment(pc[1], b))
+                              : noun_fragment(pc[1], b);
+    if (a == NOUN_NONE)
+        CRASH("Nock 9: no arm at that axis");
+    subject = b;
+    pc++;
+    goto call;
+
+    /* Enter the code for formula `a` with the subject set.  pc[1] is the
+     * call site's cache. */
+call:
+    code = (struct nock_code *)(uintptr_t)pc[1];
+    if (!code || code->formula != a) {
+        code = code_lookup(context, a);
+        if (!code) {
+            SPILL();
+            code = code_compile(context, a);
+            if (!code)
+                longjmp(context->escape, 1);
+        }
+        if (pc != context->halt_code->ops)
+            pc[1] = (uint64_t)(uintptr_t)code;
+    }
+    if (__builtin_expect(noun_region_wants_collect(region) || context->interrupt_requested, 0)) {
+        if (context->interrupt_requested)
+            goto interrupted;
+        /* the formula is held by the code, which collection relocates */
+        SPILL();
+        collect_scratch(context);
+        RELOAD();
+    }
+    if (__builtin_expect((size_t)(sp - context->stack) + code->max_stack > context->stack_capacity, 0)) {
+        size_t count = (size_t)(sp - context->stack);
+        if (!grow_array((void **)&context->stack, &context->stack_capacity, count + code->max_stack,
+                        sizeof *context->stack))
+            longjmp(context->escape, 1);
+        sp = context->stack + count;
+    }
+    pc = code->ops;
+    NEXT();
+
+op_return:
+    context->frame_count--;
+    pc = context->frames[context->frame_count].return_pc;
+    subject = context->frames[context->frame_count].subject;
+    NEXT();
+
+op_edit:
+    COUNT(10);
+    b = POP(); /* target */
+    a = TOP(); /* value */
+    SPILL();
+    c = edit(context, pc[1], a, b);
+    if (c == NOUN_NONE)
+        CRASH("Nock 10: axis through an atom");
+    TOP() = c;
+    pc += 2;
+    NEXT();
+
+op_hint_static:
+    COUNT(11);
+    context->counters.hints++;
+    pc++;
+    NEXT();
+op_hint_drop:
+    COUNT(11);
+    context->counters.hints++;
+    (void)POP();
+    pc++;
+    NEXT();
+op_trace_push:
+    COUNT(11);
+    context->counters.hints++;
+    if (context->trace_count + 2 > context->trace_capacity &&
+        !grow_array((void **)&context->trace, &context->trace_capacity, context->trace_count + 2,
+                    sizeof *context->trace))
+        longjmp(context->escape, 1);
+    context->trace[context->trace_count++] = pc[1];
+    context->trace[context->trace_count++] = POP();
+    pc += 2;
+    NEXT();
+op_trace_pop:
+    context->trace_count -= 2;
+    pc++;
+    NEXT();
+op_slog:
+    COUNT(11);
+    context->counters.hints++;
+    a = POP();
+    if (context->config.hooks.slog)
+        context->config.hooks.slog(context->config.hooks.context, a);
+    pc++;
+    NEXT();
+op_memo_lookup: {
+    SPILL();
+    noun key = noun_cell_new(region, subject, pc[1]);
+    size_t slot = memo_find(context, key, mug_noun(key));
+    if (context->memo[slot].key) {
+        context->counters.memo_hits++;
+        PUSH(context->memo[slot].value);
+        pc = (uint64_t *)(uintptr_t)pc[2];
+        NEXT();
+    }
+    PUSH(key);
+    pc += 3;
+    NEXT();
+}
+op_memo_store:
+    a = POP();
+    b = TOP();
+    TOP() = a;
+    SPILL();
+    memo_insert(context, b, a);
+    pc++;
+    NEXT();
+op_bout_start:
+    COUNT(11);
+    context->counters.hints++;
+    TOP() = now_nanoseconds() & NOUN_DIRECT_MAX;
+    pc++;
+    NEXT();
+op_bout_end:
+    a = POP();
+    b = TOP();
+    TOP() = a;
+    if (context->config.hooks.bout)
+        context->config.hooks.bout(context->config.hooks.context, (now_nanoseconds() & NOUN_DIRECT_MAX) - b);
+    pc++;
+    NEXT();
+op_fast:
+    COUNT(11);
+    context->counters.hints++;
+    context->counters.fast_registrations++;
+    a = POP(); /* core */
+    b = TOP(); /* clue */
+    TOP() = a;
+    if (context->config.hooks.fast)
+        context->config.hooks.fast(context->config.hooks.context, b, a);
+    pc++;
+    NEXT();
+op_crash:
+    context->crash_reason = (const char *)(uintptr_t)pc[1];
+    goto crash;
+
+op_halt:
+    outcome.product = POP();
+    context->stack_count = 0;
+    return outcome;
+
+crash:
+    SPILL();
+    outcome.status = NOCK_CRASH;
+    outcome.reason = context->crash_reason;
+    outcome.trace = trace_list(context);
+    context->stack_count = 0;
+    context->frame_count = 0;
+    return outcome;
+too_deep:
+    outcome.status = NOCK_TOO_DEEP;
+    context->stack_count = 0;
+    context->frame_count = 0;
+    return outcome;
+interrupted:
+    outcome.status = NOCK_INTERRUPTED;
+    context->stack_count = 0;
+    context->frame_count = 0;
+    return outcome;
+}
+
+/* The machine leaves through `escape` when scratch or the C heap runs out;
+ * setjmp lives here so the machine's registers need not survive it. */
+static struct nock_outcome run(struct nock_context *context, noun subject, noun formula)
+{
+    if (formula != NOUN_NONE && setjmp(context->escape)) {
+        struct nock_outcome outcome = { .status = NOCK_OUT_OF_MEMORY };
+        context->stack_count = 0;
+        context->frame_count = 0;
+        return outcome;
+    }
+    return machine(context, subject, formula);
+}

@@ -1,0 +1,90 @@
+/* nock.h -- the Nock 4K evaluator.
+ *
+ * An evaluation runs in a nock_context: its own scratch region, its code
+ * cache (formulas compiled to an internal form on first use), its %memo
+ * cache, its counters and hooks.  A context has no shared mutable state
+ * with other contexts, so several may run at once on threads over one home
+ * that none of them writes.
+ *
+ * The outcome of an evaluation is a value: a product, a Nock crash with the
+ * trace of %spot/%hunk/%mean/%lose clues it was under (innermost first), or
+ * one of the non-Nock outcomes (out of memory, too deep, interrupted), which
+ * leave home untouched.  Nouns in an outcome live in the context's scratch
+ * until the next nock_context_reset; copy them out with noun_home_copy_out.
+ */
+#ifndef NOCKLAB_NOCK_H
+#define NOCKLAB_NOCK_H
+
+#include <signal.h>
+#include <stdint.h>
+#include "noun.h"
+
+enum nock_status {
+    NOCK_OK,
+    NOCK_CRASH,          /* Nock itself crashed: trace says where */
+    NOCK_OUT_OF_MEMORY,  /* scratch reached its limit */
+    NOCK_TOO_DEEP,       /* more nested calls than config.max_depth */
+    NOCK_INTERRUPTED,    /* nock_interrupt was called (Ctrl-C, timeout) */
+};
+
+struct nock_outcome {
+    enum nock_status status;
+    noun product;   /* NOCK_OK: the product */
+    noun trace;     /* NOCK_CRASH: list of [tag clue], innermost first */
+    const char *reason; /* a short why for a crash, e.g. "fragment of an atom" */
+};
+
+/* What the evaluator counts; cumulative over a context's life. */
+struct nock_counters {
+    uint64_t steps;               /* Nock reductions (autocons counts one) */
+    uint64_t steps_by_opcode[13]; /* 0..11, and [12] for autocons */
+    uint64_t hints;               /* hints evaluated (static and dynamic) */
+    uint64_t memo_hits;
+    uint64_t fast_registrations;  /* %fast hints seen */
+    uint64_t scratch_collections;
+    uint64_t compiled_formulas;
+};
+
+/* Called by the evaluator; all optional.  They run on the evaluating
+ * thread, must not touch the context's scratch except to read the nouns
+ * given, and must not evaluate in the same context. */
+struct nock_hooks {
+    void *context;
+    /* %slog: the clue's product, [priority tank] by convention */
+    void (*slog)(void *context, noun clue);
+    /* %bout: nanoseconds the hinted body took */
+    void (*bout)(void *context, uint64_t nanoseconds);
+    /* %fast: clue and the core it labels (for jet registration) */
+    void (*fast)(void *context, noun clue, noun core);
+};
+
+struct nock_config {
+    size_t scratch_max_bytes; /* each half of scratch; 0 = default (8 GiB) */
+    uint64_t max_depth;       /* nested non-tail calls; 0 = default (10M) */
+    struct nock_hooks hooks;
+};
+
+struct nock_context;
+
+struct nock_context *nock_context_new(struct noun_home *home, const struct nock_config *config);
+void nock_context_free(struct nock_context *context);
+
+/* *[subject formula].  subject and formula may live in home or in this
+ * context's scratch.  Other scratch nouns the caller holds may be moved by
+ * a collection during the evaluation: copy them out first. */
+struct nock_outcome nock_evaluate(struct nock_context *context, noun subject, noun formula);
+
+/* Ask a running evaluation to stop soon with NOCK_INTERRUPTED.  Safe from a
+ * signal handler or another thread.  A request made while nothing runs is
+ * cleared when the next evaluation starts. */
+void nock_interrupt(struct nock_context *context);
+
+/* The scratch region nouns of this context are built in (for parsers and
+ * cue that want to build nouns the evaluator will read). */
+struct noun_region *nock_context_region(struct nock_context *context);
+struct noun_home *nock_context_home(struct nock_context *context);
+/* Drop all scratch nouns (after their useful parts were copied out). */
+void nock_context_reset(struct nock_context *context);
+const struct nock_counters *nock_context_counters(const struct nock_context *context);
+
+#endif

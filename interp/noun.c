@@ -1,0 +1,1043 @@
+/* noun.c -- nouns, scratch regions, and the hash-consed home heap.
+ *
+ * Scratch collection is Cheney's copying algorithm between the two halves of
+ * a region.  The invariant it relies on: nothing outside the region's active
+ * half points into it except the roots the owner enumerates (home never
+ * points into scratch).  An object that has been copied gets
+ * NOUN_FLAG_FORWARDED and the address of its copy in its first noun field,
+ * so shared structure stays shared.
+ *
+ * Home collection is the same algorithm between two arenas, and rebuilds the
+ * dedup table from the survivors.  Copy-out hash-conses bottom-up: a cell
+ * whose children are already canonical home nouns is identified by the pair
+ * of their addresses, so a lookup never compares deeper than one level.
+ */
+#include "interp/noun.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <xxhash.h>
+
+/* ---- explicit stacks ---------------------------------------------------- */
+
+/* A growable stack of words used by every traversal in this file, so none of
+ * them recurses on the C stack.  Starts in a small inline buffer. */
+struct word_stack {
+    uint64_t *items;
+    size_t count, capacity;
+    uint64_t inline_items[64];
+};
+
+static void word_stack_init(struct word_stack *s)
+{
+    s->items = s->inline_items;
+    s->count = 0;
+    s->capacity = sizeof s->inline_items / sizeof s->inline_items[0];
+}
+
+static void word_stack_free(struct word_stack *s)
+{
+    if (s->items != s->inline_items)
+        free(s->items);
+}
+
+static bool word_stack_grow(struct word_stack *s)
+{
+    size_t capacity = s->capacity * 2;
+    uint64_t *items = s->items == s->inline_items ? malloc(capacity * sizeof *items)
+                                                  : realloc(s->items, capacity * sizeof *items);
+    if (!items)
+        return false;
+    if (s->items == s->inline_items)
+        memcpy(items, s->inline_items, sizeof s->inline_items);
+    s->items = items;
+    s->capacity = capacity;
+    return true;
+}
+
+static inline bool word_stack_push(struct word_stack *s, uint64_t word)
+{
+    if (s->count == s->capacity && !word_stack_grow(s))
+        return false;
+    s->items[s->count++] = word;
+    return true;
+}
+
+static inline uint64_t word_stack_pop(struct word_stack *s) { return s->items[--s->count]; }
+
+/* ---- address space ------------------------------------------------------ */
+
+static char *reserve_address_space(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* ---- scratch regions ---------------------------------------------------- */
+
+#define REGION_MIN_TRIGGER ((size_t)512 << 10)
+/* After a collection, pages of the idle half above this much stay resident
+ * only if they were needed; the rest are given back to the system. */
+#define REGION_KEEP_RESIDENT ((size_t)64 << 20)
+
+static void region_default_out_of_memory(void *context)
+{
+    (void)context;
+    fputs("nocklab: scratch region exhausted with no handler installed\n", stderr);
+    abort();
+}
+
+struct noun_region *noun_region_new(size_t max_bytes)
+{
+    struct noun_region *region = calloc(1, sizeof *region);
+    if (!region)
+        return NULL;
+    max_bytes = (max_bytes + 4095) & ~(size_t)4095;
+    char *base = reserve_address_space(2 * max_bytes);
+    if (!base) {
+        free(region);
+        return NULL;
+    }
+    region->active_base = base;
+    region->other_base = base + max_bytes;
+    region->half_bytes = max_bytes;
+    region->cursor = base;
+    region->limit = base + max_bytes;
+    region->collect_trigger = REGION_MIN_TRIGGER;
+    region->out_of_memory = region_default_out_of_memory;
+    return region;
+}
+
+void noun_region_free(struct noun_region *region)
+{
+    if (!region)
+        return;
+    char *base = region->active_base < region->other_base ? region->active_base : region->other_base;
+    munmap(base, 2 * region->half_bytes);
+    free(region);
+}
+
+size_t noun_region_used(const struct noun_region *region)
+{
+    return (size_t)(region->cursor - region->active_base);
+}
+
+uint64_t noun_region_bytes_allocated(const struct noun_region *region)
+{
+    return region->bytes_allocated + noun_region_used(region) - region->live_after_collect;
+}
+
+/* Fold what was allocated since the last collection or reset into the
+ * totals, before the active half is abandoned. */
+static void region_account(struct noun_region *region)
+{
+    size_t used = noun_region_used(region);
+    if (used > region->high_water)
+        region->high_water = used;
+    region->bytes_allocated += used - region->live_after_collect;
+}
+
+/* Give back resident pages of a half beyond what steady use needs. */
+static void region_trim(char *half_base, size_t used)
+{
+    if (used > REGION_KEEP_RESIDENT)
+        madvise(half_base + REGION_KEEP_RESIDENT, used - REGION_KEEP_RESIDENT, MADV_DONTNEED);
+}
+
+void noun_region_reset(struct noun_region *region)
+{
+    size_t used = noun_region_used(region);
+    region_account(region);
+    region_trim(region->active_base, used);
+    region->cursor = region->active_base;
+    region->live_after_collect = 0;
+    region->collect_trigger = REGION_MIN_TRIGGER;
+}
+
+bool noun_region_holds(const struct noun_region *region, noun n)
+{
+    if (noun_is_direct(n) || n == NOUN_NONE)
+        return false;
+    const char *p = (const char *)(uintptr_t)(n & NOUN_ADDRESS_MASK);
+    return p >= region->active_base && p < region->active_base + region->half_bytes;
+}
+
+void *noun_region_alloc_slow(struct noun_region *region, size_t bytes)
+{
+    if ((size_t)(region->limit - region->cursor) < bytes)
+        region->out_of_memory(region->out_of_memory_context);
+    /* out_of_memory must not return; if it did, fail loudly rather than
+     * hand out memory past the reservation. */
+    abort();
+}
+
+noun noun_trel(struct noun_region *region, noun a, noun b, noun c)
+{
+    return noun_cell_new(region, a, noun_cell_new(region, b, c));
+}
+
+noun noun_qual(struct noun_region *region, noun a, noun b, noun c, noun d)
+{
+    return noun_cell_new(region, a, noun_trel(region, b, c, d));
+}
+
+/* ---- atoms -------------------------------------------------------------- */
+
+static size_t atom_bytes_for(uint64_t length)
+{
+    return sizeof(struct noun_atom) + length * sizeof(uint64_t);
+}
+
+struct noun_atom *noun_atom_alloc(struct noun_region *region, uint64_t length)
+{
+    if (length == 0)
+        length = 1;
+    struct noun_atom *atom = noun_region_alloc(region, atom_bytes_for(length));
+    atom->mug = 0;
+    atom->flags = NOUN_FLAG_ATOM;
+    atom->length = length;
+    return atom;
+}
+
+noun noun_atom_normalize(struct noun_atom *atom)
+{
+    uint64_t length = atom->length;
+    while (length > 0 && atom->words[length - 1] == 0)
+        length--;
+    if (length == 0)
+        return 0;
+    if (length == 1 && atom->words[0] <= NOUN_DIRECT_MAX)
+        return atom->words[0];
+    atom->length = length;
+    return noun_from_atom(atom);
+}
+
+noun noun_atom_from_words(struct noun_region *region, const uint64_t *words, size_t count)
+{
+    while (count > 0 && words[count - 1] == 0)
+        count--;
+    if (count == 0)
+        return 0;
+    if (count == 1 && words[0] <= NOUN_DIRECT_MAX)
+        return words[0];
+    struct noun_atom *atom = noun_atom_alloc(region, count);
+    memcpy(atom->words, words, count * sizeof(uint64_t));
+    return noun_from_atom(atom);
+}
+
+noun noun_atom_from_bytes(struct noun_region *region, const uint8_t *bytes, size_t count)
+{
+    while (count > 0 && bytes[count - 1] == 0)
+        count--;
+    if (count <= 8) {
+        uint64_t word = 0;
+        for (size_t i = 0; i < count; i++)
+            word |= (uint64_t)bytes[i] << (8 * i);
+        if (word <= NOUN_DIRECT_MAX)
+            return word;
+    }
+    size_t length = (count + 7) / 8;
+    struct noun_atom *atom = noun_atom_alloc(region, length);
+    atom->words[length - 1] = 0;
+    memcpy(atom->words, bytes, count);
+    return noun_from_atom(atom);
+}
+
+noun noun_atom_increment(struct noun_region *region, noun atom)
+{
+    if (noun_is_direct(atom)) {
+        if (atom < NOUN_DIRECT_MAX)
+            return atom + 1;
+        struct noun_atom *big = noun_atom_alloc(region, 1);
+        big->words[0] = atom + 1;
+        return noun_from_atom(big);
+    }
+    const struct noun_atom *old = noun_to_atom(atom);
+    uint64_t length = old->length;
+    struct noun_atom *big = noun_atom_alloc(region, length + 1);
+    uint64_t carry = 1;
+    for (uint64_t i = 0; i < length; i++) {
+        uint64_t word = old->words[i] + carry;
+        carry = carry && word == 0;
+        big->words[i] = word;
+    }
+    big->words[length] = carry;
+    return noun_atom_normalize(big);
+}
+
+const uint64_t *noun_atom_words(noun atom, uint64_t *scratch_word, size_t *count)
+{
+    if (noun_is_direct(atom)) {
+        *scratch_word = atom;
+        *count = atom != 0;
+        return scratch_word;
+    }
+    const struct noun_atom *a = noun_to_atom(atom);
+    *count = a->length;
+    return a->words;
+}
+
+uint64_t noun_atom_bit_length(noun atom)
+{
+    if (noun_is_direct(atom))
+        return atom == 0 ? 0 : 64 - (uint64_t)__builtin_clzll(atom);
+    const struct noun_atom *a = noun_to_atom(atom);
+    return 64 * (a->length - 1) + 64 - (uint64_t)__builtin_clzll(a->words[a->length - 1]);
+}
+
+uint64_t noun_atom_byte_length(noun atom)
+{
+    return (noun_atom_bit_length(atom) + 7) / 8;
+}
+
+void noun_atom_to_bytes(noun atom, uint8_t *out, size_t count)
+{
+    uint64_t single;
+    size_t words;
+    const uint64_t *w = noun_atom_words(atom, &single, &words);
+    size_t have = words * 8;
+    size_t copy = have < count ? have : count;
+    memcpy(out, w, copy);
+    if (copy < count)
+        memset(out + copy, 0, count - copy);
+}
+
+/* ---- equality, fragments, census ---------------------------------------- */
+
+static bool atoms_equal(noun a, noun b)
+{
+    if (noun_is_direct(a) || noun_is_direct(b))
+        return a == b;
+    const struct noun_atom *x = noun_to_atom(a), *y = noun_to_atom(b);
+    if (x->mug && y->mug && x->mug != y->mug)
+        return false;
+    return x->length == y->length && memcmp(x->words, y->words, x->length * 8) == 0;
+}
+
+bool noun_equal(noun a, noun b)
+{
+    struct word_stack stack;
+    word_stack_init(&stack);
+    bool equal = true;
+    for (;;) {
+        if (a != b) {
+            if (noun_is_cell(a) && noun_is_cell(b)) {
+                const struct noun_cell *x = noun_to_cell(a), *y = noun_to_cell(b);
+                uint32_t mx = __atomic_load_n(&x->mug, __ATOMIC_RELAXED);
+                uint32_t my = __atomic_load_n(&y->mug, __ATOMIC_RELAXED);
+                if (mx && my && mx != my) {
+                    equal = false;
+                    break;
+                }
+                if (!word_stack_push(&stack, x->tail) || !word_stack_push(&stack, y->tail)) {
+                    equal = false; /* out of memory: can't tell, report unequal */
+                    break;
+                }
+                a = x->head;
+                b = y->head;
+                continue;
+            }
+            if (noun_is_cell(a) || noun_is_cell(b) || !atoms_equal(a, b)) {
+                equal = false;
+                break;
+            }
+        }
+        if (stack.count == 0)
+            break;
+        b = word_stack_pop(&stack);
+        a = word_stack_pop(&stack);
+    }
+    word_stack_free(&stack);
+    return equal;
+}
+
+noun noun_fragment(noun axis, noun subject)
+{
+    if (noun_is_direct(axis)) {
+        if (axis == 0)
+            return NOUN_NONE;
+        int bit = 62 - __builtin_clzll(axis | 1);
+        for (; bit >= 0; bit--) {
+            if (!noun_is_cell(subject))
+                return NOUN_NONE;
+            const struct noun_cell *c = noun_to_cell(subject);
+            subject = (axis >> bit) & 1 ? c->tail : c->head;
+        }
+        return subject;
+    }
+    const struct noun_atom *a = noun_to_atom(axis);
+    uint64_t bits = noun_atom_bit_length(axis);
+    for (uint64_t i = bits - 1; i-- > 0;) {
+        if (!noun_is_cell(subject))
+            return NOUN_NONE;
+        const struct noun_cell *c = noun_to_cell(subject);
+        subject = (a->words[i / 64] >> (i % 64)) & 1 ? c->tail : c->head;
+    }
+    return subject;
+}
+
+/* An open-addressing set of addresses, for traversals that must visit each
+ * shared object once. Key 0 is empty. */
+struct address_set {
+    uint64_t *slots;
+    size_t capacity, count;
+};
+
+static inline size_t address_hash(uint64_t key) { return (size_t)((key >> 3) * UINT64_C(0x9E3779B97F4A7C15) >> 17); }
+
+static bool address_set_init(struct address_set *set, size_t capacity)
+{
+    set->capacity = capacity;
+    set->count = 0;
+    set->slots = calloc(capacity, sizeof *set->slots);
+    return set->slots != NULL;
+}
+
+static bool address_set_grow(struct address_set *set)
+{
+    struct address_set bigger;
+    if (!address_set_init(&bigger, set->capacity * 2))
+        return false;
+    for (size_t i = 0; i < set->capacity; i++) {
+        uint64_t key = set->slots[i];
+        if (!key)
+            continue;
+        size_t j = address_hash(key) & (bigger.capacity - 1);
+        while (bigger.slots[j])
+            j = (j + 1) & (bigger.capacity - 1);
+        bigger.slots[j] = key;
+    }
+    bigger.count = set->count;
+    free(set->slots);
+    *set = bigger;
+    return true;
+}
+
+/* Insert; returns 1 if new, 0 if present, -1 on out of memory. */
+static int address_set_insert(struct address_set *set, uint64_t key)
+{
+    if (set->count * 2 >= set->capacity && !address_set_grow(set))
+        return -1;
+    size_t mask = set->capacity - 1, i = address_hash(key) & mask;
+    while (set->slots[i]) {
+        if (set->slots[i] == key)
+            return 0;
+        i = (i + 1) & mask;
+    }
+    set->slots[i] = key;
+    set->count++;
+    return 1;
+}
+
+void noun_census(noun n, struct noun_census *out)
+{
+    memset(out, 0, sizeof *out);
+    struct address_set seen;
+    if (!address_set_init(&seen, 1024))
+        return;
+    struct word_stack stack;
+    word_stack_init(&stack);
+    word_stack_push(&stack, n);
+    while (stack.count) {
+        noun x = word_stack_pop(&stack);
+        if (noun_is_direct(x)) {
+            out->atoms++;
+            continue;
+        }
+        int fresh = address_set_insert(&seen, x);
+        if (fresh < 0)
+            break;
+        if (!fresh)
+            continue;
+        if (noun_is_cell(x)) {
+            out->cells++;
+            out->bytes += sizeof(struct noun_cell);
+            if (!word_stack_push(&stack, noun_tail(x)) || !word_stack_push(&stack, noun_head(x)))
+                break;
+        } else {
+            out->atoms++;
+            out->indirect_atoms++;
+            out->bytes += atom_bytes_for(noun_to_atom(x)->length);
+        }
+    }
+    word_stack_free(&stack);
+    free(seen.slots);
+}
+
+/* ---- copying collection ------------------------------------------------- */
+
+/* State of one copying collection: objects in [from_low, from_high) move,
+ * and are copied to `to_cursor` by `copy_memory` (which bumps the target). */
+struct noun_collector {
+    char *from_low, *from_high;
+    char *(*allocate)(struct noun_collector *collector, size_t bytes);
+    char *(*frontier)(struct noun_collector *collector); /* end of the copies so far */
+    void *target;
+    bool failed;
+};
+
+static inline bool collector_moves(const struct noun_collector *collector, noun n)
+{
+    if (noun_is_direct(n) || n == NOUN_NONE)
+        return false;
+    const char *p = (const char *)(uintptr_t)(n & NOUN_ADDRESS_MASK);
+    return p >= collector->from_low && p < collector->from_high;
+}
+
+/* Copy one object (not its children) to the target, leaving a forwarding
+ * address behind; return the new noun. */
+static noun collector_forward(struct noun_collector *collector, noun n)
+{
+    if (noun_is_cell(n)) {
+        struct noun_cell *old = noun_to_cell(n);
+        if (old->flags & NOUN_FLAG_FORWARDED)
+            return old->head;
+        struct noun_cell *copy = (struct noun_cell *)collector->allocate(collector, sizeof *copy);
+        if (!copy) {
+            collector->failed = true;
+            return n;
+        }
+        *copy = *old;
+        noun moved = noun_from_cell(copy);
+        old->flags |= NOUN_FLAG_FORWARDED;
+        old->head = moved;
+        return moved;
+    }
+    struct noun_atom *old = noun_to_atom(n);
+    if (old->flags & NOUN_FLAG_FORWARDED)
+        return old->words[0];
+    size_t bytes = atom_bytes_for(old->length);
+    struct noun_atom *copy = (struct noun_atom *)collector->allocate(collector, bytes);
+    if (!copy) {
+        collector->failed = true;
+        return n;
+    }
+    memcpy(copy, old, bytes);
+    noun moved = noun_from_atom(copy);
+    old->flags |= NOUN_FLAG_FORWARDED;
+    old->words[0] = moved;
+    return moved;
+}
+
+void noun_collector_visit(struct noun_collector *collector, noun *slot)
+{
+    if (collector_moves(collector, *slot))
+        *slot = collector_forward(collector, *slot);
+}
+
+void noun_collector_visit_many(struct noun_collector *collector, noun *slots, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        noun_collector_visit(collector, &slots[i]);
+}
+
+/* Cheney scan: walk the copied objects in [scan, *end) in the order they
+ * were copied, forwarding their children, until no new objects appear.
+ * Cells and atoms are told apart by NOUN_FLAG_ATOM in their shared first
+ * word. */
+static void collector_scan(struct noun_collector *collector, char *scan)
+{
+    while (scan < collector->frontier(collector)) {
+        struct noun_atom *atom = (struct noun_atom *)scan;
+        if (atom->flags & NOUN_FLAG_ATOM) {
+            scan += atom_bytes_for(atom->length);
+            continue;
+        }
+        struct noun_cell *cell = (struct noun_cell *)scan;
+        noun_collector_visit(collector, &cell->head);
+        noun_collector_visit(collector, &cell->tail);
+        scan += sizeof *cell;
+    }
+}
+
+static char *region_collect_allocate(struct noun_collector *collector, size_t bytes)
+{
+    struct noun_region *region = collector->target;
+    char *p = region->cursor;
+    if ((size_t)(region->limit - p) < bytes)
+        return NULL;
+    region->cursor = p + bytes;
+    return p;
+}
+
+static char *region_collect_frontier(struct noun_collector *collector)
+{
+    return ((struct noun_region *)collector->target)->cursor;
+}
+
+void noun_region_collect(struct noun_region *region, noun_root_enumerator *roots, void *context)
+{
+    size_t used_before = noun_region_used(region);
+    region_account(region);
+    struct noun_collector collector = {
+        .from_low = region->active_base,
+        .from_high = region->active_base + region->half_bytes,
+        .allocate = region_collect_allocate,
+        .frontier = region_collect_frontier,
+        .target = region,
+    };
+    char *from_base = region->active_base;
+    /* Switch allocation to the idle half; copies land there. */
+    region->active_base = region->other_base;
+    region->other_base = from_base;
+    region->cursor = region->active_base;
+    region->limit = region->active_base + region->half_bytes;
+    char *scan = region->cursor;
+    roots(context, &collector);
+    collector_scan(&collector, scan);
+    if (collector.failed)
+        region->out_of_memory(region->out_of_memory_context);
+    size_t live = noun_region_used(region);
+    region->live_after_collect = live;
+    region->collect_trigger = live + (live > REGION_MIN_TRIGGER ? live : REGION_MIN_TRIGGER);
+    region->collections++;
+    region_trim(from_base, used_before);
+}
+
+/* ---- arenas ------------------------------------------------------------- */
+
+/* Plain memory: reserved without backing; pages appear as they are touched,
+ * so committing is free. */
+static bool memory_arena_commit(struct noun_arena *arena, size_t bytes)
+{
+    return bytes <= arena->capacity;
+}
+
+static void memory_arena_release(struct noun_arena *arena)
+{
+    munmap(arena->base, arena->capacity);
+    free(arena);
+}
+
+static struct noun_arena *memory_arena_sibling(struct noun_arena *arena)
+{
+    return noun_arena_memory(arena->capacity);
+}
+
+struct noun_arena *noun_arena_memory(size_t capacity)
+{
+    struct noun_arena *arena = calloc(1, sizeof *arena);
+    if (!arena)
+        return NULL;
+    capacity = (capacity + 4095) & ~(size_t)4095;
+    arena->base = reserve_address_space(capacity);
+    if (!arena->base) {
+        free(arena);
+        return NULL;
+    }
+    arena->capacity = capacity;
+    arena->commit = memory_arena_commit;
+    arena->release = memory_arena_release;
+    arena->sibling = memory_arena_sibling;
+    return arena;
+}
+
+/* ---- home --------------------------------------------------------------- */
+
+#define HOME_COMMIT_STEP ((size_t)64 << 20)
+#define HOME_MAX_LISTENERS 64
+
+/* The home heap.  Objects are bump-allocated from arena->base; `used` bytes
+ * are in use and the first `committed` are backed.  `table` holds every
+ * object in home (open addressing, NOUN_NONE-free: 0 marks an empty slot
+ * since no indirect noun is 0), so copy-out can find an equal one. */
+struct noun_home {
+    struct noun_arena *arena;
+    size_t used, committed;
+    size_t used_after_collect;
+    noun *table;
+    size_t table_capacity, table_count;
+    struct noun_dedup_stats stats;
+    noun **roots;
+    size_t root_count, root_capacity;
+    struct { noun_home_listener *listener; void *context; } listeners[HOME_MAX_LISTENERS];
+    size_t listener_count;
+};
+
+static inline uint64_t mix_pair(noun head, noun tail)
+{
+    uint64_t h = head * UINT64_C(0x9E3779B97F4A7C15) ^ (tail + UINT64_C(0x632BE59BD9B4E019)) * UINT64_C(0xC2B2AE3D27D4EB4F);
+    return h ^ (h >> 29);
+}
+
+static inline uint64_t hash_atom_words(const struct noun_atom *atom)
+{
+    return XXH3_64bits(atom->words, atom->length * sizeof(uint64_t));
+}
+
+static uint64_t hash_object(noun n)
+{
+    if (noun_is_cell(n)) {
+        const struct noun_cell *c = noun_to_cell(n);
+        return mix_pair(c->head, c->tail);
+    }
+    return hash_atom_words(noun_to_atom(n));
+}
+
+static bool home_table_resize(struct noun_home *home, size_t capacity)
+{
+    noun *table = calloc(capacity, sizeof *table);
+    if (!table)
+        return false;
+    size_t mask = capacity - 1;
+    for (size_t i = 0; i < home->table_capacity; i++) {
+        noun n = home->table[i];
+        if (!n)
+            continue;
+        size_t j = hash_object(n) & mask;
+        while (table[j])
+            j = (j + 1) & mask;
+        table[j] = n;
+    }
+    free(home->table);
+    home->table = table;
+    home->table_capacity = capacity;
+    return true;
+}
+
+static void *home_allocate(struct noun_home *home, size_t bytes)
+{
+    if (home->used + bytes > home->committed) {
+        size_t want = (home->used + bytes + HOME_COMMIT_STEP - 1) / HOME_COMMIT_STEP * HOME_COMMIT_STEP;
+        if (want > home->arena->capacity)
+            want = home->arena->capacity;
+        if (home->used + bytes > want || !home->arena->commit(home->arena, want))
+            return NULL;
+        home->committed = want;
+    }
+    void *p = home->arena->base + home->used;
+    home->used += bytes;
+    return p;
+}
+
+struct noun_home *noun_home_new(struct noun_arena *arena)
+{
+    if (!arena)
+        return NULL;
+    struct noun_home *home = calloc(1, sizeof *home);
+    if (!home || !home_table_resize(home, 1 << 16)) {
+        free(home);
+        arena->release(arena);
+        return NULL;
+    }
+    home->arena = arena;
+    return home;
+}
+
+void noun_home_free(struct noun_home *home)
+{
+    if (!home)
+        return;
+    home->arena->release(home->arena);
+    free(home->table);
+    free(home->roots);
+    free(home);
+}
+
+bool noun_home_holds(const struct noun_home *home, noun n)
+{
+    if (noun_is_direct(n) || n == NOUN_NONE)
+        return false;
+    const char *p = (const char *)(uintptr_t)(n & NOUN_ADDRESS_MASK);
+    return p >= home->arena->base && p < home->arena->base + home->used;
+}
+
+size_t noun_home_used(const struct noun_home *home) { return home->used; }
+
+void noun_home_dedup_stats(const struct noun_home *home, struct noun_dedup_stats *out)
+{
+    *out = home->stats;
+    out->entries = home->table_count;
+    out->capacity = home->table_capacity;
+}
+
+static bool home_table_make_room(struct noun_home *home)
+{
+    if ((home->table_count + 1) * 4 < home->table_capacity * 3)
+        return true;
+    return home_table_resize(home, home->table_capacity * 2);
+}
+
+/* The home cell [head tail], shared if home has it.  head and tail are home
+ * nouns (or direct atoms). */
+static noun home_intern_cell(struct noun_home *home, noun head, noun tail)
+{
+    home->stats.lookups++;
+    if (!home_table_make_room(home))
+        return NOUN_NONE;
+    size_t mask = home->table_capacity - 1, i = mix_pair(head, tail) & mask;
+    for (noun n; (n = home->table[i]); i = (i + 1) & mask) {
+        if (noun_is_cell(n) && noun_head(n) == head && noun_tail(n) == tail) {
+            home->stats.hits++;
+            home->stats.bytes_saved += sizeof(struct noun_cell);
+            return n;
+        }
+    }
+    struct noun_cell *cell = home_allocate(home, sizeof *cell);
+    if (!cell)
+        return NOUN_NONE;
+    cell->mug = 0;
+    cell->flags = 0;
+    cell->head = head;
+    cell->tail = tail;
+    home->table[i] = noun_from_cell(cell);
+    home->table_count++;
+    return home->table[i];
+}
+
+static noun home_intern_atom(struct noun_home *home, const struct noun_atom *atom)
+{
+    home->stats.lookups++;
+    if (!home_table_make_room(home))
+        return NOUN_NONE;
+    size_t bytes = atom_bytes_for(atom->length);
+    size_t mask = home->table_capacity - 1, i = hash_atom_words(atom) & mask;
+    for (noun n; (n = home->table[i]); i = (i + 1) & mask) {
+        if (noun_is_indirect(n)) {
+            const struct noun_atom *other = noun_to_atom(n);
+            if (other->length == atom->length && memcmp(other->words, atom->words, atom->length * 8) == 0) {
+                home->stats.hits++;
+                home->stats.bytes_saved += bytes;
+                return n;
+            }
+        }
+    }
+    struct noun_atom *copy = home_allocate(home, bytes);
+    if (!copy)
+        return NOUN_NONE;
+    memcpy(copy, atom, bytes);
+    copy->flags = NOUN_FLAG_ATOM;
+    home->table[i] = noun_from_atom(copy);
+    home->table_count++;
+    return home->table[i];
+}
+
+/* A map from scratch addresses to their home copies, so structure shared
+ * inside one scratch noun is copied once.  0 keys are empty. */
+struct copy_map {
+    uint64_t *keys;
+    noun *values;
+    size_t capacity, count;
+};
+
+static bool copy_map_init(struct copy_map *map, size_t capacity)
+{
+    map->capacity = capacity;
+    map->count = 0;
+    map->keys = calloc(capacity, sizeof *map->keys);
+    map->values = malloc(capacity * sizeof *map->values);
+    return map->keys && map->values;
+}
+
+static void copy_map_free(struct copy_map *map)
+{
+    free(map->keys);
+    free(map->values);
+}
+
+static noun copy_map_get(const struct copy_map *map, uint64_t key)
+{
+    size_t mask = map->capacity - 1;
+    for (size_t i = address_hash(key) & mask; map->keys[i]; i = (i + 1) & mask)
+        if (map->keys[i] == key)
+            return map->values[i];
+    return NOUN_NONE;
+}
+
+static bool copy_map_put(struct copy_map *map, uint64_t key, noun value)
+{
+    if ((map->count + 1) * 2 > map->capacity) {
+        struct copy_map bigger;
+        if (!copy_map_init(&bigger, map->capacity * 2)) {
+            copy_map_free(&bigger);
+            return false;
+        }
+        for (size_t i = 0; i < map->capacity; i++)
+            if (map->keys[i])
+                copy_map_put(&bigger, map->keys[i], map->values[i]);
+        copy_map_free(map);
+        *map = bigger;
+    }
+    size_t mask = map->capacity - 1, i = address_hash(key) & mask;
+    while (map->keys[i] && map->keys[i] != key)
+        i = (i + 1) & mask;
+    if (!map->keys[i])
+        map->count++;
+    map->keys[i] = key;
+    map->values[i] = value;
+    return true;
+}
+
+/* Work items of copy-out: a noun to enter, or a cell whose children are
+ * done and whose home copy is to be built from the two results on top of
+ * the result stack. */
+enum { COPY_ENTER = 0, COPY_BUILD = 1 };
+
+noun noun_home_copy_out(struct noun_home *home, const struct noun_region *region, noun n)
+{
+    if (!region || !noun_region_holds(region, n))
+        return n;
+    struct word_stack work, results;
+    struct copy_map map;
+    word_stack_init(&work);
+    word_stack_init(&results);
+    noun answer = NOUN_NONE;
+    if (!copy_map_init(&map, 1024))
+        goto done;
+    if (!word_stack_push(&work, n) || !word_stack_push(&work, COPY_ENTER))
+        goto done;
+    while (work.count) {
+        uint64_t mode = word_stack_pop(&work);
+        noun x = word_stack_pop(&work);
+        noun result;
+        if (mode == COPY_BUILD) {
+            noun tail = word_stack_pop(&results);
+            noun head = word_stack_pop(&results);
+            result = home_intern_cell(home, head, tail);
+            if (result == NOUN_NONE || !copy_map_put(&map, x, result))
+                goto done;
+        } else if (!noun_region_holds(region, x)) {
+            result = x;
+        } else if ((result = copy_map_get(&map, x)) != NOUN_NONE) {
+            /* already copied */
+        } else if (noun_is_indirect(x)) {
+            result = home_intern_atom(home, noun_to_atom(x));
+            if (result == NOUN_NONE || !copy_map_put(&map, x, result))
+                goto done;
+        } else {
+            const struct noun_cell *c = noun_to_cell(x);
+            if (!word_stack_push(&work, x) || !word_stack_push(&work, COPY_BUILD) ||
+                !word_stack_push(&work, c->tail) || !word_stack_push(&work, COPY_ENTER) ||
+                !word_stack_push(&work, c->head) || !word_stack_push(&work, COPY_ENTER))
+                goto done;
+            continue;
+        }
+        if (!word_stack_push(&results, result))
+            goto done;
+    }
+    answer = word_stack_pop(&results);
+done:
+    copy_map_free(&map);
+    word_stack_free(&work);
+    word_stack_free(&results);
+    return answer;
+}
+
+bool noun_home_root_add(struct noun_home *home, noun *slot)
+{
+    if (home->root_count == home->root_capacity) {
+        size_t capacity = home->root_capacity ? home->root_capacity * 2 : 64;
+        noun **roots = realloc(home->roots, capacity * sizeof *roots);
+        if (!roots)
+            return false;
+        home->roots = roots;
+        home->root_capacity = capacity;
+    }
+    home->roots[home->root_count++] = slot;
+    return true;
+}
+
+void noun_home_root_remove(struct noun_home *home, noun *slot)
+{
+    for (size_t i = home->root_count; i-- > 0;) {
+        if (home->roots[i] == slot) {
+            home->roots[i] = home->roots[--home->root_count];
+            return;
+        }
+    }
+}
+
+bool noun_home_listen(struct noun_home *home, noun_home_listener *listener, void *context)
+{
+    if (home->listener_count == HOME_MAX_LISTENERS)
+        return false;
+    home->listeners[home->listener_count].listener = listener;
+    home->listeners[home->listener_count].context = context;
+    home->listener_count++;
+    return true;
+}
+
+void noun_home_unlisten(struct noun_home *home, noun_home_listener *listener, void *context)
+{
+    for (size_t i = 0; i < home->listener_count; i++) {
+        if (home->listeners[i].listener == listener && home->listeners[i].context == context) {
+            home->listeners[i] = home->listeners[--home->listener_count];
+            return;
+        }
+    }
+}
+
+static char *home_collect_allocate(struct noun_collector *collector, size_t bytes)
+{
+    return home_allocate(collector->target, bytes);
+}
+
+static char *home_collect_frontier(struct noun_collector *collector)
+{
+    struct noun_home *target = collector->target;
+    return target->arena->base + target->used;
+}
+
+/* Collection copies the live objects into a sibling arena (Cheney), then
+ * rebuilds the dedup table from them.  Survivors were unique before, so they
+ * stay unique; only the slots move.  A home whose arena has no sibling (one
+ * at a fixed address, the PMA) is not collected here. */
+bool noun_home_collect(struct noun_home *home)
+{
+    if (!home->arena->sibling)
+        return false;
+    struct noun_arena *target_arena = home->arena->sibling(home->arena);
+    if (!target_arena)
+        return false;
+    struct noun_home target = { .arena = target_arena };
+    struct noun_collector collector = {
+        .from_low = home->arena->base,
+        .from_high = home->arena->base + home->used,
+        .allocate = home_collect_allocate,
+        .frontier = home_collect_frontier,
+        .target = &target,
+    };
+    for (size_t i = 0; i < home->root_count; i++)
+        noun_collector_visit(&collector, home->roots[i]);
+    collector_scan(&collector, target_arena->base);
+    if (collector.failed) {
+        /* Only possible if the sibling can't commit as much as the old
+         * arena held; the old objects are forwarded and unusable now. */
+        abort();
+    }
+    home->arena->release(home->arena);
+    home->arena = target_arena;
+    home->used = target.used;
+    home->committed = target.committed;
+    home->used_after_collect = target.used;
+    /* Rebuild the dedup table from the survivors, in address order. */
+    memset(home->table, 0, home->table_capacity * sizeof *home->table);
+    home->table_count = 0;
+    for (char *p = home->arena->base; p < home->arena->base + home->used;) {
+        struct noun_atom *atom = (struct noun_atom *)p;
+        noun n;
+        if (atom->flags & NOUN_FLAG_ATOM) {
+            n = noun_from_atom(atom);
+            p += atom_bytes_for(atom->length);
+        } else {
+            n = noun_from_cell((struct noun_cell *)p);
+            p += sizeof(struct noun_cell);
+        }
+        if (!home_table_make_room(home))
+            abort();
+        size_t mask = home->table_capacity - 1, j = hash_object(n) & mask;
+        while (home->table[j])
+            j = (j + 1) & mask;
+        home->table[j] = n;
+        home->table_count++;
+    }
+    for (size_t i = 0; i < home->listener_count; i++)
+        home->listeners[i].listener(home->listeners[i].context);
+    return true;
+}
+
+size_t noun_home_used_after_collect(const struct noun_home *home) { return home->used_after_collect; }

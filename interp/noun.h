@@ -1,0 +1,259 @@
+/* noun.h -- nouns as 64-bit words, and the two kinds of memory they live in.
+ *
+ * A noun is a 64-bit word (type `noun`).  Its two top bits say what it is:
+ *
+ *   0x...  (bit 63 clear)  a direct atom: the word is the value, 0 .. 2^63-1
+ *   10...                  an indirect atom: low 62 bits address a noun_atom
+ *   11...                  a cell: low 62 bits address a noun_cell
+ *
+ * NOUN_NONE (all ones) means "no noun" and is never dereferenced.
+ *
+ * Atoms are canonical: an atom below 2^63 is always direct, and an indirect
+ * atom has no leading zero words, so equal atoms are equal bit for bit and
+ * atom equality never needs arithmetic.
+ *
+ * Memory (see docs/memory.md):
+ *
+ *   scratch  a noun_region: bump allocation for one running computation.
+ *            Nothing is freed one by one.  The owner resets it when the
+ *            computation ends, and may collect it while it runs: live nouns,
+ *            found from roots the owner enumerates, are copied to the other
+ *            half of the region and the rest is dropped.
+ *   home     a noun_home: the long-lived heap (kernel state, bindings,
+ *            caches).  Nouns get there only by noun_home_copy_out, which
+ *            hash-conses them: a cell whose head and tail are already in
+ *            home is looked up by (head, tail) and shared when present.
+ *            Home takes its memory from a noun_arena, so a file-backed arena
+ *            at a fixed address (the PMA) can stand in for plain memory.
+ *
+ * Invariant: home never points into scratch; scratch may point into home.
+ * So a scratch collection leaves home alone, and several computations, each
+ * with its own scratch, may read one home at the same time.
+ *
+ * Nothing here recurses on the C stack: every traversal keeps its own stack.
+ */
+#ifndef NOCKLAB_NOUN_H
+#define NOCKLAB_NOUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint64_t noun;
+
+#define NOUN_NONE         UINT64_MAX
+#define NOUN_DIRECT_MAX   ((UINT64_C(1) << 63) - 1)
+#define NOUN_TAG_MASK     (UINT64_C(3) << 62)
+#define NOUN_TAG_INDIRECT (UINT64_C(2) << 62)
+#define NOUN_TAG_CELL     (UINT64_C(3) << 62)
+#define NOUN_ADDRESS_MASK (~NOUN_TAG_MASK)
+
+/* A cell.  `mug` is 0 until computed, then the 31-bit mug; it is written at
+ * most once with the same value by any thread, so racing readers are fine
+ * (accessed with relaxed atomics).  `flags` is used by collectors.  Cells and
+ * atoms share the first word (mug, flags) so a collector scanning objects
+ * laid end to end can tell them apart by NOUN_FLAG_ATOM. */
+struct noun_cell {
+    uint32_t mug;
+    uint32_t flags;
+    noun head;
+    noun tail;
+};
+
+/* An indirect atom: `length` little-endian 64-bit words, the last nonzero,
+ * the value at least 2^63.  `mug` and `flags` as for cells. */
+struct noun_atom {
+    uint32_t mug;
+    uint32_t flags;
+    uint64_t length;
+    uint64_t words[];
+};
+
+/* flags bit set on an object a collector has moved; the new noun is then in
+ * head (cells) or words[0] (atoms). */
+#define NOUN_FLAG_FORWARDED 1u
+/* flags bit every indirect atom carries from birth, and no cell does. */
+#define NOUN_FLAG_ATOM 2u
+
+static inline bool noun_is_atom(noun n) { return (n >> 63) == 0 || (n & NOUN_TAG_MASK) == NOUN_TAG_INDIRECT; }
+static inline bool noun_is_cell(noun n) { return (n & NOUN_TAG_MASK) == NOUN_TAG_CELL && n != NOUN_NONE; }
+static inline bool noun_is_direct(noun n) { return (n >> 63) == 0; }
+static inline bool noun_is_indirect(noun n) { return (n & NOUN_TAG_MASK) == NOUN_TAG_INDIRECT; }
+
+static inline struct noun_cell *noun_to_cell(noun n) { return (struct noun_cell *)(uintptr_t)(n & NOUN_ADDRESS_MASK); }
+static inline struct noun_atom *noun_to_atom(noun n) { return (struct noun_atom *)(uintptr_t)(n & NOUN_ADDRESS_MASK); }
+static inline noun noun_from_cell(const struct noun_cell *c) { return (noun)(uintptr_t)c | NOUN_TAG_CELL; }
+static inline noun noun_from_atom(const struct noun_atom *a) { return (noun)(uintptr_t)a | NOUN_TAG_INDIRECT; }
+
+static inline noun noun_head(noun cell) { return noun_to_cell(cell)->head; }
+static inline noun noun_tail(noun cell) { return noun_to_cell(cell)->tail; }
+
+/* ---- scratch regions ---------------------------------------------------- */
+
+/* A scratch region: two halves of reserved address space, one active.
+ * `cursor` .. `limit` is the free part of the active half; allocation bumps
+ * cursor.  Fields other than cursor and limit are private to noun.c. */
+struct noun_region {
+    char *cursor;
+    char *limit;
+    char *active_base;      /* start of the active half */
+    char *other_base;       /* start of the idle half (collection target) */
+    size_t half_bytes;      /* reserved size of each half */
+    size_t live_after_collect; /* bytes that survived the last collection */
+    size_t collect_trigger; /* collect once active half use passes this */
+    size_t high_water;      /* most bytes ever in use */
+    uint64_t bytes_allocated;  /* allocated before the last collection or
+                                  reset; see noun_region_bytes_allocated */
+    uint64_t collections;
+    void (*out_of_memory)(void *context); /* called when a half is full; must not return */
+    void *out_of_memory_context;
+};
+
+/* Reserve a region whose halves may each grow to `max_bytes`.  NULL when the
+ * address space can't be had. */
+struct noun_region *noun_region_new(size_t max_bytes);
+void noun_region_free(struct noun_region *region);
+/* Drop everything allocated in the region. */
+void noun_region_reset(struct noun_region *region);
+/* Whether `n` is an indirect noun that lives in this region's active half. */
+bool noun_region_holds(const struct noun_region *region, noun n);
+size_t noun_region_used(const struct noun_region *region);
+/* Bytes allocated in the region since it was made (copies made by
+ * collections not counted). */
+uint64_t noun_region_bytes_allocated(const struct noun_region *region);
+/* Whether enough has been allocated since the last collection that the
+ * owner should collect at its next safe point. */
+static inline bool noun_region_wants_collect(const struct noun_region *region)
+{
+    return (size_t)(region->cursor - region->active_base) > region->collect_trigger;
+}
+
+void *noun_region_alloc_slow(struct noun_region *region, size_t bytes);
+
+/* Allocate `bytes` (a multiple of 8) in the region.  Never returns NULL: a
+ * full region calls out_of_memory, which must leave (longjmp). */
+static inline void *noun_region_alloc(struct noun_region *region, size_t bytes)
+{
+    char *p = region->cursor;
+    if ((size_t)(region->limit - p) < bytes)
+        return noun_region_alloc_slow(region, bytes);
+    region->cursor = p + bytes;
+    return p;
+}
+
+static inline noun noun_cell_new(struct noun_region *region, noun head, noun tail)
+{
+    struct noun_cell *c = (struct noun_cell *)noun_region_alloc(region, sizeof(struct noun_cell));
+    c->mug = 0;
+    c->flags = 0;
+    c->head = head;
+    c->tail = tail;
+    return noun_from_cell(c);
+}
+
+/* Build `[a b]`, `[a b c]`, `[a b c d]` right-nested. */
+noun noun_trel(struct noun_region *region, noun a, noun b, noun c);
+noun noun_qual(struct noun_region *region, noun a, noun b, noun c, noun d);
+
+/* Allocate an indirect atom of `length` words for the caller to fill, then
+ * pass it to noun_atom_normalize, which strips leading zero words and turns
+ * small values into direct atoms. */
+struct noun_atom *noun_atom_alloc(struct noun_region *region, uint64_t length);
+noun noun_atom_normalize(struct noun_atom *atom);
+/* An atom from little-endian words or bytes (copied). */
+noun noun_atom_from_words(struct noun_region *region, const uint64_t *words, size_t count);
+noun noun_atom_from_bytes(struct noun_region *region, const uint8_t *bytes, size_t count);
+/* Atom + 1, spilling into an indirect atom at 2^63. */
+noun noun_atom_increment(struct noun_region *region, noun atom);
+
+/* Words of an atom without allocating: for a direct atom, `*scratch_word`
+ * receives the value and the result points at it.  *count is 0 for atom 0. */
+const uint64_t *noun_atom_words(noun atom, uint64_t *scratch_word, size_t *count);
+/* Significant bits of an atom (0 for 0). */
+uint64_t noun_atom_bit_length(noun atom);
+/* Byte length: (bit_length + 7) / 8. */
+uint64_t noun_atom_byte_length(noun atom);
+/* Copy the atom's low `count` bytes into `out` (zero-padded). */
+void noun_atom_to_bytes(noun atom, uint8_t *out, size_t count);
+
+/* Structural equality, iterative.  Pointer-equal subtrees are skipped. */
+bool noun_equal(noun a, noun b);
+
+/* Fragment (axis) lookup, Nock 0: NOUN_NONE when the axis is 0 or leads
+ * through an atom. */
+noun noun_fragment(noun axis, noun subject);
+
+/* Counts of distinct-by-address cells and atoms, and total bytes as nouns
+ * are laid out here, without recursing.  Shared subtrees are counted once. */
+struct noun_census { uint64_t cells, atoms, indirect_atoms, bytes; };
+void noun_census(noun n, struct noun_census *out);
+
+/* ---- collection --------------------------------------------------------- */
+
+struct noun_collector;
+/* Relocate one root slot during a collection (scratch or home). */
+void noun_collector_visit(struct noun_collector *collector, noun *slot);
+void noun_collector_visit_many(struct noun_collector *collector, noun *slots, size_t count);
+/* The roots of a collection are given by a callback that visits each slot. */
+typedef void noun_root_enumerator(void *context, struct noun_collector *collector);
+
+/* Copy everything reachable from the roots into the idle half, swap halves.
+ * Only nouns in this region move; pointers into home are left as they are. */
+void noun_region_collect(struct noun_region *region, noun_root_enumerator *roots, void *context);
+
+/* ---- home --------------------------------------------------------------- */
+
+/* Where home gets its memory.  `base`..`base+capacity` is reserved address
+ * space; `commit` makes the first `bytes` of it usable (and, for a file-
+ * backed arena, durable-to-be).  A plain-memory arena is noun_arena_memory. */
+struct noun_arena {
+    char *base;
+    size_t capacity;
+    bool (*commit)(struct noun_arena *arena, size_t bytes);
+    void (*release)(struct noun_arena *arena);
+    /* A new empty arena of the same kind, for home collection to copy into;
+     * NULL for an arena at a fixed address (the PMA compacts in place). */
+    struct noun_arena *(*sibling)(struct noun_arena *arena);
+    void *context;
+};
+/* A plain anonymous-memory arena reserving `capacity` bytes; NULL on failure. */
+struct noun_arena *noun_arena_memory(size_t capacity);
+
+/* Hash-consing statistics, cumulative since the home was made. */
+struct noun_dedup_stats {
+    uint64_t lookups;      /* cells and indirect atoms looked up on copy-out */
+    uint64_t hits;         /* ... found already in home and shared */
+    uint64_t bytes_saved;  /* bytes not allocated thanks to hits */
+    uint64_t entries;      /* objects in the table now */
+    uint64_t capacity;     /* table slots */
+};
+
+struct noun_home;
+
+/* A home over `arena` (taken over: freed with the home).  NULL on failure. */
+struct noun_home *noun_home_new(struct noun_arena *arena);
+void noun_home_free(struct noun_home *home);
+/* Whether `n` is an indirect noun in home. */
+bool noun_home_holds(const struct noun_home *home, noun n);
+/* Copy `n` (which may point into `region`, or into home already) into home,
+ * sharing structure home already has.  `region` may be NULL when `n` is
+ * known to be in home.  Returns NOUN_NONE only if home is out of memory. */
+noun noun_home_copy_out(struct noun_home *home, const struct noun_region *region, noun n);
+/* Register / remove a root slot for home collection; the slot must stay at
+ * that address until removed. */
+bool noun_home_root_add(struct noun_home *home, noun *slot);
+void noun_home_root_remove(struct noun_home *home, noun *slot);
+/* Collect home from its roots.  Never call this while any computation that
+ * reads home is running.  Moves nouns: every root slot is updated. */
+bool noun_home_collect(struct noun_home *home);
+size_t noun_home_used(const struct noun_home *home);
+/* Bytes in use right after the last collection (0 before any). */
+size_t noun_home_used_after_collect(const struct noun_home *home);
+void noun_home_dedup_stats(const struct noun_home *home, struct noun_dedup_stats *out);
+/* Listeners called after each home collection, so caches keyed by home
+ * addresses can be dropped (every evaluator context's code cache is one). */
+typedef void noun_home_listener(void *context);
+bool noun_home_listen(struct noun_home *home, noun_home_listener *listener, void *context);
+void noun_home_unlisten(struct noun_home *home, noun_home_listener *listener, void *context);
+
+#endif
