@@ -650,6 +650,8 @@ struct noun_home {
     size_t used, committed;
     size_t used_after_collect;
     noun *table;
+    uint64_t *table_hashes;       /* hash of each table entry, so probes
+                                     compare hashes before touching objects */
     size_t table_capacity, table_count;
     struct noun_dedup_stats stats;
     noun **roots;
@@ -658,9 +660,13 @@ struct noun_home {
     size_t listener_count;
 };
 
+/* A cell's dedup hash, from its children's words (home addresses or direct
+ * atoms): a multiply-xorshift mix so that neighbouring addresses spread. */
 static inline uint64_t mix_pair(noun head, noun tail)
 {
-    uint64_t h = head * UINT64_C(0x9E3779B97F4A7C15) ^ (tail + UINT64_C(0x632BE59BD9B4E019)) * UINT64_C(0xC2B2AE3D27D4EB4F);
+    uint64_t h = (head ^ (tail * UINT64_C(0x9E3779B97F4A7C15))) * UINT64_C(0xBF58476D1CE4E5B9);
+    h ^= h >> 31;
+    h *= UINT64_C(0x94D049BB133111EB);
     return h ^ (h >> 29);
 }
 
@@ -678,23 +684,32 @@ static uint64_t hash_object(noun n)
     return hash_atom_words(noun_to_atom(n));
 }
 
+/* Put n (with its hash) in the first free slot of its probe sequence. */
+static void table_place(noun *table, uint64_t *hashes, size_t capacity, noun n, uint64_t hash)
+{
+    size_t mask = capacity - 1, j = hash & mask;
+    while (table[j])
+        j = (j + 1) & mask;
+    table[j] = n;
+    hashes[j] = hash;
+}
+
 static bool home_table_resize(struct noun_home *home, size_t capacity)
 {
     noun *table = calloc(capacity, sizeof *table);
-    if (!table)
+    uint64_t *hashes = malloc(capacity * sizeof *hashes);
+    if (!table || !hashes) {
+        free(table);
+        free(hashes);
         return false;
-    size_t mask = capacity - 1;
-    for (size_t i = 0; i < home->table_capacity; i++) {
-        noun n = home->table[i];
-        if (!n)
-            continue;
-        size_t j = hash_object(n) & mask;
-        while (table[j])
-            j = (j + 1) & mask;
-        table[j] = n;
     }
+    for (size_t i = 0; i < home->table_capacity; i++)
+        if (home->table[i])
+            table_place(table, hashes, capacity, home->table[i], home->table_hashes[i]);
     free(home->table);
+    free(home->table_hashes);
     home->table = table;
+    home->table_hashes = hashes;
     home->table_capacity = capacity;
     return true;
 }
@@ -734,6 +749,7 @@ void noun_home_free(struct noun_home *home)
         return;
     home->arena->release(home->arena);
     free(home->table);
+    free(home->table_hashes);
     free(home->roots);
     free(home);
 }
@@ -769,9 +785,10 @@ static noun home_intern_cell(struct noun_home *home, noun head, noun tail)
     home->stats.lookups++;
     if (!home_table_make_room(home))
         return NOUN_NONE;
-    size_t mask = home->table_capacity - 1, i = mix_pair(head, tail) & mask;
+    uint64_t hash = mix_pair(head, tail);
+    size_t mask = home->table_capacity - 1, i = hash & mask;
     for (noun n; (n = home->table[i]); i = (i + 1) & mask) {
-        if (noun_is_cell(n) && noun_head(n) == head && noun_tail(n) == tail) {
+        if (home->table_hashes[i] == hash && noun_is_cell(n) && noun_head(n) == head && noun_tail(n) == tail) {
             home->stats.hits++;
             home->stats.bytes_saved += sizeof(struct noun_cell);
             return n;
@@ -785,6 +802,7 @@ static noun home_intern_cell(struct noun_home *home, noun head, noun tail)
     cell->head = head;
     cell->tail = tail;
     home->table[i] = noun_from_cell(cell);
+    home->table_hashes[i] = hash;
     home->table_count++;
     return home->table[i];
 }
@@ -795,9 +813,10 @@ static noun home_intern_atom(struct noun_home *home, const struct noun_atom *ato
     if (!home_table_make_room(home))
         return NOUN_NONE;
     size_t bytes = atom_bytes_for(atom->length);
-    size_t mask = home->table_capacity - 1, i = hash_atom_words(atom) & mask;
+    uint64_t hash = hash_atom_words(atom);
+    size_t mask = home->table_capacity - 1, i = hash & mask;
     for (noun n; (n = home->table[i]); i = (i + 1) & mask) {
-        if (noun_is_indirect(n)) {
+        if (home->table_hashes[i] == hash && noun_is_indirect(n)) {
             const struct noun_atom *other = noun_to_atom(n);
             if (other->length == atom->length && memcmp(other->words, atom->words, atom->length * 8) == 0) {
                 home->stats.hits++;
@@ -812,64 +831,46 @@ static noun home_intern_atom(struct noun_home *home, const struct noun_atom *ato
     memcpy(copy, atom, bytes);
     copy->flags = NOUN_FLAG_ATOM;
     home->table[i] = noun_from_atom(copy);
+    home->table_hashes[i] = hash;
     home->table_count++;
     return home->table[i];
 }
 
-/* A map from scratch addresses to their home copies, so structure shared
- * inside one scratch noun is copied once.  0 keys are empty. */
-struct copy_map {
-    uint64_t *keys;
-    noun *values;
-    size_t capacity, count;
+/* Copy-out marks each scratch object it has copied by overwriting the
+ * object's first word (mug and flags) with the home noun it became: a home
+ * noun has bit 63 set, which no mug-and-flags word has, so shared structure
+ * is copied once without a side table.  The overwritten words are logged
+ * and put back before copy-out returns, so scratch is left as it was. */
+struct undo_log {
+    uint64_t *entries;   /* pairs: address, original first word */
+    size_t count, capacity;
 };
 
-static bool copy_map_init(struct copy_map *map, size_t capacity)
+static bool undo_log_push(struct undo_log *log, uint64_t *address, uint64_t original)
 {
-    map->capacity = capacity;
-    map->count = 0;
-    map->keys = calloc(capacity, sizeof *map->keys);
-    map->values = malloc(capacity * sizeof *map->values);
-    return map->keys && map->values;
-}
-
-static void copy_map_free(struct copy_map *map)
-{
-    free(map->keys);
-    free(map->values);
-}
-
-static noun copy_map_get(const struct copy_map *map, uint64_t key)
-{
-    size_t mask = map->capacity - 1;
-    for (size_t i = address_hash(key) & mask; map->keys[i]; i = (i + 1) & mask)
-        if (map->keys[i] == key)
-            return map->values[i];
-    return NOUN_NONE;
-}
-
-static bool copy_map_put(struct copy_map *map, uint64_t key, noun value)
-{
-    if ((map->count + 1) * 2 > map->capacity) {
-        struct copy_map bigger;
-        if (!copy_map_init(&bigger, map->capacity * 2)) {
-            copy_map_free(&bigger);
+    if (log->count + 2 > log->capacity) {
+        size_t capacity = log->capacity ? log->capacity * 2 : 4096;
+        uint64_t *entries = realloc(log->entries, capacity * sizeof *entries);
+        if (!entries)
             return false;
-        }
-        for (size_t i = 0; i < map->capacity; i++)
-            if (map->keys[i])
-                copy_map_put(&bigger, map->keys[i], map->values[i]);
-        copy_map_free(map);
-        *map = bigger;
+        log->entries = entries;
+        log->capacity = capacity;
     }
-    size_t mask = map->capacity - 1, i = address_hash(key) & mask;
-    while (map->keys[i] && map->keys[i] != key)
-        i = (i + 1) & mask;
-    if (!map->keys[i])
-        map->count++;
-    map->keys[i] = key;
-    map->values[i] = value;
+    log->entries[log->count++] = (uint64_t)(uintptr_t)address;
+    log->entries[log->count++] = original;
     return true;
+}
+
+static void undo_log_restore(struct undo_log *log)
+{
+    for (size_t i = 0; i < log->count; i += 2)
+        *(uint64_t *)(uintptr_t)log->entries[i] = log->entries[i + 1];
+    free(log->entries);
+}
+
+static inline uint64_t *object_first_word(noun n)
+{
+    return (uint64_t *)(uintptr_t)(n & NOUN_ADDRESS_MASK);
 }
 
 /* Work items of copy-out: a noun to enter, or a cell whose children are
@@ -882,12 +883,10 @@ noun noun_home_copy_out(struct noun_home *home, const struct noun_region *region
     if (!region || !noun_region_holds(region, n))
         return n;
     struct word_stack work, results;
-    struct copy_map map;
+    struct undo_log log = {0};
     word_stack_init(&work);
     word_stack_init(&results);
     noun answer = NOUN_NONE;
-    if (!copy_map_init(&map, 1024))
-        goto done;
     if (!word_stack_push(&work, n) || !word_stack_push(&work, COPY_ENTER))
         goto done;
     while (work.count) {
@@ -898,16 +897,20 @@ noun noun_home_copy_out(struct noun_home *home, const struct noun_region *region
             noun tail = word_stack_pop(&results);
             noun head = word_stack_pop(&results);
             result = home_intern_cell(home, head, tail);
-            if (result == NOUN_NONE || !copy_map_put(&map, x, result))
+            uint64_t *first = object_first_word(x);
+            if (result == NOUN_NONE || !undo_log_push(&log, first, *first))
                 goto done;
+            *first = result;
         } else if (!noun_region_holds(region, x)) {
             result = x;
-        } else if ((result = copy_map_get(&map, x)) != NOUN_NONE) {
-            /* already copied */
+        } else if (*object_first_word(x) >> 63) {
+            result = *object_first_word(x); /* copied already */
         } else if (noun_is_indirect(x)) {
             result = home_intern_atom(home, noun_to_atom(x));
-            if (result == NOUN_NONE || !copy_map_put(&map, x, result))
+            uint64_t *first = object_first_word(x);
+            if (result == NOUN_NONE || !undo_log_push(&log, first, *first))
                 goto done;
+            *first = result;
         } else {
             const struct noun_cell *c = noun_to_cell(x);
             if (!word_stack_push(&work, x) || !word_stack_push(&work, COPY_BUILD) ||
@@ -921,7 +924,7 @@ noun noun_home_copy_out(struct noun_home *home, const struct noun_region *region
     }
     answer = word_stack_pop(&results);
 done:
-    copy_map_free(&map);
+    undo_log_restore(&log);
     word_stack_free(&work);
     word_stack_free(&results);
     return answer;
@@ -1029,10 +1032,7 @@ bool noun_home_collect(struct noun_home *home)
         }
         if (!home_table_make_room(home))
             abort();
-        size_t mask = home->table_capacity - 1, j = hash_object(n) & mask;
-        while (home->table[j])
-            j = (j + 1) & mask;
-        home->table[j] = n;
+        table_place(home->table, home->table_hashes, home->table_capacity, n, hash_object(n));
         home->table_count++;
     }
     for (size_t i = 0; i < home->listener_count; i++)

@@ -1,0 +1,206 @@
+/* Unit tests for interp/noun: atoms, equality, fragments, scratch
+ * collection, copy-out with hash-consing, and home collection. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "interp/noun.h"
+
+static struct noun_region *region;
+
+static int setup(void **state)
+{
+    region = noun_region_new((size_t)4 << 30);
+    return region ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    noun_region_free(region);
+    return 0;
+}
+
+static void test_atoms_are_canonical(void **state)
+{
+    uint64_t words[3] = { 5, 0, 0 };
+    assert_true(noun_is_direct(noun_atom_from_words(region, words, 3)));
+    assert_int_equal(noun_atom_from_words(region, words, 3), 5);
+    uint64_t big[2] = { 1, 1 };
+    noun a = noun_atom_from_words(region, big, 2);
+    assert_true(noun_is_indirect(a));
+    assert_int_equal(noun_atom_bit_length(a), 65);
+    uint8_t bytes[9] = { 1, 0, 0, 0, 0, 0, 0, 0, 1 };
+    assert_true(noun_equal(a, noun_atom_from_bytes(region, bytes, 9)));
+    /* 2^63 is the first indirect atom */
+    noun top = noun_atom_increment(region, NOUN_DIRECT_MAX);
+    assert_true(noun_is_indirect(top));
+    assert_int_equal(noun_atom_bit_length(top), 64);
+    assert_int_equal(noun_atom_bit_length(0), 0);
+    assert_int_equal(noun_atom_byte_length(256), 2);
+}
+
+static void test_increment_carries(void **state)
+{
+    uint64_t words[2] = { UINT64_MAX, UINT64_MAX };
+    noun a = noun_atom_increment(region, noun_atom_from_words(region, words, 2));
+    uint64_t single;
+    size_t count;
+    const uint64_t *w = noun_atom_words(a, &single, &count);
+    assert_int_equal(count, 3);
+    assert_int_equal(w[0], 0);
+    assert_int_equal(w[1], 0);
+    assert_int_equal(w[2], 1);
+}
+
+static void test_equality_and_fragments(void **state)
+{
+    noun x = noun_trel(region, 1, noun_cell_new(region, 2, 3), 4);
+    noun y = noun_trel(region, 1, noun_cell_new(region, 2, 3), 4);
+    noun z = noun_trel(region, 1, noun_cell_new(region, 2, 5), 4);
+    assert_true(noun_equal(x, y));
+    assert_false(noun_equal(x, z));
+    assert_false(noun_equal(x, 1));
+    assert_int_equal(noun_fragment(2, x), 1);
+    assert_int_equal(noun_fragment(13, x), 3);
+    assert_int_equal(noun_fragment(7, x), 4);
+    assert_int_equal(noun_fragment(0, x), NOUN_NONE);
+    assert_int_equal(noun_fragment(4, x), NOUN_NONE);
+    /* an indirect axis: 2^64 walks 64 heads down */
+    noun deep = 9;
+    for (int i = 0; i < 64; i++)
+        deep = noun_cell_new(region, deep, 0);
+    uint64_t axis_words[2] = { 0, 1 };
+    assert_int_equal(noun_fragment(noun_atom_from_words(region, axis_words, 2), deep), 9);
+}
+
+/* Equality, census and copy-out on a list ten million long and a tree
+ * nested ten million deep: none of them may use the C stack per level. */
+static void test_deep_nouns(void **state)
+{
+    const int depth = 10 * 1000 * 1000;
+    noun list = 0, other = 0, nest = 7, nest2 = 7;
+    for (int i = 0; i < depth; i++) {
+        list = noun_cell_new(region, i, list);
+        other = noun_cell_new(region, i, other);
+        nest = noun_cell_new(region, nest, i);
+        nest2 = noun_cell_new(region, nest2, i);
+    }
+    assert_true(noun_equal(list, other));
+    assert_true(noun_equal(nest, nest2));
+    struct noun_census census;
+    noun_census(nest, &census);
+    assert_int_equal(census.cells, depth);
+    struct noun_home *home = noun_home_new(noun_arena_memory((size_t)16 << 30));
+    assert_non_null(home);
+    noun copied = noun_home_copy_out(home, region, nest);
+    assert_true(noun_home_holds(home, copied));
+    assert_true(noun_equal(copied, nest));
+    noun copied_list = noun_home_copy_out(home, region, list);
+    assert_true(noun_equal(copied_list, list));
+    noun_home_free(home);
+    noun_region_reset(region);
+}
+
+/* Roots for the collection test: an array of slots. */
+struct root_array {
+    noun *slots;
+    size_t count;
+};
+
+static void visit_root_array(void *context, struct noun_collector *collector)
+{
+    struct root_array *roots = context;
+    noun_collector_visit_many(collector, roots->slots, roots->count);
+}
+
+static void test_scratch_collection_keeps_live_and_sharing(void **state)
+{
+    noun_region_reset(region);
+    noun shared = noun_cell_new(region, 1, 2);
+    uint64_t big[2] = { 3, 4 };
+    noun atom = noun_atom_from_words(region, big, 2);
+    noun live[2] = { noun_trel(region, shared, shared, atom), 42 };
+    for (int i = 0; i < 100000; i++)
+        noun_cell_new(region, i, i); /* garbage */
+    size_t before = noun_region_used(region);
+    struct root_array roots = { live, 2 };
+    noun_region_collect(region, visit_root_array, &roots);
+    assert_true(noun_region_used(region) < before / 100);
+    assert_int_equal(live[1], 42);
+    noun head = noun_head(live[0]);
+    noun second = noun_head(noun_tail(live[0]));
+    assert_int_equal(head, second); /* sharing survives */
+    assert_int_equal(noun_head(head), 1);
+    assert_int_equal(noun_tail(head), 2);
+    uint64_t single;
+    size_t count;
+    const uint64_t *w = noun_atom_words(noun_tail(noun_tail(live[0])), &single, &count);
+    assert_int_equal(count, 2);
+    assert_int_equal(w[1], 4);
+    assert_true(noun_region_holds(region, live[0]));
+    /* collecting twice in a row is fine too */
+    noun_region_collect(region, visit_root_array, &roots);
+    assert_int_equal(noun_head(noun_head(live[0])), 1);
+    assert_true(noun_region_bytes_allocated(region) >= 100000 * sizeof(struct noun_cell));
+}
+
+static void test_copy_out_dedups(void **state)
+{
+    noun_region_reset(region);
+    struct noun_home *home = noun_home_new(noun_arena_memory((size_t)1 << 30));
+    assert_non_null(home);
+    noun a = noun_home_copy_out(home, region, noun_trel(region, 1, 2, 3));
+    noun b = noun_home_copy_out(home, region, noun_cell_new(region, 0, noun_trel(region, 1, 2, 3)));
+    assert_int_equal(noun_tail(b), a); /* the same home cell */
+    struct noun_dedup_stats stats;
+    noun_home_dedup_stats(home, &stats);
+    assert_int_equal(stats.lookups, 5);
+    assert_int_equal(stats.hits, 2);
+    assert_int_equal(stats.bytes_saved, 2 * sizeof(struct noun_cell));
+    /* a noun already in home is returned as it is */
+    assert_int_equal(noun_home_copy_out(home, region, a), a);
+    /* structure shared inside one scratch noun is copied once */
+    noun x = noun_cell_new(region, 5, 6);
+    noun pair = noun_cell_new(region, x, x);
+    noun c = noun_home_copy_out(home, region, pair);
+    assert_int_equal(noun_head(c), noun_tail(c));
+    noun_home_free(home);
+}
+
+static void test_home_collection(void **state)
+{
+    noun_region_reset(region);
+    struct noun_home *home = noun_home_new(noun_arena_memory((size_t)1 << 30));
+    assert_non_null(home);
+    noun keep = noun_home_copy_out(home, region, noun_trel(region, 1, 2, 3));
+    for (int i = 0; i < 1000; i++)
+        noun_home_copy_out(home, region, noun_cell_new(region, i, 99));
+    size_t before = noun_home_used(home);
+    assert_true(noun_home_root_add(home, &keep));
+    assert_true(noun_home_collect(home));
+    assert_true(noun_home_used(home) < before);
+    assert_true(noun_home_holds(home, keep));
+    assert_int_equal(noun_head(keep), 1);
+    /* the dedup table was rebuilt: copying [2 3] again finds the survivor */
+    noun again = noun_home_copy_out(home, region, noun_cell_new(region, 2, 3));
+    assert_int_equal(again, noun_tail(keep));
+    noun_home_root_remove(home, &keep);
+    noun_home_free(home);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_atoms_are_canonical),
+        cmocka_unit_test(test_increment_carries),
+        cmocka_unit_test(test_equality_and_fragments),
+        cmocka_unit_test(test_deep_nouns),
+        cmocka_unit_test(test_scratch_collection_keeps_live_and_sharing),
+        cmocka_unit_test(test_copy_out_dedups),
+        cmocka_unit_test(test_home_collection),
+    };
+    return cmocka_run_group_tests_name("noun", tests, setup, teardown);
+}
