@@ -1,0 +1,198 @@
+/* main.c -- the nocklab program: options, batch mode, and Ctrl-C.
+ *
+ *   nocklab -e LINE [-e LINE ...]   run each line in order, then exit
+ *   nocklab FILE                    run the lines of a file (- for stdin)
+ *   nocklab                         stdin a terminal: the interactive REPL;
+ *                                   otherwise read lines from stdin
+ *
+ * -e lines and files run in the order given, in one session, so bindings
+ * carry from one to the next.  The exit status is 0 when every line
+ * succeeded, 1 when any failed, 2 for a bad command line.
+ *
+ * SIGINT while a line runs asks the evaluator to stop (the line fails with
+ * "interrupted after N steps" and the next one runs); between lines in
+ * batch mode it ends the program as usual, and at the interactive prompt it
+ * is ignored.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "repl/command.h"
+#include "repl/session.h"
+
+#define NOCKLAB_VERSION "0.1.0"
+
+/* What the SIGINT handler acts on.  Set once before the handler is
+ * installed; `interactive` is set before the REPL starts. */
+static struct session *interrupt_target;
+static volatile sig_atomic_t interactive;
+
+static void on_interrupt(int signal_number)
+{
+    if (session_interrupt(interrupt_target) || interactive)
+        return;
+    /* Nothing to stop: end the program the way SIGINT normally does. */
+    signal(signal_number, SIG_DFL);
+    raise(signal_number);
+}
+
+static void install_interrupt_handler(struct session *session)
+{
+    interrupt_target = session;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_interrupt;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &action, NULL);
+}
+
+static void print_usage(FILE *stream)
+{
+    fputs("usage: nocklab [-e LINE]... [FILE]...\n"
+          "\n"
+          "A workbench for Nock: evaluate Nock 4K, jam/cue/mug as Vere does.\n"
+          "\n"
+          "  -e LINE       run LINE (repeatable; lines run in order)\n"
+          "  FILE          run each line of FILE ('-' reads standard input)\n"
+          "  -h, --help    show this help\n"
+          "  --version     print the version\n"
+          "\n"
+          "With no LINE or FILE: the interactive REPL on a terminal, else the\n"
+          "lines of standard input.  Each line that has a value prints it on one\n"
+          "line of standard output; a failing line prints 'error: ...' on standard\n"
+          "error and the next line still runs.  Exit status: 0 if every line\n"
+          "succeeded, 1 if any failed, 2 for a bad command line.\n"
+          "\n"
+          "Lines:\n"
+          "  NOUN              print it: 42, 0x2a, %foo, 'cord', \"tape\", [1 2 3]\n"
+          "  *[a f]            Nock: formula f on subject a; also /[n a] slot,\n"
+          "                    #[n b c] edit, ?x cell test, +x increment,\n"
+          "                    =[a b] equality; they nest: [+5 *[42 [4 0 1]]]\n"
+          "  =NAME EXPR        bind NAME (letters, digits, -) for later lines\n"
+          "  :: comment        ignored, as are blank lines\n"
+          "\n"
+          "Commands:\n",
+          stream);
+    size_t count;
+    const struct command *commands = command_table(&count);
+    for (size_t i = 0; i < count; i++)
+        fprintf(stream, "  %-17s %s\n", commands[i].usage, commands[i].summary);
+    fputs("\n"
+          "Example:\n"
+          "  nocklab -e '=dec [8 [1 0] 8 [1 6 [5 [0 7] 4 0 6] [0 6] 9 2 [0 2] [4 0 6] 0 7] 9 2 0 1]' \\\n"
+          "          -e '*[42 dec]'\n"
+          "prints 41.  docs/line-syntax.md has the whole line syntax.\n",
+          stream);
+}
+
+/* Run one file argument; '-' is standard input. */
+static bool run_file(struct session *session, const char *path)
+{
+    if (strcmp(path, "-") == 0)
+        return session_run_stream(session, stdin, &session_output_stdio);
+    FILE *file = fopen(path, "r");
+    if (!file) {
+        fprintf(stderr, "error: cannot open %s: %m\n", path);
+        return false;
+    }
+    bool ok = session_run_stream(session, file, &session_output_stdio);
+    fclose(file);
+    return ok;
+}
+
+/* Check the command line before running anything, so a typo in the last
+ * argument doesn't leave half the lines run.  Returns whether it is good;
+ * sets *has_work when there are lines or files to run. */
+static bool check_arguments(int argc, char **argv, bool *has_work)
+{
+    *has_work = false;
+    bool options_done = false;
+    for (int i = 1; i < argc; i++) {
+        const char *argument = argv[i];
+        if (!options_done && strcmp(argument, "--") == 0) {
+            options_done = true;
+        } else if (!options_done && strcmp(argument, "-e") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "nocklab: -e needs a line to run\n");
+                return false;
+            }
+            i++;
+            *has_work = true;
+        } else if (!options_done && argument[0] == '-' && argument[1] != '\0') {
+            fprintf(stderr, "nocklab: unknown option %s (nocklab --help lists them)\n", argument);
+            return false;
+        } else {
+            *has_work = true;
+        }
+    }
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "-e") == 0) {
+            i++;
+            continue;
+        }
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            print_usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            puts("nocklab " NOCKLAB_VERSION);
+            return 0;
+        }
+    }
+    bool has_work;
+    if (!check_arguments(argc, argv, &has_work))
+        return 2;
+
+    char why[200];
+    struct session *session = session_new(NULL, why, sizeof why);
+    if (!session) {
+        fprintf(stderr, "nocklab: %s\n", why);
+        return 1;
+    }
+    install_interrupt_handler(session);
+
+    int status = 0;
+    if (!has_work) {
+        if (isatty(STDIN_FILENO)) {
+            interactive = 1;
+            status = session_interactive(session);
+        } else {
+            status = session_run_stream(session, stdin, &session_output_stdio) ? 0 : 1;
+        }
+    } else {
+        bool options_done = false;
+        bool all_ok = true;
+        for (int i = 1; i < argc; i++) {
+            enum session_result result = SESSION_OK;
+            if (!options_done && strcmp(argv[i], "--") == 0) {
+                options_done = true;
+                continue;
+            }
+            if (!options_done && strcmp(argv[i], "-e") == 0) {
+                i++;
+                result = session_run_line(session, argv[i], strlen(argv[i]), &session_output_stdio);
+            } else if (!run_file(session, argv[i])) {
+                result = SESSION_FAILED;
+            }
+            if (result == SESSION_FAILED)
+                all_ok = false;
+            if (result == SESSION_QUIT || session_quit_requested(session))
+                break;
+        }
+        status = all_ok ? 0 : 1;
+    }
+    interrupt_target = NULL;
+    session_free(session);
+    return status;
+}

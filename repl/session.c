@@ -1,0 +1,586 @@
+/* session.c -- a nocklab session: bindings, running lines, the line cycle.
+ *
+ * Every line goes through the same cycle, whichever way it arrived:
+ *
+ *   1. classify: blank or `::` comment, `:command`, `=name EXPR`, or EXPR
+ *   2. run it, printing through the caller's session_output
+ *   3. reset scratch (whatever is kept was copied to home already)
+ *   4. collect home if it has more than doubled since the last collection
+ *
+ * Scratch running out outside the evaluator (while parsing a huge literal,
+ * say) calls the region's out_of_memory handler, which this file points at a
+ * longjmp back to the line's start; the line then fails like any other.
+ */
+#include "repl/session.h"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "interp/text.h"
+#include "repl/command.h"
+#include "repl/expression.h"
+
+/* Home is never collected while smaller than this, so a session of small
+ * lines doesn't collect after every one. */
+#define SESSION_HOME_COLLECT_FLOOR ((size_t)4 << 20)
+#define SESSION_DEFAULT_HOME_CAPACITY ((size_t)64 << 30)
+/* A crash trace longer than this prints its innermost entries and a count
+ * of the rest: a runaway recursion can leave a million entries. */
+#define SESSION_MAX_TRACE_LINES 1000
+/* Clues in trace lines print at most this many cells. */
+#define SESSION_MAX_TRACE_CELLS 2000
+#define SESSION_DEFAULT_PRINT_MAX_CELLS 1000000
+
+/* A bound name.  `value` is a home root (registered with
+ * noun_home_root_add), so the struct never moves once made.  Bindings are
+ * chained per hash bucket and, separately, in the order they were made. */
+struct binding {
+    struct binding *next_in_bucket;
+    struct binding *next_in_order;
+    noun value;
+    size_t name_length;
+    char name[];
+};
+
+/* The session.  `line_running` is read by the SIGINT handler: true from
+ * the start of a line to its end.  `out_of_memory_exit` is valid while
+ * `out_of_memory_armed`. */
+struct session {
+    struct noun_home *home;
+    struct nock_context *nock;
+    struct expression_evaluator *expressions;
+    struct binding **buckets;
+    size_t bucket_count;       /* a power of two */
+    size_t binding_count;
+    struct binding *first_binding, *last_binding;
+    const struct session_output *output; /* of the running line, for hooks */
+    uint64_t print_max_cells;
+    volatile sig_atomic_t line_running;
+    bool quit_requested;
+    bool out_of_memory_armed;
+    jmp_buf out_of_memory_exit;
+    /* The handler nock_context_new put on the region: back in place
+     * whenever the evaluator runs, and between lines. */
+    void (*evaluator_out_of_memory)(void *context);
+    void *evaluator_out_of_memory_context;
+};
+
+/* ---- output ------------------------------------------------------------- */
+
+static void stdio_line(FILE *stream, const char *text, size_t length)
+{
+    fwrite(text, 1, length, stream);
+    fputc('\n', stream);
+    fflush(stream);
+}
+
+static void stdio_value(void *context, const char *text, size_t length) { stdio_line(stdout, text, length); }
+static void stdio_error(void *context, const char *text, size_t length) { stdio_line(stderr, text, length); }
+
+const struct session_output session_output_stdio = {
+    .context = NULL,
+    .value = stdio_value,
+    .error = stdio_error,
+    .notice = stdio_error,
+};
+
+static void print_line(void (*write_line)(void *, const char *, size_t), void *context,
+                       const char *format, va_list arguments)
+{
+    char small[512];
+    va_list again;
+    va_copy(again, arguments);
+    int length = vsnprintf(small, sizeof small, format, arguments);
+    if (length < 0) {
+        va_end(again);
+        return;
+    }
+    if ((size_t)length < sizeof small) {
+        write_line(context, small, (size_t)length);
+    } else {
+        char *big = malloc((size_t)length + 1);
+        if (big) {
+            vsnprintf(big, (size_t)length + 1, format, again);
+            write_line(context, big, (size_t)length);
+            free(big);
+        } else {
+            write_line(context, small, sizeof small - 1);
+        }
+    }
+    va_end(again);
+}
+
+void session_print(const struct session_output *output, const char *format, ...)
+{
+    va_list arguments;
+    va_start(arguments, format);
+    print_line(output->value, output->context, format, arguments);
+    va_end(arguments);
+}
+
+void session_print_error(const struct session_output *output, const char *format, ...)
+{
+    va_list arguments;
+    va_start(arguments, format);
+    print_line(output->error, output->context, format, arguments);
+    va_end(arguments);
+}
+
+bool session_print_noun(struct session *session, const struct session_output *output, noun value)
+{
+    struct text_print_options options = { .max_cells = session->print_max_cells };
+    struct text_buffer buffer;
+    text_buffer_init(&buffer);
+    bool ok = text_print(&buffer, value, &options);
+    if (ok)
+        output->value(output->context, buffer.data ? buffer.data : "", buffer.length);
+    else
+        session_print_error(output, "error: out of memory while printing the result");
+    text_buffer_free(&buffer);
+    return ok;
+}
+
+/* ---- hooks: what a running computation says on the side ----------------- */
+
+static void hook_slog(void *context, noun clue)
+{
+    struct session *session = context;
+    const struct session_output *output = session->output;
+    if (!output || !output->notice)
+        return;
+    /* By convention the clue is [priority tank]; show the tank, tapes as
+     * text so a `leaf` reads as its words. */
+    noun tank = noun_is_cell(clue) ? noun_tail(clue) : clue;
+    struct text_print_options options = { .style = TEXT_TAPE, .max_cells = 10000 };
+    struct text_buffer buffer;
+    text_buffer_init(&buffer);
+    if (text_buffer_append(&buffer, "slog: ", 6) && text_print(&buffer, tank, &options))
+        output->notice(output->context, buffer.data, buffer.length);
+    text_buffer_free(&buffer);
+}
+
+static void hook_bout(void *context, uint64_t nanoseconds)
+{
+    struct session *session = context;
+    const struct session_output *output = session->output;
+    if (!output || !output->notice)
+        return;
+    char line[64];
+    int length = snprintf(line, sizeof line, "bout: %.3f ms", (double)nanoseconds / 1e6);
+    output->notice(output->context, line, (size_t)length);
+}
+
+/* ---- bindings ----------------------------------------------------------- */
+
+static size_t hash_name(const char *name, size_t length)
+{
+    uint64_t hash = UINT64_C(1469598103934665603);
+    for (size_t i = 0; i < length; i++)
+        hash = (hash ^ (unsigned char)name[i]) * UINT64_C(1099511628211);
+    return (size_t)hash;
+}
+
+static struct binding *find_binding(struct session *session, const char *name, size_t length)
+{
+    struct binding *b = session->buckets[hash_name(name, length) & (session->bucket_count - 1)];
+    for (; b; b = b->next_in_bucket)
+        if (b->name_length == length && memcmp(b->name, name, length) == 0)
+            return b;
+    return NULL;
+}
+
+static bool grow_buckets(struct session *session)
+{
+    size_t count = session->bucket_count * 2;
+    struct binding **buckets = calloc(count, sizeof *buckets);
+    if (!buckets)
+        return false;
+    for (struct binding *b = session->first_binding; b; b = b->next_in_order) {
+        size_t index = hash_name(b->name, b->name_length) & (count - 1);
+        b->next_in_bucket = buckets[index];
+        buckets[index] = b;
+    }
+    free(session->buckets);
+    session->buckets = buckets;
+    session->bucket_count = count;
+    return true;
+}
+
+noun session_lookup(struct session *session, const char *name, size_t name_length)
+{
+    struct binding *b = find_binding(session, name, name_length);
+    return b ? b->value : NOUN_NONE;
+}
+
+static noun resolve_name(void *context, const char *name, size_t length)
+{
+    return session_lookup(context, name, length);
+}
+
+bool session_bind(struct session *session, const char *name, size_t name_length, noun value,
+                  const struct session_output *output)
+{
+    noun kept = noun_home_copy_out(session->home, nock_context_region(session->nock), value);
+    if (kept == NOUN_NONE) {
+        session_print_error(output, "error: out of memory: home is full; %.*s is not bound", (int)name_length, name);
+        return false;
+    }
+    struct binding *b = find_binding(session, name, name_length);
+    if (b) {
+        b->value = kept;
+        return true;
+    }
+    if (session->binding_count >= session->bucket_count && !grow_buckets(session)) {
+        session_print_error(output, "error: out of memory while binding %.*s", (int)name_length, name);
+        return false;
+    }
+    b = malloc(sizeof *b + name_length + 1);
+    if (!b) {
+        session_print_error(output, "error: out of memory while binding %.*s", (int)name_length, name);
+        return false;
+    }
+    memcpy(b->name, name, name_length);
+    b->name[name_length] = '\0';
+    b->name_length = name_length;
+    b->value = kept;
+    b->next_in_order = NULL;
+    if (!noun_home_root_add(session->home, &b->value)) {
+        free(b);
+        session_print_error(output, "error: out of memory while binding %.*s", (int)name_length, name);
+        return false;
+    }
+    size_t index = hash_name(name, name_length) & (session->bucket_count - 1);
+    b->next_in_bucket = session->buckets[index];
+    session->buckets[index] = b;
+    if (session->last_binding)
+        session->last_binding->next_in_order = b;
+    else
+        session->first_binding = b;
+    session->last_binding = b;
+    session->binding_count++;
+    return true;
+}
+
+void session_each_binding(struct session *session,
+                          void (*visit)(void *context, const char *name, noun value), void *context)
+{
+    for (struct binding *b = session->first_binding; b; b = b->next_in_order)
+        visit(context, b->name, b->value);
+}
+
+/* ---- making and freeing ------------------------------------------------- */
+
+struct nock_context *session_nock(struct session *session) { return session->nock; }
+struct noun_home *session_home(struct session *session) { return session->home; }
+
+struct session *session_new(const struct session_options *options, char *why, size_t why_size)
+{
+    struct session_options defaults = { 0 };
+    if (!options)
+        options = &defaults;
+    struct session *session = calloc(1, sizeof *session);
+    if (!session) {
+        snprintf(why, why_size, "out of memory");
+        return NULL;
+    }
+    session->print_max_cells = options->print_max_cells ? options->print_max_cells : SESSION_DEFAULT_PRINT_MAX_CELLS;
+    size_t home_capacity = options->home_capacity ? options->home_capacity : SESSION_DEFAULT_HOME_CAPACITY;
+    struct noun_arena *arena = noun_arena_memory(home_capacity);
+    session->home = arena ? noun_home_new(arena) : NULL;
+    if (!session->home) {
+        snprintf(why, why_size, "cannot reserve %zu MiB of address space for home", home_capacity >> 20);
+        session_free(session);
+        return NULL;
+    }
+    struct nock_config config = {
+        .scratch_max_bytes = options->scratch_max_bytes,
+        .hooks = { .context = session, .slog = hook_slog, .bout = hook_bout },
+    };
+    session->nock = nock_context_new(session->home, &config);
+    session->expressions = expression_evaluator_new();
+    session->bucket_count = 16;
+    session->buckets = calloc(session->bucket_count, sizeof *session->buckets);
+    if (!session->nock || !session->expressions || !session->buckets) {
+        snprintf(why, why_size, "cannot make the evaluator (out of memory or address space)");
+        session_free(session);
+        return NULL;
+    }
+    struct noun_region *region = nock_context_region(session->nock);
+    session->evaluator_out_of_memory = region->out_of_memory;
+    session->evaluator_out_of_memory_context = region->out_of_memory_context;
+    return session;
+}
+
+void session_free(struct session *session)
+{
+    if (!session)
+        return;
+    struct binding *b = session->first_binding;
+    while (b) {
+        struct binding *next = b->next_in_order;
+        noun_home_root_remove(session->home, &b->value);
+        free(b);
+        b = next;
+    }
+    free(session->buckets);
+    expression_evaluator_free(session->expressions);
+    if (session->nock)
+        nock_context_free(session->nock);
+    if (session->home)
+        noun_home_free(session->home);
+    free(session);
+}
+
+/* ---- evaluating --------------------------------------------------------- */
+
+/* Print an atom that is a term (lowercase letters, digits, '-') as %term,
+ * anything else canonically. */
+static bool print_tag(struct text_buffer *buffer, noun tag)
+{
+    if (noun_is_atom(tag) && tag != 0 && noun_atom_byte_length(tag) <= 32) {
+        uint8_t bytes[32];
+        size_t length = noun_atom_byte_length(tag);
+        noun_atom_to_bytes(tag, bytes, length);
+        bool term = true;
+        for (size_t i = 0; i < length && term; i++)
+            term = (bytes[i] >= 'a' && bytes[i] <= 'z') || (bytes[i] >= '0' && bytes[i] <= '9') || bytes[i] == '-';
+        if (term)
+            return text_buffer_printf(buffer, "%%%.*s", (int)length, (const char *)bytes);
+    }
+    return text_print(buffer, tag, NULL);
+}
+
+/* One line per trace entry, innermost first: `  %spot [...]`. */
+static void print_trace(const struct session_output *output, noun trace)
+{
+    struct text_print_options options = { .max_cells = SESSION_MAX_TRACE_CELLS };
+    uint64_t printed = 0, left_over = 0;
+    for (noun rest = trace; noun_is_cell(rest); rest = noun_tail(rest)) {
+        if (printed == SESSION_MAX_TRACE_LINES) {
+            left_over++;
+            continue;
+        }
+        noun entry = noun_head(rest);
+        struct text_buffer buffer;
+        text_buffer_init(&buffer);
+        bool ok = text_buffer_append(&buffer, "  ", 2);
+        if (noun_is_cell(entry))
+            ok = ok && print_tag(&buffer, noun_head(entry)) && text_buffer_append(&buffer, " ", 1) &&
+                 text_print(&buffer, noun_tail(entry), &options);
+        else
+            ok = ok && text_print(&buffer, entry, &options);
+        if (ok)
+            output->error(output->context, buffer.data, buffer.length);
+        text_buffer_free(&buffer);
+        printed++;
+    }
+    if (left_over)
+        session_print_error(output, "  ...(%llu more trace entries)", (unsigned long long)left_over);
+}
+
+static void print_expression_error(const struct session_output *output, const struct expression_error *error)
+{
+    switch (error->status) {
+    case EXPRESSION_OK:
+        return;
+    case EXPRESSION_SYNTAX:
+        session_print_error(output, "error: %s", error->message);
+        return;
+    case EXPRESSION_CRASH:
+        session_print_error(output, "error: crash: %s", error->message);
+        print_trace(output, error->trace);
+        return;
+    case EXPRESSION_OUT_OF_MEMORY:
+    case EXPRESSION_TOO_DEEP:
+        session_print_error(output, "error: %s", error->message);
+        return;
+    case EXPRESSION_INTERRUPTED:
+        session_print_error(output, "error: interrupted after %llu steps", (unsigned long long)error->steps);
+        return;
+    }
+}
+
+bool session_evaluate(struct session *session, const char *line, size_t length, size_t start,
+                      const struct session_output *output, noun *value)
+{
+    struct expression_environment environment = {
+        .nock = session->nock,
+        .resolve_name = resolve_name,
+        .resolver_context = session,
+        .evaluator_out_of_memory = session->evaluator_out_of_memory,
+        .evaluator_out_of_memory_context = session->evaluator_out_of_memory_context,
+    };
+    struct expression_error error;
+    if (expression_evaluate(session->expressions, &environment, line, length, start, value, &error) == EXPRESSION_OK)
+        return true;
+    print_expression_error(output, &error);
+    return false;
+}
+
+/* ---- the line cycle ----------------------------------------------------- */
+
+static void scratch_out_of_memory(void *context)
+{
+    struct session *session = context;
+    if (session->out_of_memory_armed)
+        longjmp(session->out_of_memory_exit, 1);
+    /* Not armed means allocation outside any line, which this file never
+     * does; there is nowhere sensible to go. */
+    abort();
+}
+
+/* `=name EXPR`: bind the value of EXPR. */
+static enum session_result run_binding(struct session *session, const char *line, size_t length, size_t start,
+                                       const struct session_output *output)
+{
+    size_t name_start = start + 1;
+    size_t name_length = expression_name_length(line + name_start, length - name_start);
+    size_t after = name_start + name_length;
+    if (after < length && !expression_is_space(line[after])) {
+        session_print_error(output, "error: expected a space after the name at column %zu "
+                            "(a name is letters, digits and '-', starting with a letter)", after + 1);
+        return SESSION_FAILED;
+    }
+    size_t expression_start = after;
+    while (expression_start < length && expression_is_space(line[expression_start]))
+        expression_start++;
+    if (expression_start == length) {
+        session_print_error(output, "error: expected an expression at column %zu: =%.*s EXPR binds a name",
+                            length + 1, (int)name_length, line + name_start);
+        return SESSION_FAILED;
+    }
+    noun value;
+    if (!session_evaluate(session, line, length, expression_start, output, &value))
+        return SESSION_FAILED;
+    return session_bind(session, line + name_start, name_length, value, output) ? SESSION_OK : SESSION_FAILED;
+}
+
+static enum session_result run_expression(struct session *session, const char *line, size_t length, size_t start,
+                                          const struct session_output *output)
+{
+    noun value;
+    if (!session_evaluate(session, line, length, start, output, &value))
+        return SESSION_FAILED;
+    return session_print_noun(session, output, value) ? SESSION_OK : SESSION_FAILED;
+}
+
+/* Dispatch on the line's first character.  A separate function from
+ * session_run_line so nothing it keeps in locals is live across setjmp. */
+static enum session_result dispatch(struct session *session, const char *line, size_t length, size_t start,
+                                    const struct session_output *output)
+{
+    if (line[start] == ':')
+        return command_run(session, line, length, start, output);
+    if (line[start] == '=' && expression_name_length(line + start + 1, length - start - 1) > 0)
+        return run_binding(session, line, length, start, output);
+    return run_expression(session, line, length, start, output);
+}
+
+/* Between lines: scratch holds nothing worth keeping. */
+static void finish_line(struct session *session)
+{
+    nock_context_reset(session->nock);
+    size_t used = noun_home_used(session->home);
+    size_t after_last = noun_home_used_after_collect(session->home);
+    if (after_last < SESSION_HOME_COLLECT_FLOOR / 2)
+        after_last = SESSION_HOME_COLLECT_FLOOR / 2;
+    if (used > 2 * after_last)
+        noun_home_collect(session->home);
+}
+
+/* Run a line that has something to run, with scratch's out-of-memory exit
+ * pointed back here.  Kept apart from session_run_line so that no local
+ * changed after setjmp is read after the longjmp. */
+static enum session_result run_guarded(struct session *session, const char *line, size_t length, size_t start,
+                                       const struct session_output *output)
+{
+    struct noun_region *region = nock_context_region(session->nock);
+    volatile enum session_result result = SESSION_FAILED;
+    if (setjmp(session->out_of_memory_exit) == 0) {
+        session->out_of_memory_armed = true;
+        region->out_of_memory = scratch_out_of_memory;
+        region->out_of_memory_context = session;
+        result = dispatch(session, line, length, start, output);
+    } else {
+        session_print_error(output, "error: out of memory: the scratch region is full");
+        result = SESSION_FAILED;
+    }
+    session->out_of_memory_armed = false;
+    region->out_of_memory = session->evaluator_out_of_memory;
+    region->out_of_memory_context = session->evaluator_out_of_memory_context;
+    return result;
+}
+
+enum session_result session_run_line(struct session *session, const char *line, size_t length,
+                                     const struct session_output *output)
+{
+    while (length > 0 && (line[length - 1] == '\r' || line[length - 1] == '\n'))
+        length--;
+    size_t start = 0;
+    while (start < length && expression_is_space(line[start]))
+        start++;
+    if (start == length || (length - start >= 2 && line[start] == ':' && line[start + 1] == ':'))
+        return SESSION_OK;
+
+    session->output = output;
+    session->line_running = 1;
+    enum session_result result = run_guarded(session, line, length, start, output);
+    finish_line(session);
+    if (result == SESSION_QUIT)
+        session->quit_requested = true;
+    session->line_running = 0;
+    session->output = NULL;
+    return result;
+}
+
+bool session_run_stream(struct session *session, FILE *stream, const struct session_output *output)
+{
+    char *line = NULL;
+    size_t capacity = 0;
+    ssize_t length;
+    bool all_ok = true;
+    while ((length = getline(&line, &capacity, stream)) >= 0) {
+        enum session_result result = session_run_line(session, line, (size_t)length, output);
+        if (result == SESSION_FAILED)
+            all_ok = false;
+        if (result == SESSION_QUIT)
+            break;
+    }
+    free(line);
+    return all_ok;
+}
+
+bool session_quit_requested(const struct session *session) { return session->quit_requested; }
+
+bool session_interrupt(struct session *session)
+{
+    if (!session || !session->line_running)
+        return false;
+    nock_interrupt(session->nock);
+    return true;
+}
+
+/* A minimal prompt loop; the interactive REPL (readline, completion) will
+ * replace this body.  Returns the exit status for the program. */
+int session_interactive(struct session *session)
+{
+    char *line = NULL;
+    size_t capacity = 0;
+    for (;;) {
+        fputs("nocklab> ", stdout);
+        fflush(stdout);
+        ssize_t length = getline(&line, &capacity, stdin);
+        if (length < 0)
+            break;
+        if (session_run_line(session, line, (size_t)length, &session_output_stdio) == SESSION_QUIT)
+            break;
+    }
+    fputc('\n', stdout);
+    free(line);
+    return 0;
+}

@@ -1,0 +1,114 @@
+/* session.h -- what a nocklab run keeps between lines, and running a line.
+ *
+ * A session holds the evaluator context (with its scratch region), home, and
+ * the names bound with `=name EXPR` or `:load`.  Batch mode (-e, files,
+ * stdin) and the interactive REPL both feed it lines through
+ * session_run_line; everything a line shows goes through a session_output,
+ * so the same code serves a terminal, a pipe or a test.
+ *
+ * After each line the session copies what it keeps to home, resets scratch,
+ * and collects home once it has grown past twice its size after the last
+ * collection.  Bound nouns are home roots, so they survive collections.
+ */
+#ifndef NOCKLAB_SESSION_H
+#define NOCKLAB_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "interp/nock.h"
+#include "interp/noun.h"
+
+/* Where a line's output goes.  `value` receives each line of normal output
+ * (a printed noun, a command's report); `error` each line of failure (the
+ * `error: ...` line and the trace lines under it); `notice` what a running
+ * computation says on the side (%slog).  Lines come without their newline;
+ * `text` is not necessarily NUL-terminated beyond `length`. */
+struct session_output {
+    void *context;
+    void (*value)(void *context, const char *text, size_t length);
+    void (*error)(void *context, const char *text, size_t length);
+    void (*notice)(void *context, const char *text, size_t length);
+};
+
+/* The usual output: values to stdout, errors and notices to stderr, each
+ * line flushed as it is written. */
+extern const struct session_output session_output_stdio;
+
+/* What a line came to. */
+enum session_result {
+    SESSION_OK,      /* ran (and printed what it had to print) */
+    SESSION_FAILED,  /* printed an error */
+    SESSION_QUIT,    /* asked to end the session (:quit) */
+};
+
+/* Sizes a session is made with; zero fields take the defaults. */
+struct session_options {
+    size_t scratch_max_bytes; /* each half of scratch (default: the evaluator's) */
+    size_t home_capacity;     /* address space reserved for home (default 64 GiB) */
+    uint64_t print_max_cells; /* values print at most this many cells, the
+                                 rest elided as `...(N cells)` (default 1M):
+                                 a noun that shares subtrees can be
+                                 exponentially bigger as text than in memory */
+};
+
+struct session;
+
+/* A new session; NULL with a reason in `why` when it can't be made. */
+struct session *session_new(const struct session_options *options, char *why, size_t why_size);
+void session_free(struct session *session);
+
+/* Run one line (without its newline; a trailing '\r' is ignored).  Blank
+ * lines and comments (`::` first) do nothing. */
+enum session_result session_run_line(struct session *session, const char *line, size_t length,
+                                     const struct session_output *output);
+
+/* Run every line of a stream as session_run_line would; stops early only
+ * for :quit.  Returns whether every line succeeded. */
+bool session_run_stream(struct session *session, FILE *stream, const struct session_output *output);
+
+/* Whether a line asked to end the session (:quit). */
+bool session_quit_requested(const struct session *session);
+
+/* Ask the evaluation now running, if any, to stop (it then fails with
+ * "interrupted after N steps").  Async-signal-safe: meant for a SIGINT
+ * handler.  Returns whether a line was running to receive the request. */
+bool session_interrupt(struct session *session);
+
+/* The interactive loop on a terminal: prompt, read, run, until end of input
+ * or :quit.  Returns the exit status the program should end with. */
+int session_interactive(struct session *session);
+
+/* ---- for commands (repl/command.c) -------------------------------------- */
+
+/* Evaluate the expression in line[start, length) and print nothing.  On
+ * failure the error lines are written to `output` and false is returned.
+ * The value lives in scratch until the line ends. */
+bool session_evaluate(struct session *session, const char *line, size_t length, size_t start,
+                      const struct session_output *output, noun *value);
+
+/* Bind `name` to `value` (copied to home).  False (with an error written)
+ * when home is full or memory runs out. */
+bool session_bind(struct session *session, const char *name, size_t name_length, noun value,
+                  const struct session_output *output);
+/* The noun bound to a name, or NOUN_NONE. */
+noun session_lookup(struct session *session, const char *name, size_t name_length);
+/* Call `visit` for every binding, in the order names were first bound. */
+void session_each_binding(struct session *session,
+                          void (*visit)(void *context, const char *name, noun value), void *context);
+
+struct nock_context *session_nock(struct session *session);
+struct noun_home *session_home(struct session *session);
+
+/* Write one line through output->value / output->error, printf-style. */
+void session_print(const struct session_output *output, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+void session_print_error(const struct session_output *output, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Write the canonical text of a noun as one value line, elided past the
+ * session's print_max_cells (an error line when memory runs out).  Returns
+ * whether it was printed. */
+bool session_print_noun(struct session *session, const struct session_output *output, noun value);
+
+#endif
