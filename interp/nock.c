@@ -98,6 +98,8 @@ struct nock_code {
     uint32_t relocation_count;
     uint32_t max_stack;
     uint32_t call_cache_count;
+    bool jet_candidate;           /* some jet may match calls of this arm */
+    uint64_t jet_generation;      /* the jet dashboard generation it was checked at */
     uint32_t *relocations;
     uint32_t *call_caches;        /* indices of call-site cache words */
     uint64_t *ops;
@@ -820,6 +822,11 @@ const struct nock_counters *nock_context_counters(const struct nock_context *con
     return &context->counters;
 }
 
+void nock_set_crash_reason(struct nock_context *context, const char *reason)
+{
+    context->crash_reason = reason;
+}
+
 void nock_context_reset(struct nock_context *context)
 {
     code_drop(context, code_in_scratch);
@@ -908,6 +915,29 @@ static uint64_t now_nanoseconds(void)
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
+/* ---- jets ----------------------------------------------------------------- */
+
+static const uint64_t no_jets_generation = 0;
+
+/* Ask the jet dashboard again whether calls of this code may have a jet. */
+static void code_refresh_jet(struct nock_context *context, struct nock_code *code)
+{
+    const struct nock_jet_hooks *jets = &context->config.jets;
+    code->jet_candidate = jets->is_candidate && jets->is_candidate(jets->context, code->formula);
+    code->jet_generation = jets->generation ? *jets->generation : 0;
+}
+
+static enum nock_jet_result try_jet(struct nock_context *context, noun core, noun axis, noun formula,
+                                    noun *product)
+{
+    const struct nock_jet_hooks *jets = &context->config.jets;
+    context->crash_reason = NULL;
+    enum nock_jet_result result = jets->run(jets->context, context, core, axis, formula, product);
+    if (result == NOCK_JET_DONE)
+        context->counters.jet_calls++;
+    return result;
+}
+
 /* ---- the machine --------------------------------------------------------- */
 
 #define NEXT() goto *(void *)(uintptr_t)(*pc)
@@ -920,6 +950,32 @@ static uint64_t now_nanoseconds(void)
  * crash path find them; and reload them after. */
 #define SPILL() (context->stack_count = (size_t)(sp - context->stack), context->subject = subject)
 #define RELOAD() (sp = context->stack + context->stack_count, subject = context->subject)
+/* code = the code for formula `a`, through the call-site cache at `slot` */
+#define RESOLVE(slot)                                                        \
+    do {                                                                     \
+        code = (struct nock_code *)(uintptr_t)*(slot);                       \
+        if (__builtin_expect(!code || code->formula != a, 0)) {              \
+            code = code_lookup(context, a);                                  \
+            if (!code && !(code = code_compile(context, a)))                 \
+                longjmp(context->escape, 1);                                 \
+            *(slot) = (uint64_t)(uintptr_t)code;                             \
+        }                                                                    \
+    } while (0)
+#define PUSH_FRAME(return_to)                                                \
+    do {                                                                     \
+        if (context->frame_count >= context->config.max_depth)               \
+            goto too_deep;                                                   \
+        if (context->frame_count == context->frame_capacity &&               \
+            !grow_array((void **)&context->frames, &context->frame_capacity, \
+                        context->frame_count + 1, sizeof *context->frames))  \
+            longjmp(context->escape, 1);                                     \
+        context->frames[context->frame_count].return_pc = (return_to);       \
+        context->frames[context->frame_count].subject = subject;             \
+        context->frame_count++;                                              \
+    } while (0)
+/* The arm at `axis` of `core`; axis 2 (the usual gate call) inline. */
+#define ARM_FORMULA(axis, core)                                              \
+    ((axis) == 2 && noun_is_cell(core) ? noun_head(core) : noun_fragment((axis), (core)))
 
 static struct nock_outcome machine(struct nock_context *context, noun subject, noun formula)
 {
@@ -960,6 +1016,8 @@ static struct nock_outcome machine(struct nock_context *context, noun subject, n
     }
 
     uint64_t *const steps = context->counters.steps_by_opcode;
+    const uint64_t *const jet_generation = context->config.jets.generation ? context->config.jets.generation
+                                                                           : &no_jets_generation;
     struct noun_region *const region = context->region;
     noun *sp;
     uint64_t *pc;
@@ -979,9 +1037,12 @@ static struct nock_outcome machine(struct nock_context *context, noun subject, n
     context->frames[0].subject = subject;
     context->frame_count = 1;
     RELOAD();
-    pc = context->halt_code->ops;
     a = POP();
-    goto call;
+    {
+        uint64_t no_cache = 0;
+        RESOLVE(&no_cache);
+    }
+    goto enter;
 
 op_subject:
     COUNT(0);
@@ -1112,74 +1173,77 @@ op_subject_leave:
 
     /* Calls.  `a` is the formula; the new subject is `b`.  Non-tail calls
      * push a frame returning past the call-site cache. */
+    /* Calls.  `a` is the formula, resolved to code through the call
+     * site's cache word; non-tail calls push a frame that returns past the
+     * call's operands. */
 op_eval:
     COUNT(2);
 op_eval_deferred:
     a = POP();
     b = POP();
-    if (context->frame_count >= context->config.max_depth)
-        goto too_deep;
-    if (context->frame_count == context->frame_capacity &&
-        !grow_array((void **)&context->frames, &context->frame_capacity, context->frame_count + 1,
-                    sizeof *context->frames))
-        longjmp(context->escape, 1);
-    context->frames[context->frame_count].return_pc = pc + 2; /* past the cache */
-    context->frames[context->frame_count].subject = subject;
-    context->frame_count++;
+    RESOLVE(pc + 1);
+    PUSH_FRAME(pc + 2);
     subject = b;
-    goto call;
+    goto enter;
 op_eval_tail:
     COUNT(2);
 op_eval_deferred_tail:
     a = POP();
     subject = POP();
-    goto call;
+    RESOLVE(pc + 1);
+    goto enter;
 op_arm:
     COUNT(9);
     b = TOP();
-    a = noun_is_direct(pc[1]) ? (pc[1] == 2 && noun_is_cell(b) ? noun_head(b) : noun_fragment(pc[1], b))
-                              : noun_fragment(pc[1], b);
+    a = ARM_FORMULA(pc[1], b);
     if (a == NOUN_NONE)
         CRASH("Nock 9: no arm at that axis");
+    RESOLVE(pc + 2);
+    if (__builtin_expect(code->jet_generation != *jet_generation, 0))
+        code_refresh_jet(context, code);
+    if (__builtin_expect(code->jet_candidate, 0)) {
+        SPILL();
+        switch (try_jet(context, b, pc[1], a, &c)) {
+        case NOCK_JET_DONE:
+            TOP() = c;
+            pc += 3;
+            NEXT();
+        case NOCK_JET_CRASH:
+            CRASH(context->crash_reason ? context->crash_reason : "jet crashed");
+        case NOCK_JET_DECLINED:
+            break;
+        }
+    }
     (void)POP();
-    if (context->frame_count >= context->config.max_depth)
-        goto too_deep;
-    if (context->frame_count == context->frame_capacity &&
-        !grow_array((void **)&context->frames, &context->frame_capacity, context->frame_count + 1,
-                    sizeof *context->frames))
-        longjmp(context->escape, 1);
-    context->frames[context->frame_count].return_pc = pc + 3; /* past axis and cache */
-    context->frames[context->frame_count].subject = subject;
-    context->frame_count++;
+    PUSH_FRAME(pc + 3);
     subject = b;
-    pc++; /* so that pc[1] is the cache, as for eval */
-    goto call;
+    goto enter;
 op_arm_tail:
     COUNT(9);
-    b = POP();
-    a = noun_is_direct(pc[1]) ? (pc[1] == 2 && noun_is_cell(b) ? noun_head(b) : noun_fragment(pc[1], b))
-                              : noun_fragment(pc[1], b);
+    b = TOP();
+    a = ARM_FORMULA(pc[1], b);
     if (a == NOUN_NONE)
         CRASH("Nock 9: no arm at that axis");
-    subject = b;
-    pc++;
-    goto call;
-
-    /* Enter the code for formula `a` with the subject set.  pc[1] is the
-     * call site's cache. */
-call:
-    code = (struct nock_code *)(uintptr_t)pc[1];
-    if (!code || code->formula != a) {
-        code = code_lookup(context, a);
-        if (!code) {
-            SPILL();
-            code = code_compile(context, a);
-            if (!code)
-                longjmp(context->escape, 1);
+    RESOLVE(pc + 2);
+    if (__builtin_expect(code->jet_generation != *jet_generation, 0))
+        code_refresh_jet(context, code);
+    if (__builtin_expect(code->jet_candidate, 0)) {
+        SPILL();
+        switch (try_jet(context, b, pc[1], a, &c)) {
+        case NOCK_JET_DONE:
+            TOP() = c;
+            goto op_return;
+        case NOCK_JET_CRASH:
+            CRASH(context->crash_reason ? context->crash_reason : "jet crashed");
+        case NOCK_JET_DECLINED:
+            break;
         }
-        if (pc != context->halt_code->ops)
-            pc[1] = (uint64_t)(uintptr_t)code;
     }
+    subject = POP();
+    goto enter;
+
+    /* Enter `code` with the subject set: the safe point. */
+enter:
     if (__builtin_expect(noun_region_wants_collect(region) || context->interrupt_requested, 0)) {
         if (context->interrupt_requested)
             goto interrupted;

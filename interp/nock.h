@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include "noun.h"
 
+struct nock_context;
+
 enum nock_status {
     NOCK_OK,
     NOCK_CRASH,          /* Nock itself crashed: trace says where */
@@ -43,6 +45,7 @@ struct nock_counters {
     uint64_t fast_registrations;  /* %fast hints seen */
     uint64_t scratch_collections;
     uint64_t compiled_formulas;
+    uint64_t jet_calls;           /* Nock 9 calls a jet computed */
 };
 
 /* Called by the evaluator; all optional.  They run on the evaluating
@@ -58,10 +61,28 @@ struct nock_hooks {
     void (*fast)(void *context, noun clue, noun core);
 };
 
+enum nock_jet_result { NOCK_JET_DECLINED, NOCK_JET_DONE, NOCK_JET_CRASH };
+
+/* Jets, as a jet dashboard (interp/jets.h) provides them.  For each compiled
+ * formula the evaluator asks is_candidate once (and again whenever
+ * *generation changes): could a Nock 9 that calls this formula as an arm
+ * have a jet?  Only calls of candidates reach `run`, which either computes
+ * the product (allocating in nock_context_region(nock), never collecting),
+ * declines (the Nock runs), or crashes (it may set a reason with
+ * nock_set_crash_reason).  A jet must give exactly what the Nock gives. */
+struct nock_jet_hooks {
+    void *context;
+    const uint64_t *generation;
+    bool (*is_candidate)(void *context, noun formula);
+    enum nock_jet_result (*run)(void *context, struct nock_context *nock, noun core, noun axis,
+                                noun formula, noun *product);
+};
+
 struct nock_config {
     size_t scratch_max_bytes; /* each half of scratch; 0 = default (8 GiB) */
     uint64_t max_depth;       /* nested non-tail calls; 0 = default (10M) */
     struct nock_hooks hooks;
+    struct nock_jet_hooks jets;
 };
 
 struct nock_context;
@@ -86,5 +107,8 @@ struct noun_home *nock_context_home(struct nock_context *context);
 /* Drop all scratch nouns (after their useful parts were copied out). */
 void nock_context_reset(struct nock_context *context);
 const struct nock_counters *nock_context_counters(const struct nock_context *context);
+/* For jets: the reason a NOCK_JET_CRASH reports (a static string). */
+void nock_set_crash_reason(struct nock_context *context, const char *reason);
+
 
 #endif
