@@ -50,6 +50,9 @@ enum nock_op {
     OP_HEAD,           /* push head of subject                  Nock 0 2 */
     OP_TAIL,           /* push tail of subject                  Nock 0 3 */
     OP_FRAGMENT,       /* axis(direct) : push /axis of subject  Nock 0 */
+    /* OP_AXIS_4 .. OP_AXIS_63: push /N of subject, the walk unrolled */
+    OP_AXIS_4,
+    OP_AXIS_63 = OP_AXIS_4 + 59,
     OP_FRAGMENT_BIG,   /* axis(noun)                            Nock 0 */
     OP_CONSTANT,       /* value(noun) : push                    Nock 1 */
     OP_CONS,           /* pop tail, head; push [head tail]      autocons */
@@ -98,8 +101,10 @@ struct nock_code {
     uint32_t relocation_count;
     uint32_t max_stack;
     uint32_t call_cache_count;
-    bool jet_candidate;           /* some jet may match calls of this arm */
-    uint64_t jet_generation;      /* the jet dashboard generation it was checked at */
+    /* 2 * (the jet dashboard generation it was last checked at), plus 1 if
+     * some jet may match calls of this arm: one compare on the hot path
+     * tells "checked and no jet". */
+    uint64_t jet_stamp;
     uint32_t *relocations;
     uint32_t *call_caches;        /* indices of call-site cache words */
     uint64_t *ops;
@@ -129,6 +134,7 @@ struct nock_context {
     size_t stack_capacity, stack_count;
     struct nock_frame *frames;
     size_t frame_capacity, frame_count;
+    size_t frame_limit;           /* min(frame_capacity, max_depth) */
     noun *trace;                  /* [tag clue] pairs, innermost last */
     size_t trace_capacity, trace_count;
 
@@ -331,6 +337,8 @@ static void compile_fragment(struct assembler *a, noun axis)
         emit_op(a, OP_HEAD, 1);
     } else if (axis == 3) {
         emit_op(a, OP_TAIL, 1);
+    } else if (axis >= 4 && axis <= 63) {
+        emit_op(a, (enum nock_op)(OP_AXIS_4 + (axis - 4)), 1);
     } else if (noun_is_direct(axis)) {
         emit_op(a, OP_FRAGMENT, 1);
         emit(a, axis);
@@ -768,6 +776,8 @@ struct nock_context *nock_context_new(struct noun_home *home, const struct nock_
     context->stack_capacity = 1024;
     context->stack = malloc(context->stack_capacity * sizeof *context->stack);
     context->frame_capacity = 256;
+    context->frame_limit = context->frame_capacity < context->config.max_depth ? context->frame_capacity
+                                                                               : context->config.max_depth;
     context->frames = malloc(context->frame_capacity * sizeof *context->frames);
     context->trace_capacity = 64;
     context->trace = malloc(context->trace_capacity * sizeof *context->trace);
@@ -812,6 +822,8 @@ void nock_context_free(struct nock_context *context)
 void nock_interrupt(struct nock_context *context)
 {
     __atomic_store_n(&context->interrupt_requested, 1, __ATOMIC_RELAXED);
+    /* so that the machine's next safe point looks (see `enter`) */
+    __atomic_store_n(&context->region->collect_trigger, 0, __ATOMIC_RELAXED);
 }
 
 struct noun_region *nock_context_region(struct nock_context *context) { return context->region; }
@@ -863,6 +875,16 @@ static bool grow_array(void **items, size_t *capacity, size_t needed, size_t ite
         return false;
     *items = p;
     *capacity = c;
+    return true;
+}
+
+static bool grow_frames(struct nock_context *context)
+{
+    if (!grow_array((void **)&context->frames, &context->frame_capacity, context->frame_count + 1,
+                    sizeof *context->frames))
+        return false;
+    uint64_t depth = context->config.max_depth;
+    context->frame_limit = context->frame_capacity < depth ? context->frame_capacity : depth;
     return true;
 }
 
@@ -923,8 +945,17 @@ static const uint64_t no_jets_generation = 0;
 static void code_refresh_jet(struct nock_context *context, struct nock_code *code)
 {
     const struct nock_jet_hooks *jets = &context->config.jets;
-    code->jet_candidate = jets->is_candidate && jets->is_candidate(jets->context, code->formula);
-    code->jet_generation = jets->generation ? *jets->generation : 0;
+    bool candidate = jets->is_candidate && jets->is_candidate(jets->context, code->formula);
+    code->jet_stamp = (jets->generation ? *jets->generation : 0) * 2 + candidate;
+}
+
+/* Whether calls of this code may have a jet, refreshing a stale answer. */
+static bool jet_candidate(struct nock_context *context, struct nock_code *code)
+{
+    const uint64_t *generation = context->config.jets.generation;
+    if (code->jet_stamp >> 1 != (generation ? *generation : 0))
+        code_refresh_jet(context, code);
+    return code->jet_stamp & 1;
 }
 
 static enum nock_jet_result try_jet(struct nock_context *context, noun core, noun axis, noun formula,
@@ -939,6 +970,17 @@ static enum nock_jet_result try_jet(struct nock_context *context, noun core, nou
 }
 
 /* ---- the machine --------------------------------------------------------- */
+
+/* noun_fragment for a direct axis above 0, inline for the machine's calls. */
+static inline noun direct_fragment(uint64_t axis, noun at)
+{
+    for (int bit = 62 - __builtin_clzll(axis); bit >= 0; bit--) {
+        if (at >> 62 != 3)
+            return NOUN_NONE;
+        at = *(const noun *)(uintptr_t)((at & NOUN_ADDRESS_MASK) + 8 + (((axis >> bit) & 1) << 3));
+    }
+    return at;
+}
 
 #define NEXT() goto *(void *)(uintptr_t)(*pc)
 #define COUNT(opcode) (steps[opcode]++)
@@ -963,25 +1005,57 @@ static enum nock_jet_result try_jet(struct nock_context *context, noun core, nou
     } while (0)
 #define PUSH_FRAME(return_to)                                                \
     do {                                                                     \
-        if (context->frame_count >= context->config.max_depth)               \
-            goto too_deep;                                                   \
-        if (context->frame_count == context->frame_capacity &&               \
-            !grow_array((void **)&context->frames, &context->frame_capacity, \
-                        context->frame_count + 1, sizeof *context->frames))  \
-            longjmp(context->escape, 1);                                     \
+        if (__builtin_expect(context->frame_count == context->frame_limit, 0)) { \
+            if (context->frame_count >= context->config.max_depth)           \
+                goto too_deep;                                               \
+            if (!grow_frames(context))                                       \
+                longjmp(context->escape, 1);                                 \
+        }                                                                    \
         context->frames[context->frame_count].return_pc = (return_to);       \
         context->frames[context->frame_count].subject = subject;             \
         context->frame_count++;                                              \
     } while (0)
 /* The arm at `axis` of `core`; axis 2 (the usual gate call) inline. */
+/* One step of a fragment walk: into the head or tail of `at`, which must
+ * be a cell (nouns in the machine are never NOUN_NONE, so two top bits set
+ * means a cell). */
+#define HOP(at, field)                                                       \
+    do {                                                                     \
+        if (__builtin_expect((at) >> 62 != 3, 0))                            \
+            CRASH("Nock 0: axis through an atom");                           \
+        (at) = noun_to_cell(at)->field;                                      \
+    } while (0)
 #define ARM_FORMULA(axis, core)                                              \
-    ((axis) == 2 && noun_is_cell(core) ? noun_head(core) : noun_fragment((axis), (core)))
+    ((axis) == 2 && IS_CELL(core) ? noun_head(core)                          \
+     : noun_is_direct(axis) ? direct_fragment((axis), (core)) : noun_fragment((axis), (core)))
+/* Cell test for nouns in the machine, which are never NOUN_NONE. */
+#define IS_CELL(n) ((n) >> 62 == 3)
 
 static struct nock_outcome machine(struct nock_context *context, noun subject, noun formula)
 {
     static const void *const labels[OP_COUNT] = {
         [OP_SUBJECT] = &&op_subject, [OP_HEAD] = &&op_head, [OP_TAIL] = &&op_tail,
         [OP_FRAGMENT] = &&op_fragment, [OP_FRAGMENT_BIG] = &&op_fragment_big,
+        [OP_AXIS_4 + 0] = &&op_axis_4, [OP_AXIS_4 + 1] = &&op_axis_5, [OP_AXIS_4 + 2] = &&op_axis_6,
+        [OP_AXIS_4 + 3] = &&op_axis_7, [OP_AXIS_4 + 4] = &&op_axis_8, [OP_AXIS_4 + 5] = &&op_axis_9,
+        [OP_AXIS_4 + 6] = &&op_axis_10, [OP_AXIS_4 + 7] = &&op_axis_11, [OP_AXIS_4 + 8] = &&op_axis_12,
+        [OP_AXIS_4 + 9] = &&op_axis_13, [OP_AXIS_4 + 10] = &&op_axis_14, [OP_AXIS_4 + 11] = &&op_axis_15,
+        [OP_AXIS_4 + 12] = &&op_axis_16, [OP_AXIS_4 + 13] = &&op_axis_17, [OP_AXIS_4 + 14] = &&op_axis_18,
+        [OP_AXIS_4 + 15] = &&op_axis_19, [OP_AXIS_4 + 16] = &&op_axis_20, [OP_AXIS_4 + 17] = &&op_axis_21,
+        [OP_AXIS_4 + 18] = &&op_axis_22, [OP_AXIS_4 + 19] = &&op_axis_23, [OP_AXIS_4 + 20] = &&op_axis_24,
+        [OP_AXIS_4 + 21] = &&op_axis_25, [OP_AXIS_4 + 22] = &&op_axis_26, [OP_AXIS_4 + 23] = &&op_axis_27,
+        [OP_AXIS_4 + 24] = &&op_axis_28, [OP_AXIS_4 + 25] = &&op_axis_29, [OP_AXIS_4 + 26] = &&op_axis_30,
+        [OP_AXIS_4 + 27] = &&op_axis_31, [OP_AXIS_4 + 28] = &&op_axis_32, [OP_AXIS_4 + 29] = &&op_axis_33,
+        [OP_AXIS_4 + 30] = &&op_axis_34, [OP_AXIS_4 + 31] = &&op_axis_35, [OP_AXIS_4 + 32] = &&op_axis_36,
+        [OP_AXIS_4 + 33] = &&op_axis_37, [OP_AXIS_4 + 34] = &&op_axis_38, [OP_AXIS_4 + 35] = &&op_axis_39,
+        [OP_AXIS_4 + 36] = &&op_axis_40, [OP_AXIS_4 + 37] = &&op_axis_41, [OP_AXIS_4 + 38] = &&op_axis_42,
+        [OP_AXIS_4 + 39] = &&op_axis_43, [OP_AXIS_4 + 40] = &&op_axis_44, [OP_AXIS_4 + 41] = &&op_axis_45,
+        [OP_AXIS_4 + 42] = &&op_axis_46, [OP_AXIS_4 + 43] = &&op_axis_47, [OP_AXIS_4 + 44] = &&op_axis_48,
+        [OP_AXIS_4 + 45] = &&op_axis_49, [OP_AXIS_4 + 46] = &&op_axis_50, [OP_AXIS_4 + 47] = &&op_axis_51,
+        [OP_AXIS_4 + 48] = &&op_axis_52, [OP_AXIS_4 + 49] = &&op_axis_53, [OP_AXIS_4 + 50] = &&op_axis_54,
+        [OP_AXIS_4 + 51] = &&op_axis_55, [OP_AXIS_4 + 52] = &&op_axis_56, [OP_AXIS_4 + 53] = &&op_axis_57,
+        [OP_AXIS_4 + 54] = &&op_axis_58, [OP_AXIS_4 + 55] = &&op_axis_59, [OP_AXIS_4 + 56] = &&op_axis_60,
+        [OP_AXIS_4 + 57] = &&op_axis_61, [OP_AXIS_4 + 58] = &&op_axis_62, [OP_AXIS_4 + 59] = &&op_axis_63,
         [OP_CONSTANT] = &&op_constant, [OP_CONS] = &&op_cons, [OP_IS_CELL] = &&op_is_cell,
         [OP_INCREMENT] = &&op_increment, [OP_EQUAL] = &&op_equal, [OP_BRANCH] = &&op_branch,
         [OP_JUMP] = &&op_jump, [OP_SUBJECT_ENTER] = &&op_subject_enter,
@@ -1051,14 +1125,14 @@ op_subject:
     NEXT();
 op_head:
     COUNT(0);
-    if (!noun_is_cell(subject))
+    if (!IS_CELL(subject))
         CRASH("Nock 0: axis 2 of an atom");
     PUSH(noun_head(subject));
     pc++;
     NEXT();
 op_tail:
     COUNT(0);
-    if (!noun_is_cell(subject))
+    if (!IS_CELL(subject))
         CRASH("Nock 0: axis 3 of an atom");
     PUSH(noun_tail(subject));
     pc++;
@@ -1077,6 +1151,74 @@ op_fragment: {
     pc += 2;
     NEXT();
 }
+    /* Axes 4 to 63, the ones cores use most, walk without a loop: H and T
+     * step into the head and tail. */
+#define H HOP(a, head)
+#define T HOP(a, tail)
+#define AXIS_OP(axis, walk) op_axis_##axis: COUNT(0); a = subject; walk; PUSH(a); pc++; NEXT();
+    AXIS_OP(4, H; H)
+    AXIS_OP(5, H; T)
+    AXIS_OP(6, T; H)
+    AXIS_OP(7, T; T)
+    AXIS_OP(8, H; H; H)
+    AXIS_OP(9, H; H; T)
+    AXIS_OP(10, H; T; H)
+    AXIS_OP(11, H; T; T)
+    AXIS_OP(12, T; H; H)
+    AXIS_OP(13, T; H; T)
+    AXIS_OP(14, T; T; H)
+    AXIS_OP(15, T; T; T)
+    AXIS_OP(16, H; H; H; H)
+    AXIS_OP(17, H; H; H; T)
+    AXIS_OP(18, H; H; T; H)
+    AXIS_OP(19, H; H; T; T)
+    AXIS_OP(20, H; T; H; H)
+    AXIS_OP(21, H; T; H; T)
+    AXIS_OP(22, H; T; T; H)
+    AXIS_OP(23, H; T; T; T)
+    AXIS_OP(24, T; H; H; H)
+    AXIS_OP(25, T; H; H; T)
+    AXIS_OP(26, T; H; T; H)
+    AXIS_OP(27, T; H; T; T)
+    AXIS_OP(28, T; T; H; H)
+    AXIS_OP(29, T; T; H; T)
+    AXIS_OP(30, T; T; T; H)
+    AXIS_OP(31, T; T; T; T)
+    AXIS_OP(32, H; H; H; H; H)
+    AXIS_OP(33, H; H; H; H; T)
+    AXIS_OP(34, H; H; H; T; H)
+    AXIS_OP(35, H; H; H; T; T)
+    AXIS_OP(36, H; H; T; H; H)
+    AXIS_OP(37, H; H; T; H; T)
+    AXIS_OP(38, H; H; T; T; H)
+    AXIS_OP(39, H; H; T; T; T)
+    AXIS_OP(40, H; T; H; H; H)
+    AXIS_OP(41, H; T; H; H; T)
+    AXIS_OP(42, H; T; H; T; H)
+    AXIS_OP(43, H; T; H; T; T)
+    AXIS_OP(44, H; T; T; H; H)
+    AXIS_OP(45, H; T; T; H; T)
+    AXIS_OP(46, H; T; T; T; H)
+    AXIS_OP(47, H; T; T; T; T)
+    AXIS_OP(48, T; H; H; H; H)
+    AXIS_OP(49, T; H; H; H; T)
+    AXIS_OP(50, T; H; H; T; H)
+    AXIS_OP(51, T; H; H; T; T)
+    AXIS_OP(52, T; H; T; H; H)
+    AXIS_OP(53, T; H; T; H; T)
+    AXIS_OP(54, T; H; T; T; H)
+    AXIS_OP(55, T; H; T; T; T)
+    AXIS_OP(56, T; T; H; H; H)
+    AXIS_OP(57, T; T; H; H; T)
+    AXIS_OP(58, T; T; H; T; H)
+    AXIS_OP(59, T; T; H; T; T)
+    AXIS_OP(60, T; T; T; H; H)
+    AXIS_OP(61, T; T; T; H; T)
+    AXIS_OP(62, T; T; T; T; H)
+    AXIS_OP(63, T; T; T; T; T)
+#undef AXIS_OP
+#undef T
+#undef H
 op_fragment_big:
     COUNT(0);
     a = noun_fragment(pc[1], subject);
@@ -1103,7 +1245,7 @@ op_cons:
     NEXT();
 op_is_cell:
     COUNT(3);
-    TOP() = noun_is_cell(TOP()) ? 0 : 1;
+    TOP() = IS_CELL(TOP()) ? 0 : 1;
     pc++;
     NEXT();
 op_increment:
@@ -1111,7 +1253,7 @@ op_increment:
     a = TOP();
     if (noun_is_direct(a) && a < NOUN_DIRECT_MAX)
         TOP() = a + 1;
-    else if (noun_is_cell(a))
+    else if (IS_CELL(a))
         CRASH("Nock 4: increment of a cell");
     else
         TOP() = noun_atom_increment(region, a);
@@ -1199,9 +1341,7 @@ op_arm:
     if (a == NOUN_NONE)
         CRASH("Nock 9: no arm at that axis");
     RESOLVE(pc + 2);
-    if (__builtin_expect(code->jet_generation != *jet_generation, 0))
-        code_refresh_jet(context, code);
-    if (__builtin_expect(code->jet_candidate, 0)) {
+    if (__builtin_expect(code->jet_stamp != *jet_generation * 2, 0) && jet_candidate(context, code)) {
         SPILL();
         switch (try_jet(context, b, pc[1], a, &c)) {
         case NOCK_JET_DONE:
@@ -1225,9 +1365,7 @@ op_arm_tail:
     if (a == NOUN_NONE)
         CRASH("Nock 9: no arm at that axis");
     RESOLVE(pc + 2);
-    if (__builtin_expect(code->jet_generation != *jet_generation, 0))
-        code_refresh_jet(context, code);
-    if (__builtin_expect(code->jet_candidate, 0)) {
+    if (__builtin_expect(code->jet_stamp != *jet_generation * 2, 0) && jet_candidate(context, code)) {
         SPILL();
         switch (try_jet(context, b, pc[1], a, &c)) {
         case NOCK_JET_DONE:
@@ -1244,13 +1382,17 @@ op_arm_tail:
 
     /* Enter `code` with the subject set: the safe point. */
 enter:
-    if (__builtin_expect(noun_region_wants_collect(region) || context->interrupt_requested, 0)) {
+    /* nock_interrupt also drops the collection trigger, so this one test
+     * covers both. */
+    if (__builtin_expect(noun_region_wants_collect(region), 0)) {
         if (context->interrupt_requested)
             goto interrupted;
         /* the formula is held by the code, which collection relocates */
         SPILL();
         collect_scratch(context);
         RELOAD();
+        if (context->interrupt_requested)
+            goto interrupted;
     }
     if (__builtin_expect((size_t)(sp - context->stack) + code->max_stack > context->stack_capacity, 0)) {
         size_t count = (size_t)(sp - context->stack);
