@@ -96,6 +96,7 @@ enum nock_op {
  * machine reserves stack once per call instead of per push. */
 struct nock_code {
     noun formula;
+    uint32_t mug;                 /* the formula's mug: the cache's key */
     struct nock_code *next_all;   /* list of every code in the context */
     uint32_t length;
     uint32_t relocation_count;
@@ -154,17 +155,18 @@ struct nock_context {
 
 /* ---- code cache ---------------------------------------------------------- */
 
-static inline size_t formula_hash(noun formula)
-{
-    return (size_t)((formula >> 3) * UINT64_C(0x9E3779B97F4A7C15) >> 20);
-}
-
+/* Codes are found by the formula's mug and then structural equality, so a
+ * formula rebuilt at a new address each time round a loop reuses one code,
+ * and a collection that moves formulas needs no rehash. */
 static struct nock_code *code_lookup(struct nock_context *context, noun formula)
 {
+    uint32_t mug = mug_noun(formula);
     size_t mask = context->code_table_capacity - 1;
-    for (size_t i = formula_hash(formula) & mask; context->code_table[i]; i = (i + 1) & mask)
-        if (context->code_table[i]->formula == formula)
-            return context->code_table[i];
+    for (size_t i = mug & mask; context->code_table[i]; i = (i + 1) & mask) {
+        struct nock_code *code = context->code_table[i];
+        if (code->mug == mug && (code->formula == formula || noun_equal(code->formula, formula)))
+            return code;
+    }
     return NULL;
 }
 
@@ -190,7 +192,7 @@ static bool code_table_insert(struct nock_context *context, struct nock_code *co
         /* the new code is already on all_code, so the rebuild inserts it */
         return code_table_rebuild(context, context->code_table_capacity * 2);
     }
-    size_t mask = context->code_table_capacity - 1, i = formula_hash(code->formula) & mask;
+    size_t mask = context->code_table_capacity - 1, i = code->mug & mask;
     while (context->code_table[i])
         i = (i + 1) & mask;
     context->code_table[i] = code;
@@ -622,6 +624,7 @@ static struct nock_code *code_compile(struct nock_context *context, noun formula
             a.ops[i + 2] = (uint64_t)(uintptr_t)(a.ops + a.ops[i + 2]);
     }
     code->formula = formula;
+    code->mug = mug_noun(formula);
     code->ops = a.ops;
     code->length = (uint32_t)a.length;
     code->relocations = a.relocations;
@@ -669,14 +672,8 @@ static void enumerate_roots(void *argument, struct noun_collector *collector)
 
 static void collect_scratch(struct nock_context *context)
 {
-    bool scratch_code = false;
-    for (struct nock_code *code = context->all_code; code && !scratch_code; code = code->next_all)
-        scratch_code = noun_region_holds(context->region, code->formula);
     noun_region_collect(context->region, enumerate_roots, context);
     context->counters.scratch_collections++;
-    /* formula addresses moved: rehash */
-    if (scratch_code)
-        code_table_rebuild(context, context->code_table_capacity);
 }
 
 /* ---- memo ---------------------------------------------------------------- */

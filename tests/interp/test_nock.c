@@ -252,6 +252,19 @@ static void test_deep_formula(void **state)
     assert_int_equal(outcome.product, 1000005);
 }
 
+/* A loop that builds its increment formula afresh each time round compiles
+ * it once: codes are found by structure, not address. */
+static void test_fresh_formulas_reuse_code(void **state)
+{
+    nock_context_reset(context);
+    uint64_t before = nock_context_counters(context)->compiled_formulas;
+    struct nock_outcome outcome = evaluate_text(
+        "100000", "[8 [1 0] 8 [1 6 [5 [0 7] 4 0 6] [0 6] 9 2 [0 2] [2 [0 6] [1 4] [1 0 1]] 0 7] 9 2 0 1]");
+    assert_int_equal(outcome.status, NOCK_OK);
+    assert_int_equal(outcome.product, 99999);
+    assert_true(nock_context_counters(context)->compiled_formulas - before < 10);
+}
+
 /* Two contexts on two threads over one home give the same answers. */
 struct thread_job {
     noun subject, formula, product;
@@ -294,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_too_deep_and_out_of_memory),
         cmocka_unit_test(test_interrupt),
         cmocka_unit_test(test_deep_formula),
+        cmocka_unit_test(test_fresh_formulas_reuse_code),
         cmocka_unit_test(test_threads_share_home),
     };
     return cmocka_run_group_tests_name("nock", tests, setup, teardown);
