@@ -25,7 +25,7 @@
 #define COMMAND_SAVE_TEXT_MAX_TEXT "10,000,000"
 
 static command_handler command_help, command_jam, command_cue, command_mug, command_time, command_load,
-    command_save, command_names, command_quit;
+    command_save, command_names, command_home, command_quit;
 
 static const struct command commands[] = {
     { "help", command_help, COMMAND_TAKES_OPTIONAL_REST, ":help [COMMAND]",
@@ -69,6 +69,12 @@ static const struct command commands[] = {
       "list the bound names with their size and mug",
       "One line per name, in the order they were first bound.\n"
       "Example: :names" },
+    { "home", command_home, COMMAND_TAKES_NOTHING, ":home",
+      "show home's size and dedup statistics",
+      "Home is the long-lived heap holding bound nouns.  Shows the bytes in use,\n"
+      "the bytes after the last collection (0 before the first), and the dedup\n"
+      "table: lookups and hits while copying to home, bytes saved, entries.\n"
+      "Example: :home" },
     { "quit", command_quit, COMMAND_TAKES_NOTHING, ":quit",
       "end the session (no further lines run)",
       "In a file or a list of -e lines, the lines after :quit are not run.\n"
@@ -560,6 +566,21 @@ static enum session_result command_names(struct session *session, const struct c
                                          const struct session_output *output)
 {
     session_each_binding(session, print_binding, (void *)output);
+    return SESSION_OK;
+}
+
+static enum session_result command_home(struct session *session, const struct command_arguments *arguments,
+                                        const struct session_output *output)
+{
+    struct noun_home *home = session_home(session);
+    struct noun_dedup_stats dedup;
+    noun_home_dedup_stats(home, &dedup);
+    session_print(output, "home: %zu bytes used, %zu after the last collection", noun_home_used(home),
+                  noun_home_used_after_collect(home));
+    session_print(output, "dedup: %llu lookups, %llu hits, %llu bytes saved, %llu entries in %llu slots",
+                  (unsigned long long)dedup.lookups, (unsigned long long)dedup.hits,
+                  (unsigned long long)dedup.bytes_saved, (unsigned long long)dedup.entries,
+                  (unsigned long long)dedup.capacity);
     return SESSION_OK;
 }
 

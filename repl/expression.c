@@ -356,11 +356,11 @@ static enum operand_result read_operand(struct evaluation *e, noun *value)
     char c = e->text[e->position];
     size_t column = e->position + 1;
     if (after_operator && expression_is_space(c)) {
-        fail(e, EXPRESSION_SYNTAX, column, "expected an operand right after the '%c' at column %zu, found a space",
-             top->kind, top->column);
+        fail(e, EXPRESSION_SYNTAX, column, "expected an operand at column %zu, right after the '%c', found a blank",
+             column, top->kind);
         return OPERAND_FAILED;
     }
-    if (c == '[' || strchr(operator_characters, c)) {
+    if (c == '[' || (c != '\0' && strchr(operator_characters, c))) {
         if (!push_frame(e, c, column))
             return OPERAND_FAILED;
         e->position++;

@@ -147,19 +147,51 @@ bool session_print_noun(struct session *session, const struct session_output *ou
 
 /* ---- hooks: what a running computation says on the side ----------------- */
 
+/* %leaf as an atom: the bytes "leaf", least significant first. */
+#define SESSION_TERM_LEAF UINT64_C(0x6661656c)
+
+/* Append a tape (a null-terminated list of printable bytes) as plain text;
+ * false, with nothing appended, when `tape` is not one. */
+static bool append_tape_text(struct text_buffer *buffer, noun tape)
+{
+    size_t count = 0;
+    noun rest = tape;
+    for (; noun_is_cell(rest); rest = noun_tail(rest), count++) {
+        noun item = noun_head(rest);
+        if (!noun_is_direct(item) || item < 0x20 || item > 0x7e)
+            return false;
+    }
+    if (rest != 0 || count == 0)
+        return false;
+    for (rest = tape; noun_is_cell(rest); rest = noun_tail(rest)) {
+        char c = (char)noun_head(rest);
+        if (!text_buffer_append(buffer, &c, 1))
+            return false;
+    }
+    return true;
+}
+
 static void hook_slog(void *context, noun clue)
 {
     struct session *session = context;
     const struct session_output *output = session->output;
     if (!output || !output->notice)
         return;
-    /* By convention the clue is [priority tank]; show the tank, tapes as
-     * text so a `leaf` reads as its words. */
+    /* By convention the clue is [priority tank].  A [%leaf tape] tank shows
+     * as its words; any other tank prints as noun text, tapes as "text". */
     noun tank = noun_is_cell(clue) ? noun_tail(clue) : clue;
     struct text_print_options options = { .style = TEXT_TAPE, .max_cells = 10000 };
     struct text_buffer buffer;
     text_buffer_init(&buffer);
-    if (text_buffer_append(&buffer, "slog: ", 6) && text_print(&buffer, tank, &options))
+    bool ok = text_buffer_append(&buffer, "slog: ", 6);
+    size_t prefix = buffer.length;
+    if (ok && !(noun_is_cell(tank) && noun_head(tank) == SESSION_TERM_LEAF &&
+                append_tape_text(&buffer, noun_tail(tank)))) {
+        buffer.length = prefix;
+        buffer.data[prefix] = '\0';
+        ok = text_print(&buffer, tank, &options);
+    }
+    if (ok)
         output->notice(output->context, buffer.data, buffer.length);
     text_buffer_free(&buffer);
 }
