@@ -15,7 +15,7 @@
  *
  * Elision counts the hidden cells as a tree; with shared subtrees a tree can
  * be exponentially bigger than the noun in memory, so counts are memoized by
- * cell address (one table per print) and saturate at UINT64_MAX.
+ * cell address (one table per print) and stop growing at 2^63 ("2^63+").
  */
 #include "interp/text.h"
 
@@ -842,40 +842,45 @@ static bool append_atom(struct text_buffer *b, noun atom, enum text_atom_style s
 
 /* ---- counting hidden cells ---------------------------------------------- */
 
-/* Memo of tree cell counts by cell address: open addressing, key 0 empty
+/* Memo of tree cell counts by cell address: open addressing over entries
+ * that keep key and count together (one cache line per probe), key 0 empty
  * (no cell noun is 0), capacity a power of two, at most half full. */
+struct memo_entry {
+    noun cell;
+    uint64_t count;
+};
+
 struct count_memo {
-    noun *keys;
-    uint64_t *counts;
+    struct memo_entry *entries;
     size_t capacity, count;
 };
 
 static inline size_t memo_slot(const struct count_memo *m, noun key)
 {
-    return (size_t)(((key >> 3) * UINT64_C(0x9E3779B97F4A7C15)) >> 20) & (m->capacity - 1);
+    return (size_t)(((key >> 3) * UINT64_C(0x9E3779B97F4A7C15)) >> 24) & (m->capacity - 1);
 }
 
-static bool memo_get(const struct count_memo *m, noun key, uint64_t *count)
+/* The entry for `key`, or NULL. */
+static const struct memo_entry *memo_find(const struct count_memo *m, noun key)
 {
     if (!m->capacity)
-        return false;
+        return NULL;
     for (size_t i = memo_slot(m, key);; i = (i + 1) & (m->capacity - 1)) {
-        if (m->keys[i] == key) {
-            *count = m->counts[i];
-            return true;
-        }
-        if (m->keys[i] == 0)
-            return false;
+        const struct memo_entry *entry = &m->entries[i];
+        if (entry->cell == key)
+            return entry;
+        if (entry->cell == 0)
+            return NULL;
     }
 }
 
 static void memo_insert_new(struct count_memo *m, noun key, uint64_t count)
 {
     size_t i = memo_slot(m, key);
-    while (m->keys[i] != 0)
+    while (m->entries[i].cell != 0)
         i = (i + 1) & (m->capacity - 1);
-    m->keys[i] = key;
-    m->counts[i] = count;
+    m->entries[i].cell = key;
+    m->entries[i].count = count;
     m->count++;
 }
 
@@ -883,18 +888,13 @@ static bool memo_put(struct count_memo *m, noun key, uint64_t count)
 {
     if ((m->count + 1) * 2 > m->capacity) {
         struct count_memo bigger = {.capacity = m->capacity ? m->capacity * 2 : 1024};
-        bigger.keys = calloc(bigger.capacity, sizeof(noun));
-        bigger.counts = malloc(bigger.capacity * sizeof(uint64_t));
-        if (!bigger.keys || !bigger.counts) {
-            free(bigger.keys);
-            free(bigger.counts);
+        bigger.entries = calloc(bigger.capacity, sizeof(struct memo_entry));
+        if (!bigger.entries)
             return false;
-        }
         for (size_t i = 0; i < m->capacity; i++)
-            if (m->keys[i])
-                memo_insert_new(&bigger, m->keys[i], m->counts[i]);
-        free(m->keys);
-        free(m->counts);
+            if (m->entries[i].cell)
+                memo_insert_new(&bigger, m->entries[i].cell, m->entries[i].count);
+        free(m->entries);
         *m = bigger;
     }
     memo_insert_new(m, key, count);
@@ -903,16 +903,33 @@ static bool memo_put(struct count_memo *m, noun key, uint64_t count)
 
 static void memo_free(struct count_memo *m)
 {
-    free(m->keys);
-    free(m->counts);
+    free(m->entries);
 }
+
+/* Counts stop at COUNT_CAP, meaning "at least 2^63": exact below it. */
+#define COUNT_CAP (UINT64_C(1) << 63)
 
 static inline uint64_t add_saturating(uint64_t a, uint64_t b)
 {
-    return a + b < a ? UINT64_MAX : a + b;
+    return a >= COUNT_CAP - b ? COUNT_CAP : a + b;
 }
 
-/* Cells of n as a tree (0 for an atom), post-order over an explicit stack. */
+/* Tree cells of a child: 0 for an atom, else its memoized count. */
+static uint64_t child_count(const struct count_memo *memo, noun child)
+{
+    if (!noun_is_cell(child))
+        return 0;
+    const struct memo_entry *entry = memo_find(memo, child);
+    return entry ? entry->count : 0;
+}
+
+/* A work entry with this bit set means "children counted, now sum"; cell
+ * nouns are 8-byte aligned addresses, so bit 0 is free. */
+#define COUNT_CHILDREN_DONE 1u
+
+/* Cells of n as a tree (0 for an atom), post-order over an explicit stack.
+ * A cell is summed only once its children are in the memo; a cell reached
+ * twice before it is summed is skipped the second time by the memo check. */
 static bool count_tree_cells(struct count_memo *memo, struct stack *work, noun n, uint64_t *out)
 {
     if (!noun_is_cell(n)) {
@@ -923,26 +940,26 @@ static bool count_tree_cells(struct count_memo *memo, struct stack *work, noun n
     if (!noun_push(work, n))
         return false;
     while (work->count) {
-        noun top = noun_items(work)[work->count - 1];
-        uint64_t known, head_count = 0, tail_count = 0;
-        if (memo_get(memo, top, &known)) {
-            work->count--;
+        noun entry = noun_items(work)[--work->count];
+        noun cell = entry & ~(noun)COUNT_CHILDREN_DONE;
+        noun head = noun_head(cell), tail = noun_tail(cell);
+        if (entry & COUNT_CHILDREN_DONE) {
+            uint64_t count = add_saturating(1, add_saturating(child_count(memo, head), child_count(memo, tail)));
+            if (!memo_put(memo, cell, count))
+                return false;
             continue;
         }
-        noun head = noun_head(top), tail = noun_tail(top);
-        bool head_ready = !noun_is_cell(head) || memo_get(memo, head, &head_count);
-        bool tail_ready = !noun_is_cell(tail) || memo_get(memo, tail, &tail_count);
-        if (!head_ready && !noun_push(work, head))
+        if (memo_find(memo, cell))
+            continue;
+        if (!noun_push(work, cell | COUNT_CHILDREN_DONE))
             return false;
-        if (!tail_ready && !noun_push(work, tail))
+        if (noun_is_cell(head) && !memo_find(memo, head) && !noun_push(work, head))
             return false;
-        if (head_ready && tail_ready) {
-            if (!memo_put(memo, top, add_saturating(1, add_saturating(head_count, tail_count))))
-                return false;
-            work->count--;
-        }
+        if (noun_is_cell(tail) && !memo_find(memo, tail) && !noun_push(work, tail))
+            return false;
     }
-    return memo_get(memo, n, out);
+    *out = child_count(memo, n);
+    return true;
 }
 
 /* ---- the noun printer --------------------------------------------------- */
@@ -1006,8 +1023,10 @@ static bool print_marker(struct printer *pr, noun n)
     uint64_t hidden;
     if (!count_tree_cells(&pr->memo, &pr->count_work, n, &hidden))
         return false;
+    if (hidden >= COUNT_CAP)
+        return text_buffer_append(pr->out, "...(2^63+ cells)", 16);
     return text_buffer_append(pr->out, "...(", 4) && append_word_decimal(pr->out, hidden, true) &&
-           text_buffer_printf(pr->out, "%s cell%s)", hidden == UINT64_MAX ? " or more" : "", hidden == 1 ? "" : "s");
+           text_buffer_append(pr->out, hidden == 1 ? " cell)" : " cells)", hidden == 1 ? 6 : 7);
 }
 
 static bool print_tape(struct printer *pr, noun list, uint64_t length)
@@ -1034,6 +1053,8 @@ static bool print_cell_element(struct printer *pr, noun *element, bool *descend)
     *descend = false;
     if (pr->max_depth && pr->open.count + 1 > pr->max_depth)
         return print_marker(pr, cell);
+    if (budget_spent(pr))
+        return print_marker(pr, cell);
     noun resume = NOUN_NONE;
     if (pr->style == TEXT_TAPE) {
         struct tape_check check = check_tape(cell);
@@ -1043,8 +1064,6 @@ static bool print_cell_element(struct printer *pr, noun *element, bool *descend)
          * never check this tuple again rather than re-walk it per element. */
         resume = check.is_tape ? 0 : check.resume;
     }
-    if (budget_spent(pr))
-        return print_marker(pr, cell);
     if (!buffer_put(pr->out, '[') || !noun_push(&pr->open, noun_tail(cell)))
         return false;
     if (pr->style == TEXT_TAPE && !noun_push(&pr->resume, resume))
@@ -1096,15 +1115,15 @@ static bool print_next(struct printer *pr, noun *element, bool *done)
             pop_tuple(pr);
             continue;
         }
-        uint64_t tape_length;
-        if (pr->style == TEXT_TAPE && rest_is_tape(pr, rest, &tape_length)) {
-            if (!print_tape(pr, rest, tape_length) || !buffer_put(pr->out, ']'))
+        if (budget_spent(pr)) {
+            if (!print_marker(pr, rest) || !buffer_put(pr->out, ']'))
                 return false;
             pop_tuple(pr);
             continue;
         }
-        if (budget_spent(pr)) {
-            if (!print_marker(pr, rest) || !buffer_put(pr->out, ']'))
+        uint64_t tape_length;
+        if (pr->style == TEXT_TAPE && rest_is_tape(pr, rest, &tape_length)) {
+            if (!print_tape(pr, rest, tape_length) || !buffer_put(pr->out, ']'))
                 return false;
             pop_tuple(pr);
             continue;

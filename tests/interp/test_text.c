@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "interp/jam.h"
 #include "interp/noun.h"
 #include "interp/text.h"
 
@@ -490,6 +491,20 @@ static void test_elision(void **state)
     assert_elided("[[1 2] 3]", 0, 0, "[[1 2] 3]");
     char *text;
 
+    /* Tapes count their cells against the budget. */
+    char *tape_text = print_style(parse("[\"abc\" \"de\"]"), TEXT_TAPE, 0, 2);
+    assert_string_equal(tape_text, "[[97 ...(2 cells)] ...(2 cells)]");
+    free(tape_text);
+    tape_text = print_style(parse("[\"abc\" \"de\"]"), TEXT_TAPE, 0, 4);
+    assert_string_equal(tape_text, "[\"abc\" ...(2 cells)]");
+    free(tape_text);
+    tape_text = print_style(parse("[\"abc\" \"de\"]"), TEXT_TAPE, 0, 6);
+    assert_string_equal(tape_text, "[\"abc\" \"de\"]");
+    free(tape_text);
+    tape_text = print_style(parse("[1 [\"abc\" 2] 3]"), TEXT_TAPE, 1, 0);
+    assert_string_equal(tape_text, "[1 ...(4 cells) 3]");
+    free(tape_text);
+
     /* A long list: the count is dotted. */
     struct text_buffer b;
     text_buffer_init(&b);
@@ -508,7 +523,7 @@ static void test_elision(void **state)
     for (int i = 0; i < 200; i++)
         shared = noun_cell_new(region, noun_cell_new(region, shared, shared), 0);
     text = print_style(shared, TEXT_DECIMAL, 1, 0);
-    assert_string_equal(text, "[...(18.446.744.073.709.551.615 or more cells) 0]");
+    assert_string_equal(text, "[...(2^63+ cells) 0]");
     free(text);
     noun small_shared = noun_cell_new(region, 1, 2);
     for (int i = 0; i < 10; i++)
@@ -668,6 +683,52 @@ static void test_print_speed(void **state)
     free(printed);
 }
 
+/* A real 1.1 MB jammed Hoon core: its tree is astronomically large (shared
+ * subtrees), so it prints with a cell budget, and must do so fast. */
+static void test_print_ivory(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/ivory.pill", shared_dir());
+    FILE *file = fopen(path, "rb");
+    if (!file) {
+        print_message("no %s; skipped\n", path);
+        skip();
+    }
+    fseek(file, 0, SEEK_END);
+    long size = ftell(file);
+    rewind(file);
+    uint8_t *bytes = malloc((size_t)size);
+    assert_non_null(bytes);
+    assert_int_equal(fread(bytes, 1, (size_t)size, file), (size_t)size);
+    fclose(file);
+    noun core;
+    struct jam_error error;
+    if (!jam_cue_bytes(region, bytes, (size_t)size, &core, &error))
+        fail_msg("cue of ivory.pill failed: %s", error.message);
+    free(bytes);
+    static const uint64_t budgets[] = {1000, 1000000};
+    for (size_t i = 0; i < 2; i++) {
+        for (int style = TEXT_DECIMAL; style <= TEXT_TAPE; style++) {
+            struct text_buffer b;
+            text_buffer_init(&b);
+            struct text_print_options options = {.style = (enum text_atom_style)style, .max_cells = budgets[i]};
+            struct timespec start;
+            clock_gettime(CLOCK_MONOTONIC, &start);
+            assert_true(text_print(&b, core, &options));
+            double seconds = seconds_since(&start);
+            if (style == TEXT_DECIMAL)
+                print_message("ivory.pill, max_cells %llu: %zu bytes in %.3f s\n", (unsigned long long)budgets[i],
+                              b.length, seconds);
+            /* Well under a second in a normal build; the bound leaves room
+             * for sanitizer builds (make check). */
+            assert_true(seconds < 3.0);
+            assert_non_null(strstr(b.data, "...(2^63+ cells)"));
+            text_buffer_free(&b);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -688,6 +749,7 @@ int main(void)
         cmocka_unit_test_setup(test_deep_left, reset_region),
         cmocka_unit_test_setup(test_deep_right, reset_region),
         cmocka_unit_test_setup(test_print_speed, reset_region),
+        cmocka_unit_test_setup(test_print_ivory, reset_region),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
