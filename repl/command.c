@@ -25,7 +25,7 @@
 #define COMMAND_SAVE_TEXT_MAX_TEXT "10,000,000"
 
 static command_handler command_help, command_jam, command_cue, command_mug, command_time, command_load,
-    command_save, command_names, command_home, command_quit;
+    command_save, command_names, command_stats, command_quit;
 
 static const struct command commands[] = {
     { "help", command_help, COMMAND_TAKES_OPTIONAL_REST, ":help [COMMAND]",
@@ -69,12 +69,13 @@ static const struct command commands[] = {
       "list the bound names with their size and mug",
       "One line per name, in the order they were first bound.\n"
       "Example: :names" },
-    { "home", command_home, COMMAND_TAKES_NOTHING, ":home",
-      "show home's size and dedup statistics",
-      "Home is the long-lived heap holding bound nouns.  Shows the bytes in use,\n"
-      "the bytes after the last collection (0 before the first), and the dedup\n"
-      "table: lookups and hits while copying to home, bytes saved, entries.\n"
-      "Example: :home" },
+    { "stats", command_stats, COMMAND_TAKES_NOTHING, ":stats",
+      "show home's size, dedup and evaluator counters",
+      "Home is the long-lived heap holding bound nouns.  Shows the bytes it\n"
+      "uses and used right after its last collection (0 before the first); the\n"
+      "dedup table (lookups and hits while copying to home, bytes saved, entries\n"
+      "and slots); and the evaluator's counters since the session began.\n"
+      "Example: :stats" },
     { "quit", command_quit, COMMAND_TAKES_NOTHING, ":quit",
       "end the session (no further lines run)",
       "In a file or a list of -e lines, the lines after :quit are not run.\n"
@@ -569,18 +570,25 @@ static enum session_result command_names(struct session *session, const struct c
     return SESSION_OK;
 }
 
-static enum session_result command_home(struct session *session, const struct command_arguments *arguments,
-                                        const struct session_output *output)
+static enum session_result command_stats(struct session *session, const struct command_arguments *arguments,
+                                         const struct session_output *output)
 {
     struct noun_home *home = session_home(session);
     struct noun_dedup_stats dedup;
     noun_home_dedup_stats(home, &dedup);
+    const struct nock_counters *counters = nock_context_counters(session_nock(session));
     session_print(output, "home: %zu bytes used, %zu after the last collection", noun_home_used(home),
                   noun_home_used_after_collect(home));
     session_print(output, "dedup: %llu lookups, %llu hits, %llu bytes saved, %llu entries in %llu slots",
                   (unsigned long long)dedup.lookups, (unsigned long long)dedup.hits,
                   (unsigned long long)dedup.bytes_saved, (unsigned long long)dedup.entries,
                   (unsigned long long)dedup.capacity);
+    session_print(output, "nock: %llu steps, %llu hints, %llu memo hits, %llu jet calls, %llu formulas compiled, "
+                  "%llu scratch collections",
+                  (unsigned long long)counters->steps, (unsigned long long)counters->hints,
+                  (unsigned long long)counters->memo_hits, (unsigned long long)counters->jet_calls,
+                  (unsigned long long)counters->compiled_formulas,
+                  (unsigned long long)counters->scratch_collections);
     return SESSION_OK;
 }
 

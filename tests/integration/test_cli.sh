@@ -36,7 +36,7 @@ expect_output version "nocklab 0.1.0" --version
 expect_status version-status 0 --version
 run_capture --help
 help_ok=0
-for word in -e --version --help :help :jam :cue :mug :load :save :time :names :home :quit '=NAME EXPR' '::'; do
+for word in -e --version --help :help :jam :cue :mug :load :save :time :names :stats :quit '=NAME EXPR' '::'; do
     [[ "$out" == *"$word"* ]] || { help_ok=1; missing=$word; }
 done
 check help-lists-everything $help_ok "missing: $missing"
@@ -138,7 +138,7 @@ LIST='[8 [[1 0] [0 3]] 8 [1 [6 [5 [0 12] [0 14]] [0 13] [9 2 [[0 2] [[4 0 12] [[
 expect_output list-formula "[2 1 0 7]" -e "=list $LIST" -e '*[[3 7] list]'
 lines=()
 for i in $(seq 1 12); do lines+=(-e "=junk *[[100000 $i] list]"); done
-run_capture -e "=list $LIST" -e '=keep [7 8]' "${lines[@]}" -e '[keep /[2 junk] /[2.097.150 junk]]' -e ':home'
+run_capture -e "=list $LIST" -e '=keep [7 8]' "${lines[@]}" -e '[keep /[2 junk] /[2.097.150 junk]]' -e ':stats'
 [[ $status -eq 0 && "$out" == $'[[7 8] 99999 99980]\n'home:\ *\ bytes\ used,\ [1-9]* && ! "$out" =~ ,\ 0\ after ]]
 check binding-survives-home-collections $? "exit $status: $out $err"
 
