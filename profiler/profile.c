@@ -1,0 +1,671 @@
+/* profile.c -- per-event profile rows in the store's database, their
+ * summaries, and exports as Chrome trace JSON and CSV.
+ *
+ * Tables (part of store format 1; docs/formats.md):
+ *
+ *   runs     id, kind ('live' | 'replay' | 'gen'), backend, started_at (UTC
+ *            ISO 8601), note, status ('running' until the run ends, then
+ *            'done' or what stopped it), first_event, last_event, events,
+ *            wall_ns (run start to end)
+ *   profile  (run, event) primary key; start_ns (from the run's start),
+ *            wall_ns, cpu_ns, steps, bytes_allocated, copy_out_bytes,
+ *            dedup_lookups, dedup_hits
+ *   spans    run, event, offset_ns (from the event's start), duration_ns,
+ *            name ('%bout')
+ *
+ * A run killed before it ended keeps status 'running'; its event counts
+ * are computed from its profile rows, which is why :runs reads them from
+ * there rather than from the runs row.
+ */
+#include "profiler/profile.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char profile_schema[] =
+    "CREATE TABLE IF NOT EXISTS runs ("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL,"
+    "  backend TEXT NOT NULL,"
+    "  started_at TEXT NOT NULL,"
+    "  note TEXT,"
+    "  status TEXT NOT NULL,"
+    "  first_event INTEGER,"
+    "  last_event INTEGER,"
+    "  events INTEGER NOT NULL DEFAULT 0,"
+    "  wall_ns INTEGER);"
+    "CREATE TABLE IF NOT EXISTS profile ("
+    "  run INTEGER NOT NULL,"
+    "  event INTEGER NOT NULL,"
+    "  start_ns INTEGER NOT NULL,"
+    "  wall_ns INTEGER NOT NULL,"
+    "  cpu_ns INTEGER NOT NULL,"
+    "  steps INTEGER NOT NULL,"
+    "  bytes_allocated INTEGER NOT NULL,"
+    "  copy_out_bytes INTEGER NOT NULL,"
+    "  dedup_lookups INTEGER NOT NULL,"
+    "  dedup_hits INTEGER NOT NULL,"
+    "  PRIMARY KEY (run, event)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS spans ("
+    "  run INTEGER NOT NULL,"
+    "  event INTEGER NOT NULL,"
+    "  offset_ns INTEGER NOT NULL,"
+    "  duration_ns INTEGER NOT NULL,"
+    "  name TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS spans_by_run ON spans (run, event);";
+
+static const char *const metric_names[PROFILE_METRIC_COUNT] = {
+    "wall_ns", "cpu_ns", "steps", "bytes_allocated", "copy_out_bytes", "dedup_lookups", "dedup_hits",
+};
+
+const char *profile_metric_name(enum profile_metric metric) { return metric_names[metric]; }
+
+static void set_error(struct profile_error *error, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_error(struct profile_error *error, const char *format, ...)
+{
+    if (!error)
+        return;
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(error->message, sizeof error->message, format, arguments);
+    va_end(arguments);
+}
+
+static void copy_evlog_error(struct profile_error *error, const struct evlog_error *from)
+{
+    set_error(error, "%s", from->message);
+}
+
+static uint64_t wall_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* ---- recording -------------------------------------------------------------- */
+
+/* A run being recorded.  The insert statements are prepared once; the
+ * totals go to the runs row at the end. */
+struct profile_run {
+    struct evlog *log;
+    int64_t id;
+    uint64_t started_ns;
+    uint64_t last_end_ns;
+    uint64_t first_event, last_event, events;
+    sqlite3_stmt *insert_row;
+    sqlite3_stmt *insert_span;
+};
+
+static bool prepare(sqlite3 *database, const char *sql, sqlite3_stmt **statement, struct profile_error *error)
+{
+    if (sqlite3_prepare_v2(database, sql, -1, statement, NULL) == SQLITE_OK)
+        return true;
+    set_error(error, "profile: %s", sqlite3_errmsg(database));
+    return false;
+}
+
+static bool ensure_tables(struct evlog *log, struct profile_error *error)
+{
+    char *message = NULL;
+    if (sqlite3_exec(evlog_database(log), profile_schema, NULL, NULL, &message) == SQLITE_OK)
+        return true;
+    set_error(error, "profile: cannot make the profile tables: %s", message ? message : "unknown error");
+    sqlite3_free(message);
+    return false;
+}
+
+static void run_free(struct profile_run *run)
+{
+    sqlite3_finalize(run->insert_row);
+    sqlite3_finalize(run->insert_span);
+    free(run);
+}
+
+struct profile_run *profile_run_begin(struct evlog *log, const char *kind, const char *backend, const char *note,
+                                      struct profile_error *error)
+{
+    struct profile_run *run = calloc(1, sizeof *run);
+    if (!run) {
+        set_error(error, "out of memory");
+        return NULL;
+    }
+    run->log = log;
+    run->started_ns = wall_now();
+    sqlite3 *database = evlog_database(log);
+    struct evlog_error log_error = { 0 };
+    sqlite3_stmt *insert_run = NULL;
+    bool ok = evlog_begin(log, &log_error);
+    if (!ok)
+        copy_evlog_error(error, &log_error);
+    ok = ok && ensure_tables(log, error) &&
+         prepare(database,
+                 "INSERT INTO runs (kind, backend, started_at, note, status) "
+                 "VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?3, 'running')",
+                 &insert_run, error);
+    if (ok) {
+        sqlite3_bind_text(insert_run, 1, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(insert_run, 2, backend, -1, SQLITE_STATIC);
+        if (note)
+            sqlite3_bind_text(insert_run, 3, note, -1, SQLITE_STATIC);
+        ok = sqlite3_step(insert_run) == SQLITE_DONE;
+        if (!ok)
+            set_error(error, "profile: cannot start a run: %s", sqlite3_errmsg(database));
+        run->id = sqlite3_last_insert_rowid(database);
+    }
+    sqlite3_finalize(insert_run);
+    ok = ok &&
+         prepare(database,
+                 "INSERT INTO profile (run, event, start_ns, wall_ns, cpu_ns, steps, bytes_allocated, "
+                 "copy_out_bytes, dedup_lookups, dedup_hits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 &run->insert_row, error) &&
+         prepare(database,
+                 "INSERT INTO spans (run, event, offset_ns, duration_ns, name) VALUES (?1, ?2, ?3, ?4, '%bout')",
+                 &run->insert_span, error);
+    if (ok && !evlog_commit(log, &log_error)) {
+        copy_evlog_error(error, &log_error);
+        ok = false;
+    }
+    if (!ok) {
+        evlog_rollback(log);
+        run_free(run);
+        return NULL;
+    }
+    return run;
+}
+
+int64_t profile_run_id(const struct profile_run *run) { return run->id; }
+uint64_t profile_run_started_ns(const struct profile_run *run) { return run->started_ns; }
+
+static bool insert_spans(struct profile_run *run, uint64_t event_number, const struct kernel_cost *cost,
+                         struct profile_error *error)
+{
+    sqlite3_stmt *insert = run->insert_span;
+    for (uint32_t i = 0; i < cost->span_count; i++) {
+        sqlite3_reset(insert);
+        sqlite3_bind_int64(insert, 1, run->id);
+        sqlite3_bind_int64(insert, 2, (sqlite3_int64)event_number);
+        sqlite3_bind_int64(insert, 3, (sqlite3_int64)cost->spans[i].offset_ns);
+        sqlite3_bind_int64(insert, 4, (sqlite3_int64)cost->spans[i].duration_ns);
+        if (sqlite3_step(insert) != SQLITE_DONE) {
+            set_error(error, "profile: cannot record a span of event %llu: %s", (unsigned long long)event_number,
+                      sqlite3_errmsg(evlog_database(run->log)));
+            sqlite3_reset(insert);
+            return false;
+        }
+    }
+    sqlite3_reset(insert);
+    return true;
+}
+
+bool profile_record(struct profile_run *run, uint64_t event_number, uint64_t started_ns,
+                    const struct kernel_cost *cost, struct profile_error *error)
+{
+    struct evlog_error log_error = { 0 };
+    if (!evlog_begin(run->log, &log_error)) {
+        copy_evlog_error(error, &log_error);
+        return false;
+    }
+    uint64_t start = started_ns > run->started_ns ? started_ns - run->started_ns : 0;
+    sqlite3_stmt *insert = run->insert_row;
+    sqlite3_reset(insert);
+    sqlite3_bind_int64(insert, 1, run->id);
+    sqlite3_bind_int64(insert, 2, (sqlite3_int64)event_number);
+    sqlite3_bind_int64(insert, 3, (sqlite3_int64)start);
+    sqlite3_bind_int64(insert, 4, (sqlite3_int64)cost->wall_ns);
+    sqlite3_bind_int64(insert, 5, (sqlite3_int64)cost->cpu_ns);
+    sqlite3_bind_int64(insert, 6, (sqlite3_int64)cost->steps);
+    sqlite3_bind_int64(insert, 7, (sqlite3_int64)cost->bytes_allocated);
+    sqlite3_bind_int64(insert, 8, (sqlite3_int64)cost->copy_out_bytes);
+    sqlite3_bind_int64(insert, 9, (sqlite3_int64)cost->dedup_lookups);
+    sqlite3_bind_int64(insert, 10, (sqlite3_int64)cost->dedup_hits);
+    if (sqlite3_step(insert) != SQLITE_DONE) {
+        set_error(error, "profile: cannot record event %llu: %s", (unsigned long long)event_number,
+                  sqlite3_errmsg(evlog_database(run->log)));
+        sqlite3_reset(insert);
+        return false;
+    }
+    sqlite3_reset(insert);
+    if (cost->span_count && !insert_spans(run, event_number, cost, error))
+        return false;
+    if (!run->events || event_number < run->first_event)
+        run->first_event = event_number;
+    if (event_number > run->last_event)
+        run->last_event = event_number;
+    run->events++;
+    if (start + cost->wall_ns > run->last_end_ns)
+        run->last_end_ns = start + cost->wall_ns;
+    return true;
+}
+
+bool profile_flush(struct profile_run *run, struct profile_error *error)
+{
+    struct evlog_error log_error = { 0 };
+    if (evlog_commit(run->log, &log_error))
+        return true;
+    copy_evlog_error(error, &log_error);
+    return false;
+}
+
+bool profile_run_end(struct profile_run *run, const char *status, struct profile_error *error)
+{
+    if (!run)
+        return true;
+    sqlite3 *database = evlog_database(run->log);
+    struct evlog_error log_error = { 0 };
+    sqlite3_stmt *update = NULL;
+    bool ok = evlog_begin(run->log, &log_error);
+    if (!ok)
+        copy_evlog_error(error, &log_error);
+    ok = ok && prepare(database,
+                       "UPDATE runs SET status = ?2, first_event = ?3, last_event = ?4, events = ?5, wall_ns = ?6 "
+                       "WHERE id = ?1",
+                       &update, error);
+    if (ok) {
+        sqlite3_bind_int64(update, 1, run->id);
+        sqlite3_bind_text(update, 2, status, -1, SQLITE_STATIC);
+        if (run->events) {
+            sqlite3_bind_int64(update, 3, (sqlite3_int64)run->first_event);
+            sqlite3_bind_int64(update, 4, (sqlite3_int64)run->last_event);
+        }
+        sqlite3_bind_int64(update, 5, (sqlite3_int64)run->events);
+        sqlite3_bind_int64(update, 6, (sqlite3_int64)(wall_now() - run->started_ns));
+        ok = sqlite3_step(update) == SQLITE_DONE;
+        if (!ok)
+            set_error(error, "profile: cannot finish run %lld: %s", (long long)run->id, sqlite3_errmsg(database));
+    }
+    sqlite3_finalize(update);
+    if (ok && !evlog_commit(run->log, &log_error)) {
+        copy_evlog_error(error, &log_error);
+        ok = false;
+    }
+    run_free(run);
+    return ok;
+}
+
+/* ---- reading runs ------------------------------------------------------------- */
+
+static void copy_text(char *out, size_t size, const unsigned char *text)
+{
+    snprintf(out, size, "%s", text ? (const char *)text : "");
+}
+
+/* Runs with the counts taken from their rows (see the file comment). */
+static const char runs_query[] =
+    "SELECT r.id, r.kind, r.backend, r.started_at, r.note, r.status, r.wall_ns, "
+    "       (SELECT count(*) FROM profile p WHERE p.run = r.id), "
+    "       (SELECT min(event) FROM profile p WHERE p.run = r.id), "
+    "       (SELECT max(event) FROM profile p WHERE p.run = r.id), "
+    "       (SELECT max(start_ns + wall_ns) FROM profile p WHERE p.run = r.id) "
+    "FROM runs r";
+
+static void read_run_info(sqlite3_stmt *select, struct profile_run_info *info)
+{
+    memset(info, 0, sizeof *info);
+    info->id = sqlite3_column_int64(select, 0);
+    copy_text(info->kind, sizeof info->kind, sqlite3_column_text(select, 1));
+    copy_text(info->backend, sizeof info->backend, sqlite3_column_text(select, 2));
+    copy_text(info->started_at, sizeof info->started_at, sqlite3_column_text(select, 3));
+    copy_text(info->note, sizeof info->note, sqlite3_column_text(select, 4));
+    copy_text(info->status, sizeof info->status, sqlite3_column_text(select, 5));
+    info->events = (uint64_t)sqlite3_column_int64(select, 7);
+    info->first_event = (uint64_t)sqlite3_column_int64(select, 8);
+    info->last_event = (uint64_t)sqlite3_column_int64(select, 9);
+    /* a run that ended has its own wall time; a killed one, its rows' */
+    info->wall_ns = sqlite3_column_type(select, 6) == SQLITE_NULL ? (uint64_t)sqlite3_column_int64(select, 10)
+                                                                   : (uint64_t)sqlite3_column_int64(select, 6);
+}
+
+/* Whether the database has the profile tables (a store that never ran has
+ * none). */
+static bool has_tables(sqlite3 *database)
+{
+    sqlite3_stmt *select;
+    if (sqlite3_prepare_v2(database, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'", -1,
+                           &select, NULL) != SQLITE_OK)
+        return false;
+    bool has = sqlite3_step(select) == SQLITE_ROW;
+    sqlite3_finalize(select);
+    return has;
+}
+
+bool profile_each_run(struct evlog *log, void (*visit)(void *context, const struct profile_run_info *info),
+                      void *context, struct profile_error *error)
+{
+    sqlite3 *database = evlog_database(log);
+    if (!has_tables(database))
+        return true;
+    char sql[sizeof runs_query + 32];
+    snprintf(sql, sizeof sql, "%s ORDER BY r.id", runs_query);
+    sqlite3_stmt *select;
+    if (!prepare(database, sql, &select, error))
+        return false;
+    int status;
+    while ((status = sqlite3_step(select)) == SQLITE_ROW) {
+        struct profile_run_info info;
+        read_run_info(select, &info);
+        visit(context, &info);
+    }
+    sqlite3_finalize(select);
+    if (status != SQLITE_DONE) {
+        set_error(error, "profile: cannot list runs: %s", sqlite3_errmsg(database));
+        return false;
+    }
+    return true;
+}
+
+int64_t profile_last_run(struct evlog *log)
+{
+    sqlite3 *database = evlog_database(log);
+    if (!has_tables(database))
+        return 0;
+    sqlite3_stmt *select;
+    int64_t id = 0;
+    if (sqlite3_prepare_v2(database, "SELECT max(id) FROM runs", -1, &select, NULL) != SQLITE_OK)
+        return 0;
+    if (sqlite3_step(select) == SQLITE_ROW)
+        id = sqlite3_column_int64(select, 0);
+    sqlite3_finalize(select);
+    return id;
+}
+
+static bool find_run(struct evlog *log, int64_t run_id, struct profile_run_info *info, struct profile_error *error)
+{
+    sqlite3 *database = evlog_database(log);
+    if (!has_tables(database)) {
+        set_error(error, "store %s has no profile runs yet", evlog_directory(log));
+        return false;
+    }
+    char sql[sizeof runs_query + 32];
+    snprintf(sql, sizeof sql, "%s WHERE r.id = ?1", runs_query);
+    sqlite3_stmt *select;
+    if (!prepare(database, sql, &select, error))
+        return false;
+    sqlite3_bind_int64(select, 1, run_id);
+    bool found = sqlite3_step(select) == SQLITE_ROW;
+    if (found)
+        read_run_info(select, info);
+    else
+        set_error(error, "store %s has no run %lld (:runs lists them)", evlog_directory(log), (long long)run_id);
+    sqlite3_finalize(select);
+    return found;
+}
+
+/* ---- summaries ------------------------------------------------------------------ */
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted values. */
+static uint64_t percentile(const uint64_t *sorted, uint64_t count, unsigned percent)
+{
+    if (!count)
+        return 0;
+    uint64_t rank = (count * percent + 99) / 100;
+    return sorted[rank ? rank - 1 : 0];
+}
+
+static void note_slow(struct profile_summary *summary, uint64_t event, uint64_t wall, uint64_t steps)
+{
+    size_t count = summary->slowest_count;
+    if (count == PROFILE_SLOWEST && summary->slowest[count - 1].wall_ns >= wall)
+        return;
+    size_t at = count < PROFILE_SLOWEST ? count : PROFILE_SLOWEST - 1;
+    while (at > 0 && summary->slowest[at - 1].wall_ns < wall) {
+        summary->slowest[at] = summary->slowest[at - 1];
+        at--;
+    }
+    summary->slowest[at] = (struct profile_slow_event){ event, wall, steps };
+    if (count < PROFILE_SLOWEST)
+        summary->slowest_count++;
+}
+
+static uint64_t count_spans(sqlite3 *database, int64_t run_id)
+{
+    sqlite3_stmt *select;
+    uint64_t count = 0;
+    if (sqlite3_prepare_v2(database, "SELECT count(*) FROM spans WHERE run = ?1", -1, &select, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_int64(select, 1, run_id);
+    if (sqlite3_step(select) == SQLITE_ROW)
+        count = (uint64_t)sqlite3_column_int64(select, 0);
+    sqlite3_finalize(select);
+    return count;
+}
+
+/* Read every row's metrics into columns[metric][i]. */
+static bool read_metrics(sqlite3 *database, int64_t run_id, uint64_t count, uint64_t *columns[],
+                         struct profile_summary *summary, struct profile_error *error)
+{
+    sqlite3_stmt *select;
+    if (!prepare(database,
+                 "SELECT event, wall_ns, cpu_ns, steps, bytes_allocated, copy_out_bytes, dedup_lookups, dedup_hits "
+                 "FROM profile WHERE run = ?1 ORDER BY event",
+                 &select, error))
+        return false;
+    sqlite3_bind_int64(select, 1, run_id);
+    uint64_t row = 0;
+    int status;
+    while ((status = sqlite3_step(select)) == SQLITE_ROW && row < count) {
+        for (int m = 0; m < PROFILE_METRIC_COUNT; m++) {
+            uint64_t value = (uint64_t)sqlite3_column_int64(select, m + 1);
+            columns[m][row] = value;
+            summary->metrics[m].total += value;
+        }
+        note_slow(summary, (uint64_t)sqlite3_column_int64(select, 0), columns[PROFILE_WALL_NS][row],
+                  columns[PROFILE_STEPS][row]);
+        row++;
+    }
+    sqlite3_finalize(select);
+    summary->count = row;
+    if (status != SQLITE_DONE && status != SQLITE_ROW) {
+        set_error(error, "profile: cannot read run %lld: %s", (long long)run_id, sqlite3_errmsg(database));
+        return false;
+    }
+    return true;
+}
+
+bool profile_summarize(struct evlog *log, int64_t run_id, struct profile_summary *summary,
+                       struct profile_error *error)
+{
+    memset(summary, 0, sizeof *summary);
+    if (!find_run(log, run_id, &summary->run, error))
+        return false;
+    sqlite3 *database = evlog_database(log);
+    uint64_t count = summary->run.events;
+    uint64_t *columns[PROFILE_METRIC_COUNT] = { 0 };
+    bool ok = true;
+    for (int m = 0; m < PROFILE_METRIC_COUNT && ok; m++)
+        ok = (columns[m] = malloc((count ? count : 1) * sizeof(uint64_t))) != NULL;
+    if (!ok)
+        set_error(error, "out of memory summarizing %llu events", (unsigned long long)count);
+    ok = ok && read_metrics(database, run_id, count, columns, summary, error);
+    for (int m = 0; ok && m < PROFILE_METRIC_COUNT; m++) {
+        qsort(columns[m], summary->count, sizeof(uint64_t), compare_u64);
+        struct profile_distribution *d = &summary->metrics[m];
+        d->p50 = percentile(columns[m], summary->count, 50);
+        d->p90 = percentile(columns[m], summary->count, 90);
+        d->p99 = percentile(columns[m], summary->count, 99);
+        d->max = summary->count ? columns[m][summary->count - 1] : 0;
+    }
+    for (int m = 0; m < PROFILE_METRIC_COUNT; m++)
+        free(columns[m]);
+    summary->spans = ok ? count_spans(database, run_id) : 0;
+    return ok;
+}
+
+/* ---- exports ---------------------------------------------------------------------- */
+
+/* Write nanoseconds as microseconds with three decimals, exactly. */
+static void write_microseconds(FILE *file, uint64_t nanoseconds)
+{
+    fprintf(file, "%llu.%03llu", (unsigned long long)(nanoseconds / 1000), (unsigned long long)(nanoseconds % 1000));
+}
+
+/* A JSON string body: quotes, backslashes and control characters escaped. */
+static void write_json_text(FILE *file, const char *text)
+{
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(file, "\\%c", *c);
+        else if (*c < 0x20)
+            fprintf(file, "\\u%04x", *c);
+        else
+            fputc(*c, file);
+    }
+}
+
+static bool close_export(FILE *file, const char *path, bool ok, struct profile_error *error)
+{
+    if (ferror(file))
+        ok = false;
+    if (fclose(file) != 0)
+        ok = false;
+    if (!ok && error && !error->message[0])
+        set_error(error, "cannot write %s: %s", path, strerror(errno));
+    return ok;
+}
+
+static void write_trace_header(FILE *file, const struct profile_run_info *info)
+{
+    fprintf(file, "{\"displayTimeUnit\":\"ns\",\n\"otherData\":{\"nocklab_run\":%lld,\"kind\":\"", (long long)info->id);
+    write_json_text(file, info->kind);
+    fputs("\",\"note\":\"", file);
+    write_json_text(file, info->note);
+    fputs("\"},\n\"traceEvents\":[\n", file);
+    fprintf(file, "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":\"nocklab run %lld (",
+            (long long)info->id);
+    write_json_text(file, info->kind);
+    fputs(")\"}},\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":\"events\"}}", file);
+}
+
+static bool write_trace_events(FILE *file, sqlite3 *database, int64_t run_id, uint64_t *written,
+                               struct profile_error *error)
+{
+    sqlite3_stmt *select;
+    if (!prepare(database,
+                 "SELECT event, start_ns, wall_ns, cpu_ns, steps, bytes_allocated, copy_out_bytes, dedup_lookups, "
+                 "dedup_hits FROM profile WHERE run = ?1 ORDER BY event",
+                 &select, error))
+        return false;
+    sqlite3_bind_int64(select, 1, run_id);
+    int status;
+    while ((status = sqlite3_step(select)) == SQLITE_ROW) {
+        unsigned long long v[9];
+        for (int i = 0; i < 9; i++)
+            v[i] = (unsigned long long)sqlite3_column_int64(select, i);
+        fprintf(file, ",\n{\"name\":\"event %llu\",\"cat\":\"event\",\"ph\":\"X\",\"ts\":", v[0]);
+        write_microseconds(file, v[1]);
+        fputs(",\"dur\":", file);
+        write_microseconds(file, v[2]);
+        fprintf(file,
+                ",\"pid\":1,\"tid\":1,\"args\":{\"event\":%llu,\"cpu_ns\":%llu,\"steps\":%llu,"
+                "\"bytes_allocated\":%llu,\"copy_out_bytes\":%llu,\"dedup_lookups\":%llu,\"dedup_hits\":%llu}}",
+                v[0], v[3], v[4], v[5], v[6], v[7], v[8]);
+        (*written)++;
+    }
+    sqlite3_finalize(select);
+    if (status != SQLITE_DONE) {
+        set_error(error, "profile: cannot read run %lld: %s", (long long)run_id, sqlite3_errmsg(database));
+        return false;
+    }
+    return true;
+}
+
+static bool write_trace_spans(FILE *file, sqlite3 *database, int64_t run_id, struct profile_error *error)
+{
+    sqlite3_stmt *select;
+    if (!prepare(database,
+                 "SELECT s.event, p.start_ns + s.offset_ns, s.duration_ns, s.name FROM spans s "
+                 "JOIN profile p ON p.run = s.run AND p.event = s.event WHERE s.run = ?1 ORDER BY s.event, s.offset_ns",
+                 &select, error))
+        return false;
+    sqlite3_bind_int64(select, 1, run_id);
+    int status;
+    while ((status = sqlite3_step(select)) == SQLITE_ROW) {
+        fputs(",\n{\"name\":\"", file);
+        write_json_text(file, (const char *)sqlite3_column_text(select, 3));
+        fputs("\",\"cat\":\"bout\",\"ph\":\"X\",\"ts\":", file);
+        write_microseconds(file, (uint64_t)sqlite3_column_int64(select, 1));
+        fputs(",\"dur\":", file);
+        write_microseconds(file, (uint64_t)sqlite3_column_int64(select, 2));
+        fprintf(file, ",\"pid\":1,\"tid\":1,\"args\":{\"event\":%llu}}",
+                (unsigned long long)sqlite3_column_int64(select, 0));
+    }
+    sqlite3_finalize(select);
+    if (status != SQLITE_DONE) {
+        set_error(error, "profile: cannot read the spans of run %lld: %s", (long long)run_id,
+                  sqlite3_errmsg(database));
+        return false;
+    }
+    return true;
+}
+
+bool profile_export_trace(struct evlog *log, int64_t run_id, const char *path, uint64_t *events_written,
+                          struct profile_error *error)
+{
+    struct profile_run_info info;
+    *events_written = 0;
+    if (!find_run(log, run_id, &info, error))
+        return false;
+    FILE *file = fopen(path, "w");
+    if (!file) {
+        set_error(error, "cannot write %s: %s", path, strerror(errno));
+        return false;
+    }
+    write_trace_header(file, &info);
+    bool ok = write_trace_events(file, evlog_database(log), run_id, events_written, error) &&
+              write_trace_spans(file, evlog_database(log), run_id, error);
+    fputs("\n]}\n", file);
+    return close_export(file, path, ok, error);
+}
+
+bool profile_export_csv(struct evlog *log, int64_t run_id, const char *path, uint64_t *events_written,
+                        struct profile_error *error)
+{
+    struct profile_run_info info;
+    *events_written = 0;
+    if (!find_run(log, run_id, &info, error))
+        return false;
+    sqlite3 *database = evlog_database(log);
+    sqlite3_stmt *select;
+    if (!prepare(database,
+                 "SELECT p.event, p.start_ns, p.wall_ns, p.cpu_ns, p.steps, p.bytes_allocated, p.copy_out_bytes, "
+                 "p.dedup_lookups, p.dedup_hits, "
+                 "(SELECT count(*) FROM spans s WHERE s.run = p.run AND s.event = p.event), "
+                 "(SELECT coalesce(sum(duration_ns), 0) FROM spans s WHERE s.run = p.run AND s.event = p.event) "
+                 "FROM profile p WHERE p.run = ?1 ORDER BY p.event",
+                 &select, error))
+        return false;
+    FILE *file = fopen(path, "w");
+    if (!file) {
+        sqlite3_finalize(select);
+        set_error(error, "cannot write %s: %s", path, strerror(errno));
+        return false;
+    }
+    sqlite3_bind_int64(select, 1, run_id);
+    fputs("event,start_ns,wall_ns,cpu_ns,steps,bytes_allocated,copy_out_bytes,dedup_lookups,dedup_hits,"
+          "bout_spans,bout_ns\n",
+          file);
+    int status;
+    while ((status = sqlite3_step(select)) == SQLITE_ROW) {
+        for (int i = 0; i < 11; i++)
+            fprintf(file, i ? ",%llu" : "%llu", (unsigned long long)sqlite3_column_int64(select, i));
+        fputc('\n', file);
+        (*events_written)++;
+    }
+    sqlite3_finalize(select);
+    bool ok = status == SQLITE_DONE;
+    if (!ok)
+        set_error(error, "profile: cannot read run %lld: %s", (long long)run_id, sqlite3_errmsg(database));
+    return close_export(file, path, ok, error);
+}

@@ -1,0 +1,126 @@
+/* profile.h -- per-event profiles: recording, summaries, exports.
+ *
+ * Every event of a live run, a generated run or a replay records one row:
+ * when it started within the run, its wall and CPU time, Nock steps, bytes
+ * allocated, copy-out bytes and dedup lookups and hits (struct kernel_cost),
+ * plus one row per %bout span inside it.  Rows live in the store's SQLite
+ * database beside the event log (tables `runs`, `profile`, `spans`;
+ * docs/formats.md), so runs can be compared afterwards with nocklab or the
+ * sqlite3 shell.
+ *
+ * Rows are written into the log's open transaction (evlog_begin), so a live
+ * run's profile rows commit with its events; a replay, which appends no
+ * events, commits them with profile_flush.
+ *
+ * Nothing here prints: summaries come back as data, exports go to files.
+ */
+#ifndef NOCKLAB_PROFILE_H
+#define NOCKLAB_PROFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "interp/kernel.h"
+#include "snapshots/evlog.h"
+
+struct profile_error {
+    char message[300];
+};
+
+/* ---- recording -------------------------------------------------------------- */
+
+struct profile_run;
+
+/* Start a run: `kind` is "live", "replay" or "gen"; `backend` the execution
+ * backend's name; `note` a short free text (may be NULL).  Makes the
+ * profile tables if the database has none yet. */
+struct profile_run *profile_run_begin(struct evlog *log, const char *kind, const char *backend, const char *note,
+                                      struct profile_error *error);
+int64_t profile_run_id(const struct profile_run *run);
+/* Nanoseconds (CLOCK_MONOTONIC) the run began at: record's start times are
+ * measured from it. */
+uint64_t profile_run_started_ns(const struct profile_run *run);
+/* Record one event that began at `started_ns` (CLOCK_MONOTONIC). */
+bool profile_record(struct profile_run *run, uint64_t event_number, uint64_t started_ns,
+                    const struct kernel_cost *cost, struct profile_error *error);
+/* Commit the rows recorded so far (and anything else in the open
+ * transaction). */
+bool profile_flush(struct profile_run *run, struct profile_error *error);
+/* Finish the run: store its totals and `status` ("done", or what went
+ * wrong), commit, and free it.  `run` may be NULL. */
+bool profile_run_end(struct profile_run *run, const char *status, struct profile_error *error);
+
+/* ---- reading ------------------------------------------------------------------ */
+
+/* One run, as :runs lists it. */
+struct profile_run_info {
+    int64_t id;
+    char kind[16];
+    char backend[16];
+    char started_at[32];   /* UTC, ISO 8601 */
+    char note[128];
+    char status[96];
+    uint64_t first_event, last_event, events;
+    uint64_t wall_ns;      /* from the run's start to its end (or last row) */
+};
+
+/* Call `visit` for each run, oldest first.  False on a database error. */
+bool profile_each_run(struct evlog *log, void (*visit)(void *context, const struct profile_run_info *info),
+                      void *context, struct profile_error *error);
+/* The newest run's id, 0 when there is none. */
+int64_t profile_last_run(struct evlog *log);
+
+/* The metrics of a profile row, in the order the summary lists them. */
+enum profile_metric {
+    PROFILE_WALL_NS,
+    PROFILE_CPU_NS,
+    PROFILE_STEPS,
+    PROFILE_BYTES_ALLOCATED,
+    PROFILE_COPY_OUT_BYTES,
+    PROFILE_DEDUP_LOOKUPS,
+    PROFILE_DEDUP_HITS,
+    PROFILE_METRIC_COUNT
+};
+/* The column name of a metric ("wall_ns", ...). */
+const char *profile_metric_name(enum profile_metric metric);
+
+/* Percentiles are nearest-rank over the run's events. */
+struct profile_distribution {
+    uint64_t total, p50, p90, p99, max;
+};
+
+#define PROFILE_SLOWEST 10
+
+struct profile_slow_event {
+    uint64_t event_number;
+    uint64_t wall_ns;
+    uint64_t steps;
+};
+
+struct profile_summary {
+    struct profile_run_info run;
+    uint64_t count;
+    struct profile_distribution metrics[PROFILE_METRIC_COUNT];
+    size_t slowest_count;
+    struct profile_slow_event slowest[PROFILE_SLOWEST]; /* slowest first */
+    uint64_t spans;        /* %bout spans recorded */
+};
+
+/* Summarize run `run_id`.  False (with a message) when there is no such run. */
+bool profile_summarize(struct evlog *log, int64_t run_id, struct profile_summary *summary,
+                       struct profile_error *error);
+
+/* ---- exports -------------------------------------------------------------------- */
+
+/* Chrome trace JSON (Perfetto and chrome://tracing open it): one complete
+ * ("X") span per event named "event N", with its metrics as args, and a
+ * nested span "%bout" for each %bout-hinted stretch inside it.  Returns
+ * the number of event spans written through *events_written. */
+bool profile_export_trace(struct evlog *log, int64_t run_id, const char *path, uint64_t *events_written,
+                          struct profile_error *error);
+/* CSV: a header line, then one line per event with every metric. */
+bool profile_export_csv(struct evlog *log, int64_t run_id, const char *path, uint64_t *events_written,
+                        struct profile_error *error);
+
+#endif

@@ -1,0 +1,913 @@
+/* store.c -- the event loop over a store: apply, append, commit, release;
+ * generate; replay.
+ *
+ * Invariants:
+ *   - An event's effects are released (shown, spawns started) only after
+ *     the commit that covers its row.  Events applied since the last
+ *     commit wait in `unreleased` with their effects.
+ *   - The live kernel never runs ahead of the log for long: if appending
+ *     or committing fails, the kernel goes back to the state it had before
+ *     the batch (`batch_base_state`), and the batch's effects are dropped.
+ *   - Home is collected only between batches, when nothing unrooted is
+ *     held: no unreleased effects, no outcomes waiting.  Kernels and the
+ *     spawns a replay remembers are home roots.
+ */
+#include "repl/store.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "interp/jam.h"
+#include "interp/mug.h"
+#include "interp/text.h"
+#include "profiler/profile.h"
+#include "repl/samples.h"
+
+/* A batch is committed when no more events are waiting, or once it holds
+ * this many events or has been open this long. */
+#define STORE_BATCH_EVENTS 1024
+#define STORE_BATCH_NANOSECONDS (50 * 1000000ull)
+/* Home is collected between batches once it has grown past twice what
+ * survived the last collection, and past this floor. */
+#define STORE_COLLECT_FLOOR ((size_t)8 << 20)
+/* Progress is reported at most this often. */
+#define STORE_PROGRESS_NANOSECONDS (100 * 1000000ull)
+/* A replay commits its profile rows every this many events. */
+#define STORE_REPLAY_FLUSH_EVENTS 8192
+
+/* An applied event waiting for its commit. */
+struct unreleased {
+    struct store_event_info info;
+    noun effects;
+};
+
+/* A spawn seen while replaying, waiting for the row that holds its
+ * outcome.  The nouns in `spawn` are home roots, so it is heap-allocated
+ * and never moves. */
+struct remembered_spawn {
+    struct remembered_spawn *next;
+    struct kernel_spawn spawn;
+};
+
+/* The store.  `listener` is the caller's, for the call now running.
+ * `batch_open` is true from the first event applied after a commit until
+ * the next commit; `batch_base_*` is the kernel before that first event. */
+struct store {
+    char *directory;
+    struct noun_home *home;
+    struct evlog *log;
+    char *kernel_name;
+    struct kernel *kernel;
+    struct kernel_backend *backend;
+    struct profile_run *live_run;
+    const struct store_listener *listener;
+
+    struct unreleased *unreleased;
+    size_t unreleased_count, unreleased_capacity;
+    bool batch_open;
+    noun batch_base_state;
+    uint64_t batch_base_number;
+    uint64_t batch_started_ns;
+
+    volatile sig_atomic_t interrupt_requested;
+    struct kernel *volatile replay_kernel;
+    struct kernel_backend *volatile replay_backend;
+};
+
+/* ---- small helpers ----------------------------------------------------------- */
+
+static uint64_t wall_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static uint64_t cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static bool fail(struct store_error *error, uint64_t event_number, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool fail(struct store_error *error, uint64_t event_number, const char *format, ...)
+{
+    error->event_number = event_number;
+    error->trace = 0;
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(error->message, sizeof error->message, format, arguments);
+    va_end(arguments);
+    return false;
+}
+
+static void notice(struct store *store, const char *format, ...) __attribute__((format(printf, 2, 3)));
+
+static void notice(struct store *store, const char *format, ...)
+{
+    const struct store_listener *listener = store->listener;
+    if (!listener || !listener->notice)
+        return;
+    char text[400];
+    va_list arguments;
+    va_start(arguments, format);
+    vsnprintf(text, sizeof text, format, arguments);
+    va_end(arguments);
+    listener->notice(listener->context, text);
+}
+
+/* A short canonical text of a noun (a spawn id) for messages. */
+static void noun_label(noun n, char *out, size_t size)
+{
+    struct text_print_options options = { .max_cells = 8 };
+    struct text_buffer buffer;
+    text_buffer_init(&buffer);
+    if (text_print(&buffer, n, &options) && buffer.data)
+        snprintf(out, size, "%.*s", (int)(buffer.length > 60 ? 60 : buffer.length), buffer.data);
+    else
+        snprintf(out, size, "?");
+    text_buffer_free(&buffer);
+}
+
+static void store_slog(void *context, noun clue)
+{
+    struct store *store = context;
+    const struct store_listener *listener = store->listener;
+    if (listener && listener->slog)
+        listener->slog(listener->context, clue);
+}
+
+static void maybe_collect(struct store *store)
+{
+    size_t used = noun_home_used(store->home);
+    size_t floor = noun_home_used_after_collect(store->home);
+    if (floor < STORE_COLLECT_FLOOR / 2)
+        floor = STORE_COLLECT_FLOOR / 2;
+    if (used > 2 * floor)
+        noun_home_collect(store->home);
+}
+
+/* Progress, at most every STORE_PROGRESS_NANOSECONDS unless `final`. */
+struct progress {
+    const char *what;
+    uint64_t total;
+    uint64_t started_ns;
+    uint64_t reported_ns;
+};
+
+static void progress_start(struct progress *progress, const char *what, uint64_t total)
+{
+    progress->what = what;
+    progress->total = total;
+    progress->started_ns = progress->reported_ns = wall_now();
+}
+
+static void progress_report(struct store *store, struct progress *progress, uint64_t done, bool final)
+{
+    const struct store_listener *listener = store->listener;
+    if (!listener || !listener->progress)
+        return;
+    uint64_t now = wall_now();
+    if (!final && now - progress->reported_ns < STORE_PROGRESS_NANOSECONDS)
+        return;
+    progress->reported_ns = now;
+    listener->progress(listener->context, progress->what, done, final ? done : progress->total,
+                       (double)(now - progress->started_ns) / 1e9);
+}
+
+/* ---- opening and closing ------------------------------------------------------- */
+
+struct store *store_open(const char *directory, bool create, struct noun_home *home, struct store_error *error)
+{
+    struct evlog_error log_error = { 0 };
+    struct evlog *log = evlog_open(directory, create, &log_error);
+    if (!log) {
+        fail(error, 0, "%s", log_error.message);
+        return NULL;
+    }
+    struct store *store = calloc(1, sizeof *store);
+    struct kernel_backend_options options = { .slog = store_slog, .slog_context = store };
+    if (!store || !(store->directory = strdup(directory)) ||
+        !(store->backend = kernel_backend_serial(home, &options))) {
+        if (store)
+            free(store->directory);
+        free(store);
+        evlog_close(log);
+        fail(error, 0, "out of memory opening store %s", directory);
+        return NULL;
+    }
+    store->home = home;
+    store->log = log;
+    return store;
+}
+
+void store_close(struct store *store)
+{
+    if (!store)
+        return;
+    struct profile_error profile_error;
+    profile_run_end(store->live_run, "done", &profile_error);
+    kernel_free(store->kernel);
+    kernel_backend_free(store->backend);
+    evlog_close(store->log);
+    free(store->unreleased);
+    free(store->kernel_name);
+    free(store->directory);
+    free(store);
+}
+
+const char *store_directory(const struct store *store) { return store->directory; }
+struct evlog *store_log(struct store *store) { return store->log; }
+bool store_booted(const struct store *store) { return evlog_has_boot(store->log); }
+const char *store_kernel_name(const struct store *store) { return store->kernel_name ? store->kernel_name : ""; }
+struct kernel *store_kernel(struct store *store) { return store->kernel; }
+
+void store_interrupt(struct store *store)
+{
+    if (!store)
+        return;
+    store->interrupt_requested = 1;
+    if (store->kernel)
+        kernel_interrupt(store->kernel);
+    struct kernel *replaying = store->replay_kernel;
+    if (replaying)
+        kernel_interrupt(replaying);
+    store->backend->interrupt(store->backend->self);
+    struct kernel_backend *replay_backend = store->replay_backend;
+    if (replay_backend)
+        replay_backend->interrupt(replay_backend->self);
+}
+
+/* `replaying`: the replay loop measures CPU time itself (see replay_into). */
+static struct kernel *new_kernel(struct store *store, noun state, bool replaying, struct store_error *error)
+{
+    char why[200];
+    struct kernel_options options = { .slog = store_slog, .slog_context = store, .no_cpu_time = replaying };
+    struct kernel *kernel = kernel_new(store->home, state, 0, &options, why, sizeof why);
+    if (!kernel)
+        fail(error, 0, "%s", why);
+    return kernel;
+}
+
+bool store_boot(struct store *store, const char *name, noun kernel_noun, struct store_error *error)
+{
+    if (store_booted(store))
+        return fail(error, 0, "store %s already holds a kernel (%s); use another --store to boot a new one",
+                    store->directory, store_kernel_name(store)[0] ? store_kernel_name(store) : "booted before");
+    uint8_t *jam = NULL;
+    size_t length = 0;
+    if (!jam_to_bytes(kernel_noun, &jam, &length))
+        return fail(error, 0, "out of memory while jamming the kernel");
+    struct kernel *kernel = new_kernel(store, kernel_noun, false, error);
+    struct evlog_error log_error = { 0 };
+    bool ok = kernel && evlog_write_boot(store->log, name, jam, length, kernel_mug(kernel), &log_error);
+    free(jam);
+    if (!ok) {
+        if (kernel)
+            fail(error, 0, "%s", log_error.message);
+        kernel_free(kernel);
+        return false;
+    }
+    kernel_free(store->kernel);
+    store->kernel = kernel;
+    free(store->kernel_name);
+    store->kernel_name = strdup(name);
+    return true;
+}
+
+/* A kernel holding the store's boot kernel, checked against its mug. */
+static struct kernel *kernel_from_boot(struct store *store, bool replaying, struct store_error *error)
+{
+    char *name = NULL;
+    uint8_t *jam = NULL;
+    size_t length = 0;
+    uint32_t mug = 0;
+    struct evlog_error log_error = { 0 };
+    if (!evlog_read_boot(store->log, &name, &jam, &length, &mug, &log_error)) {
+        fail(error, 0, "%s", log_error.message);
+        return NULL;
+    }
+    struct kernel *kernel = new_kernel(store, 0, replaying, error);
+    noun boot = NOUN_NONE;
+    char why[200];
+    if (kernel && !kernel_cue_event(kernel, jam, length, &boot, why, sizeof why))
+        fail(error, 0, "store %s: the boot kernel is not a valid jam: %s", store->directory, why);
+    noun kept = boot == NOUN_NONE ? NOUN_NONE : noun_home_copy_out(store->home, kernel_region(kernel), boot);
+    if (boot != NOUN_NONE && kept == NOUN_NONE)
+        fail(error, 0, "out of memory: home is full");
+    if (kept != NOUN_NONE) {
+        kernel_set_state(kernel, kept, 0);
+        if (kernel_mug(kernel) != mug) {
+            fail(error, 0, "store %s: the boot kernel's mug is 0x%x, but the store says 0x%x", store->directory,
+                 (unsigned)kernel_mug(kernel), (unsigned)mug);
+            kept = NOUN_NONE;
+        }
+    }
+    free(jam);
+    if (kept == NOUN_NONE) {
+        free(name);
+        kernel_free(kernel);
+        return NULL;
+    }
+    free(store->kernel_name);
+    store->kernel_name = name;
+    return kernel;
+}
+
+/* ---- the batch ----------------------------------------------------------------------- */
+
+enum applied_as { APPLIED, REFUSED, LOG_FAILED };
+
+/* Give up the open batch: nothing in it was committed, so the kernel goes
+ * back to where it was and its effects are never released. */
+static void abandon_batch(struct store *store)
+{
+    evlog_rollback(store->log);
+    if (store->batch_open)
+        kernel_set_state(store->kernel, store->batch_base_state, store->batch_base_number);
+    store->batch_open = false;
+    store->unreleased_count = 0;
+}
+
+static bool hold_effects(struct store *store, const struct store_event_info *info, noun effects)
+{
+    if (store->unreleased_count == store->unreleased_capacity) {
+        size_t capacity = store->unreleased_capacity ? store->unreleased_capacity * 2 : 64;
+        struct unreleased *bigger = realloc(store->unreleased, capacity * sizeof *bigger);
+        if (!bigger)
+            return false;
+        store->unreleased = bigger;
+        store->unreleased_capacity = capacity;
+    }
+    store->unreleased[store->unreleased_count++] = (struct unreleased){ *info, effects };
+    return true;
+}
+
+/* The cost to record for an outcome event: its spawn's work and then its
+ * application, as one span from when the spawn started. */
+static struct kernel_cost outcome_cost(const struct kernel_outcome *outcome, const struct kernel_cost *applied,
+                                       uint64_t applied_at)
+{
+    struct kernel_cost total = outcome->cost;
+    kernel_cost_add(&total, applied, applied_at - outcome->started_ns);
+    total.wall_ns = applied_at + applied->wall_ns - outcome->started_ns;
+    return total;
+}
+
+/* Apply one event to the live kernel and append it to the open batch.
+ * `outcome` is set when the event is a spawn's outcome: it is then logged
+ * as a reference to the spawn (a timeout, not being deterministic, is
+ * logged as itself). */
+static enum applied_as apply_event(struct store *store, noun event, const struct kernel_outcome *outcome,
+                                   struct profile_run *run, struct store_error *error)
+{
+    bool by_reference = outcome && outcome->result != KERNEL_SPAWN_TIMEOUT;
+    uint8_t *jam = NULL;
+    size_t jam_length = 0;
+    if (!by_reference && !jam_to_bytes(event, &jam, &jam_length)) {
+        fail(error, 0, "out of memory while jamming the event");
+        return REFUSED;
+    }
+    if (!store->batch_open) {
+        store->batch_open = true;
+        store->batch_base_state = kernel_state(store->kernel);
+        store->batch_base_number = kernel_event_number(store->kernel);
+        store->batch_started_ns = wall_now();
+    }
+    uint64_t started = wall_now();
+    struct kernel_applied applied;
+    struct kernel_error kernel_error;
+    if (kernel_apply(store->kernel, event, &applied, &kernel_error) != KERNEL_OK) {
+        free(jam);
+        fail(error, 0, "%s", kernel_error.message);
+        error->trace = kernel_error.trace;
+        return REFUSED;
+    }
+    struct store_event_info info = { .number = kernel_event_number(store->kernel) };
+    struct evlog_record record = { .number = info.number, .kind = EVLOG_PLAIN, .event = jam,
+                                   .event_length = jam_length, .mug = applied.mug };
+    if (by_reference) {
+        info.is_outcome = true;
+        info.source_event = outcome->spawn.event_number;
+        info.source_effect = outcome->spawn.effect_index;
+        record.kind = EVLOG_SPAWN_OUTCOME;
+        record.source_event = info.source_event;
+        record.source_effect = info.source_effect;
+    }
+    struct kernel_cost cost = outcome ? outcome_cost(outcome, &applied.cost, started) : applied.cost;
+    struct evlog_error log_error = { 0 };
+    struct profile_error profile_error = { { 0 } };
+    bool logged = evlog_append(store->log, &record, &log_error);
+    free(jam);
+    if (!logged)
+        fail(error, info.number, "%s", log_error.message);
+    else if (!profile_record(run, info.number, outcome ? outcome->started_ns : started, &cost, &profile_error))
+        logged = !fail(error, info.number, "%s", profile_error.message);
+    else if (!hold_effects(store, &info, applied.effects))
+        logged = !fail(error, info.number, "out of memory holding the effects of event %llu",
+                       (unsigned long long)info.number);
+    if (!logged) {
+        abandon_batch(store);
+        return LOG_FAILED;
+    }
+    return APPLIED;
+}
+
+/* A spawn's outcome arrived: apply it as an event (or say why not). */
+static bool apply_outcome(struct store *store, const struct kernel_outcome *outcome, struct profile_run *run,
+                          struct store_error *error)
+{
+    char id[64];
+    noun_label(outcome->spawn.id, id, sizeof id);
+    if (outcome->result == KERNEL_SPAWN_FAILED) {
+        notice(store, "spawn %s (effect %u of event %llu) gave no event: %s", id, outcome->spawn.effect_index,
+               (unsigned long long)outcome->spawn.event_number, outcome->why);
+        return true;
+    }
+    switch (apply_event(store, outcome->event, outcome, run, error)) {
+    case APPLIED:
+        return true;
+    case REFUSED:
+        notice(store, "the kernel refused the outcome of spawn %s (effect %u of event %llu): %s", id,
+               outcome->spawn.effect_index, (unsigned long long)outcome->spawn.event_number, error->message);
+        return true;
+    case LOG_FAILED:
+        break;
+    }
+    return false;
+}
+
+/* Start the spawns among an event's effects, applying each outcome as it
+ * is ready. */
+static bool start_spawns(struct store *store, const struct store_event_info *info, noun effects,
+                         struct profile_run *run, struct store_error *error)
+{
+    struct kernel_backend *backend = store->backend;
+    uint32_t index = 0;
+    for (noun rest = effects; noun_is_cell(rest); rest = noun_tail(rest), index++) {
+        struct kernel_spawn spawn;
+        if (!kernel_parse_spawn(noun_head(rest), info->number, index, &spawn))
+            continue;
+        char why[200];
+        if (!backend->submit(backend->self, &spawn, why, sizeof why)) {
+            char id[64];
+            noun_label(spawn.id, id, sizeof id);
+            notice(store, "spawn %s (effect %u of event %llu) could not start: %s", id, index,
+                   (unsigned long long)info->number, why);
+            continue;
+        }
+        struct kernel_outcome outcome;
+        while (backend->take(backend->self, false, &outcome))
+            if (!apply_outcome(store, &outcome, run, error))
+                return false;
+    }
+    return true;
+}
+
+/* Commit the open batch, then release its effects: show them and start
+ * their spawns (whose outcomes open the next batch). */
+static bool commit_and_release(struct store *store, struct profile_run *run, struct store_error *error)
+{
+    if (!store->unreleased_count)
+        return true;
+    struct evlog_error log_error = { 0 };
+    if (!evlog_commit(store->log, &log_error)) {
+        abandon_batch(store);
+        return fail(error, log_error.event_number, "%s", log_error.message);
+    }
+    store->batch_open = false;
+    struct unreleased *releasing = store->unreleased;
+    size_t count = store->unreleased_count;
+    store->unreleased = NULL;
+    store->unreleased_count = store->unreleased_capacity = 0;
+    const struct store_listener *listener = store->listener;
+    bool ok = true;
+    for (size_t i = 0; i < count; i++) {
+        if (listener && listener->effects)
+            listener->effects(listener->context, &releasing[i].info, releasing[i].effects);
+        if (ok)
+            ok = start_spawns(store, &releasing[i].info, releasing[i].effects, run, error);
+    }
+    free(releasing);
+    return ok;
+}
+
+static bool batch_is_full(const struct store *store)
+{
+    return store->unreleased_count >= STORE_BATCH_EVENTS ||
+           wall_now() - store->batch_started_ns >= STORE_BATCH_NANOSECONDS;
+}
+
+/* Where new events come from: `next` makes one (in home or the kernel's
+ * scratch); `remaining` counts down. */
+struct event_source {
+    bool (*next)(void *context, struct store *store, noun *event, struct store_error *error);
+    void *context;
+    uint64_t remaining;
+};
+
+/* The loop: apply events from the source, committing and releasing in
+ * batches, until the source is done and every consequence is logged.  An
+ * event the kernel refuses stops the source (what came before it is still
+ * committed and released) and makes the result false. */
+static bool drive(struct store *store, struct event_source *source, struct profile_run *run,
+                  struct store_error *error)
+{
+    bool refused = false;
+    for (;;) {
+        if (store->interrupt_requested && !refused) {
+            refused = true;
+            fail(error, 0, "interrupted");
+        }
+        bool more = !refused && source->remaining > 0;
+        if (store->unreleased_count && (!more || batch_is_full(store))) {
+            if (!commit_and_release(store, run, error))
+                return false;
+            continue;
+        }
+        if (!more)
+            break;
+        maybe_collect(store); /* nothing unrooted is held here */
+        noun event;
+        if (!source->next(source->context, store, &event, error)) {
+            refused = true;
+            continue;
+        }
+        source->remaining--;
+        switch (apply_event(store, event, NULL, run, error)) {
+        case APPLIED:
+            break;
+        case REFUSED:
+            refused = true;
+            break;
+        case LOG_FAILED:
+            return false;
+        }
+    }
+    /* Backends that run spawns in the background: wait for the rest. */
+    struct kernel_outcome outcome;
+    while (store->backend->running(store->backend->self) && store->backend->take(store->backend->self, true, &outcome)) {
+        if (!apply_outcome(store, &outcome, run, error) || !commit_and_release(store, run, error))
+            return false;
+    }
+    return !refused;
+}
+
+/* ---- poking ---------------------------------------------------------------------------- */
+
+static bool next_given_event(void *context, struct store *store, noun *event, struct store_error *error)
+{
+    *event = *(noun *)context;
+    return true;
+}
+
+static bool need_kernel(struct store *store, struct store_error *error)
+{
+    if (store->kernel)
+        return true;
+    if (!store_booted(store))
+        return fail(error, 0, "store %s has no kernel yet (:boot NAME KERNEL starts one)", store->directory);
+    return fail(error, 0, "store %s: its kernel was not rebuilt from the log", store->directory);
+}
+
+bool store_poke(struct store *store, noun event, const struct store_listener *listener, struct store_error *error)
+{
+    if (!need_kernel(store, error))
+        return false;
+    store->interrupt_requested = 0;
+    if (!store->live_run) {
+        struct profile_error profile_error;
+        store->live_run = profile_run_begin(store->log, "live", store->backend->name, NULL, &profile_error);
+        if (!store->live_run)
+            return fail(error, 0, "%s", profile_error.message);
+    }
+    store->listener = listener;
+    struct event_source source = { .next = next_given_event, .context = &event, .remaining = 1 };
+    bool ok = drive(store, &source, store->live_run, error);
+    store->listener = NULL;
+    return ok;
+}
+
+/* ---- generating ------------------------------------------------------------------------ */
+
+struct generation {
+    struct samples_generator *generator;
+    struct progress progress;
+    uint64_t made;
+};
+
+static noun build_generated(void *context, struct noun_region *region)
+{
+    return samples_generator_next(context, region);
+}
+
+static bool next_generated_event(void *context, struct store *store, noun *event, struct store_error *error)
+{
+    struct generation *generation = context;
+    if (!kernel_build_event(store->kernel, build_generated, generation->generator, event))
+        return fail(error, 0, "out of memory while generating an event");
+    progress_report(store, &generation->progress, generation->made++, false);
+    return true;
+}
+
+bool store_generate(struct store *store, const char *sample, uint64_t count, uint64_t seed,
+                    const struct store_listener *listener, struct store_generate_result *result,
+                    struct store_error *error)
+{
+    memset(result, 0, sizeof *result);
+    if (!need_kernel(store, error))
+        return false;
+    struct generation generation = { .generator = samples_generator_new(sample, seed) };
+    if (!generation.generator)
+        return fail(error, 0, "no event generator for %s (the samples are %s)", sample, samples_names());
+    char note[128];
+    snprintf(note, sizeof note, "%s: %llu events, seed %llu", sample, (unsigned long long)count,
+             (unsigned long long)seed);
+    struct profile_error profile_error;
+    struct profile_run *run = profile_run_begin(store->log, "gen", store->backend->name, note, &profile_error);
+    if (!run) {
+        samples_generator_free(generation.generator);
+        return fail(error, 0, "%s", profile_error.message);
+    }
+    store->interrupt_requested = 0;
+    store->listener = listener;
+    progress_start(&generation.progress, "generating", count);
+    struct event_source source = { .next = next_generated_event, .context = &generation, .remaining = count };
+    bool ok = drive(store, &source, run, error);
+    progress_report(store, &generation.progress, count - source.remaining, true);
+    store->listener = NULL;
+    result->generated = count - source.remaining;
+    result->last_event = kernel_event_number(store->kernel);
+    result->mug = kernel_mug(store->kernel);
+    result->seconds = (double)(wall_now() - generation.progress.started_ns) / 1e9;
+    result->run_id = profile_run_id(run);
+    ok = profile_run_end(run, ok ? "done" : error->message, &profile_error) && ok;
+    samples_generator_free(generation.generator);
+    return ok;
+}
+
+/* ---- replaying ------------------------------------------------------------------------- */
+
+/* Spawns a replay has seen and not yet found the outcome of. */
+struct replay {
+    struct store *store;
+    struct kernel *kernel;
+    struct kernel_backend *backend;
+    struct remembered_spawn *spawns;
+    struct profile_run *run;
+};
+
+static bool remember_spawn(struct replay *replay, const struct kernel_spawn *spawn)
+{
+    struct remembered_spawn *entry = calloc(1, sizeof *entry);
+    if (!entry)
+        return false;
+    entry->spawn = *spawn;
+    struct noun_home *home = replay->store->home;
+    bool rooted = noun_home_root_add(home, &entry->spawn.id);
+    rooted = rooted && noun_home_root_add(home, &entry->spawn.subject);
+    rooted = rooted && noun_home_root_add(home, &entry->spawn.formula);
+    if (!rooted) {
+        noun_home_root_remove(home, &entry->spawn.id);
+        noun_home_root_remove(home, &entry->spawn.subject);
+        free(entry);
+        return false;
+    }
+    entry->next = replay->spawns;
+    replay->spawns = entry;
+    return true;
+}
+
+static void forget_spawn(struct replay *replay, struct remembered_spawn **link)
+{
+    struct remembered_spawn *entry = *link;
+    *link = entry->next;
+    struct noun_home *home = replay->store->home;
+    noun_home_root_remove(home, &entry->spawn.id);
+    noun_home_root_remove(home, &entry->spawn.subject);
+    noun_home_root_remove(home, &entry->spawn.formula);
+    free(entry);
+}
+
+static struct remembered_spawn **find_spawn(struct replay *replay, uint64_t event_number, uint32_t effect_index)
+{
+    for (struct remembered_spawn **link = &replay->spawns; *link; link = &(*link)->next)
+        if ((*link)->spawn.event_number == event_number && (*link)->spawn.effect_index == effect_index)
+            return link;
+    return NULL;
+}
+
+static bool remember_spawns(struct replay *replay, uint64_t event_number, noun effects)
+{
+    uint32_t index = 0;
+    for (noun rest = effects; noun_is_cell(rest); rest = noun_tail(rest), index++) {
+        struct kernel_spawn spawn;
+        if (kernel_parse_spawn(noun_head(rest), event_number, index, &spawn) && !remember_spawn(replay, &spawn))
+            return false;
+    }
+    return true;
+}
+
+/* Recompute the outcome the row refers to, and apply it. */
+static bool replay_outcome(struct replay *replay, const struct evlog_record *record, struct kernel_applied *applied,
+                           struct kernel_cost *cost, uint64_t *started, struct store_error *error)
+{
+    struct remembered_spawn **link = find_spawn(replay, record->source_event, record->source_effect);
+    if (!link)
+        return fail(error, record->number,
+                    "event %llu: it is the outcome of effect %u of event %llu, which is not a spawn the kernel asked for",
+                    (unsigned long long)record->number, record->source_effect,
+                    (unsigned long long)record->source_event);
+    char why[200];
+    struct kernel_outcome outcome;
+    struct kernel_backend *backend = replay->backend;
+    bool ran = backend->submit(backend->self, &(*link)->spawn, why, sizeof why) &&
+               backend->take(backend->self, true, &outcome);
+    forget_spawn(replay, link);
+    if (!ran)
+        return fail(error, record->number, "event %llu: its spawn could not run again: %s",
+                    (unsigned long long)record->number, why);
+    if (outcome.result == KERNEL_SPAWN_FAILED || outcome.result == KERNEL_SPAWN_TIMEOUT)
+        return fail(error, record->number, "event %llu: its spawn gave no outcome this time: %s",
+                    (unsigned long long)record->number, outcome.result == KERNEL_SPAWN_FAILED ? outcome.why : "timeout");
+    struct kernel_error kernel_error;
+    uint64_t applied_at = wall_now();
+    if (kernel_apply(replay->kernel, outcome.event, applied, &kernel_error) != KERNEL_OK) {
+        fail(error, record->number, "event %llu: the kernel refused it on replay: %s",
+             (unsigned long long)record->number, kernel_error.message);
+        error->trace = kernel_error.trace;
+        return false;
+    }
+    *cost = outcome_cost(&outcome, &applied->cost, applied_at);
+    *started = outcome.started_ns;
+    return true;
+}
+
+static bool replay_plain(struct replay *replay, const struct evlog_record *record, struct kernel_applied *applied,
+                         struct store_error *error)
+{
+    noun event;
+    char why[200];
+    if (!kernel_cue_event(replay->kernel, record->event, record->event_length, &event, why, sizeof why))
+        return fail(error, record->number, "event %llu: the stored event is not a valid jam: %s",
+                    (unsigned long long)record->number, why);
+    struct kernel_error kernel_error;
+    if (kernel_apply(replay->kernel, event, applied, &kernel_error) != KERNEL_OK) {
+        fail(error, record->number, "event %llu: the kernel refused it on replay: %s",
+             (unsigned long long)record->number, kernel_error.message);
+        error->trace = kernel_error.trace;
+        return false;
+    }
+    return true;
+}
+
+/* Apply one logged event and check the kernel's mug against the log.
+ * CPU time is read once per event: *cpu_mark is the reading at the end of
+ * the previous one, so an event's CPU time includes reading and decoding
+ * its row. */
+static bool replay_one(struct replay *replay, const struct evlog_record *record, uint64_t profile_from,
+                       uint64_t *cpu_mark, struct store_error *error)
+{
+    struct kernel_applied applied;
+    struct kernel_cost cost;
+    uint64_t started = wall_now();
+    if (record->kind == EVLOG_SPAWN_OUTCOME) {
+        if (!replay_outcome(replay, record, &applied, &cost, &started, error))
+            return false;
+    } else {
+        if (!replay_plain(replay, record, &applied, error))
+            return false;
+        cost = applied.cost;
+    }
+    if (kernel_event_number(replay->kernel) != record->number)
+        return fail(error, record->number, "event %llu: the replayed kernel is at event %llu",
+                    (unsigned long long)record->number, (unsigned long long)kernel_event_number(replay->kernel));
+    if (applied.mug != record->mug)
+        return fail(error, record->number,
+                    "event %llu: the kernel's mug after it is 0x%x, but the log says 0x%x (replay diverged here)",
+                    (unsigned long long)record->number, (unsigned)applied.mug, (unsigned)record->mug);
+    if (!remember_spawns(replay, record->number, applied.effects))
+        return fail(error, record->number, "out of memory remembering the spawns of event %llu",
+                    (unsigned long long)record->number);
+    uint64_t cpu = cpu_now();
+    cost.cpu_ns = cpu - *cpu_mark;
+    *cpu_mark = cpu;
+    struct profile_error profile_error;
+    if (record->number >= profile_from && !profile_record(replay->run, record->number, started, &cost, &profile_error))
+        return fail(error, record->number, "%s", profile_error.message);
+    return true;
+}
+
+/* Replay the log's events 1..to into `kernel` (at event 0). */
+static bool replay_into(struct store *store, struct kernel *kernel, uint64_t from, uint64_t to, const char *note,
+                        struct store_replay_result *result, struct store_error *error)
+{
+    struct kernel_backend_options options = { .ignore_timeouts = true, .slog = store_slog, .slog_context = store };
+    struct profile_error profile_error;
+    struct evlog_error log_error = { 0 };
+    struct replay replay = { .store = store, .kernel = kernel };
+    replay.backend = kernel_backend_serial(store->home, &options);
+    if (!replay.backend)
+        return fail(error, 0, "out of memory");
+    replay.run = profile_run_begin(store->log, "replay", replay.backend->name, note, &profile_error);
+    struct evlog_cursor *cursor = replay.run ? evlog_cursor_open(store->log, 1, to, &log_error) : NULL;
+    if (!cursor) {
+        fail(error, 0, "%s", replay.run ? log_error.message : profile_error.message);
+        profile_run_end(replay.run, error->message, &profile_error);
+        kernel_backend_free(replay.backend);
+        return false;
+    }
+    store->replay_kernel = kernel;
+    store->replay_backend = replay.backend;
+    uint64_t last = evlog_last_event(store->log);
+    struct progress progress;
+    progress_start(&progress, "replaying", to && to < last ? to : last);
+    bool ok = true;
+    struct evlog_record record;
+    enum evlog_step step;
+    uint64_t cpu_mark = cpu_now();
+    while (ok && (step = evlog_cursor_next(cursor, &record, &log_error)) == EVLOG_ROW) {
+        if (store->interrupt_requested) {
+            ok = fail(error, record.number, "interrupted at event %llu", (unsigned long long)record.number);
+            break;
+        }
+        ok = replay_one(&replay, &record, from, &cpu_mark, error);
+        result->events += ok;
+        if (ok && record.number % STORE_REPLAY_FLUSH_EVENTS == 0) {
+            ok = profile_flush(replay.run, &profile_error) || fail(error, record.number, "%s", profile_error.message);
+            maybe_collect(store);
+        }
+        progress_report(store, &progress, record.number, false);
+    }
+    if (ok && step == EVLOG_BAD)
+        ok = fail(error, log_error.event_number, "%s", log_error.message);
+    evlog_cursor_close(cursor);
+    if (ok && to && kernel_event_number(kernel) < to)
+        ok = fail(error, 0, "the log ends at event %llu, before event %llu", (unsigned long long)kernel_event_number(kernel),
+                  (unsigned long long)to);
+    progress_report(store, &progress, kernel_event_number(kernel), true);
+    store->replay_kernel = NULL;
+    store->replay_backend = NULL;
+    result->first_event = from > 1 ? from : 1;
+    result->last_event = kernel_event_number(kernel);
+    result->mug = kernel_mug(kernel);
+    result->seconds = (double)(wall_now() - progress.started_ns) / 1e9;
+    result->run_id = profile_run_id(replay.run);
+    if (!profile_run_end(replay.run, ok ? "done" : error->message, &profile_error) && ok)
+        ok = fail(error, 0, "%s", profile_error.message);
+    while (replay.spawns)
+        forget_spawn(&replay, &replay.spawns);
+    kernel_backend_free(replay.backend);
+    return ok;
+}
+
+bool store_replay(struct store *store, uint64_t from, uint64_t to, const struct store_listener *listener,
+                  struct store_replay_result *result, struct store_error *error)
+{
+    memset(result, 0, sizeof *result);
+    if (to && from > to)
+        return fail(error, 0, "--from %llu is after --to %llu", (unsigned long long)from, (unsigned long long)to);
+    struct kernel *kernel = kernel_from_boot(store, true, error);
+    if (!kernel)
+        return false;
+    char note[96];
+    if (to)
+        snprintf(note, sizeof note, "events %llu..%llu", (unsigned long long)(from > 1 ? from : 1),
+                 (unsigned long long)to);
+    else
+        snprintf(note, sizeof note, "events %llu..end", (unsigned long long)(from > 1 ? from : 1));
+    store->interrupt_requested = 0;
+    store->listener = listener;
+    bool ok = replay_into(store, kernel, from, to, note, result, error);
+    store->listener = NULL;
+    kernel_free(kernel);
+    return ok;
+}
+
+bool store_recover(struct store *store, const struct store_listener *listener, struct store_error *error)
+{
+    if (store->kernel || !store_booted(store))
+        return true;
+    struct kernel *kernel = kernel_from_boot(store, false, error);
+    if (!kernel)
+        return false;
+    struct store_replay_result result = { 0 };
+    store->interrupt_requested = 0;
+    store->listener = listener;
+    bool ok = evlog_last_event(store->log) == 0 ||
+              replay_into(store, kernel, 1, 0, "rebuilding the kernel on open", &result, error);
+    store->listener = NULL;
+    if (!ok) {
+        kernel_free(kernel);
+        return false;
+    }
+    store->kernel = kernel;
+    return true;
+}

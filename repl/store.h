@@ -1,0 +1,126 @@
+/* store.h -- a kernel store: its event log, the live kernel built from it,
+ * and the runs that apply, generate and replay events.
+ *
+ * A store is a directory (nocklab --store DIR, default ./nocklab-store)
+ * holding events.sqlite (snapshots/evlog.h).  This file is the loop that
+ * ties the layers together, one event at a time:
+ *
+ *   apply the event to the kernel (interp/kernel.h)
+ *   append it to the log and record its profile row, in the open batch
+ *   when no more events are waiting, or the batch is full: commit, then
+ *   release the batch's effects -- show them, and submit its spawns to the
+ *   backend, whose outcomes become events in turn
+ *
+ * and the replay that rebuilds a kernel from the boot kernel and the log,
+ * checking every event's mug.
+ *
+ * Nothing here prints: what the user sees goes through a store_listener,
+ * and failures come back as a store_error.
+ */
+#ifndef NOCKLAB_STORE_H
+#define NOCKLAB_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "interp/kernel.h"
+#include "interp/noun.h"
+#include "snapshots/evlog.h"
+
+#define STORE_DEFAULT_DIRECTORY "nocklab-store"
+
+/* Why something failed.  `event_number` names the event at fault (0 when
+ * none); `trace` is a crash trace in home when an event crashed (else 0). */
+struct store_error {
+    uint64_t event_number;
+    noun trace;
+    char message[400];
+};
+
+/* Where an event came from, for whoever shows its effects. */
+struct store_event_info {
+    uint64_t number;
+    bool is_outcome;        /* the outcome of a spawn: */
+    uint64_t source_event;  /* ... of effect source_effect of this event */
+    uint32_t source_effect;
+};
+
+/* What a store tells its user while it works; every member may be NULL. */
+struct store_listener {
+    void *context;
+    /* An event was committed and these are its effects (home; valid
+     * during the call). */
+    void (*effects)(void *context, const struct store_event_info *event, noun effects);
+    /* Something worth saying that doesn't stop the work: a spawn that gave
+     * no event, an outcome the kernel refused. */
+    void (*notice)(void *context, const char *text);
+    /* Progress of a long run: `done` of `total` events after `seconds`.
+     * Called a few times a second, and once more at the end with
+     * done == total. */
+    void (*progress)(void *context, const char *what, uint64_t done, uint64_t total, double seconds);
+    /* %slog from the kernel or a spawn. */
+    void (*slog)(void *context, noun clue);
+};
+
+struct store;
+
+/* Open (with `create`, make) the store in `directory`, with kernels kept
+ * in `home`.  The live kernel is not rebuilt yet: see store_recover. */
+struct store *store_open(const char *directory, bool create, struct noun_home *home, struct store_error *error);
+/* Close the store: ends the live run, if any. */
+void store_close(struct store *store);
+const char *store_directory(const struct store *store);
+struct evlog *store_log(struct store *store);
+
+/* Whether a kernel was booted in the store, and its name ("" if not). */
+bool store_booted(const struct store *store);
+const char *store_kernel_name(const struct store *store);
+/* The live kernel: NULL until store_boot or store_recover. */
+struct kernel *store_kernel(struct store *store);
+
+/* Boot `kernel` (a noun in home) under `name` as event 0 of an empty
+ * store. */
+bool store_boot(struct store *store, const char *name, noun kernel, struct store_error *error);
+/* Rebuild the live kernel by replaying the whole log (checking mugs), when
+ * it isn't built yet.  Records a replay run. */
+bool store_recover(struct store *store, const struct store_listener *listener, struct store_error *error);
+
+/* Apply one event (a noun in home) to the live kernel, then every event
+ * its effects cause (spawn outcomes), each committed before its effects
+ * are released.  Records each in the live run's profile.  False when the
+ * event was refused (nothing logged) or the log failed. */
+bool store_poke(struct store *store, noun event, const struct store_listener *listener, struct store_error *error);
+
+/* The events of `sample`'s generator, seeded: apply and log `count` of
+ * them (and the outcomes they cause) in batches, as a "gen" run. */
+struct store_generate_result {
+    uint64_t generated;     /* generated events applied */
+    uint64_t last_event;    /* the number of the last event logged */
+    uint32_t mug;           /* the kernel's mug after it */
+    double seconds;
+    int64_t run_id;
+};
+bool store_generate(struct store *store, const char *sample, uint64_t count, uint64_t seed,
+                    const struct store_listener *listener, struct store_generate_result *result,
+                    struct store_error *error);
+
+/* Replay events 1..to (to = 0: all) from the boot kernel into a kernel of
+ * its own (the live one is left alone), checking each event's mug against
+ * the log; events from `from` on are profiled, as a "replay" run.  Stops
+ * at the first event that doesn't match, with its number in the error. */
+struct store_replay_result {
+    uint64_t first_event, last_event;   /* the profiled range */
+    uint64_t events;                    /* events applied */
+    uint32_t mug;                       /* after last_event */
+    double seconds;
+    int64_t run_id;
+};
+bool store_replay(struct store *store, uint64_t from, uint64_t to, const struct store_listener *listener,
+                  struct store_replay_result *result, struct store_error *error);
+
+/* Ask the work now running to stop (its run then fails with
+ * "interrupted").  Async-signal-safe. */
+void store_interrupt(struct store *store);
+
+#endif

@@ -1,0 +1,103 @@
+/* bench_replay.c -- how fast a store replays: generate a kv store of N
+ * events (default 100,000) in a temporary directory, replay it from the
+ * boot kernel, and report events per second against the target.
+ *
+ *   build/bench/bench_replay [N]
+ *
+ * With NOCKLAB_BENCH_KEEP set, the store is left behind (its path is
+ * printed) for a look with the sqlite3 shell.
+ * Prints one line:
+ *   replay kv: <events/s> events/s (target >= 50000) <ratio>x OK|MISSED
+ * and exits 1 if the replayed mug differs from the generated one.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "interp/noun.h"
+#include "repl/samples.h"
+#include "repl/store.h"
+
+#define TARGET_EVENTS_PER_SECOND 50000.0
+
+static void remove_store(const char *directory)
+{
+    char command[4200];
+    snprintf(command, sizeof command, "rm -rf '%s'", directory);
+    if (system(command) != 0)
+        fprintf(stderr, "bench_replay: could not remove %s\n", directory);
+}
+
+static int generate(const char *directory, uint64_t count, uint32_t *mug, double *seconds)
+{
+    struct noun_home *home = noun_home_new(noun_arena_memory((size_t)16 << 30));
+    struct store_error error = { 0 };
+    struct store *store = home ? store_open(directory, true, home, &error) : NULL;
+    char why[300];
+    noun kernel;
+    if (!store || !samples_load_kernel("kv", home, &kernel, why, sizeof why)) {
+        fprintf(stderr, "bench_replay: %s\n", store ? why : error.message);
+        return 1;
+    }
+    struct store_generate_result result;
+    if (!store_boot(store, "kv", kernel, &error) || !store_generate(store, "kv", count, 1, NULL, &result, &error)) {
+        fprintf(stderr, "bench_replay: %s\n", error.message);
+        return 1;
+    }
+    *mug = result.mug;
+    *seconds = result.seconds;
+    store_close(store);
+    noun_home_free(home);
+    return 0;
+}
+
+static int replay(const char *directory, struct store_replay_result *result)
+{
+    struct noun_home *home = noun_home_new(noun_arena_memory((size_t)16 << 30));
+    struct store_error error = { 0 };
+    struct store *store = home ? store_open(directory, false, home, &error) : NULL;
+    if (!store || !store_replay(store, 1, 0, NULL, result, &error)) {
+        fprintf(stderr, "bench_replay: %s\n", error.message);
+        return 1;
+    }
+    store_close(store);
+    noun_home_free(home);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t count = argc > 1 ? strtoull(argv[1], NULL, 10) : 100000;
+    char base[] = "/tmp/nocklab-bench-XXXXXX";
+    if (!mkdtemp(base)) {
+        perror("bench_replay: mkdtemp");
+        return 1;
+    }
+    char directory[sizeof base + 16];
+    snprintf(directory, sizeof directory, "%s/store", base);
+
+    uint32_t generated_mug = 0;
+    double generate_seconds = 0;
+    struct store_replay_result result = { 0 };
+    int status = generate(directory, count, &generated_mug, &generate_seconds);
+    if (status == 0)
+        status = replay(directory, &result);
+    if (getenv("NOCKLAB_BENCH_KEEP"))
+        fprintf(stderr, "bench_replay: kept the store in %s\n", directory);
+    else
+        remove_store(base);
+    if (status != 0)
+        return status;
+    if (result.mug != generated_mug || result.last_event != count) {
+        fprintf(stderr, "bench_replay: replay ended at event %llu mug 0x%x; generation at %llu mug 0x%x\n",
+                (unsigned long long)result.last_event, result.mug, (unsigned long long)count, generated_mug);
+        return 1;
+    }
+    double rate = (double)result.events / result.seconds;
+    fprintf(stderr, "bench_replay: generated %llu kv events in %.2f s (%.0f events/s); replayed in %.2f s\n",
+            (unsigned long long)count, generate_seconds, (double)count / generate_seconds, result.seconds);
+    printf("replay kv: %.0f events/s (target >= %.0f) %.2fx %s\n", rate, TARGET_EVENTS_PER_SECOND,
+           rate / TARGET_EVENTS_PER_SECOND, rate >= TARGET_EVENTS_PER_SECOND ? "OK" : "MISSED");
+    return 0;
+}
