@@ -464,7 +464,9 @@ static bool parse_atom_literal(struct parser *p, noun *out)
 bool text_parse_atom(struct noun_region *region, const char *text, size_t length, size_t *position,
                      noun *out, struct text_error *error)
 {
-    struct parser p = {.region = region, .text = text, .length = length, .position = *position, .error = error};
+    struct text_error ignored;
+    struct parser p = {.region = region, .text = text, .length = text ? length : 0, .position = *position,
+                       .error = error ? error : &ignored};
     if (!parse_atom_literal(&p, out))
         return false;
     *position = p.position;
@@ -525,7 +527,7 @@ struct parse_frame {
 
 /* Fold the innermost tuple's elements into [e0 [e1 [... en]]], replacing
  * them on the element stack by the cell. */
-static noun close_tuple(struct parser *p, struct stack *elements, size_t first)
+static void close_tuple(struct parser *p, struct stack *elements, size_t first)
 {
     noun *items = noun_items(elements);
     noun cell = items[elements->count - 1];
@@ -533,29 +535,82 @@ static noun close_tuple(struct parser *p, struct stack *elements, size_t first)
         cell = noun_cell_new(p->region, items[i], cell);
     elements->count = first;
     items[elements->count++] = cell;
-    return cell;
+}
+
+/* At a '[': open a tuple and move to its first element. */
+static bool open_tuple(struct parser *p, struct stack *elements, struct stack *frames)
+{
+    if (!stack_reserve_one(frames))
+        return fail_memory(p);
+    struct parse_frame *frame = (struct parse_frame *)frames->items + frames->count++;
+    frame->first = elements->count;
+    frame->open = p->position;
+    p->position++;
+    skip_blanks(p);
+    if (p->position < p->length && p->text[p->position] == ']') {
+        char place[PLACE_SIZE];
+        describe_place(p, frame->open, place, sizeof place);
+        return fail(p, frame->open, "empty brackets at %s: a cell needs at least two elements", place);
+    }
+    return true;
+}
+
+/* What follows an element. */
+enum after_element { AFTER_ERROR, AFTER_NEXT_ELEMENT, AFTER_END };
+
+/* After an element: close the tuples that end here, then either step over
+ * the blanks to the next element or, outside all tuples, check that only
+ * blanks remain. */
+static enum after_element finish_element(struct parser *p, struct stack *elements, struct stack *frames)
+{
+    for (;;) {
+        if (frames->count == 0) {
+            skip_blanks(p);
+            if (p->position == p->length)
+                return AFTER_END;
+            fail_expected(p, p->position, "the end of the input after the noun");
+            return AFTER_ERROR;
+        }
+        struct parse_frame *frame = (struct parse_frame *)frames->items + frames->count - 1;
+        bool blank = p->position < p->length && is_blank((unsigned char)p->text[p->position]);
+        skip_blanks(p);
+        char place[PLACE_SIZE], open_place[PLACE_SIZE];
+        if (p->position < p->length && p->text[p->position] == ']') {
+            if (elements->count - frame->first < 2) {
+                describe_place(p, p->position, place, sizeof place);
+                describe_place(p, frame->open, open_place, sizeof open_place);
+                fail(p, p->position, "expected a second element at %s: the cell opened at %s needs two", place,
+                     open_place);
+                return AFTER_ERROR;
+            }
+            close_tuple(p, elements, frame->first);
+            frames->count--;
+            p->position++;
+            continue;
+        }
+        if (p->position >= p->length) {
+            describe_place(p, p->position, place, sizeof place);
+            describe_place(p, frame->open, open_place, sizeof open_place);
+            fail(p, p->position, "expected ']' at %s to close the '[' at %s", place, open_place);
+            return AFTER_ERROR;
+        }
+        if (!blank) {
+            fail_expected(p, p->position, "a blank or ']' after an element");
+            return AFTER_ERROR;
+        }
+        return AFTER_NEXT_ELEMENT;
+    }
 }
 
 static bool parse_noun(struct parser *p, struct stack *elements, struct stack *frames, noun *out)
 {
     skip_blanks(p);
     for (;;) {
-        /* Expecting an element. */
         if (p->position >= p->length)
             return fail_expected(p, p->position, "a noun");
         if (p->text[p->position] == '[') {
-            if (!stack_reserve_one(frames))
-                return fail_memory(p);
-            struct parse_frame *frame = (struct parse_frame *)frames->items + frames->count++;
-            frame->first = elements->count;
-            frame->open = p->position;
-            p->position++;
-            skip_blanks(p);
-            if (p->position < p->length && p->text[p->position] == ']') {
-                char place[PLACE_SIZE];
-                describe_place(p, frame->open, place, sizeof place);
-                return fail(p, frame->open, "empty brackets at %s: a cell needs at least two elements", place);
-            }
+            if (!open_tuple(p, elements, frames))
+                return false;
             continue;
         }
         noun leaf;
@@ -563,39 +618,13 @@ static bool parse_noun(struct parser *p, struct stack *elements, struct stack *f
             return false;
         if (!noun_push(elements, leaf))
             return fail_memory(p);
-        /* After an element: close tuples, or step to the next element. */
-        for (;;) {
-            if (frames->count == 0) {
-                skip_blanks(p);
-                if (p->position < p->length)
-                    return fail_expected(p, p->position, "the end of the input after the noun");
-                *out = noun_items(elements)[0];
-                return true;
-            }
-            struct parse_frame *frame = (struct parse_frame *)frames->items + frames->count - 1;
-            bool blank = p->position < p->length && is_blank((unsigned char)p->text[p->position]);
-            skip_blanks(p);
-            if (p->position < p->length && p->text[p->position] == ']') {
-                if (elements->count - frame->first < 2) {
-                    char place[PLACE_SIZE], open_place[PLACE_SIZE];
-                    describe_place(p, p->position, place, sizeof place);
-                    describe_place(p, frame->open, open_place, sizeof open_place);
-                    return fail(p, p->position, "expected a second element at %s: the cell opened at %s needs two",
-                                place, open_place);
-                }
-                close_tuple(p, elements, frame->first);
-                frames->count--;
-                p->position++;
-                continue;
-            }
-            if (p->position >= p->length) {
-                char place[PLACE_SIZE], end_place[PLACE_SIZE];
-                describe_place(p, frame->open, place, sizeof place);
-                describe_place(p, p->position, end_place, sizeof end_place);
-                return fail(p, p->position, "expected ']' at %s to close the '[' at %s", end_place, place);
-            }
-            if (!blank)
-                return fail_expected(p, p->position, "a blank or ']' after an element");
+        switch (finish_element(p, elements, frames)) {
+        case AFTER_ERROR:
+            return false;
+        case AFTER_END:
+            *out = noun_items(elements)[0];
+            return true;
+        case AFTER_NEXT_ELEMENT:
             break;
         }
     }
@@ -604,8 +633,9 @@ static bool parse_noun(struct parser *p, struct stack *elements, struct stack *f
 bool text_parse(struct noun_region *region, const char *text, size_t length,
                 text_name_resolver *resolver, void *context, noun *out, struct text_error *error)
 {
+    struct text_error ignored;
     struct parser p = {.region = region, .text = text, .length = text ? length : 0,
-                       .resolver = resolver, .context = context, .error = error};
+                       .resolver = resolver, .context = context, .error = error ? error : &ignored};
     struct stack elements, frames;
     stack_init(&elements, sizeof(noun));
     stack_init(&frames, sizeof(struct parse_frame));
