@@ -141,6 +141,15 @@ const struct command *command_nearest(const char *name, size_t length, size_t *d
     return best;
 }
 
+/* The nearest command when it is near enough to be what was meant (at
+ * most two edits, or half the name), else NULL. */
+static const struct command *plausible_command(const char *name, size_t length)
+{
+    size_t distance;
+    const struct command *nearest = command_nearest(name, length, &distance);
+    return distance <= 2 || distance * 2 <= length ? nearest : NULL;
+}
+
 /* ---- helpers ------------------------------------------------------------ */
 
 static double seconds_now(void)
@@ -286,9 +295,13 @@ static enum session_result command_help(struct session *session, const struct co
     }
     const struct command *command = command_find(name, length);
     if (!command) {
-        const struct command *nearest = command_nearest(name, length, NULL);
-        session_print_error(output, "error: no command :%.*s; did you mean :%s?", (int)(length > 64 ? 64 : length), name,
-                            nearest->name);
+        const struct command *nearest = plausible_command(name, length);
+        if (nearest)
+            session_print_error(output, "error: no command :%.*s; did you mean :%s?", (int)(length > 64 ? 64 : length),
+                                name, nearest->name);
+        else
+            session_print_error(output, "error: no command :%.*s (:help lists the commands)",
+                                (int)(length > 64 ? 64 : length), name);
         return SESSION_FAILED;
     }
     session_print(output, "%s -- %s", command->usage, command->summary);
@@ -625,9 +638,8 @@ enum session_result command_run(struct session *session, const char *line, size_
     const char *name = line + name_start;
     const struct command *command = command_find(name, name_length);
     if (!command) {
-        size_t distance;
-        const struct command *nearest = command_nearest(name, name_length, &distance);
-        if (distance <= 2 || distance * 2 <= name_length)
+        const struct command *nearest = plausible_command(name, name_length);
+        if (nearest)
             session_print_error(output, "error: unknown command :%.*s; did you mean :%s?", (int)(name_length > 64 ? 64 : name_length),
                                 name, nearest->name);
         else
