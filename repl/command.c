@@ -16,6 +16,7 @@
 #include "interp/jam.h"
 #include "interp/mug.h"
 #include "interp/text.h"
+#include "repl/commands_kernel.h"
 #include "repl/expression.h"
 
 /* :save writes noun text only for nouns this small as a tree: text repeats
@@ -76,6 +77,7 @@ static const struct command commands[] = {
       "dedup table (lookups and hits while copying to home, bytes saved, entries\n"
       "and slots); and the evaluator's counters since the session began.\n"
       "Example: :stats" },
+    COMMANDS_KERNEL_ROWS
     { "quit", command_quit, COMMAND_TAKES_NOTHING, ":quit",
       "end the session (no further lines run)",
       "In a file or a list of -e lines, the lines after :quit are not run.\n"

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "repl/command.h"
+#include "repl/commands_kernel.h"
 #include "repl/session.h"
 
 #define NOCKLAB_VERSION "0.1.0"
@@ -52,12 +53,16 @@ static void install_interrupt_handler(struct session *session)
 
 static void print_usage(FILE *stream)
 {
-    fputs("usage: nocklab [-e LINE]... [FILE]...\n"
+    fputs("usage: nocklab [--store DIR] [-e LINE]... [FILE]...\n"
+          "       nocklab gen SAMPLE N STORE [--seed S]\n"
+          "       nocklab replay STORE [--from N] [--to M]\n"
           "\n"
           "A workbench for Nock: evaluate Nock 4K, jam/cue/mug as Vere does.\n"
           "\n"
           "  -e LINE       run LINE (repeatable; lines run in order)\n"
           "  FILE          run each line of FILE ('-' reads standard input)\n"
+          "  --store DIR   the kernel store of :boot, :poke, :replay ... (default\n"
+          "                ./nocklab-store)\n"
           "  -h, --help    show this help\n"
           "  --version     print the version\n"
           "\n"
@@ -81,6 +86,8 @@ static void print_usage(FILE *stream)
     const struct command *commands = command_table(&count);
     for (size_t i = 0; i < count; i++)
         fprintf(stream, "  %-17s %s\n", commands[i].usage, commands[i].summary);
+    fputs("\nSubcommands:\n", stream);
+    fputs(commands_kernel_usage, stream);
     fputs("\n"
           "Example:\n"
           "  nocklab -e '=dec [8 [1 0] 8 [1 6 [5 [0 7] 4 0 6] [0 6] 9 2 [0 2] [4 0 6] 0 7] 9 2 0 1]' \\\n"
@@ -122,6 +129,14 @@ static bool check_arguments(int argc, char **argv, bool *has_work)
             }
             i++;
             *has_work = true;
+        } else if (!options_done && strcmp(argument, "--store") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "nocklab: --store needs a directory\n");
+                return false;
+            }
+            i++;
+        } else if (!options_done && strncmp(argument, "--store=", 8) == 0) {
+            continue;
         } else if (!options_done && argument[0] == '-' && argument[1] != '\0') {
             fprintf(stderr, "nocklab: unknown option %s (nocklab --help lists them)\n", argument);
             return false;
@@ -132,12 +147,30 @@ static bool check_arguments(int argc, char **argv, bool *has_work)
     return true;
 }
 
+/* The directory of the last --store DIR (or --store=DIR), or NULL. */
+static const char *store_option(int argc, char **argv)
+{
+    const char *directory = NULL;
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "-e") == 0 || strcmp(argv[i], "--store") == 0) {
+            if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
+                directory = argv[i + 1];
+            i++;
+        } else if (strncmp(argv[i], "--store=", 8) == 0) {
+            directory = argv[i] + 8;
+        }
+    }
+    return directory;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && commands_kernel_is_subcommand(argv[1]))
+        return commands_kernel_main(argc, argv);
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;
-        if (strcmp(argv[i], "-e") == 0) {
+        if (strcmp(argv[i], "-e") == 0 || strcmp(argv[i], "--store") == 0) {
             i++;
             continue;
         }
@@ -155,7 +188,8 @@ int main(int argc, char **argv)
         return 2;
 
     char why[200];
-    struct session *session = session_new(NULL, why, sizeof why);
+    struct session_options options = { .store_directory = store_option(argc, argv) };
+    struct session *session = session_new(&options, why, sizeof why);
     if (!session) {
         fprintf(stderr, "nocklab: %s\n", why);
         return 1;
@@ -179,6 +213,12 @@ int main(int argc, char **argv)
                 options_done = true;
                 continue;
             }
+            if (!options_done && strcmp(argv[i], "--store") == 0) {
+                i++;
+                continue;
+            }
+            if (!options_done && strncmp(argv[i], "--store=", 8) == 0)
+                continue;
             if (!options_done && strcmp(argv[i], "-e") == 0) {
                 i++;
                 result = session_run_line(session, argv[i], strlen(argv[i]), &session_output_stdio);

@@ -68,6 +68,8 @@ struct session {
      * whenever the evaluator runs, and between lines. */
     void (*evaluator_out_of_memory)(void *context);
     void *evaluator_out_of_memory_context;
+    char *store_directory;                /* NULL: the default */
+    struct session_attachment attachment; /* state NULL when none */
 };
 
 /* ---- output ------------------------------------------------------------- */
@@ -309,6 +311,13 @@ void session_each_binding(struct session *session,
 
 struct nock_context *session_nock(struct session *session) { return session->nock; }
 struct noun_home *session_home(struct session *session) { return session->home; }
+const char *session_store_directory(const struct session *session) { return session->store_directory; }
+void *session_attached(struct session *session) { return session->attachment.state; }
+
+void session_attach(struct session *session, const struct session_attachment *attachment)
+{
+    session->attachment = *attachment;
+}
 
 struct session *session_new(const struct session_options *options, char *why, size_t why_size)
 {
@@ -321,6 +330,11 @@ struct session *session_new(const struct session_options *options, char *why, si
         return NULL;
     }
     session->print_max_cells = options->print_max_cells ? options->print_max_cells : SESSION_DEFAULT_PRINT_MAX_CELLS;
+    if (options->store_directory && !(session->store_directory = strdup(options->store_directory))) {
+        snprintf(why, why_size, "out of memory");
+        free(session);
+        return NULL;
+    }
     size_t home_capacity = options->home_capacity ? options->home_capacity : SESSION_DEFAULT_HOME_CAPACITY;
     struct noun_arena *arena = noun_arena_memory(home_capacity);
     session->home = arena ? noun_home_new(arena) : NULL;
@@ -352,6 +366,10 @@ void session_free(struct session *session)
 {
     if (!session)
         return;
+    /* first: the attachment (a kernel store) keeps nouns in home */
+    if (session->attachment.state && session->attachment.release)
+        session->attachment.release(session->attachment.state);
+    free(session->store_directory);
     struct binding *b = session->first_binding;
     while (b) {
         struct binding *next = b->next_in_order;
@@ -594,6 +612,8 @@ bool session_interrupt(struct session *session)
     if (!session || !session->line_running)
         return false;
     nock_interrupt(session->nock);
+    if (session->attachment.state && session->attachment.interrupt)
+        session->attachment.interrupt(session->attachment.state);
     return true;
 }
 

@@ -47,10 +47,14 @@ enum session_result {
 struct session_options {
     size_t scratch_max_bytes; /* each half of scratch (default: the evaluator's) */
     size_t home_capacity;     /* address space reserved for home (default 64 GiB) */
+    const char *store_directory; /* where kernel commands keep their store
+                                    (--store DIR); NULL: their default */
     uint64_t print_max_cells; /* values print at most this many cells, the
                                  rest elided as `...(N cells)` (default 1M):
                                  a noun that shares subtrees can be
                                  exponentially bigger as text than in memory */
+    const char *store_directory; /* the kernel store (--store DIR); NULL:
+                                    ./nocklab-store */
 };
 
 struct session;
@@ -100,6 +104,39 @@ void session_each_binding(struct session *session,
 
 struct nock_context *session_nock(struct session *session);
 struct noun_home *session_home(struct session *session);
+/* The store directory the session was made with, or NULL for the default. */
+const char *session_store_directory(const struct session *session);
+
+/* State a group of commands keeps with the session (the kernel commands
+ * keep their open store).  `release` frees it when the session ends;
+ * `interrupt`, if set, is called by session_interrupt and must be
+ * async-signal-safe. */
+struct session_attachment {
+    void *state;
+    void (*release)(void *state);
+    void (*interrupt)(void *state);
+};
+/* Attach state to the session (one attachment; a new one releases the
+ * old).  NULL state detaches. */
+void session_attach(struct session *session, const struct session_attachment *attachment);
+/* The attached state, or NULL. */
+void *session_attached(struct session *session);
+
+/* The store directory the session was made with (NULL: the default). */
+const char *session_store_directory(const struct session *session);
+
+/* State a command module keeps for the session's life (the kernel store
+ * of repl/commands_kernel.c).  `release` runs first in session_free;
+ * `interrupt`, when set, runs from session_interrupt while a line runs,
+ * so it must be async-signal-safe.  One attachment per session. */
+struct session_attachment {
+    void *state;
+    void (*release)(void *state);
+    void (*interrupt)(void *state);
+};
+void session_attach(struct session *session, const struct session_attachment *attachment);
+/* The attached state, or NULL. */
+void *session_attached(struct session *session);
 
 /* Write one line through output->value / output->error, printf-style. */
 void session_print(const struct session_output *output, const char *format, ...)

@@ -1,0 +1,815 @@
+/* commands_kernel.c -- :boot :poke :state :replay :runs :profile :export,
+ * and the subcommands `nocklab gen` and `nocklab replay`.
+ *
+ * The session holds one store (repl/store.h) as its attachment, opened
+ * the first time a kernel command needs it; opening an existing store
+ * rebuilds the live kernel by replaying its log, with a progress bar on a
+ * terminal.  Everything here turns store results into lines of output.
+ */
+#include "repl/commands_kernel.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "interp/mug.h"
+#include "interp/text.h"
+#include "profiler/profile.h"
+#include "repl/samples.h"
+#include "repl/store.h"
+
+/* Effects and traces print at most this many cells each. */
+#define PRINT_MAX_CELLS 10000
+
+/* What the session keeps: the directory and, once opened, the store. */
+struct kernel_commands {
+    char *directory;
+    struct store *store;
+};
+
+static void release_commands(void *state)
+{
+    struct kernel_commands *commands = state;
+    store_close(commands->store);
+    free(commands->directory);
+    free(commands);
+}
+
+static void interrupt_commands(void *state)
+{
+    struct kernel_commands *commands = state;
+    if (commands->store)
+        store_interrupt(commands->store);
+}
+
+/* ---- printing ------------------------------------------------------------------ */
+
+/* "1,234,567" */
+static void format_count(uint64_t value, char *out, size_t size)
+{
+    char digits[32];
+    int length = snprintf(digits, sizeof digits, "%llu", (unsigned long long)value);
+    size_t at = 0;
+    for (int i = 0; i < length && at + 2 < size; i++) {
+        if (i > 0 && (length - i) % 3 == 0)
+            out[at++] = ',';
+        out[at++] = digits[i];
+    }
+    out[at] = '\0';
+}
+
+/* "48.1 ms", "2.35 s", "310 us", "820 ns". */
+static void format_nanoseconds(uint64_t nanoseconds, char *out, size_t size)
+{
+    double value = (double)nanoseconds;
+    if (value >= 1e9)
+        snprintf(out, size, "%.2f s", value / 1e9);
+    else if (value >= 1e6)
+        snprintf(out, size, "%.1f ms", value / 1e6);
+    else if (value >= 1e3)
+        snprintf(out, size, "%.1f us", value / 1e3);
+    else
+        snprintf(out, size, "%llu ns", (unsigned long long)nanoseconds);
+}
+
+/* Append an atom as %term when it is one (lowercase letters, digits, '-'),
+ * otherwise canonically. */
+static bool append_tag(struct text_buffer *buffer, noun tag)
+{
+    if (noun_is_atom(tag) && tag != 0 && noun_atom_byte_length(tag) <= 32) {
+        uint8_t bytes[32];
+        size_t length = noun_atom_byte_length(tag);
+        noun_atom_to_bytes(tag, bytes, length);
+        bool term = true;
+        for (size_t i = 0; i < length && term; i++)
+            term = (bytes[i] >= 'a' && bytes[i] <= 'z') || (bytes[i] >= '0' && bytes[i] <= '9') || bytes[i] == '-';
+        if (term)
+            return text_buffer_printf(buffer, "%%%.*s", (int)length, (const char *)bytes);
+    }
+    return text_print(buffer, tag, NULL);
+}
+
+/* [%tag rest] with the tag as a term. */
+static bool append_tagged(struct text_buffer *buffer, noun n, enum text_atom_style style)
+{
+    struct text_print_options options = { .style = style, .max_cells = PRINT_MAX_CELLS };
+    if (!noun_is_cell(n))
+        return text_print(buffer, n, &options);
+    return text_buffer_append(buffer, "[", 1) && append_tag(buffer, noun_head(n)) &&
+           text_buffer_append(buffer, " ", 1) && text_print(buffer, noun_tail(n), &options) &&
+           text_buffer_append(buffer, "]", 1);
+}
+
+/* A crash trace: one line per entry, innermost first; clues of %mean and
+ * friends are usually cords, so they print as 'text'. */
+static void print_trace(const struct session_output *output, noun trace)
+{
+    uint64_t shown = 0, hidden = 0;
+    for (noun rest = trace; noun_is_cell(rest); rest = noun_tail(rest)) {
+        if (shown == 20) {
+            hidden++;
+            continue;
+        }
+        struct text_buffer buffer;
+        text_buffer_init(&buffer);
+        noun entry = noun_head(rest);
+        bool ok = text_buffer_append(&buffer, "  ", 2);
+        struct text_print_options options = { .style = TEXT_CORD, .max_cells = 2000 };
+        if (noun_is_cell(entry))
+            ok = ok && append_tag(&buffer, noun_head(entry)) && text_buffer_append(&buffer, " ", 1) &&
+                 text_print(&buffer, noun_tail(entry), &options);
+        else
+            ok = ok && text_print(&buffer, entry, &options);
+        if (ok)
+            output->error(output->context, buffer.data, buffer.length);
+        text_buffer_free(&buffer);
+        shown++;
+    }
+    if (hidden)
+        session_print_error(output, "  ...(%llu more trace entries)", (unsigned long long)hidden);
+}
+
+static void print_store_error(const struct session_output *output, const struct store_error *error)
+{
+    session_print_error(output, "error: %s", error->message);
+    if (error->trace)
+        print_trace(output, error->trace);
+}
+
+/* A progress bar on standard error, when it is a terminal. */
+static void show_progress(void *context, const char *what, uint64_t done, uint64_t total, double seconds)
+{
+    if (!isatty(STDERR_FILENO))
+        return;
+    int width = 30;
+    int filled = total ? (int)((double)done / (double)total * width) : width;
+    if (filled > width)
+        filled = width;
+    char bar[64];
+    memset(bar, '#', (size_t)filled);
+    memset(bar + filled, ' ', (size_t)(width - filled));
+    bar[width] = '\0';
+    double rate = seconds > 0 ? (double)done / seconds : 0;
+    double left = rate > 0 && total > done ? (double)(total - done) / rate : 0;
+    char done_text[32], total_text[32], rate_text[32];
+    format_count(done, done_text, sizeof done_text);
+    format_count(total, total_text, sizeof total_text);
+    format_count((uint64_t)rate, rate_text, sizeof rate_text);
+    fprintf(stderr, "\r%s [%s] %s/%s events  %s events/s  %.1f s left ", what, bar, done_text, total_text,
+            rate_text, left);
+    if (done >= total)
+        fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static void print_slog(void *context, noun clue)
+{
+    const struct session_output *output = context;
+    noun tank = noun_is_cell(clue) ? noun_tail(clue) : clue;
+    struct text_print_options options = { .style = TEXT_TAPE, .max_cells = 10000 };
+    struct text_buffer buffer;
+    text_buffer_init(&buffer);
+    if (text_buffer_append(&buffer, "slog: ", 6) && text_print(&buffer, tank, &options))
+        output->notice(output->context, buffer.data, buffer.length);
+    text_buffer_free(&buffer);
+}
+
+static void print_notice(void *context, const char *text)
+{
+    const struct session_output *output = context;
+    session_print_error(output, "note: %s", text);
+}
+
+/* One line per effect of a committed event. */
+static void print_effects(void *context, const struct store_event_info *event, noun effects)
+{
+    const struct session_output *output = context;
+    char label[96];
+    int length = snprintf(label, sizeof label, "event %llu", (unsigned long long)event->number);
+    if (event->is_outcome)
+        snprintf(label + length, sizeof label - (size_t)length, " (outcome of effect %u of event %llu)",
+                 event->source_effect, (unsigned long long)event->source_event);
+    if (!noun_is_cell(effects)) {
+        session_print(output, "%s: no effects", label);
+        return;
+    }
+    for (noun rest = effects; noun_is_cell(rest); rest = noun_tail(rest)) {
+        struct text_buffer buffer;
+        text_buffer_init(&buffer);
+        if (text_buffer_printf(&buffer, "%s: ", label) && append_tagged(&buffer, noun_head(rest), TEXT_DECIMAL))
+            output->value(output->context, buffer.data, buffer.length);
+        else
+            session_print_error(output, "error: out of memory while printing an effect");
+        text_buffer_free(&buffer);
+    }
+}
+
+static struct store_listener listener_for(const struct session_output *output)
+{
+    return (struct store_listener){
+        .context = (void *)output,
+        .effects = print_effects,
+        .notice = print_notice,
+        .progress = show_progress,
+        .slog = print_slog,
+    };
+}
+
+/* ---- the session's store --------------------------------------------------------- */
+
+static struct kernel_commands *commands_of(struct session *session)
+{
+    struct kernel_commands *commands = session_attached(session);
+    if (commands)
+        return commands;
+    commands = calloc(1, sizeof *commands);
+    const char *directory = session_store_directory(session);
+    if (!commands || !(commands->directory = strdup(directory ? directory : STORE_DEFAULT_DIRECTORY))) {
+        free(commands);
+        return NULL;
+    }
+    struct session_attachment attachment = { commands, release_commands, interrupt_commands };
+    session_attach(session, &attachment);
+    return commands;
+}
+
+/* The session's store, opened (and its kernel rebuilt) on first use.
+ * `create`: make the store when there is none (only :boot does). */
+static struct store *open_store(struct session *session, bool create, const struct session_output *output)
+{
+    struct kernel_commands *commands = commands_of(session);
+    if (!commands) {
+        session_print_error(output, "error: out of memory");
+        return NULL;
+    }
+    struct store_error error = { 0 };
+    if (!commands->store) {
+        if (!create && access(commands->directory, F_OK) != 0) {
+            session_print_error(output, "error: no store at %s (:boot NAME KERNEL makes one; --store DIR picks another)",
+                                commands->directory);
+            return NULL;
+        }
+        commands->store = store_open(commands->directory, create, session_home(session), &error);
+        if (!commands->store) {
+            print_store_error(output, &error);
+            return NULL;
+        }
+    }
+    struct store_listener listener = listener_for(output);
+    if (!store_recover(commands->store, &listener, &error)) {
+        print_store_error(output, &error);
+        return NULL;
+    }
+    return commands->store;
+}
+
+static struct store *open_store_with_kernel(struct session *session, const struct session_output *output)
+{
+    struct store *store = open_store(session, false, output);
+    if (store && !store_kernel(store)) {
+        session_print_error(output, "error: store %s has no kernel yet (:boot NAME KERNEL starts one)",
+                            store_directory(store));
+        return NULL;
+    }
+    return store;
+}
+
+/* Evaluate the rest of the line and copy the value to home. */
+static bool evaluate_to_home(struct session *session, const struct command_arguments *arguments,
+                             const struct session_output *output, noun *value)
+{
+    noun scratch_value;
+    if (!session_evaluate(session, arguments->line, arguments->rest_end, arguments->rest_start, output,
+                          &scratch_value))
+        return false;
+    *value = noun_home_copy_out(session_home(session), nock_context_region(session_nock(session)), scratch_value);
+    if (*value == NOUN_NONE) {
+        session_print_error(output, "error: out of memory: home is full");
+        return false;
+    }
+    return true;
+}
+
+/* ---- :boot :poke :state ------------------------------------------------------------ */
+
+enum session_result commands_kernel_boot(struct session *session, const struct command_arguments *arguments,
+                                         const struct session_output *output)
+{
+    size_t name_length = arguments->word_end - arguments->word_start;
+    char name[128];
+    if (name_length >= sizeof name) {
+        session_print_error(output, "error: the kernel name at column %zu is longer than %zu characters",
+                            arguments->word_start + 1, sizeof name - 1);
+        return SESSION_FAILED;
+    }
+    memcpy(name, arguments->line + arguments->word_start, name_length);
+    name[name_length] = '\0';
+    noun kernel;
+    if (!evaluate_to_home(session, arguments, output, &kernel))
+        return SESSION_FAILED;
+    if (!noun_is_cell(kernel)) {
+        session_print_error(output, "error: a kernel is a gate, a cell [battery [sample context]], and the value at "
+                            "column %zu is an atom", arguments->rest_start + 1);
+        return SESSION_FAILED;
+    }
+    struct store *store = open_store(session, true, output);
+    if (!store)
+        return SESSION_FAILED;
+    struct store_error error = { 0 };
+    if (!store_boot(store, name, kernel, &error)) {
+        print_store_error(output, &error);
+        return SESSION_FAILED;
+    }
+    struct noun_census census;
+    noun_census(kernel, &census);
+    char cells[32];
+    format_count(census.cells, cells, sizeof cells);
+    session_print(output, "booted %s in %s: event 0, mug 0x%x, %s cells", name, store_directory(store),
+                  (unsigned)kernel_mug(store_kernel(store)), cells);
+    return SESSION_OK;
+}
+
+enum session_result commands_kernel_poke(struct session *session, const struct command_arguments *arguments,
+                                         const struct session_output *output)
+{
+    noun event;
+    if (!evaluate_to_home(session, arguments, output, &event))
+        return SESSION_FAILED;
+    struct store *store = open_store_with_kernel(session, output);
+    if (!store)
+        return SESSION_FAILED;
+    struct store_listener listener = listener_for(output);
+    struct store_error error = { 0 };
+    if (!store_poke(store, event, &listener, &error)) {
+        session_print_error(output, "error: event refused: %s", error.message);
+        if (error.trace)
+            print_trace(output, error.trace);
+        return SESSION_FAILED;
+    }
+    return SESSION_OK;
+}
+
+enum session_result commands_kernel_state(struct session *session, const struct command_arguments *arguments,
+                                          const struct session_output *output)
+{
+    struct store *store = open_store_with_kernel(session, output);
+    if (!store)
+        return SESSION_FAILED;
+    struct kernel *kernel = store_kernel(store);
+    struct noun_census census;
+    noun_census(kernel_state(kernel), &census);
+    char cells[32], atoms[32], events[32];
+    format_count(census.cells, cells, sizeof cells);
+    format_count(census.atoms, atoms, sizeof atoms);
+    format_count(kernel_event_number(kernel), events, sizeof events);
+    session_print(output, "kernel %s in %s: event %s, mug 0x%x, %s cells, %s atoms, %.1f KiB", store_kernel_name(store),
+                  store_directory(store), events, (unsigned)kernel_mug(kernel), cells, atoms,
+                  (double)census.bytes / 1024.0);
+    return SESSION_OK;
+}
+
+/* ---- :replay ------------------------------------------------------------------------- */
+
+/* Parse "--from N" and "--to M" (also --from=N) from words; false with a
+ * message on anything else. */
+static bool parse_range(int count, char **words, uint64_t *from, uint64_t *to, char *why, size_t why_size)
+{
+    *from = 1;
+    *to = 0;
+    for (int i = 0; i < count; i++) {
+        uint64_t *target = NULL;
+        const char *value = NULL;
+        if (strncmp(words[i], "--from", 6) == 0)
+            target = from, value = words[i] + 6;
+        else if (strncmp(words[i], "--to", 4) == 0)
+            target = to, value = words[i] + 4;
+        if (!target) {
+            snprintf(why, why_size, "unexpected %s (use --from N and --to M)", words[i]);
+            return false;
+        }
+        if (*value == '=')
+            value++;
+        else if (*value == '\0' && i + 1 < count)
+            value = words[++i];
+        else if (*value != '\0') {
+            snprintf(why, why_size, "unexpected %s (use --from N and --to M)", words[i]);
+            return false;
+        }
+        char *end;
+        unsigned long long number = strtoull(value, &end, 10);
+        if (!*value || *end || value[0] == '-' || number == 0) {
+            snprintf(why, why_size, "expected an event number (1 or more) after %.*s, not '%s'",
+                     target == from ? 6 : 4, target == from ? "--from" : "--to", value);
+            return false;
+        }
+        *target = number;
+    }
+    if (*to && *from > *to) {
+        snprintf(why, why_size, "--from %llu is after --to %llu", (unsigned long long)*from, (unsigned long long)*to);
+        return false;
+    }
+    return true;
+}
+
+/* Split text into words in place (blanks separate); at most `capacity`. */
+static int split_words(char *text, char **words, int capacity)
+{
+    int count = 0;
+    for (char *word = strtok(text, " \t"); word && count < capacity; word = strtok(NULL, " \t"))
+        words[count++] = word;
+    return count;
+}
+
+static void describe_replay(char *out, size_t size, const struct store_replay_result *result)
+{
+    char events[32], rate[32];
+    format_count(result->events, events, sizeof events);
+    format_count(result->seconds > 0 ? (uint64_t)((double)result->events / result->seconds) : 0, rate, sizeof rate);
+    snprintf(out, size, "replayed %s events in %.2f s (%s events/s): event %llu mug 0x%x matches the log (run %lld)",
+             events, result->seconds, rate, (unsigned long long)result->last_event, (unsigned)result->mug,
+             (long long)result->run_id);
+}
+
+enum session_result commands_kernel_replay(struct session *session, const struct command_arguments *arguments,
+                                           const struct session_output *output)
+{
+    size_t length = arguments->rest_end - arguments->rest_start;
+    char *text = malloc(length + 1);
+    if (!text) {
+        session_print_error(output, "error: out of memory");
+        return SESSION_FAILED;
+    }
+    memcpy(text, arguments->line + arguments->rest_start, length);
+    text[length] = '\0';
+    char *words[8];
+    int count = split_words(text, words, 8);
+    uint64_t from, to;
+    char why[160];
+    bool parsed = parse_range(count, words, &from, &to, why, sizeof why);
+    free(text);
+    if (!parsed) {
+        session_print_error(output, "error: %s", why);
+        return SESSION_FAILED;
+    }
+    struct store *store = open_store_with_kernel(session, output);
+    if (!store)
+        return SESSION_FAILED;
+    struct store_listener listener = listener_for(output);
+    struct store_replay_result result;
+    struct store_error error = { 0 };
+    if (!store_replay(store, from, to, &listener, &result, &error)) {
+        session_print_error(output, "error: replay stopped: %s", error.message);
+        if (error.trace)
+            print_trace(output, error.trace);
+        return SESSION_FAILED;
+    }
+    char line[256];
+    describe_replay(line, sizeof line, &result);
+    session_print(output, "%s", line);
+    return SESSION_OK;
+}
+
+/* ---- :runs :profile :export ------------------------------------------------------------ */
+
+static void print_run(void *context, const struct profile_run_info *info)
+{
+    const struct session_output *output = context;
+    char range[48], time[32], rate[32];
+    if (info->events)
+        snprintf(range, sizeof range, "%llu..%llu", (unsigned long long)info->first_event,
+                 (unsigned long long)info->last_event);
+    else
+        snprintf(range, sizeof range, "-");
+    format_nanoseconds(info->wall_ns, time, sizeof time);
+    format_count(info->wall_ns ? (uint64_t)((double)info->events * 1e9 / (double)info->wall_ns) : 0, rate,
+                 sizeof rate);
+    session_print(output, "%4lld  %-6s  %-7s  %8llu  %-15s  %9s  %10s  %-20s  %-8s  %s", (long long)info->id,
+                  info->kind, info->backend, (unsigned long long)info->events, range, time, rate, info->started_at,
+                  info->status, info->note);
+}
+
+enum session_result commands_kernel_runs(struct session *session, const struct command_arguments *arguments,
+                                         const struct session_output *output)
+{
+    struct store *store = open_store(session, false, output);
+    if (!store)
+        return SESSION_FAILED;
+    if (!profile_last_run(store_log(store))) {
+        session_print(output, "no runs yet in %s", store_directory(store));
+        return SESSION_OK;
+    }
+    session_print(output, "%4s  %-6s  %-7s  %8s  %-15s  %9s  %10s  %-20s  %-8s  %s", "run", "kind", "backend",
+                  "events", "range", "time", "events/s", "started (UTC)", "status", "note");
+    struct profile_error error = { { 0 } };
+    if (!profile_each_run(store_log(store), print_run, (void *)output, &error)) {
+        session_print_error(output, "error: %s", error.message);
+        return SESSION_FAILED;
+    }
+    return SESSION_OK;
+}
+
+/* RUN: a number, or `last` / nothing for the newest. */
+static bool parse_run(struct store *store, const char *text, size_t length, size_t column, int64_t *run,
+                      const struct session_output *output)
+{
+    if (length == 0 || (length == 4 && memcmp(text, "last", 4) == 0)) {
+        *run = profile_last_run(store_log(store));
+        if (*run)
+            return true;
+        session_print_error(output, "error: no runs yet in %s", store_directory(store));
+        return false;
+    }
+    int64_t value = 0;
+    for (size_t i = 0; i < length; i++) {
+        if (text[i] < '0' || text[i] > '9' || value > INT64_MAX / 10 - 10) {
+            session_print_error(output, "error: expected a run id (a number from :runs) or `last` at column %zu",
+                                column);
+            return false;
+        }
+        value = value * 10 + (text[i] - '0');
+    }
+    *run = value;
+    return true;
+}
+
+static void print_distribution(const struct session_output *output, enum profile_metric metric,
+                               const struct profile_distribution *d)
+{
+    static const char *const labels[PROFILE_METRIC_COUNT] = {
+        "wall time", "cpu time", "nock steps", "bytes allocated", "copy-out bytes", "dedup lookups", "dedup hits",
+    };
+    char cells[5][32];
+    const uint64_t values[5] = { d->total, d->p50, d->p90, d->p99, d->max };
+    for (int i = 0; i < 5; i++) {
+        if (metric == PROFILE_WALL_NS || metric == PROFILE_CPU_NS)
+            format_nanoseconds(values[i], cells[i], sizeof cells[i]);
+        else
+            format_count(values[i], cells[i], sizeof cells[i]);
+    }
+    session_print(output, "  %-16s %14s %11s %11s %11s %11s", labels[metric], cells[0], cells[1], cells[2], cells[3],
+                  cells[4]);
+}
+
+enum session_result commands_kernel_profile(struct session *session, const struct command_arguments *arguments,
+                                            const struct session_output *output)
+{
+    struct store *store = open_store(session, false, output);
+    int64_t run;
+    if (!store || !parse_run(store, arguments->line + arguments->rest_start, arguments->rest_end - arguments->rest_start,
+                             arguments->rest_start + 1, &run, output))
+        return SESSION_FAILED;
+    struct profile_summary *summary = malloc(sizeof *summary);
+    struct profile_error error = { { 0 } };
+    if (!summary || !profile_summarize(store_log(store), run, summary, &error)) {
+        session_print_error(output, "error: %s", summary ? error.message : "out of memory");
+        free(summary);
+        return SESSION_FAILED;
+    }
+    char events[32], time[32];
+    format_count(summary->count, events, sizeof events);
+    format_nanoseconds(summary->run.wall_ns, time, sizeof time);
+    session_print(output, "run %lld (%s, %s backend%s%s): %s events %llu..%llu in %s, %s",
+                  (long long)summary->run.id, summary->run.kind, summary->run.backend, summary->run.note[0] ? ", " : "",
+                  summary->run.note, events, (unsigned long long)summary->run.first_event,
+                  (unsigned long long)summary->run.last_event, time, summary->run.status);
+    if (summary->count) {
+        session_print(output, "  %-16s %14s %11s %11s %11s %11s", "per event", "total", "p50", "p90", "p99", "max");
+        for (int m = 0; m < PROFILE_METRIC_COUNT; m++)
+            print_distribution(output, (enum profile_metric)m, &summary->metrics[m]);
+        session_print(output, "  %%bout spans: %llu", (unsigned long long)summary->spans);
+        session_print(output, "  slowest events:");
+        for (size_t i = 0; i < summary->slowest_count; i++) {
+            char wall[32], steps[32];
+            format_nanoseconds(summary->slowest[i].wall_ns, wall, sizeof wall);
+            format_count(summary->slowest[i].steps, steps, sizeof steps);
+            session_print(output, "    event %-10llu %10s  %s steps", (unsigned long long)summary->slowest[i].event_number,
+                          wall, steps);
+        }
+    }
+    free(summary);
+    return SESSION_OK;
+}
+
+static bool ends_with(const char *text, const char *suffix)
+{
+    size_t length = strlen(text), suffix_length = strlen(suffix);
+    return length >= suffix_length && strcmp(text + length - suffix_length, suffix) == 0;
+}
+
+enum session_result commands_kernel_export(struct session *session, const struct command_arguments *arguments,
+                                           const struct session_output *output)
+{
+    struct store *store = open_store(session, false, output);
+    int64_t run;
+    if (!store || !parse_run(store, arguments->line + arguments->word_start, arguments->word_end - arguments->word_start,
+                             arguments->word_start + 1, &run, output))
+        return SESSION_FAILED;
+    size_t length = arguments->rest_end - arguments->rest_start;
+    char *path = malloc(length + 1);
+    if (!path) {
+        session_print_error(output, "error: out of memory");
+        return SESSION_FAILED;
+    }
+    memcpy(path, arguments->line + arguments->rest_start, length);
+    path[length] = '\0';
+    struct profile_error error = { { 0 } };
+    uint64_t written = 0;
+    bool ok;
+    if (ends_with(path, ".json")) {
+        ok = profile_export_trace(store_log(store), run, path, &written, &error);
+    } else if (ends_with(path, ".csv")) {
+        ok = profile_export_csv(store_log(store), run, path, &written, &error);
+    } else {
+        ok = false;
+        snprintf(error.message, sizeof error.message,
+                 "%s: the path must end in .json (Chrome trace) or .csv", path);
+    }
+    if (ok)
+        session_print(output, "run %lld: %llu events written to %s", (long long)run, (unsigned long long)written, path);
+    else
+        session_print_error(output, "error: %s", error.message);
+    free(path);
+    return ok ? SESSION_OK : SESSION_FAILED;
+}
+
+/* ---- nocklab gen / nocklab replay -------------------------------------------------------- */
+
+const char commands_kernel_usage[] =
+    "  nocklab gen SAMPLE N STORE [--seed S]\n"
+    "                boot sample SAMPLE (counter, kv, jobs) in the new store\n"
+    "                STORE and log N generated events (seed 1 by default)\n"
+    "  nocklab replay STORE [--from N] [--to M]\n"
+    "                replay STORE's log, checking every mug; ends by printing\n"
+    "                `event N mug 0x...` for the final kernel\n";
+
+bool commands_kernel_is_subcommand(const char *word)
+{
+    return strcmp(word, "gen") == 0 || strcmp(word, "replay") == 0;
+}
+
+/* The store a subcommand works on, for SIGINT. */
+static struct store *volatile subcommand_store;
+
+static void on_subcommand_interrupt(int signal_number)
+{
+    struct store *store = subcommand_store;
+    if (store) {
+        store_interrupt(store);
+        return;
+    }
+    signal(signal_number, SIG_DFL);
+    raise(signal_number);
+}
+
+static void catch_interrupts(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_subcommand_interrupt;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &action, NULL);
+}
+
+static void stderr_notice(void *context, const char *text) { fprintf(stderr, "note: %s\n", text); }
+
+static struct store_listener subcommand_listener(void)
+{
+    return (struct store_listener){ .notice = stderr_notice, .progress = show_progress };
+}
+
+static bool parse_count(const char *text, uint64_t *value)
+{
+    char *end;
+    if (!*text || *text == '-')
+        return false;
+    unsigned long long number = strtoull(text, &end, 10);
+    *value = number;
+    return *end == '\0';
+}
+
+static int run_gen(struct noun_home *home, const char *sample, uint64_t count, const char *directory, uint64_t seed)
+{
+    char why[400];
+    noun kernel;
+    if (!samples_load_kernel(sample, home, &kernel, why, sizeof why)) {
+        fprintf(stderr, "nocklab gen: %s\n", why);
+        return 1;
+    }
+    struct store_error error = { 0 };
+    struct store *store = store_open(directory, true, home, &error);
+    if (!store) {
+        fprintf(stderr, "nocklab gen: %s\n", error.message);
+        return 1;
+    }
+    subcommand_store = store;
+    struct store_listener listener = subcommand_listener();
+    struct store_generate_result result;
+    int status = 0;
+    if (!store_boot(store, sample, kernel, &error) ||
+        !store_generate(store, sample, count, seed, &listener, &result, &error)) {
+        fprintf(stderr, "nocklab gen: %s\n", error.message);
+        status = 1;
+    } else {
+        char events[32], rate[32];
+        format_count(result.generated, events, sizeof events);
+        format_count(result.seconds > 0 ? (uint64_t)((double)result.generated / result.seconds) : 0, rate, sizeof rate);
+        fprintf(stderr, "generated %s %s events in %.2f s (%s events/s) into %s\n", events, sample, result.seconds, rate,
+                directory);
+        printf("event %llu mug 0x%x\n", (unsigned long long)result.last_event, (unsigned)result.mug);
+    }
+    subcommand_store = NULL;
+    store_close(store);
+    return status;
+}
+
+static int run_replay(struct noun_home *home, const char *directory, uint64_t from, uint64_t to)
+{
+    struct store_error error = { 0 };
+    struct store *store = store_open(directory, false, home, &error);
+    if (!store) {
+        fprintf(stderr, "nocklab replay: %s\n", error.message);
+        return 1;
+    }
+    subcommand_store = store;
+    struct store_listener listener = subcommand_listener();
+    struct store_replay_result result;
+    int status = 0;
+    if (!store_replay(store, from, to, &listener, &result, &error)) {
+        fprintf(stderr, "nocklab replay: replay stopped: %s\n", error.message);
+        status = 1;
+    } else {
+        char line[256];
+        describe_replay(line, sizeof line, &result);
+        fprintf(stderr, "%s\n", line);
+        printf("event %llu mug 0x%x\n", (unsigned long long)result.last_event, (unsigned)result.mug);
+    }
+    subcommand_store = NULL;
+    store_close(store);
+    return status;
+}
+
+static int usage_error(const char *format, const char *detail)
+{
+    fprintf(stderr, "nocklab: ");
+    fprintf(stderr, format, detail);
+    fprintf(stderr, "\nusage:\n%s", commands_kernel_usage);
+    return 2;
+}
+
+int commands_kernel_main(int argc, char **argv)
+{
+    const char *subcommand = argv[1];
+    char *words[16];
+    int count = 0;
+    uint64_t seed = 1;
+    char *range_words[8];
+    int range_count = 0;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--seed") == 0 && strcmp(subcommand, "gen") == 0) {
+            if (i + 1 >= argc || !parse_count(argv[i + 1], &seed))
+                return usage_error("--seed needs a number%s", "");
+            i++;
+        } else if ((strncmp(argv[i], "--from", 6) == 0 || strncmp(argv[i], "--to", 4) == 0) &&
+                   strcmp(subcommand, "replay") == 0 && range_count < 6) {
+            range_words[range_count++] = argv[i];
+            if (!strchr(argv[i], '=') && i + 1 < argc)
+                range_words[range_count++] = argv[++i];
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            return usage_error("unknown option %s", argv[i]);
+        } else if (count < 16) {
+            words[count++] = argv[i];
+        }
+    }
+    struct noun_home *home = noun_home_new(noun_arena_memory((size_t)64 << 30));
+    if (!home) {
+        fprintf(stderr, "nocklab: cannot reserve address space for home\n");
+        return 1;
+    }
+    catch_interrupts();
+    int status;
+    if (strcmp(subcommand, "gen") == 0) {
+        uint64_t events;
+        if (count != 3)
+            status = usage_error("gen takes SAMPLE N STORE%s", "");
+        else if (!samples_known(words[0]))
+            status = usage_error("no sample named %s (the samples are counter, kv, jobs)", words[0]);
+        else if (!parse_count(words[1], &events))
+            status = usage_error("N must be a number of events, not %s", words[1]);
+        else
+            status = run_gen(home, words[0], events, words[2], seed);
+    } else {
+        uint64_t from, to;
+        char why[160];
+        if (count != 1)
+            status = usage_error("replay takes one STORE%s", "");
+        else if (!parse_range(range_count, range_words, &from, &to, why, sizeof why))
+            status = usage_error("%s", why);
+        else
+            status = run_replay(home, words[0], from, to);
+    }
+    noun_home_free(home);
+    return status;
+}

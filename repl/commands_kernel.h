@@ -1,0 +1,78 @@
+/* commands_kernel.h -- the kernel commands and subcommands.
+ *
+ *   :boot NAME KERNEL   start a kernel in the current store
+ *   :poke EVENT         apply one event, print its effects
+ *   :state              the kernel's event number, mug and size
+ *   :replay [--from N] [--to M]   rebuild from the log, checking mugs
+ *   :runs               list profile runs
+ *   :profile [RUN]      summarize a run
+ *   :export RUN PATH    write a run as Chrome trace JSON or CSV
+ *
+ *   nocklab gen SAMPLE N STORE [--seed S]
+ *   nocklab replay STORE [--from N] [--to M]
+ *
+ * The store is opened on first use from the session's store directory
+ * (--store DIR, default ./nocklab-store) and kept with the session.
+ */
+#ifndef NOCKLAB_COMMANDS_KERNEL_H
+#define NOCKLAB_COMMANDS_KERNEL_H
+
+#include <stdbool.h>
+
+#include "repl/command.h"
+#include "repl/session.h"
+
+command_handler commands_kernel_boot, commands_kernel_poke, commands_kernel_state, commands_kernel_replay,
+    commands_kernel_runs, commands_kernel_profile, commands_kernel_export;
+
+/* The rows repl/command.c puts in its table. */
+#define COMMANDS_KERNEL_ROWS                                                                                      \
+    { "boot", commands_kernel_boot, COMMAND_TAKES_WORD_AND_REST, ":boot NAME KERNEL",                             \
+      "start the kernel KERNEL (an expression) in the store",                                                     \
+      "KERNEL is a Nock gate: battery at axis 2, sample at 6.  Events are applied\n"                              \
+      "as *[kernel [9 2 10 [6 1 event] 0 1]], giving [effects new-kernel].  The\n"                               \
+      "store (--store DIR, default ./nocklab-store) is made if needed and must\n"                                 \
+      "not hold a kernel already.  docs/kernels.md describes the samples.\n"                                      \
+      "Example: :load kv samples/kv.nock   then   :boot kv kv" },                                               \
+    { "poke", commands_kernel_poke, COMMAND_TAKES_REST, ":poke EVENT",                                            \
+      "apply one event to the kernel and print its effects",                                                     \
+      "The event is logged and committed before its effects are printed; spawn\n"                                \
+      "effects run, and their outcomes are applied (and printed) as events too.\n"                               \
+      "An event that crashes is refused: nothing changes and the trace is shown.\n"                             \
+      "Example: :poke [%put 0x1.2345 42]" },                                                                      \
+    { "state", commands_kernel_state, COMMAND_TAKES_NOTHING, ":state",                                            \
+      "show the kernel's event number, mug and size",                                                            \
+      "Example: :state" },                                                                                        \
+    { "replay", commands_kernel_replay, COMMAND_TAKES_OPTIONAL_REST, ":replay [--from N] [--to M]",               \
+      "rebuild the kernel from the log, checking every event's mug",                                             \
+      "Applies the logged events to the boot kernel in a kernel of its own (the\n"                               \
+      "live one is left alone) and stops at the first event whose mug differs\n"                                 \
+      "from the log.  Events from N on are profiled as a replay run.\n"                                          \
+      "Example: :replay --to 1000" },                                                                             \
+    { "runs", commands_kernel_runs, COMMAND_TAKES_NOTHING, ":runs",                                               \
+      "list the profile runs kept in the store",                                                                 \
+      "One line per run: its id, kind (live, gen, replay), events, time and status.\n"                           \
+      "Example: :runs" },                                                                                         \
+    { "profile", commands_kernel_profile, COMMAND_TAKES_OPTIONAL_REST, ":profile [RUN]",                          \
+      "summarize a run: percentiles per metric, the slowest events",                                             \
+      "RUN is a run id from :runs, or `last` (the default).  Shows count, total,\n"                              \
+      "p50/p90/p99/max of wall and CPU time, Nock steps, bytes allocated,\n"                                      \
+      "copy-out bytes and dedup lookups and hits, then the ten slowest events.\n"                                \
+      "Example: :profile last" },                                                                                 \
+    { "export", commands_kernel_export, COMMAND_TAKES_WORD_AND_REST, ":export RUN PATH",                          \
+      "write a run as Chrome trace JSON (.json) or CSV (.csv)",                                                  \
+      "A .json file opens in Perfetto (ui.perfetto.dev) or chrome://tracing: one\n"                              \
+      "span per event, %bout spans nested inside.  A .csv file has one line per\n"                              \
+      "event with every metric.  RUN is a run id or `last`.\n"                                                    \
+      "Example: :export last /tmp/trace.json" },
+
+/* `nocklab gen ...` and `nocklab replay ...`: argv[0] is the program,
+ * argv[1] the subcommand.  Returns the exit status (0 ok, 1 failed, 2 bad
+ * command line). */
+bool commands_kernel_is_subcommand(const char *word);
+int commands_kernel_main(int argc, char **argv);
+
+/* The usage lines of the subcommands, for nocklab --help. */
+extern const char commands_kernel_usage[];
+
+#endif
