@@ -47,8 +47,6 @@ enum session_result {
 struct session_options {
     size_t scratch_max_bytes; /* each half of scratch (default: the evaluator's) */
     size_t home_capacity;     /* address space reserved for home (default 64 GiB) */
-    const char *store_directory; /* where kernel commands keep their store
-                                    (--store DIR); NULL: their default */
     uint64_t print_max_cells; /* values print at most this many cells, the
                                  rest elided as `...(N cells)` (default 1M):
                                  a noun that shares subtrees can be
@@ -104,24 +102,6 @@ void session_each_binding(struct session *session,
 
 struct nock_context *session_nock(struct session *session);
 struct noun_home *session_home(struct session *session);
-/* The store directory the session was made with, or NULL for the default. */
-const char *session_store_directory(const struct session *session);
-
-/* State a group of commands keeps with the session (the kernel commands
- * keep their open store).  `release` frees it when the session ends;
- * `interrupt`, if set, is called by session_interrupt and must be
- * async-signal-safe. */
-struct session_attachment {
-    void *state;
-    void (*release)(void *state);
-    void (*interrupt)(void *state);
-};
-/* Attach state to the session (one attachment; a new one releases the
- * old).  NULL state detaches. */
-void session_attach(struct session *session, const struct session_attachment *attachment);
-/* The attached state, or NULL. */
-void *session_attached(struct session *session);
-
 /* The store directory the session was made with (NULL: the default). */
 const char *session_store_directory(const struct session *session);
 
