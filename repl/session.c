@@ -316,7 +316,15 @@ void *session_attached(struct session *session) { return session->attachment.sta
 
 void session_attach(struct session *session, const struct session_attachment *attachment)
 {
-    session->attachment = *attachment;
+    /* The SIGINT handler may read the attachment while a line runs: clear
+     * the interrupt hook first and set it last, so it never sees a hook
+     * paired with state it doesn't belong to. */
+    session->attachment.interrupt = NULL;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    session->attachment.state = attachment->state;
+    session->attachment.release = attachment->release;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    session->attachment.interrupt = attachment->interrupt;
 }
 
 struct session *session_new(const struct session_options *options, char *why, size_t why_size)
