@@ -91,15 +91,34 @@ static bool append_tag(struct text_buffer *buffer, noun tag)
     return text_print(buffer, tag, NULL);
 }
 
-/* [%tag rest] with the tag as a term. */
-static bool append_tagged(struct text_buffer *buffer, noun n, enum text_atom_style style)
+/* An effect [%tag rest...] with the tag as a term and the rest as the
+ * tuple's further elements.  A spawn's formula is elided early: it is
+ * code, often long, and the id and subject are what a reader wants. */
+static bool append_effect(struct text_buffer *buffer, noun effect)
 {
-    struct text_print_options options = { .style = style, .max_cells = PRINT_MAX_CELLS };
-    if (!noun_is_cell(n))
-        return text_print(buffer, n, &options);
-    return text_buffer_append(buffer, "[", 1) && append_tag(buffer, noun_head(n)) &&
-           text_buffer_append(buffer, " ", 1) && text_print(buffer, noun_tail(n), &options) &&
-           text_buffer_append(buffer, "]", 1);
+    struct text_print_options options = { .max_cells = PRINT_MAX_CELLS };
+    if (!noun_is_cell(effect))
+        return text_print(buffer, effect, &options);
+    char tag[9];
+    if (kernel_effect_tag(effect, tag) && strcmp(tag, "spawn") == 0)
+        options.max_cells = 8;
+    struct text_buffer rest;
+    text_buffer_init(&rest);
+    bool ok = text_print(&rest, noun_tail(effect), &options) && rest.data;
+    if (ok) {
+        const char *text = rest.data;
+        size_t length = rest.length;
+        /* [a b c] printed as a tail: drop its brackets to continue the tuple */
+        if (noun_is_cell(noun_tail(effect)) && length >= 2 && text[0] == '[' && text[length - 1] == ']') {
+            text++;
+            length -= 2;
+        }
+        ok = text_buffer_append(buffer, "[", 1) && append_tag(buffer, noun_head(effect)) &&
+             text_buffer_append(buffer, " ", 1) && text_buffer_append(buffer, text, length) &&
+             text_buffer_append(buffer, "]", 1);
+    }
+    text_buffer_free(&rest);
+    return ok;
 }
 
 /* A crash trace: one line per entry, innermost first; clues of %mean and
@@ -198,7 +217,7 @@ static void print_effects(void *context, const struct store_event_info *event, n
     for (noun rest = effects; noun_is_cell(rest); rest = noun_tail(rest)) {
         struct text_buffer buffer;
         text_buffer_init(&buffer);
-        if (text_buffer_printf(&buffer, "%s: ", label) && append_tagged(&buffer, noun_head(rest), TEXT_DECIMAL))
+        if (text_buffer_printf(&buffer, "%s: ", label) && append_effect(&buffer, noun_head(rest)))
             output->value(output->context, buffer.data, buffer.length);
         else
             session_print_error(output, "error: out of memory while printing an effect");
@@ -360,13 +379,12 @@ enum session_result commands_kernel_state(struct session *session, const struct 
     struct kernel *kernel = store_kernel(store);
     struct noun_census census;
     noun_census(kernel_state(kernel), &census);
-    char cells[32], atoms[32], events[32];
+    char cells[32], atoms[32];
     format_count(census.cells, cells, sizeof cells);
     format_count(census.atoms, atoms, sizeof atoms);
-    format_count(kernel_event_number(kernel), events, sizeof events);
-    session_print(output, "kernel %s in %s: event %s, mug 0x%x, %s cells, %s atoms, %.1f KiB", store_kernel_name(store),
-                  store_directory(store), events, (unsigned)kernel_mug(kernel), cells, atoms,
-                  (double)census.bytes / 1024.0);
+    session_print(output, "kernel %s in %s: event %llu, mug 0x%x, %s cells, %s atoms, %.1f KiB",
+                  store_kernel_name(store), store_directory(store), (unsigned long long)kernel_event_number(kernel),
+                  (unsigned)kernel_mug(kernel), cells, atoms, (double)census.bytes / 1024.0);
     return SESSION_OK;
 }
 

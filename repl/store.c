@@ -534,7 +534,8 @@ static bool drive(struct store *store, struct event_source *source, struct profi
         }
         if (!more)
             break;
-        maybe_collect(store); /* nothing unrooted is held here */
+        if (!store->unreleased_count)
+            maybe_collect(store); /* between batches nothing unrooted is held */
         noun event;
         if (!source->next(source->context, store, &event, error)) {
             refused = true;
