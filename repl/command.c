@@ -16,6 +16,7 @@
 #include "interp/jam.h"
 #include "interp/mug.h"
 #include "interp/text.h"
+#include "repl/commands_hoon.h"
 #include "repl/commands_kernel.h"
 #include "repl/expression.h"
 
@@ -78,6 +79,7 @@ static const struct command commands[] = {
       "and slots); and the evaluator's counters since the session began.\n"
       "Example: :stats" },
     COMMANDS_KERNEL_ROWS
+    COMMANDS_HOON_ROWS
     { "quit", command_quit, COMMAND_TAKES_NOTHING, ":quit",
       "end the session (no further lines run)",
       "In a file or a list of -e lines, the lines after :quit are not run.\n"

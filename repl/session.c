@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "interp/hoon.h"
+#include "interp/jets.h"
 #include "interp/text.h"
 #include "repl/command.h"
 #include "repl/expression.h"
@@ -70,6 +72,8 @@ struct session {
     void *evaluator_out_of_memory_context;
     char *store_directory;                /* NULL: the default */
     struct session_attachment attachment; /* state NULL when none */
+    struct jets_dashboard *jets;          /* the evaluator's jets */
+    struct hoon_runtime *hoon;            /* :ivory's kernel, or NULL */
 };
 
 /* ---- output ------------------------------------------------------------- */
@@ -198,6 +202,13 @@ static void hook_slog(void *context, noun clue)
     text_buffer_free(&buffer);
 }
 
+/* %fast: a core to register with the jet dashboard. */
+static void hook_fast(void *context, noun clue, noun core)
+{
+    struct session *session = context;
+    jets_dashboard_fast(session->jets, session->nock, clue, core);
+}
+
 static void hook_bout(void *context, uint64_t nanoseconds)
 {
     struct session *session = context;
@@ -314,6 +325,16 @@ struct noun_home *session_home(struct session *session) { return session->home; 
 const char *session_store_directory(const struct session *session) { return session->store_directory; }
 void *session_attached(struct session *session) { return session->attachment.state; }
 
+struct jets_dashboard *session_jets(struct session *session) { return session->jets; }
+struct hoon_runtime *session_hoon(struct session *session) { return session->hoon; }
+
+void session_set_hoon(struct session *session, struct hoon_runtime *runtime)
+{
+    if (session->hoon != runtime)
+        hoon_runtime_free(session->hoon);
+    session->hoon = runtime;
+}
+
 void session_attach(struct session *session, const struct session_attachment *attachment)
 {
     /* The SIGINT handler may read the attachment while a line runs: clear
@@ -351,9 +372,16 @@ struct session *session_new(const struct session_options *options, char *why, si
         session_free(session);
         return NULL;
     }
+    session->jets = jets_dashboard_new(session->home);
+    if (!session->jets) {
+        snprintf(why, why_size, "out of memory");
+        session_free(session);
+        return NULL;
+    }
     struct nock_config config = {
         .scratch_max_bytes = options->scratch_max_bytes,
-        .hooks = { .context = session, .slog = hook_slog, .bout = hook_bout },
+        .hooks = { .context = session, .slog = hook_slog, .bout = hook_bout, .fast = hook_fast },
+        .jets = jets_dashboard_hooks(session->jets),
     };
     session->nock = nock_context_new(session->home, &config);
     session->expressions = expression_evaluator_new();
@@ -377,6 +405,7 @@ void session_free(struct session *session)
     /* first: the attachment (a kernel store) keeps nouns in home */
     if (session->attachment.state && session->attachment.release)
         session->attachment.release(session->attachment.state);
+    hoon_runtime_free(session->hoon);
     free(session->store_directory);
     struct binding *b = session->first_binding;
     while (b) {
@@ -389,6 +418,7 @@ void session_free(struct session *session)
     expression_evaluator_free(session->expressions);
     if (session->nock)
         nock_context_free(session->nock);
+    jets_dashboard_free(session->jets);
     if (session->home)
         noun_home_free(session->home);
     free(session);

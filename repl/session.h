@@ -118,6 +118,15 @@ void session_attach(struct session *session, const struct session_attachment *at
 /* The attached state, or NULL. */
 void *session_attached(struct session *session);
 
+/* The jet dashboard the session's evaluator uses (interp/jets.h), and the
+ * Hoon runtime :ivory made (interp/hoon.h; NULL before).  Setting a runtime
+ * frees the one before; the session frees the last. */
+struct jets_dashboard;
+struct hoon_runtime;
+struct jets_dashboard *session_jets(struct session *session);
+struct hoon_runtime *session_hoon(struct session *session);
+void session_set_hoon(struct session *session, struct hoon_runtime *runtime);
+
 /* Write one line through output->value / output->error, printf-style. */
 void session_print(const struct session_output *output, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
