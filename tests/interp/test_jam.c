@@ -1,0 +1,769 @@
+/* test_jam.c -- jam and cue (interp/jam.h): Vere's vectors, a byte-for-byte
+ * comparison with a naive reference jam written straight from Hoon's
+ * definition, seeded random round trips, nouns nested ten million deep both
+ * ways, malformed input of every kind (each must fail with an error, never
+ * crash), and the ivory pill: cue, mug 0x2a2274c9, and jam back to exactly
+ * the file's bytes.
+ */
+#include <ctype.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <gmp.h>
+
+#include "interp/jam.h"
+#include "interp/mug.h"
+#include "interp/noun.h"
+
+static struct noun_region *region;
+
+static void region_exhausted(void *context)
+{
+    (void)context;
+    fail_msg("scratch region exhausted");
+    abort();
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    region = noun_region_new((size_t)8 << 30);
+    if (!region)
+        return -1;
+    region->out_of_memory = region_exhausted;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    noun_region_free(region);
+    return 0;
+}
+
+static int reset_region(void **state)
+{
+    (void)state;
+    noun_region_reset(region);
+    return 0;
+}
+
+/* ---- a private reader for the vector files' noun text ------------------- */
+/* Decimal atoms, %terms and [a b c] nesting; enough for the vectors, so this
+ * test doesn't depend on interp/text.h.  Explicit stack, no recursion. */
+
+#define READER_MAX_ITEMS 4096
+#define READER_MAX_DEPTH 256
+
+static noun read_decimal(const char **cursor)
+{
+    const char *start = *cursor, *p = start;
+    while (isdigit((unsigned char)*p))
+        p++;
+    char digits[1024];
+    size_t count = (size_t)(p - start);
+    assert_true(count < sizeof digits);
+    memcpy(digits, start, count);
+    digits[count] = 0;
+    mpz_t value;
+    mpz_init_set_str(value, digits, 10);
+    uint8_t bytes[512];
+    size_t length = 0;
+    mpz_export(bytes, &length, -1, 1, 0, 0, value);
+    mpz_clear(value);
+    *cursor = p;
+    return noun_atom_from_bytes(region, bytes, length);
+}
+
+static noun read_term(const char **cursor)
+{
+    const char *start = ++*cursor, *p = start;
+    while (islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-')
+        p++;
+    *cursor = p;
+    return noun_atom_from_bytes(region, (const uint8_t *)start, (size_t)(p - start));
+}
+
+static noun read_noun_text(const char *text)
+{
+    noun items[READER_MAX_ITEMS];
+    size_t item_count = 0, frames[READER_MAX_DEPTH], depth = 0;
+    const char *p = text;
+    do {
+        while (*p == ' ')
+            p++;
+        if (*p == '[') {
+            assert_true(depth < READER_MAX_DEPTH);
+            frames[depth++] = item_count;
+            p++;
+            continue;
+        }
+        assert_true(item_count < READER_MAX_ITEMS);
+        if (*p == ']') {
+            assert_true(depth > 0);
+            size_t first = frames[--depth];
+            assert_true(item_count - first >= 2);
+            noun tuple = items[item_count - 1];
+            for (size_t i = item_count - 1; i-- > first;)
+                tuple = noun_cell_new(region, items[i], tuple);
+            item_count = first;
+            items[item_count++] = tuple;
+            p++;
+        } else if (isdigit((unsigned char)*p)) {
+            items[item_count++] = read_decimal(&p);
+        } else if (*p == '%') {
+            items[item_count++] = read_term(&p);
+        } else {
+            fail_msg("unreadable noun text at: %s", p);
+        }
+    } while (depth > 0);
+    assert_int_equal(item_count, 1);
+    return items[0];
+}
+
+/* "0x1a2b" as little-endian bytes, without leading zeros. */
+static size_t read_hex_bytes(const char *text, uint8_t *out, size_t size)
+{
+    assert_true(text[0] == '0' && text[1] == 'x');
+    const char *digits = text + 2;
+    size_t count = 0;
+    while (isxdigit((unsigned char)digits[count]))
+        count++;
+    size_t length = (count + 1) / 2;
+    assert_true(length <= size);
+    memset(out, 0, length);
+    for (size_t i = 0; i < count; i++) {
+        char c = digits[count - 1 - i];
+        unsigned value = isdigit((unsigned char)c) ? (unsigned)(c - '0') : (unsigned)(tolower(c) - 'a' + 10);
+        out[i / 2] |= (uint8_t)(value << (4 * (i % 2)));
+    }
+    while (length > 0 && out[length - 1] == 0)
+        length--;
+    return length;
+}
+
+static const char *shared_path(const char *name, char *buffer, size_t size)
+{
+    const char *shared = getenv("SHARED");
+    snprintf(buffer, size, "%s/%s", shared ? shared : "../shared", name);
+    return buffer;
+}
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static noun cue_or_fail(const uint8_t *bytes, size_t length)
+{
+    noun out = NOUN_NONE;
+    struct jam_error error = {0};
+    if (!jam_cue_bytes(region, bytes, length, &out, &error))
+        fail_msg("cue failed at bit %llu: %s", (unsigned long long)error.bit_offset, error.message);
+    return out;
+}
+
+/* jam, cue back, compare, and jam the copy again: the same bytes. */
+static void assert_round_trip(noun n)
+{
+    uint8_t *bytes = NULL, *again = NULL;
+    size_t length = 0, again_length = 0;
+    assert_true(jam_to_bytes(n, &bytes, &length));
+    assert_true(length > 0 && bytes[length - 1] != 0);
+    noun copy = cue_or_fail(bytes, length);
+    assert_true(noun_equal(copy, n));
+    assert_int_equal(mug_noun(copy), mug_noun(n));
+    assert_true(jam_to_bytes(copy, &again, &again_length));
+    assert_int_equal(again_length, length);
+    assert_memory_equal(again, bytes, length);
+    free(bytes);
+    free(again);
+}
+
+/* Expect cue to reject the bytes, with a message. */
+static struct jam_error expect_cue_error(const uint8_t *bytes, size_t length)
+{
+    noun out = 12345;
+    struct jam_error error = {0};
+    assert_false(jam_cue_bytes(region, bytes, length, &out, &error));
+    assert_int_equal(out, 12345);
+    assert_true(error.message[0] != 0);
+    return error;
+}
+
+/* Pack a stream given as '0'/'1' characters, first bit first; spaces are
+ * ignored.  Returns the byte length. */
+static size_t pack_bits(const char *stream, uint8_t *out, size_t size)
+{
+    memset(out, 0, size);
+    size_t bit = 0;
+    for (const char *p = stream; *p; p++) {
+        if (*p == ' ')
+            continue;
+        assert_true(bit / 8 < size);
+        if (*p == '1')
+            out[bit / 8] |= (uint8_t)(1u << (bit % 8));
+        bit++;
+    }
+    return (bit + 7) / 8;
+}
+
+/* ---- a reference jam, straight from Hoon's ++jam -------------------------- */
+/* Slow and simple: a bit at a time, a linear search of everything written
+ * with noun_equal.  Only for small nouns. */
+
+struct reference_stream {
+    uint8_t *bytes;
+    size_t bits, capacity;
+};
+
+static void reference_bit(struct reference_stream *stream, int bit)
+{
+    if (stream->bits / 8 >= stream->capacity) {
+        size_t capacity = stream->capacity ? stream->capacity * 2 : 256;
+        stream->bytes = realloc(stream->bytes, capacity);
+        assert_non_null(stream->bytes);
+        memset(stream->bytes + stream->capacity, 0, capacity - stream->capacity);
+        stream->capacity = capacity;
+    }
+    if (bit)
+        stream->bytes[stream->bits / 8] |= (uint8_t)(1u << (stream->bits % 8));
+    stream->bits++;
+}
+
+static int atom_bit(noun atom, uint64_t index)
+{
+    uint64_t scratch;
+    size_t count;
+    const uint64_t *words = noun_atom_words(atom, &scratch, &count);
+    return index / 64 < count && ((words[index / 64] >> (index % 64)) & 1);
+}
+
+static void reference_mat(struct reference_stream *stream, noun atom)
+{
+    uint64_t bits = noun_atom_bit_length(atom);
+    if (bits == 0) {
+        reference_bit(stream, 1);
+        return;
+    }
+    uint64_t length_bits = noun_atom_bit_length(bits);
+    for (uint64_t i = 0; i < length_bits; i++)
+        reference_bit(stream, 0);
+    reference_bit(stream, 1);
+    for (uint64_t i = 0; i + 1 < length_bits; i++)
+        reference_bit(stream, (int)((bits >> i) & 1));
+    for (uint64_t i = 0; i < bits; i++)
+        reference_bit(stream, atom_bit(atom, i));
+}
+
+static void reference_jam(noun root, struct reference_stream *stream)
+{
+    size_t capacity = 1024, count = 0, depth = 0;
+    noun *keys = malloc(capacity * sizeof *keys);
+    uint64_t *offsets = malloc(capacity * sizeof *offsets);
+    noun *stack = malloc(capacity * sizeof *stack);
+    stack[depth++] = root;
+    while (depth > 0) {
+        noun n = stack[--depth];
+        size_t found = count;
+        for (size_t i = 0; i < count; i++) {
+            if (noun_equal(keys[i], n)) {
+                found = i;
+                break;
+            }
+        }
+        if (found < count) {
+            bool atom_is_shorter = noun_is_atom(n) &&
+                                   noun_atom_bit_length(n) <= noun_atom_bit_length(offsets[found]);
+            if (!atom_is_shorter) {
+                reference_bit(stream, 1);
+                reference_bit(stream, 1);
+                reference_mat(stream, offsets[found]);
+                continue;
+            }
+        } else {
+            if (count == capacity) {
+                capacity *= 2;
+                keys = realloc(keys, capacity * sizeof *keys);
+                offsets = realloc(offsets, capacity * sizeof *offsets);
+                stack = realloc(stack, capacity * sizeof *stack);
+            }
+            keys[count] = n;
+            offsets[count] = stream->bits;
+            count++;
+        }
+        if (noun_is_atom(n)) {
+            reference_bit(stream, 0);
+            reference_mat(stream, n);
+        } else {
+            reference_bit(stream, 1);
+            reference_bit(stream, 0);
+            stack[depth++] = noun_tail(n);
+            stack[depth++] = noun_head(n);
+        }
+    }
+    free(keys);
+    free(offsets);
+    free(stack);
+}
+
+/* ---- random nouns ---------------------------------------------------------- */
+
+static uint64_t random_state;
+
+static uint64_t random_next(void)
+{
+    uint64_t x = random_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return random_state = x;
+}
+
+static noun random_atom(void)
+{
+    switch (random_next() % 8) {
+    case 0: return 0;
+    case 1: return random_next() % 4;
+    case 2: return random_next() % 64;
+    case 3: return random_next() % 100000;
+    case 4: return random_next() >> 1; /* up to 2^63 - 1 */
+    case 5: {
+        uint64_t words[2] = { random_next(), 1 }; /* exactly 65 bits */
+        return noun_atom_from_words(region, words, 2);
+    }
+    case 6: {
+        uint8_t bytes[40];
+        size_t length = 1 + random_next() % sizeof bytes;
+        for (size_t i = 0; i < length; i++)
+            bytes[i] = (uint8_t)random_next();
+        return noun_atom_from_bytes(region, bytes, length);
+    }
+    default: return (random_next() % 3) << 62 >> 1; /* 0, 2^61, 2^62 */
+    }
+}
+
+/* A noun built from `size` steps over a pool, so subtrees are shared by
+ * pointer; replaying the same seed builds an equal noun from fresh cells.
+ * The tree (sharing unfolded) is kept under `max_tree` nodes, because
+ * comparing two such nouns with noun_equal walks the whole tree. */
+static noun random_noun(uint64_t seed, size_t size, uint64_t max_tree)
+{
+    random_state = seed * 0x9E3779B97F4A7C15u + 1;
+    noun pool[64];
+    uint64_t tree_size[64];
+    size_t count = 0;
+    for (size_t step = 0; step < size; step++) {
+        noun n = NOUN_NONE;
+        uint64_t nodes = 1;
+        if (count >= 2 && random_next() % 3 != 0) {
+            size_t head = random_next() % count, tail = random_next() % count;
+            nodes = 1 + tree_size[head] + tree_size[tail];
+            if (nodes <= max_tree)
+                n = noun_cell_new(region, pool[head], pool[tail]);
+        }
+        if (n == NOUN_NONE) {
+            n = random_atom();
+            nodes = 1;
+        }
+        size_t slot = count < 64 ? count++ : random_next() % 64;
+        pool[slot] = n;
+        tree_size[slot] = nodes;
+    }
+    return pool[random_next() % count];
+}
+
+/* ---- the vectors ------------------------------------------------------------ */
+
+static void test_vectors(void **state)
+{
+    (void)state;
+    char path[4096], line[8192];
+    FILE *file = fopen(shared_path("vectors/jam.tsv", path, sizeof path), "r");
+    assert_non_null(file);
+    int rows = 0;
+    while (fgets(line, sizeof line, file)) {
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        char *tab = strchr(line, '\t');
+        assert_non_null(tab);
+        *tab = 0;
+        uint8_t expected[256];
+        size_t expected_length = read_hex_bytes(tab + 1, expected, sizeof expected);
+        noun n = read_noun_text(line);
+
+        uint8_t *bytes = NULL;
+        size_t length = 0;
+        assert_true(jam_to_bytes(n, &bytes, &length));
+        if (length != expected_length || memcmp(bytes, expected, length) != 0)
+            fail_msg("jam of %s differs from the vector %s", line, tab + 1);
+        free(bytes);
+
+        noun atom = jam_to_atom(region, n);
+        assert_true(noun_equal(atom, noun_atom_from_bytes(region, expected, expected_length)));
+
+        noun back = NOUN_NONE;
+        struct jam_error error = {0};
+        assert_true(jam_cue_atom(region, atom, &back, &error));
+        if (!noun_equal(back, n))
+            fail_msg("cue(jam(%s)) is a different noun", line);
+        rows++;
+    }
+    fclose(file);
+    assert_true(rows >= 15);
+}
+
+static void test_small_cases(void **state)
+{
+    (void)state;
+    /* jam of 0 is the atom 2: one byte. */
+    uint8_t *bytes = NULL;
+    size_t length = 0;
+    assert_true(jam_to_bytes(0, &bytes, &length));
+    assert_int_equal(length, 1);
+    assert_int_equal(bytes[0], 2);
+    free(bytes);
+    assert_int_equal(jam_to_atom(region, 0), 2);
+    assert_int_equal(cue_or_fail((const uint8_t[]){ 2 }, 1), 0);
+
+    /* Atoms around the direct/indirect boundary and across word edges. */
+    uint64_t boundary[] = { 62, 63, 64, 65, 127, 128, 129, 191, 192, 1000 };
+    for (size_t i = 0; i < sizeof boundary / sizeof boundary[0]; i++) {
+        uint64_t words[16] = {0};
+        uint64_t bits = boundary[i];
+        for (uint64_t b = 0; b < bits; b += 3)
+            words[b / 64] |= UINT64_C(1) << (b % 64);
+        words[(bits - 1) / 64] |= UINT64_C(1) << ((bits - 1) % 64);
+        noun atom = noun_atom_from_words(region, words, 16);
+        assert_int_equal(noun_atom_bit_length(atom), bits);
+        assert_round_trip(atom);
+        assert_round_trip(noun_cell_new(region, atom, noun_cell_new(region, 1, atom)));
+    }
+    assert_round_trip(NOUN_DIRECT_MAX);
+}
+
+/* The backreference rule for atoms: a repeat is written again unless the
+ * earlier offset has fewer bits than the atom. */
+static void test_atom_backref_rule(void **state)
+{
+    (void)state;
+    for (uint64_t value = 0; value < 300; value++) {
+        noun n = noun_cell_new(region, value, noun_cell_new(region, value, value));
+        struct reference_stream reference = {0};
+        reference_jam(n, &reference);
+        uint8_t *bytes = NULL;
+        size_t length = 0;
+        assert_true(jam_to_bytes(n, &bytes, &length));
+        assert_int_equal(length, (reference.bits + 7) / 8);
+        assert_memory_equal(bytes, reference.bytes, length);
+        free(bytes);
+        free(reference.bytes);
+    }
+}
+
+/* ---- against the reference, and random round trips ------------------------- */
+
+static void test_random_against_reference(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 300; seed++) {
+        noun first = random_noun(seed, 10 + seed % 200, 2000);
+        noun second = random_noun(seed, 10 + seed % 200, 2000); /* equal, not shared */
+        noun n = noun_cell_new(region, first, noun_cell_new(region, random_atom(), second));
+        struct reference_stream reference = {0};
+        reference_jam(n, &reference);
+        uint8_t *bytes = NULL;
+        size_t length = 0;
+        assert_true(jam_to_bytes(n, &bytes, &length));
+        if (length != (reference.bits + 7) / 8 || memcmp(bytes, reference.bytes, length) != 0)
+            fail_msg("seed %llu: jam differs from the reference", (unsigned long long)seed);
+        free(bytes);
+        free(reference.bytes);
+        assert_round_trip(n);
+    }
+}
+
+static void test_random_round_trips(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1000; seed < 1400; seed++)
+        assert_round_trip(random_noun(seed, 1 + seed % 3000, 50000));
+}
+
+/* Trailing bytes after the noun are ignored, as Vere does. */
+static void test_trailing_garbage_ignored(void **state)
+{
+    (void)state;
+    noun n = random_noun(77, 500, 50000);
+    uint8_t *bytes = NULL;
+    size_t length = 0;
+    assert_true(jam_to_bytes(n, &bytes, &length));
+    uint8_t *longer = malloc(length + 16);
+    memcpy(longer, bytes, length);
+    for (size_t i = 0; i < 16; i++)
+        longer[length + i] = (uint8_t)(0xa5 ^ i);
+    assert_true(noun_equal(cue_or_fail(longer, length + 16), n));
+    free(longer);
+    free(bytes);
+}
+
+/* ---- deep nouns --------------------------------------------------------------- */
+
+#define DEEP 10000000
+
+static void assert_deep_round_trip(noun n)
+{
+    uint8_t *bytes = NULL, *again = NULL;
+    size_t length = 0, again_length = 0;
+    assert_true(jam_to_bytes(n, &bytes, &length));
+    noun copy = cue_or_fail(bytes, length);
+    assert_true(noun_equal(copy, n));
+    assert_true(jam_to_bytes(copy, &again, &again_length));
+    assert_int_equal(again_length, length);
+    assert_memory_equal(again, bytes, length);
+    free(bytes);
+    free(again);
+}
+
+static void test_deep_list(void **state)
+{
+    (void)state;
+    noun list = 0;
+    for (uint64_t i = DEEP; i-- > 0;)
+        list = noun_cell_new(region, i, list);
+    assert_deep_round_trip(list);
+}
+
+static void test_deep_nest(void **state)
+{
+    (void)state;
+    noun nest = 0;
+    for (uint64_t i = 1; i <= DEEP; i++)
+        nest = noun_cell_new(region, nest, i & 7);
+    assert_deep_round_trip(nest);
+}
+
+/* ---- malformed input ---------------------------------------------------------- */
+
+static void test_error_empty_and_cell(void **state)
+{
+    (void)state;
+    expect_cue_error((const uint8_t *)"", 0);
+    /* The atom 0 as bytes: all zero bits, a length prefix that never ends. */
+    uint8_t zeros[16] = {0};
+    struct jam_error error = expect_cue_error(zeros, sizeof zeros);
+    assert_int_equal(error.bit_offset, 1);
+    noun out;
+    assert_false(jam_cue_atom(region, noun_cell_new(region, 1, 2), &out, &error));
+    assert_false(jam_cue_atom(region, 0, &out, &error));
+}
+
+static void test_error_truncated(void **state)
+{
+    (void)state;
+    /* Every proper prefix of a jam is rejected: its last bit is always needed. */
+    for (uint64_t seed = 2000; seed < 2040; seed++) {
+        noun n = random_noun(seed, 100, 5000);
+        uint8_t *bytes = NULL;
+        size_t length = 0;
+        assert_true(jam_to_bytes(n, &bytes, &length));
+        for (size_t cut = 1; cut < length; cut++)
+            expect_cue_error(bytes, cut);
+        free(bytes);
+    }
+    /* A cell whose tail is missing: "10" then atom 1 ("0" + mat 1 = "011"). */
+    uint8_t buffer[32];
+    size_t length = pack_bits("10 0 011", buffer, sizeof buffer);
+    struct jam_error error = expect_cue_error(buffer, length);
+    assert_true(error.bit_offset >= 6);
+    assert_non_null(strstr(error.message, "truncated"));
+}
+
+static void test_error_bad_backrefs(void **state)
+{
+    (void)state;
+    uint8_t buffer[32];
+    struct jam_error error;
+    /* [0 <backref to bit 1>]: no noun begins at bit 1. */
+    size_t length = pack_bits("10 01 11 011", buffer, sizeof buffer);
+    error = expect_cue_error(buffer, length);
+    assert_int_equal(error.bit_offset, 4);
+    assert_non_null(strstr(error.message, "no noun begins"));
+    /* [<backref to bit 0> 0]: bit 0 is the cell being read. */
+    length = pack_bits("10 11 1 01", buffer, sizeof buffer);
+    error = expect_cue_error(buffer, length);
+    assert_int_equal(error.bit_offset, 2);
+    assert_non_null(strstr(error.message, "contains"));
+    /* A backreference that is the whole noun points at itself. */
+    length = pack_bits("11 1", buffer, sizeof buffer);
+    error = expect_cue_error(buffer, length);
+    assert_int_equal(error.bit_offset, 0);
+    /* [0 <backref to bit 500>]: forward. */
+    length = pack_bits("10 01 11 00001 100 001011111", buffer, sizeof buffer);
+    error = expect_cue_error(buffer, length);
+    assert_int_equal(error.bit_offset, 4);
+    /* A backreference offset of 70 bits with a bit set above bit 64. */
+    char stream[256];
+    /* mat of a 70-bit value: 7 zeros, a 1, then 70's low 6 bits, LSB first. */
+    strcpy(stream, "10 01 11 0000000 1 011000 ");
+    size_t at = strlen(stream);
+    for (int i = 0; i < 70; i++)
+        stream[at++] = i == 69 ? '1' : '0';
+    stream[at] = 0;
+    length = pack_bits(stream, buffer, sizeof buffer);
+    error = expect_cue_error(buffer, length);
+    assert_non_null(strstr(error.message, "64 bits"));
+    /* The same length with only zeros above bit 2 points at bit 2: valid. */
+    stream[at - 1] = '0';
+    stream[at - 70 + 1] = '1'; /* offset 2: the atom 0 at bit 2 */
+    length = pack_bits(stream, buffer, sizeof buffer);
+    noun n = cue_or_fail(buffer, length);
+    assert_true(noun_equal(n, noun_cell_new(region, 0, 0)));
+}
+
+static void test_error_huge_lengths(void **state)
+{
+    (void)state;
+    uint8_t buffer[64];
+    char stream[600];
+    /* An atom claiming 2^40 bits in a few bytes. */
+    strcpy(stream, "0 ");
+    size_t at = strlen(stream);
+    for (int i = 0; i < 41; i++)
+        stream[at++] = '0';
+    stream[at++] = '1';
+    for (int i = 0; i < 40; i++)
+        stream[at++] = '0';
+    stream[at] = 0;
+    size_t length = pack_bits(stream, buffer, sizeof buffer);
+    struct jam_error error = expect_cue_error(buffer, length);
+    assert_int_equal(error.bit_offset, 1);
+    assert_non_null(strstr(error.message, "claims"));
+    /* A length prefix of 70 zeros, then a 1, within the input. */
+    at = 1;
+    stream[0] = '0';
+    for (int i = 0; i < 70; i++)
+        stream[at++] = '0';
+    for (int i = 0; i < 200; i++)
+        stream[at++] = '1';
+    stream[at] = 0;
+    length = pack_bits(stream, buffer, sizeof buffer);
+    error = expect_cue_error(buffer, length);
+    assert_non_null(strstr(error.message, "64 or more"));
+    /* An atom one bit longer than what remains. */
+    length = pack_bits("0 0001 11 1111111", buffer, sizeof buffer); /* claims 7 bits, 7 remain */
+    cue_or_fail(buffer, length);
+    length = pack_bits("0 0001 11 1", buffer, sizeof buffer); /* claims 7, 1 remains */
+    error = expect_cue_error(buffer, length);
+    assert_int_equal(error.bit_offset, 1);
+}
+
+/* Random bytes, and valid jams with bits flipped: every outcome is either a
+ * noun that round-trips or an error; nothing crashes. */
+static void test_garbage_never_crashes(void **state)
+{
+    (void)state;
+    random_state = 42;
+    uint8_t buffer[256];
+    for (int round = 0; round < 20000; round++) {
+        size_t length = 1 + random_next() % sizeof buffer;
+        for (size_t i = 0; i < length; i++)
+            buffer[i] = (uint8_t)random_next();
+        noun out;
+        struct jam_error error;
+        if (jam_cue_bytes(region, buffer, length, &out, &error))
+            assert_round_trip(out);
+    }
+    for (uint64_t seed = 3000; seed < 3100; seed++) {
+        noun n = random_noun(seed, 300, 5000);
+        uint8_t *bytes = NULL;
+        size_t length = 0;
+        assert_true(jam_to_bytes(n, &bytes, &length));
+        for (int flip = 0; flip < 50; flip++) {
+            size_t bit = random_next() % (length * 8);
+            bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+            noun out;
+            struct jam_error error;
+            if (jam_cue_bytes(region, bytes, length, &out, &error))
+                assert_round_trip(out);
+            bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        }
+        free(bytes);
+    }
+}
+
+/* ---- the ivory pill ----------------------------------------------------------- */
+
+static uint8_t *read_file(const char *path, size_t *length)
+{
+    FILE *file = fopen(path, "rb");
+    if (!file)
+        return NULL;
+    fseek(file, 0, SEEK_END);
+    long size = ftell(file);
+    fseek(file, 0, SEEK_SET);
+    uint8_t *data = malloc((size_t)size);
+    if (data && fread(data, 1, (size_t)size, file) != (size_t)size) {
+        free(data);
+        data = NULL;
+    }
+    fclose(file);
+    *length = (size_t)size;
+    return data;
+}
+
+static void test_ivory_pill(void **state)
+{
+    (void)state;
+    char path[4096];
+    size_t length = 0;
+    uint8_t *pill = read_file(shared_path("ivory.pill", path, sizeof path), &length);
+    assert_non_null(pill);
+    noun kernel = cue_or_fail(pill, length);
+    assert_int_equal(mug_noun(kernel), 0x2a2274c9);
+
+    uint8_t *bytes = NULL;
+    size_t jam_length = 0;
+    assert_true(jam_to_bytes(kernel, &bytes, &jam_length));
+    assert_int_equal(jam_length, length);
+    assert_memory_equal(bytes, pill, length);
+    free(bytes);
+
+    /* The same through atoms. */
+    noun pill_atom = noun_atom_from_bytes(region, pill, length);
+    noun again = NOUN_NONE;
+    struct jam_error error;
+    assert_true(jam_cue_atom(region, pill_atom, &again, &error));
+    /* (Not noun_equal: unfolded, the pill is a tree far too big to walk.) */
+    assert_int_equal(mug_noun(again), 0x2a2274c9);
+    assert_true(noun_equal(jam_to_atom(region, again), pill_atom));
+
+    /* Cut short anywhere in the last kilobyte, the pill is rejected. */
+    for (size_t cut = length - 1024; cut < length; cut += 128)
+        expect_cue_error(pill, cut);
+    free(pill);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(test_vectors, reset_region),
+        cmocka_unit_test_setup(test_small_cases, reset_region),
+        cmocka_unit_test_setup(test_atom_backref_rule, reset_region),
+        cmocka_unit_test_setup(test_random_against_reference, reset_region),
+        cmocka_unit_test_setup(test_random_round_trips, reset_region),
+        cmocka_unit_test_setup(test_trailing_garbage_ignored, reset_region),
+        cmocka_unit_test_setup(test_error_empty_and_cell, reset_region),
+        cmocka_unit_test_setup(test_error_truncated, reset_region),
+        cmocka_unit_test_setup(test_error_bad_backrefs, reset_region),
+        cmocka_unit_test_setup(test_error_huge_lengths, reset_region),
+        cmocka_unit_test_setup(test_garbage_never_crashes, reset_region),
+        cmocka_unit_test_setup(test_ivory_pill, reset_region),
+        cmocka_unit_test_setup(test_deep_list, reset_region),
+        cmocka_unit_test_setup(test_deep_nest, reset_region),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
