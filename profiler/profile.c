@@ -91,8 +91,16 @@ static uint64_t wall_now(void)
 
 /* ---- recording -------------------------------------------------------------- */
 
-/* A run being recorded.  The insert statements are prepared once; the
- * totals go to the runs row at the end. */
+/* Profile rows are inserted PROFILE_BATCH_ROWS at a time with one
+ * multi-row INSERT: SQLite's cost per statement is most of the cost of a
+ * one-row insert, and a replay records a row for every event. */
+#define PROFILE_BATCH_ROWS 64
+#define PROFILE_ROW_COLUMNS 10
+
+/* A run being recorded.  The insert statements are prepared once;
+ * `pending` holds rows recorded but not yet inserted (pending_count of
+ * them, each PROFILE_ROW_COLUMNS values in column order); the totals go to
+ * the runs row at the end. */
 struct profile_run {
     struct evlog *log;
     int64_t id;
@@ -100,7 +108,10 @@ struct profile_run {
     uint64_t last_end_ns;
     uint64_t first_event, last_event, events;
     sqlite3_stmt *insert_row;
+    sqlite3_stmt *insert_batch;
     sqlite3_stmt *insert_span;
+    size_t pending_count;
+    int64_t pending[PROFILE_BATCH_ROWS][PROFILE_ROW_COLUMNS];
 };
 
 static bool prepare(sqlite3 *database, const char *sql, sqlite3_stmt **statement, struct profile_error *error)
@@ -121,9 +132,24 @@ static bool ensure_tables(struct evlog *log, struct profile_error *error)
     return false;
 }
 
+/* INSERT INTO profile VALUES (?,...), ... for PROFILE_BATCH_ROWS rows. */
+static bool prepare_batch_insert(sqlite3 *database, sqlite3_stmt **statement, struct profile_error *error)
+{
+    char sql[PROFILE_BATCH_ROWS * (PROFILE_ROW_COLUMNS * 2 + 4) + 64];
+    size_t length = (size_t)snprintf(sql, sizeof sql, "INSERT INTO profile VALUES ");
+    for (int row = 0; row < PROFILE_BATCH_ROWS; row++) {
+        length += (size_t)snprintf(sql + length, sizeof sql - length, "%s(", row ? "," : "");
+        for (int column = 0; column < PROFILE_ROW_COLUMNS; column++)
+            length += (size_t)snprintf(sql + length, sizeof sql - length, "%s?", column ? "," : "");
+        length += (size_t)snprintf(sql + length, sizeof sql - length, ")");
+    }
+    return prepare(database, sql, statement, error);
+}
+
 static void run_free(struct profile_run *run)
 {
     sqlite3_finalize(run->insert_row);
+    sqlite3_finalize(run->insert_batch);
     sqlite3_finalize(run->insert_span);
     free(run);
 }
@@ -167,7 +193,8 @@ struct profile_run *profile_run_begin(struct evlog *log, const char *kind, const
                  &run->insert_row, error) &&
          prepare(database,
                  "INSERT INTO spans (run, event, offset_ns, duration_ns, name) VALUES (?1, ?2, ?3, ?4, '%bout')",
-                 &run->insert_span, error);
+                 &run->insert_span, error) &&
+         prepare_batch_insert(database, &run->insert_batch, error);
     if (ok && !evlog_commit(log, &log_error)) {
         copy_evlog_error(error, &log_error);
         ok = false;
@@ -204,36 +231,64 @@ static bool insert_spans(struct profile_run *run, uint64_t event_number, const s
     return true;
 }
 
-bool profile_record(struct profile_run *run, uint64_t event_number, uint64_t started_ns,
-                    const struct kernel_cost *cost, struct profile_error *error)
+/* Insert the pending rows into the open transaction. */
+static bool write_pending(struct profile_run *run, struct profile_error *error)
 {
+    if (!run->pending_count)
+        return true;
     struct evlog_error log_error = { 0 };
     if (!evlog_begin(run->log, &log_error)) {
         copy_evlog_error(error, &log_error);
         return false;
     }
-    uint64_t start = started_ns > run->started_ns ? started_ns - run->started_ns : 0;
-    sqlite3_stmt *insert = run->insert_row;
-    sqlite3_reset(insert);
-    sqlite3_bind_int64(insert, 1, run->id);
-    sqlite3_bind_int64(insert, 2, (sqlite3_int64)event_number);
-    sqlite3_bind_int64(insert, 3, (sqlite3_int64)start);
-    sqlite3_bind_int64(insert, 4, (sqlite3_int64)cost->wall_ns);
-    sqlite3_bind_int64(insert, 5, (sqlite3_int64)cost->cpu_ns);
-    sqlite3_bind_int64(insert, 6, (sqlite3_int64)cost->steps);
-    sqlite3_bind_int64(insert, 7, (sqlite3_int64)cost->bytes_allocated);
-    sqlite3_bind_int64(insert, 8, (sqlite3_int64)cost->copy_out_bytes);
-    sqlite3_bind_int64(insert, 9, (sqlite3_int64)cost->dedup_lookups);
-    sqlite3_bind_int64(insert, 10, (sqlite3_int64)cost->dedup_hits);
-    if (sqlite3_step(insert) != SQLITE_DONE) {
-        set_error(error, "profile: cannot record event %llu: %s", (unsigned long long)event_number,
-                  sqlite3_errmsg(evlog_database(run->log)));
+    bool full = run->pending_count == PROFILE_BATCH_ROWS;
+    size_t rows = full ? 1 : run->pending_count;
+    sqlite3_stmt *insert = full ? run->insert_batch : run->insert_row;
+    size_t per_statement = full ? PROFILE_BATCH_ROWS : 1;
+    for (size_t row = 0; row < rows; row++) {
         sqlite3_reset(insert);
-        return false;
+        for (size_t r = 0; r < per_statement; r++)
+            for (int column = 0; column < PROFILE_ROW_COLUMNS; column++)
+                sqlite3_bind_int64(insert, (int)(r * PROFILE_ROW_COLUMNS + (size_t)column) + 1,
+                                   run->pending[row + r][column]);
+        if (sqlite3_step(insert) != SQLITE_DONE) {
+            set_error(error, "profile: cannot record event %lld: %s", (long long)run->pending[row][1],
+                      sqlite3_errmsg(evlog_database(run->log)));
+            sqlite3_reset(insert);
+            return false;
+        }
     }
     sqlite3_reset(insert);
-    if (cost->span_count && !insert_spans(run, event_number, cost, error))
+    run->pending_count = 0;
+    return true;
+}
+
+bool profile_record(struct profile_run *run, uint64_t event_number, uint64_t started_ns,
+                    const struct kernel_cost *cost, struct profile_error *error)
+{
+    uint64_t start = started_ns > run->started_ns ? started_ns - run->started_ns : 0;
+    int64_t *row = run->pending[run->pending_count++];
+    row[0] = run->id;
+    row[1] = (int64_t)event_number;
+    row[2] = (int64_t)start;
+    row[3] = (int64_t)cost->wall_ns;
+    row[4] = (int64_t)cost->cpu_ns;
+    row[5] = (int64_t)cost->steps;
+    row[6] = (int64_t)cost->bytes_allocated;
+    row[7] = (int64_t)cost->copy_out_bytes;
+    row[8] = (int64_t)cost->dedup_lookups;
+    row[9] = (int64_t)cost->dedup_hits;
+    if (run->pending_count == PROFILE_BATCH_ROWS && !write_pending(run, error))
         return false;
+    if (cost->span_count) {
+        struct evlog_error log_error = { 0 };
+        if (!evlog_begin(run->log, &log_error)) {
+            copy_evlog_error(error, &log_error);
+            return false;
+        }
+        if (!insert_spans(run, event_number, cost, error))
+            return false;
+    }
     if (!run->events || event_number < run->first_event)
         run->first_event = event_number;
     if (event_number > run->last_event)
@@ -244,8 +299,21 @@ bool profile_record(struct profile_run *run, uint64_t event_number, uint64_t sta
     return true;
 }
 
+bool profile_write(struct profile_run *run, struct profile_error *error)
+{
+    return !run || write_pending(run, error);
+}
+
+void profile_discard(struct profile_run *run)
+{
+    if (run)
+        run->pending_count = 0;
+}
+
 bool profile_flush(struct profile_run *run, struct profile_error *error)
 {
+    if (!write_pending(run, error))
+        return false;
     struct evlog_error log_error = { 0 };
     if (evlog_commit(run->log, &log_error))
         return true;
@@ -260,8 +328,8 @@ bool profile_run_end(struct profile_run *run, const char *status, struct profile
     sqlite3 *database = evlog_database(run->log);
     struct evlog_error log_error = { 0 };
     sqlite3_stmt *update = NULL;
-    bool ok = evlog_begin(run->log, &log_error);
-    if (!ok)
+    bool ok = write_pending(run, error) && evlog_begin(run->log, &log_error);
+    if (!ok && log_error.message[0])
         copy_evlog_error(error, &log_error);
     ok = ok && prepare(database,
                        "UPDATE runs SET status = ?2, first_event = ?3, last_event = ?4, events = ?5, wall_ns = ?6 "

@@ -8,9 +8,10 @@
  * docs/formats.md), so runs can be compared afterwards with nocklab or the
  * sqlite3 shell.
  *
- * Rows are written into the log's open transaction (evlog_begin), so a live
- * run's profile rows commit with its events; a replay, which appends no
- * events, commits them with profile_flush.
+ * Rows are written into the log's open transaction (evlog_begin), in
+ * groups (profile_write), so a live run's profile rows commit with its
+ * events; a replay, which appends no events, commits them with
+ * profile_flush.
  *
  * Nothing here prints: summaries come back as data, exports go to files.
  */
@@ -44,6 +45,13 @@ uint64_t profile_run_started_ns(const struct profile_run *run);
 /* Record one event that began at `started_ns` (CLOCK_MONOTONIC). */
 bool profile_record(struct profile_run *run, uint64_t event_number, uint64_t started_ns,
                     const struct kernel_cost *cost, struct profile_error *error);
+/* Rows are kept in memory and inserted in groups.  profile_write inserts
+ * those waiting into the open transaction (call it before committing a
+ * batch of events, so their rows commit with them; `run` may be NULL);
+ * profile_flush inserts them and commits. */
+bool profile_write(struct profile_run *run, struct profile_error *error);
+/* Forget rows not yet inserted (their events were rolled back). */
+void profile_discard(struct profile_run *run);
 /* Commit the rows recorded so far (and anything else in the open
  * transaction). */
 bool profile_flush(struct profile_run *run, struct profile_error *error);

@@ -69,6 +69,7 @@ struct store {
     struct unreleased *unreleased;
     size_t unreleased_count, unreleased_capacity;
     bool batch_open;
+    struct profile_run *batch_run; /* the run recording the open batch */
     noun batch_base_state;
     uint64_t batch_base_number;
     uint64_t batch_started_ns;
@@ -330,6 +331,7 @@ enum applied_as { APPLIED, REFUSED, LOG_FAILED };
 static void abandon_batch(struct store *store)
 {
     evlog_rollback(store->log);
+    profile_discard(store->batch_run);
     if (store->batch_open)
         kernel_set_state(store->kernel, store->batch_base_state, store->batch_base_number);
     store->batch_open = false;
@@ -375,6 +377,7 @@ static enum applied_as apply_event(struct store *store, noun event, const struct
         fail(error, 0, "out of memory while jamming the event");
         return REFUSED;
     }
+    store->batch_run = run;
     if (!store->batch_open) {
         store->batch_open = true;
         store->batch_base_state = kernel_state(store->kernel);
@@ -478,6 +481,11 @@ static bool commit_and_release(struct store *store, struct profile_run *run, str
     if (!store->unreleased_count)
         return true;
     struct evlog_error log_error = { 0 };
+    struct profile_error profile_error = { { 0 } };
+    if (!profile_write(run, &profile_error)) {
+        abandon_batch(store);
+        return fail(error, 0, "%s", profile_error.message);
+    }
     if (!evlog_commit(store->log, &log_error)) {
         abandon_batch(store);
         return fail(error, log_error.event_number, "%s", log_error.message);
@@ -649,6 +657,7 @@ bool store_generate(struct store *store, const char *sample, uint64_t count, uin
     result->mug = kernel_mug(store->kernel);
     result->seconds = (double)(wall_now() - generation.progress.started_ns) / 1e9;
     result->run_id = profile_run_id(run);
+    store->batch_run = NULL;
     ok = profile_run_end(run, ok ? "done" : error->message, &profile_error) && ok;
     samples_generator_free(generation.generator);
     return ok;
