@@ -815,7 +815,10 @@ static bool replay_one(struct replay *replay, const struct evlog_record *record,
     return true;
 }
 
-/* Replay the log's events 1..to into `kernel` (at event 0). */
+/* Replay the log's events after the kernel's own event number, through
+ * `to`, into `kernel`.  Today kernels start at the boot kernel (event 0);
+ * a kernel loaded from a snapshot of event N would start at event N + 1
+ * here, which is all replay needs to know about snapshots. */
 static bool replay_into(struct store *store, struct kernel *kernel, uint64_t from, uint64_t to, const char *note,
                         struct store_replay_result *result, struct store_error *error)
 {
@@ -827,7 +830,7 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
     if (!replay.backend)
         return fail(error, 0, "out of memory");
     replay.run = profile_run_begin(store->log, "replay", replay.backend->name, note, &profile_error);
-    struct evlog_cursor *cursor = replay.run ? evlog_cursor_open(store->log, 1, to, &log_error) : NULL;
+    struct evlog_cursor *cursor = replay.run ? evlog_cursor_open(store->log, kernel_event_number(kernel) + 1, to, &log_error) : NULL;
     if (!cursor) {
         fail(error, 0, "%s", replay.run ? log_error.message : profile_error.message);
         profile_run_end(replay.run, error->message, &profile_error);
@@ -884,6 +887,9 @@ bool store_replay(struct store *store, uint64_t from, uint64_t to, const struct 
     memset(result, 0, sizeof *result);
     if (to && from > to)
         return fail(error, 0, "--from %llu is after --to %llu", (unsigned long long)from, (unsigned long long)to);
+    uint64_t last = evlog_last_event(store->log);
+    if ((to && to > last) || from > (last ? last : 1))
+        return fail(error, 0, "store %s: the log ends at event %llu", store->directory, (unsigned long long)last);
     struct kernel *kernel = kernel_from_boot(store, true, error);
     if (!kernel)
         return false;
