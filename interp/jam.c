@@ -151,12 +151,20 @@ static void *table_memory(size_t bytes)
 {
     if (bytes < HUGE_PAGE_BYTES)
         return calloc(1, bytes);
+    /* Huge pages only back aligned 2 MiB ranges: over-map, then trim. */
     size_t rounded = (bytes + HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1);
-    void *memory = mmap(NULL, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (memory == MAP_FAILED)
+    char *mapped = mmap(NULL, rounded + HUGE_PAGE_BYTES, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapped == MAP_FAILED)
         return NULL;
-    madvise(memory, rounded, MADV_HUGEPAGE);
-    return memory;
+    char *aligned = (char *)(((uintptr_t)mapped + HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(HUGE_PAGE_BYTES - 1));
+    if (aligned > mapped)
+        munmap(mapped, (size_t)(aligned - mapped));
+    size_t after = (size_t)(mapped + rounded + HUGE_PAGE_BYTES - (aligned + rounded));
+    if (after > 0)
+        munmap(aligned + rounded, after);
+    madvise(aligned, rounded, MADV_HUGEPAGE);
+    return aligned;
 }
 
 static void table_memory_free(void *memory, size_t bytes)
@@ -170,16 +178,109 @@ static void table_memory_free(void *memory, size_t bytes)
     munmap(memory, (bytes + HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1));
 }
 
+/* New entries wait in a queue this long, their slot prefetched, before
+ * they are placed in a table, so placing one doesn't stall on a miss. */
+#define PLACE_QUEUE 16
+
+/* How far ahead loops over independent random accesses prefetch. */
+#define PREFETCH_AHEAD 16
+
+/* A table's next size: four times bigger while small, to spend less time
+ * rehashing, then twice, to keep memory in bounds. */
+static inline size_t grown_capacity(size_t capacity)
+{
+    return capacity < ((size_t)1 << 20) ? 4 * capacity : 2 * capacity;
+}
+
 /* Tables grow when more than 70% full. */
 static inline bool table_too_full(size_t count, size_t mask)
 {
     return count * 10 > (mask + 1) * 7;
 }
 
-/* Cells already visited, by address, so that structure shared by pointer
- * is walked once.  Each maps to its visit number: cells are numbered in the
- * order they are first reached.  Linear probing; key 0 marks an empty slot
- * (0 is a direct atom, never entered). */
+/* Which cells pass 1 has visited: one bit per 8 bytes of address space
+ * (cells are 8-aligned and bigger than 8 bytes), kept per 2 MiB chunk of
+ * address space that holds any cell, the chunks found through a small
+ * table keyed by chunk number.  It is exact, and a chunk's bits are 1/64 of
+ * its size, so it mostly stays in cache while the map below would not: the
+ * first visit of a cell, by far the most common case, costs no probe of
+ * the address map at all. */
+#define CHUNK_SHIFT 21
+#define CHUNK_WORDS ((size_t)1 << (CHUNK_SHIFT - 3 - 6))
+
+struct visited_chunk {
+    uint64_t number;   /* address >> CHUNK_SHIFT, plus 1 (0: empty slot) */
+    uint64_t *bits;
+};
+
+struct visited_set {
+    struct visited_chunk *chunks;
+    size_t mask, count;
+    uint64_t last_number;    /* one-entry cache: nouns are mostly local */
+    uint64_t *last_bits;
+};
+
+static bool visited_init(struct visited_set *set)
+{
+    memset(set, 0, sizeof *set);
+    set->mask = 63;
+    set->chunks = calloc(64, sizeof *set->chunks);
+    return set->chunks != NULL;
+}
+
+static void visited_free(struct visited_set *set)
+{
+    for (size_t i = 0; set->chunks && i <= set->mask; i++)
+        free(set->chunks[i].bits);
+    free(set->chunks);
+}
+
+static struct visited_chunk *visited_find(struct visited_chunk *chunks, size_t mask, uint64_t number)
+{
+    size_t index = (size_t)mix64(number) & mask;
+    while (chunks[index].number != 0 && chunks[index].number != number)
+        index = (index + 1) & mask;
+    return &chunks[index];
+}
+
+/* The bits of the chunk holding `address`, made if new.  NULL on no memory. */
+static uint64_t *visited_chunk_bits(struct visited_set *set, uint64_t address)
+{
+    uint64_t number = (address >> CHUNK_SHIFT) + 1;
+    if (number == set->last_number)
+        return set->last_bits;
+    struct visited_chunk *chunk = visited_find(set->chunks, set->mask, number);
+    if (chunk->number == 0) {
+        if (table_too_full(set->count + 1, set->mask)) {
+            size_t capacity = 4 * (set->mask + 1);
+            struct visited_chunk *chunks = calloc(capacity, sizeof *chunks);
+            if (!chunks)
+                return NULL;
+            for (size_t i = 0; i <= set->mask; i++)
+                if (set->chunks[i].number != 0)
+                    *visited_find(chunks, capacity - 1, set->chunks[i].number) = set->chunks[i];
+            free(set->chunks);
+            set->chunks = chunks;
+            set->mask = capacity - 1;
+            chunk = visited_find(set->chunks, set->mask, number);
+        }
+        chunk->bits = calloc(CHUNK_WORDS, sizeof(uint64_t));
+        if (!chunk->bits)
+            return NULL;
+        chunk->number = number;
+        set->count++;
+    }
+    set->last_number = number;
+    set->last_bits = chunk->bits;
+    return chunk->bits;
+}
+
+/* Cells visited, by address, mapped to their visit number (cells are
+ * numbered in the order they are first reached); only looked at when a cell
+ * is reached a second time.  Linear probing; key 0 marks an empty slot.  New
+ * entries wait in a short queue, their slot prefetched, before they are
+ * placed, so entering one doesn't stall on a cache miss.  `count` includes
+ * the queued ones. */
 struct address_slot {
     noun key;
     uint64_t visit;
@@ -188,11 +289,18 @@ struct address_slot {
 struct address_map {
     struct address_slot *slots;
     size_t mask, count;
+    struct address_slot queued[PLACE_QUEUE];
+    size_t queue_count;
 };
+
+static inline size_t address_home(size_t mask, noun key)
+{
+    return (size_t)mix64(key) & mask;
+}
 
 static void address_place(struct address_slot *slots, size_t mask, noun key, uint64_t visit)
 {
-    size_t index = (size_t)mix64(key) & mask;
+    size_t index = address_home(mask, key);
     while (slots[index].key != 0)
         index = (index + 1) & mask;
     slots[index].key = key;
@@ -201,42 +309,50 @@ static void address_place(struct address_slot *slots, size_t mask, noun key, uin
 
 static bool address_grow(struct address_map *map)
 {
-    size_t capacity = 2 * (map->mask + 1);
+    size_t capacity = grown_capacity(map->mask + 1);
     struct address_slot *slots = table_memory(capacity * sizeof *slots);
     if (!slots)
         return false;
-    for (size_t i = 0; i <= map->mask; i++)
+    /* Placing is a random write per entry: fetch a few entries ahead so the
+     * misses overlap instead of queueing one after another. */
+    for (size_t i = 0; i <= map->mask; i++) {
+        if (i + PREFETCH_AHEAD <= map->mask && map->slots[i + PREFETCH_AHEAD].key != 0)
+            __builtin_prefetch(&slots[address_home(capacity - 1, map->slots[i + PREFETCH_AHEAD].key)], 1);
         if (map->slots[i].key != 0)
             address_place(slots, capacity - 1, map->slots[i].key, map->slots[i].visit);
+    }
     table_memory_free(map->slots, (map->mask + 1) * sizeof *slots);
     map->slots = slots;
     map->mask = capacity - 1;
     return true;
 }
 
-enum visit_result { VISIT_SEEN, VISIT_NEW, VISIT_NO_MEMORY };
-
-/* Look `key` up, entering it as visit `next_visit` if it is new, in one
- * probe.  *visit is its visit number either way. */
-static enum visit_result address_visit(struct address_map *map, noun key, uint64_t next_visit, uint64_t *visit)
+/* Enter `key`, which is not there yet. */
+static bool address_insert(struct address_map *map, noun key, uint64_t visit)
 {
-    size_t index = (size_t)mix64(key) & map->mask;
-    for (;;) {
-        struct address_slot *slot = &map->slots[index];
-        if (slot->key == key) {
-            *visit = slot->visit;
-            return VISIT_SEEN;
-        }
-        if (slot->key == 0) {
-            slot->key = key;
-            slot->visit = *visit = next_visit;
-            map->count++;
-            if (table_too_full(map->count, map->mask) && !address_grow(map))
-                return VISIT_NO_MEMORY;
-            return VISIT_NEW;
-        }
-        index = (index + 1) & map->mask;
+    if (map->queue_count == PLACE_QUEUE) {
+        address_place(map->slots, map->mask, map->queued[0].key, map->queued[0].visit);
+        map->queue_count--;
+        memmove(map->queued, map->queued + 1, map->queue_count * sizeof map->queued[0]);
     }
+    __builtin_prefetch(&map->slots[address_home(map->mask, key)], 1);
+    map->queued[map->queue_count].key = key;
+    map->queued[map->queue_count].visit = visit;
+    map->queue_count++;
+    map->count++;
+    return !table_too_full(map->count, map->mask) || address_grow(map);
+}
+
+/* The visit number of `key`, which is there. */
+static uint64_t address_find(const struct address_map *map, noun key)
+{
+    for (size_t i = 0; i < map->queue_count; i++)
+        if (map->queued[i].key == key)
+            return map->queued[i].visit;
+    size_t index = address_home(map->mask, key);
+    while (map->slots[index].key != key)
+        index = (index + 1) & map->mask;
+    return map->slots[index].visit;
 }
 
 /* A distinct cell: the references of its head and tail. */
@@ -249,6 +365,7 @@ struct canonical_cell {
  * seen).  cell_slots and atom_slots find a distinct cell or atom by content:
  * each slot is 0 (empty) or the high 32 bits of its hash over 1 + its index. */
 struct canonical {
+    struct visited_set visited;
     struct address_map addresses;
     uint64_t *visit_refs; /* by visit number: see canonical_ref */
     size_t visit_count, visit_capacity;
@@ -256,6 +373,8 @@ struct canonical {
     size_t cell_count, cell_capacity;
     uint64_t *cell_slots;
     size_t cell_mask;
+    size_t queued[PLACE_QUEUE]; /* new cells not yet in cell_slots, oldest first */
+    size_t queue_count;
     noun *atoms;
     size_t atom_count, atom_capacity;
     uint64_t *atom_slots;
@@ -265,17 +384,19 @@ struct canonical {
 static bool canonical_init(struct canonical *canon)
 {
     memset(canon, 0, sizeof *canon);
+    bool visited_ok = visited_init(&canon->visited);
     canon->addresses.mask = 4095;
     canon->addresses.slots = table_memory(4096 * sizeof(struct address_slot));
     canon->cell_mask = 4095;
     canon->cell_slots = table_memory(4096 * sizeof(uint64_t));
     canon->atom_mask = 255;
     canon->atom_slots = calloc(256, sizeof(uint64_t));
-    return canon->addresses.slots && canon->cell_slots && canon->atom_slots;
+    return visited_ok && canon->addresses.slots && canon->cell_slots && canon->atom_slots;
 }
 
 static void canonical_free(struct canonical *canon)
 {
+    visited_free(&canon->visited);
     table_memory_free(canon->addresses.slots, (canon->addresses.mask + 1) * sizeof(struct address_slot));
     free(canon->visit_refs);
     free(canon->cells);
@@ -321,22 +442,56 @@ static bool grow_array(void **items, size_t *capacity, size_t item_size)
     return true;
 }
 
-/* The reference of the cell [head tail], given its children's references. */
+static void cell_table_rebuild(struct canonical *canon, uint64_t *slots, size_t mask)
+{
+    for (size_t i = 0; i < canon->cell_count; i++) {
+        if (i + PREFETCH_AHEAD < canon->cell_count) {
+            const struct canonical_cell *ahead = &canon->cells[i + PREFETCH_AHEAD];
+            __builtin_prefetch(&slots[(size_t)pair_hash(ahead->head, ahead->tail) & mask], 1);
+        }
+        slot_place(slots, mask, pair_hash(canon->cells[i].head, canon->cells[i].tail), i);
+    }
+    canon->queue_count = 0; /* everything is placed now */
+}
+
+static void place_oldest_queued(struct canonical *canon)
+{
+    size_t number = canon->queued[0];
+    const struct canonical_cell *cell = &canon->cells[number];
+    slot_place(canon->cell_slots, canon->cell_mask, pair_hash(cell->head, cell->tail), number);
+    canon->queue_count--;
+    memmove(canon->queued, canon->queued + 1, canon->queue_count * sizeof canon->queued[0]);
+}
+
+/* The reference of the cell [head tail], given its children's references.
+ *
+ * A pair can only be new if neither child is the cell created last: any
+ * cell having that one as a child would have been created after it.  Such
+ * cells (most of them, in a noun without much repetition) skip the lookup;
+ * the others look in the queue, then in the table. */
 static uint64_t intern_cell(struct canonical *canon, uint64_t head, uint64_t tail)
 {
+    uint64_t last = canon->cell_count ? (REF_CELL | (canon->cell_count - 1)) : REF_NONE;
     uint64_t hash = pair_hash(head, tail);
-    uint64_t tag = hash >> 32;
-    size_t index = (size_t)hash & canon->cell_mask;
-    for (;;) {
-        uint64_t slot = canon->cell_slots[index];
-        if (slot == 0)
-            break;
-        if (slot >> 32 == tag) {
-            size_t number = (size_t)(slot & 0xffffffffu) - 1;
-            if (canon->cells[number].head == head && canon->cells[number].tail == tail)
-                return REF_CELL | number;
+    if (head != last && tail != last) {
+        for (size_t i = 0; i < canon->queue_count; i++) {
+            const struct canonical_cell *cell = &canon->cells[canon->queued[i]];
+            if (cell->head == head && cell->tail == tail)
+                return REF_CELL | canon->queued[i];
         }
-        index = (index + 1) & canon->cell_mask;
+        uint64_t tag = hash >> 32;
+        size_t index = (size_t)hash & canon->cell_mask;
+        for (;;) {
+            uint64_t slot = canon->cell_slots[index];
+            if (slot == 0)
+                break;
+            if (slot >> 32 == tag) {
+                size_t number = (size_t)(slot & 0xffffffffu) - 1;
+                if (canon->cells[number].head == head && canon->cells[number].tail == tail)
+                    return REF_CELL | number;
+            }
+            index = (index + 1) & canon->cell_mask;
+        }
     }
     if (canon->cell_count >= MAX_DISTINCT)
         return REF_NONE;
@@ -346,19 +501,21 @@ static uint64_t intern_cell(struct canonical *canon, uint64_t head, uint64_t tai
     size_t number = canon->cell_count++;
     canon->cells[number].head = head;
     canon->cells[number].tail = tail;
-    canon->cell_slots[index] = tag << 32 | (uint64_t)(number + 1);
     if (table_too_full(canon->cell_count, canon->cell_mask)) {
-        /* Rebuild from the cells in order: sequential reads, no old slots. */
-        size_t capacity = 2 * (canon->cell_mask + 1);
+        size_t capacity = grown_capacity(canon->cell_mask + 1);
         uint64_t *slots = table_memory(capacity * sizeof *slots);
         if (!slots)
             return REF_NONE;
-        for (size_t i = 0; i < canon->cell_count; i++)
-            slot_place(slots, capacity - 1, pair_hash(canon->cells[i].head, canon->cells[i].tail), i);
+        cell_table_rebuild(canon, slots, capacity - 1);
         table_memory_free(canon->cell_slots, (canon->cell_mask + 1) * sizeof *slots);
         canon->cell_slots = slots;
         canon->cell_mask = capacity - 1;
+        return REF_CELL | number;
     }
+    if (canon->queue_count == PLACE_QUEUE)
+        place_oldest_queued(canon);
+    __builtin_prefetch(&canon->cell_slots[(size_t)hash & canon->cell_mask], 1);
+    canon->queued[canon->queue_count++] = number;
     return REF_CELL | number;
 }
 
@@ -424,19 +581,27 @@ static uint64_t canonical_lookup(struct canonical *canon, noun n, uint64_t *visi
         *no_memory = ref == REF_NONE;
         return ref;
     }
-    switch (address_visit(&canon->addresses, n, canon->visit_count, visit)) {
-    case VISIT_SEEN:
-        return canon->visit_refs[*visit];
-    case VISIT_NEW:
-        if (canon->visit_count == canon->visit_capacity &&
-            !grow_array((void **)&canon->visit_refs, &canon->visit_capacity, sizeof *canon->visit_refs))
-            break;
-        canon->visit_refs[canon->visit_count++] = REF_NONE;
+    uint64_t address = n & NOUN_ADDRESS_MASK;
+    uint64_t *bits = visited_chunk_bits(&canon->visited, address);
+    if (!bits) {
+        *no_memory = true;
         return REF_NONE;
-    case VISIT_NO_MEMORY:
-        break;
     }
-    *no_memory = true;
+    size_t offset = (size_t)(address & ((UINT64_C(1) << CHUNK_SHIFT) - 1)) >> 3;
+    uint64_t bit = UINT64_C(1) << (offset % 64);
+    if (bits[offset / 64] & bit) {
+        *visit = address_find(&canon->addresses, n);
+        return canon->visit_refs[*visit];
+    }
+    bits[offset / 64] |= bit;
+    *visit = canon->visit_count;
+    if ((canon->visit_count == canon->visit_capacity &&
+         !grow_array((void **)&canon->visit_refs, &canon->visit_capacity, sizeof *canon->visit_refs)) ||
+        !address_insert(&canon->addresses, n, *visit)) {
+        *no_memory = true;
+        return REF_NONE;
+    }
+    canon->visit_refs[canon->visit_count++] = REF_NONE;
     return REF_NONE;
 }
 
@@ -458,11 +623,17 @@ static uint64_t canonical_ref(struct canonical *canon, noun root)
             frames[depth].cell = n;
             frames[depth].visit = visit;
             depth++;
-            /* The tail's lookup comes after the head's subtree: start
-             * fetching its slot now. */
-            noun tail = noun_tail(n);
-            __builtin_prefetch(&canon->addresses.slots[(size_t)mix64(tail) & canon->addresses.mask]);
-            n = noun_head(n);
+            /* Misses are the cost of pass 1, so start them early: the
+             * tail is read after the head's subtree, so fetch its cell now;
+             * a cell of two small atoms is interned right away, so fetch
+             * its slot in the cell table. */
+            noun head = noun_head(n), tail = noun_tail(n);
+            if (noun_is_cell(tail)) {
+                __builtin_prefetch(noun_to_cell(tail));
+            } else if (noun_is_direct(head) && noun_is_direct(tail)) {
+                __builtin_prefetch(&canon->cell_slots[(size_t)pair_hash(head, tail) & canon->cell_mask]);
+            }
+            n = head;
         }
         /* Climb, finishing cells whose tail this completes. */
         for (;;) {
@@ -743,19 +914,26 @@ struct start_word {
     uint64_t before;
 };
 
+/* A cell being read: its number, and its head once that is read
+ * (NOUN_NONE while it is being read). */
+struct pending_cell {
+    uint64_t number;
+    noun head;
+};
+
 /* Everything cue needs besides the region.
  *
- * nouns[k] is the noun numbered k: NOUN_NONE for a cell whose head is still
- * being read, its head while its tail is, the finished noun after that.
- * pending holds the numbers of the cells being read, outermost first, so it
- * is increasing (later cells begin later).  starts[0 .. start_words_used)
- * have `before` filled in; starts past that are all zero. */
+ * nouns[k] is the noun numbered k once it is finished, NOUN_NONE until then
+ * (so a backreference to a cell that contains it is caught by that alone).
+ * pending holds the cells being read, outermost first.  starts has a word
+ * for every 64 bits of input; starts[0 .. start_words_used) have `before`
+ * filled in, and later ones are all zero. */
 struct cue_workspace {
     struct start_word *starts;
     size_t start_capacity, start_words_used;
     noun *nouns;
     size_t noun_count, noun_capacity;
-    uint64_t *pending;
+    struct pending_cell *pending;
     size_t pending_count, pending_capacity;
 };
 
@@ -792,33 +970,44 @@ static bool out_of_memory(struct jam_error *error, uint64_t offset)
     return cue_fail(error, offset, "out of memory while decoding");
 }
 
-/* Record that a noun began at `position` and give it the next number. */
+/* Set bits in a word.  Written out because without -mpopcnt the builtin
+ * is a library call, and this runs for every backreference. */
+static inline uint64_t count_bits(uint64_t word)
+{
+    word -= (word >> 1) & UINT64_C(0x5555555555555555);
+    word = (word & UINT64_C(0x3333333333333333)) + ((word >> 2) & UINT64_C(0x3333333333333333));
+    word = (word + (word >> 4)) & UINT64_C(0x0f0f0f0f0f0f0f0f);
+    return (word * UINT64_C(0x0101010101010101)) >> 56;
+}
+
+/* Size the arrays for an input of `total_bits`.  The start index has one
+ * word per 64 input bits.  A noun takes at least 2 bits, but real jams
+ * average several times that, so the noun array starts at a fraction of
+ * the bound (at most 128 MiB) and grows. */
+static bool workspace_prepare(struct cue_workspace *space, uint64_t total_bits)
+{
+    space->start_capacity = (size_t)(total_bits / 64 + 1);
+    space->starts = calloc(space->start_capacity, sizeof *space->starts);
+    uint64_t guess = total_bits / 8 + 1024;
+    space->noun_capacity = (size_t)(guess < (UINT64_C(1) << 24) ? guess : (UINT64_C(1) << 24));
+    space->nouns = malloc(space->noun_capacity * sizeof *space->nouns);
+    space->pending_capacity = 1024;
+    space->pending = malloc(space->pending_capacity * sizeof *space->pending);
+    return space->starts && space->nouns && space->pending;
+}
+
+/* Record that a noun began at `position` (below total_bits) and give it the
+ * next number. */
 static bool record_start(struct cue_workspace *space, uint64_t position, noun value, uint64_t *number)
 {
     size_t word = (size_t)(position >> 6);
-    if (word >= space->start_capacity) {
-        size_t capacity = space->start_capacity ? space->start_capacity * 2 : 1024;
-        if (capacity <= word)
-            capacity = word + 1;
-        struct start_word *starts = realloc(space->starts, capacity * sizeof *starts);
-        if (!starts)
-            return false;
-        memset(starts + space->start_capacity, 0, (capacity - space->start_capacity) * sizeof *starts);
-        space->starts = starts;
-        space->start_capacity = capacity;
-    }
     while (space->start_words_used <= word)
         space->starts[space->start_words_used++].before = space->noun_count;
     space->starts[word].bits |= UINT64_C(1) << (position & 63);
 
-    if (space->noun_count == space->noun_capacity) {
-        size_t capacity = space->noun_capacity ? space->noun_capacity * 2 : 4096;
-        noun *nouns = realloc(space->nouns, capacity * sizeof *nouns);
-        if (!nouns)
-            return false;
-        space->nouns = nouns;
-        space->noun_capacity = capacity;
-    }
+    if (space->noun_count == space->noun_capacity &&
+        !grow_array((void **)&space->nouns, &space->noun_capacity, sizeof *space->nouns))
+        return false;
     space->nouns[space->noun_count] = value;
     *number = space->noun_count++;
     return true;
@@ -826,30 +1015,13 @@ static bool record_start(struct cue_workspace *space, uint64_t position, noun va
 
 static bool pending_push(struct cue_workspace *space, uint64_t number)
 {
-    if (space->pending_count == space->pending_capacity) {
-        size_t capacity = space->pending_capacity ? space->pending_capacity * 2 : 1024;
-        uint64_t *pending = realloc(space->pending, capacity * sizeof *pending);
-        if (!pending)
-            return false;
-        space->pending = pending;
-        space->pending_capacity = capacity;
-    }
-    space->pending[space->pending_count++] = number;
+    if (space->pending_count == space->pending_capacity &&
+        !grow_array((void **)&space->pending, &space->pending_capacity, sizeof *space->pending))
+        return false;
+    space->pending[space->pending_count].number = number;
+    space->pending[space->pending_count].head = NOUN_NONE;
+    space->pending_count++;
     return true;
-}
-
-/* Whether noun `number` is a cell still being read (binary search). */
-static bool pending_contains(const struct cue_workspace *space, uint64_t number)
-{
-    size_t low = 0, high = space->pending_count;
-    while (low < high) {
-        size_t middle = low + (high - low) / 2;
-        if (space->pending[middle] < number)
-            low = middle + 1;
-        else
-            high = middle;
-    }
-    return low < space->pending_count && space->pending[low] == number;
 }
 
 /* Read a mat's length prefix at *position: *bits is how many value bits
@@ -937,11 +1109,11 @@ static bool resolve_backref(const struct cue_workspace *space, uint64_t here, ui
     if (word >= space->start_words_used || !(space->starts[word].bits & bit))
         return cue_fail(error, here, "backreference to bit %llu, where no noun begins",
                         (unsigned long long)target);
-    uint64_t number = space->starts[word].before + (uint64_t)__builtin_popcountll(space->starts[word].bits & (bit - 1));
-    if (pending_contains(space, number))
+    uint64_t number = space->starts[word].before + count_bits(space->starts[word].bits & (bit - 1));
+    *out = space->nouns[number];
+    if (*out == NOUN_NONE)
         return cue_fail(error, here, "backreference to bit %llu, a cell that contains it",
                         (unsigned long long)target);
-    *out = space->nouns[number];
     return true;
 }
 
@@ -995,14 +1167,13 @@ static bool cue_run(struct cue_workspace *space, struct noun_region *region, con
                 *out = value;
                 return true;
             }
-            uint64_t number = space->pending[space->pending_count - 1];
-            noun head = space->nouns[number];
-            if (head == NOUN_NONE) {
-                space->nouns[number] = value; /* head done; its tail is next */
+            struct pending_cell *top = &space->pending[space->pending_count - 1];
+            if (top->head == NOUN_NONE) {
+                top->head = value; /* head done; its tail is next */
                 break;
             }
-            value = noun_cell_new(region, head, value);
-            space->nouns[number] = value;
+            value = noun_cell_new(region, top->head, value);
+            space->nouns[top->number] = value;
             space->pending_count--;
         }
     }
@@ -1018,7 +1189,8 @@ bool jam_cue_bytes(struct noun_region *region, const uint8_t *bytes, size_t leng
     if (length > UINT64_MAX / 8)
         return cue_fail(error, 0, "input too large");
     struct bit_reader reader = { bytes, length, (uint64_t)length * 8 };
-    bool ok = cue_run(space, region, &reader, out, error);
+    bool ok = workspace_prepare(space, reader.total_bits) ? cue_run(space, region, &reader, out, error)
+                                                           : out_of_memory(error, 0);
     workspace_release(space);
     return ok;
 }

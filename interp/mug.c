@@ -88,8 +88,31 @@ uint32_t mug_bytes(const uint8_t *bytes, size_t length)
     return mug_hash(bytes, length, MUG_ATOM_SEED, MUG_ATOM_FALLBACK);
 }
 
+/* Murmur of exactly two 4-byte blocks: the usual cell, whose tail mug has
+ * all four bytes.  Same arithmetic as murmur3_32, unrolled. */
+static inline uint32_t murmur3_32_two_blocks(uint32_t first, uint32_t second, uint32_t seed)
+{
+    uint32_t hash = seed ^ murmur_scramble(first);
+    hash = rotate_left(hash, 13) * 5 + 0xe6546b64u;
+    hash ^= murmur_scramble(second);
+    hash = rotate_left(hash, 13) * 5 + 0xe6546b64u;
+    hash ^= 8;
+    hash ^= hash >> 16;
+    hash *= 0x85ebca6bu;
+    hash ^= hash >> 13;
+    hash *= 0xc2b2ae35u;
+    hash ^= hash >> 16;
+    return hash;
+}
+
 uint32_t mug_both(uint32_t head_mug, uint32_t tail_mug)
 {
+    if (tail_mug >= (UINT32_C(1) << 24)) {
+        uint32_t hash = murmur3_32_two_blocks(head_mug, tail_mug, MUG_CELL_SEED);
+        uint32_t folded = (hash >> 31) ^ (hash & 0x7fffffffu);
+        if (folded != 0)
+            return folded;
+    }
     uint8_t buffer[8];
     for (int i = 0; i < 4; i++) {
         buffer[i] = (uint8_t)(head_mug >> (8 * i));
@@ -221,6 +244,10 @@ uint32_t mug_noun(noun n)
 
     while (stack.count > 0) {
         struct noun_cell *cell = stack.items[stack.count - 1];
+        /* Both children will be read; let the tail's line load while the
+         * head is looked at (cells are usually far apart). */
+        if (noun_is_cell(cell->tail))
+            __builtin_prefetch(noun_to_cell(cell->tail));
         noun pending = NOUN_NONE;
         if (needs_traversal(cell->head))
             pending = cell->head;

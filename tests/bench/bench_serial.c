@@ -108,7 +108,8 @@ static void bench_pill(struct noun_region *region, const uint8_t *pill, size_t l
 {
     double cue_times[RUNS], mug_times[RUNS], jam_times[RUNS];
     for (int run = 0; run < RUNS; run++) {
-        /* A fresh cue each run, so mug and jam start cold (no mug cached). */
+        /* A fresh cue each run, so mug starts cold (no mug cached) and jam
+         * from nouns nobody has walked yet. */
         noun_region_reset(region);
         double start = now_seconds();
         noun kernel = cue_or_die(region, pill, length);
@@ -134,7 +135,7 @@ static void bench_pill(struct noun_region *region, const uint8_t *pill, size_t l
     }
     report("cue ivory.pill", median(cue_times, RUNS), 0.050, "n/a");
     report("mug of the cued pill, cold", median(mug_times, RUNS), 0.010, "n/a");
-    report("jam of the cued pill, cold mugs", median(jam_times, RUNS), 0.075, "n/a");
+    report("jam of the cued pill", median(jam_times, RUNS), 0.075, "n/a");
 }
 
 /* A complete binary tree of the given depth whose leaves, left to right,
@@ -197,6 +198,10 @@ int main(void)
     struct rusage usage;
     getrusage(RUSAGE_SELF, &usage);
     printf("peak RSS: %.0f MB\n", (double)usage.ru_maxrss / 1024.0);
+    /* Wall times on a 2-core machine double when something else runs. */
+    double load[1];
+    if (getloadavg(load, 1) == 1)
+        printf("load average while measuring: %.2f\n", load[0]);
 
     noun_region_free(region);
     free(pill);

@@ -220,7 +220,9 @@ static void test_cells_by_parts(void **state)
 
 /* ---- deep nouns ----------------------------------------------------------- */
 
-#define DEEP 10000000
+#ifndef DEEP
+#define DEEP 10000000 /* override with -DDEEP=... for slow sanitizer builds */
+#endif
 
 static uint32_t atom_mug_by_bytes(uint64_t value)
 {
