@@ -31,6 +31,8 @@
 #include "interp/text.h"
 
 #define DEFAULT_CHECK_BUDGET_MS 20
+/* The check context's scratch is reset once it holds this much. */
+#define CHECK_RESET_BYTES ((size_t)64 << 20)
 /* Names longer than this (as text) are not labels a kernel would use. */
 #define MAX_NAME_BYTES 64
 /* Parent chains deeper than this aren't cached as verified. */
@@ -113,10 +115,12 @@ struct jets_dashboard {
     struct jets_stats stats;
     /* check mode */
     struct nock_context *check_nock;
+    struct candidate *checking;  /* the arm under check: pure Nock in the
+                                    check context, recursion included */
     uint64_t check_budget_ms;
     struct watchdog watchdog;
-    noun *checked;               /* open-addressing set of the home addresses
-                                    of cores checked already (0 = empty) */
+    uint64_t *checked;           /* open-addressing set of calls checked
+                                    already: arm and core mug (0 = empty) */
     size_t checked_count, checked_capacity;
     char *mismatches[JETS_MAX_MISMATCH_REPORTS];
     size_t mismatch_count;
@@ -622,6 +626,8 @@ static enum nock_jet_result run(void *context, struct nock_context *nock, noun c
         if (axis != c->arm->arm->axis || !same_noun(d, noun_head(core), c->core->battery) ||
             !chain_matches(d, c->core, core))
             continue;
+        if (nock == d->check_nock && c == d->checking)
+            return NOCK_JET_DECLINED;
         struct jets_call call = { .nock = nock, .region = nock_context_region(nock), .core = core };
         enum nock_jet_result result = c->arm->arm->function(&call, product);
         if (d->mode == JETS_CHECK && nock != d->check_nock && result != NOCK_JET_DECLINED)
@@ -735,13 +741,15 @@ static bool ensure_check_context(struct jets_dashboard *d)
     return d->check_nock && watchdog_start(&d->watchdog, d->check_nock);
 }
 
-/* Whether this home core was checked already (home is hash-consed, so the
- * address stands for the structure); remembers it if not. */
-static bool checked_before(struct jets_dashboard *d, noun core)
+/* Whether a call with this key (the arm, and the mug of the core) was
+ * checked already; remembers it if not.  Keyed by mug so a repeated call is
+ * skipped before its core is copied anywhere: a collision only means one
+ * call goes unchecked. */
+static bool checked_before(struct jets_dashboard *d, uint64_t core)
 {
     if ((d->checked_count + 1) * 2 > d->checked_capacity) {
         size_t capacity = d->checked_capacity ? d->checked_capacity * 2 : 1024;
-        noun *bigger = calloc(capacity, sizeof *bigger);
+        uint64_t *bigger = calloc(capacity, sizeof *bigger);
         if (!bigger)
             return false;
         for (size_t i = 0; i < d->checked_capacity; i++) {
@@ -808,13 +816,21 @@ static enum nock_jet_result check_call(struct jets_dashboard *d, struct nock_con
 {
     if (!ensure_check_context(d))
         return result;
+    uint64_t key = ((uint64_t)mug_noun(core) << 32) ^ (uint64_t)(uintptr_t)c->arm;
+    if (checked_before(d, key ? key : 1))
+        return result;
     noun kept = in_home(d, nock, core);
-    if (kept == NOUN_NONE || checked_before(d, kept))
+    if (kept == NOUN_NONE)
         return result;
     struct noun_region *region = nock_context_region(d->check_nock);
-    noun formula = noun_qual(region, 9, c->arm->arm->axis, 0, 1);
+    /* in home, so every check of this arm shares one compiled formula */
+    noun formula = in_home(d, d->check_nock, noun_qual(region, 9, c->arm->arm->axis, 0, 1));
+    if (formula == NOUN_NONE)
+        return result;
     watchdog_arm(&d->watchdog, d->check_budget_ms);
+    d->checking = c;
     struct nock_outcome outcome = nock_evaluate(d->check_nock, kept, formula);
+    d->checking = NULL;
     watchdog_disarm(&d->watchdog);
     enum nock_jet_result answer = result;
     if (outcome.status == NOCK_INTERRUPTED) {
@@ -835,7 +851,11 @@ static enum nock_jet_result check_call(struct jets_dashboard *d, struct nock_con
         d->stats.check_skipped++; /* out of memory or too deep: no verdict */
         c->arm->skipped++;
     }
-    nock_context_reset(d->check_nock);
+    /* Resetting costs a walk over the context's compiled code, so garbage
+     * from many checks is let pile up (collections inside the evaluator
+     * keep it bounded while checks run) and dropped now and then. */
+    if (noun_region_used(nock_context_region(d->check_nock)) > CHECK_RESET_BYTES)
+        nock_context_reset(d->check_nock);
     return answer;
 }
 
