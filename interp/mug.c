@@ -244,15 +244,16 @@ uint32_t mug_noun(noun n)
 
     while (stack.count > 0) {
         struct noun_cell *cell = stack.items[stack.count - 1];
-        /* Both children will be read; let the tail's line load while the
-         * head is looked at (cells are usually far apart). */
-        if (noun_is_cell(cell->tail))
-            __builtin_prefetch(noun_to_cell(cell->tail));
+        /* Tail first: in a noun built bottom-up (by cue, say) a cell sits
+         * right after its tail, while its head is far away; fetching the
+         * head now lets that miss overlap the walk of the tail. */
+        if (noun_is_cell(cell->head))
+            __builtin_prefetch(noun_to_cell(cell->head));
         noun pending = NOUN_NONE;
-        if (needs_traversal(cell->head))
-            pending = cell->head;
-        else if (needs_traversal(cell->tail))
+        if (needs_traversal(cell->tail))
             pending = cell->tail;
+        else if (needs_traversal(cell->head))
+            pending = cell->head;
         if (pending == NOUN_NONE) {
             store_cell_mug(cell);
             stack.count--;
