@@ -901,7 +901,9 @@ static noun edit(struct nock_context *context, noun axis, noun value, noun targe
     uint64_t bits = noun_atom_bit_length(axis);
     if (bits > 1 << 20)
         return NOUN_NONE;
-    noun *path = malloc((bits + 1) * sizeof *path);
+    /* the cells passed on the way down; on the C stack for usual axes */
+    noun nearby[64];
+    noun *path = bits <= 64 ? nearby : malloc((bits + 1) * sizeof *path);
     if (!path)
         return NOUN_NONE;
     uint64_t single;
@@ -911,7 +913,8 @@ static noun edit(struct nock_context *context, noun axis, noun value, noun targe
     /* walk down, remembering each cell passed */
     for (uint64_t i = bits - 1; i-- > 0;) {
         if (!noun_is_cell(at)) {
-            free(path);
+            if (path != nearby)
+                free(path);
             return NOUN_NONE;
         }
         path[i] = at;
@@ -923,7 +926,8 @@ static noun edit(struct nock_context *context, noun axis, noun value, noun targe
         result = (w[i / 64] >> (i % 64)) & 1 ? noun_cell_new(context->region, noun_head(cell), result)
                                               : noun_cell_new(context->region, result, noun_tail(cell));
     }
-    free(path);
+    if (path != nearby)
+        free(path);
     return result;
 }
 
