@@ -308,6 +308,17 @@ void noun_atom_to_bytes(noun atom, uint8_t *out, size_t count)
 
 /* ---- equality, fragments, census ---------------------------------------- */
 
+/* A cell's dedup hash, from its children's words (home addresses or direct
+ * atoms): a multiply-xorshift mix so that neighbouring addresses spread. */
+static inline uint64_t mix_pair(noun head, noun tail)
+{
+    uint64_t h = (head ^ (tail * UINT64_C(0x9E3779B97F4A7C15))) * UINT64_C(0xBF58476D1CE4E5B9);
+    h ^= h >> 31;
+    h *= UINT64_C(0x94D049BB133111EB);
+    return h ^ (h >> 29);
+}
+
+
 static bool atoms_equal(noun a, noun b)
 {
     if (noun_is_direct(a) || noun_is_direct(b))
@@ -318,9 +329,66 @@ static bool atoms_equal(noun a, noun b)
     return x->length == y->length && memcmp(x->words, y->words, x->length * 8) == 0;
 }
 
+/* Pairs of cells already compared (or being compared) by noun_equal.
+ * Equality of the whole is the conjunction over every pair visited, so a
+ * pair met again adds nothing and is skipped: two equal DAGs built apart
+ * (two cues of one pill) are compared in time linear in their distinct
+ * cells, not in their unfolded trees.  Empty slots have first == 0. */
+struct pair_set {
+    uint64_t *first, *second;
+    size_t capacity, count;
+};
+
+static bool pair_set_resize(struct pair_set *set, size_t capacity)
+{
+    uint64_t *first = calloc(capacity, sizeof *first), *second = malloc(capacity * sizeof *second);
+    if (!first || !second) {
+        free(first);
+        free(second);
+        return false;
+    }
+    size_t mask = capacity - 1;
+    for (size_t i = 0; i < set->capacity; i++) {
+        if (!set->first[i])
+            continue;
+        size_t j = mix_pair(set->first[i], set->second[i]) & mask;
+        while (first[j])
+            j = (j + 1) & mask;
+        first[j] = set->first[i];
+        second[j] = set->second[i];
+    }
+    free(set->first);
+    free(set->second);
+    set->first = first;
+    set->second = second;
+    set->capacity = capacity;
+    return true;
+}
+
+/* 1 if the pair is new (and now in the set), 0 if seen, -1 out of memory. */
+static int pair_set_insert(struct pair_set *set, uint64_t a, uint64_t b)
+{
+    if ((set->count + 1) * 2 > set->capacity && !pair_set_resize(set, set->capacity ? set->capacity * 2 : 4096))
+        return -1;
+    size_t mask = set->capacity - 1, i = mix_pair(a, b) & mask;
+    for (; set->first[i]; i = (i + 1) & mask)
+        if (set->first[i] == a && set->second[i] == b)
+            return 0;
+    set->first[i] = a;
+    set->second[i] = b;
+    set->count++;
+    return 1;
+}
+
+/* Cell pairs compared before noun_equal starts remembering them: most
+ * comparisons end sooner and never pay for the set. */
+#define EQUAL_PLAIN_VISITS 4096
+
 bool noun_equal(noun a, noun b)
 {
     struct word_stack stack;
+    struct pair_set seen = {0};
+    uint64_t visits = 0;
     word_stack_init(&stack);
     bool equal = true;
     for (;;) {
@@ -333,7 +401,10 @@ bool noun_equal(noun a, noun b)
                     equal = false;
                     break;
                 }
-                if (!word_stack_push(&stack, x->tail) || !word_stack_push(&stack, y->tail)) {
+                int fresh = ++visits > EQUAL_PLAIN_VISITS ? pair_set_insert(&seen, a, b) : 1;
+                if (fresh == 0)
+                    goto next;
+                if (fresh < 0 || !word_stack_push(&stack, x->tail) || !word_stack_push(&stack, y->tail)) {
                     equal = false; /* out of memory: can't tell, report unequal */
                     break;
                 }
@@ -346,12 +417,15 @@ bool noun_equal(noun a, noun b)
                 break;
             }
         }
+    next:
         if (stack.count == 0)
             break;
         b = word_stack_pop(&stack);
         a = word_stack_pop(&stack);
     }
     word_stack_free(&stack);
+    free(seen.first);
+    free(seen.second);
     return equal;
 }
 
@@ -660,15 +734,6 @@ struct noun_home {
     size_t listener_count;
 };
 
-/* A cell's dedup hash, from its children's words (home addresses or direct
- * atoms): a multiply-xorshift mix so that neighbouring addresses spread. */
-static inline uint64_t mix_pair(noun head, noun tail)
-{
-    uint64_t h = (head ^ (tail * UINT64_C(0x9E3779B97F4A7C15))) * UINT64_C(0xBF58476D1CE4E5B9);
-    h ^= h >> 31;
-    h *= UINT64_C(0x94D049BB133111EB);
-    return h ^ (h >> 29);
-}
 
 static inline uint64_t hash_atom_words(const struct noun_atom *atom)
 {

@@ -176,7 +176,9 @@ uint64_t noun_atom_byte_length(noun atom);
 /* Copy the atom's low `count` bytes into `out` (zero-padded). */
 void noun_atom_to_bytes(noun atom, uint8_t *out, size_t count);
 
-/* Structural equality, iterative.  Pointer-equal subtrees are skipped. */
+/* Structural equality, iterative.  Pointer-equal subtrees are skipped, and
+ * so are pairs of cells already compared, so equal DAGs built apart compare
+ * in time linear in their distinct cells. */
 bool noun_equal(noun a, noun b);
 
 /* Fragment (axis) lookup, Nock 0: NOUN_NONE when the axis is 0 or leads

@@ -104,6 +104,21 @@ static void test_deep_nouns(void **state)
     noun_region_reset(region);
 }
 
+/* Two DAGs built apart, each 200 levels of [x x], unfold to 2^200 leaves:
+ * equality must still answer at once, both ways. */
+static void test_equal_dags_built_apart(void **state)
+{
+    noun_region_reset(region);
+    noun x = 1, y = 1, z = 1;
+    for (int i = 0; i < 200; i++) {
+        x = noun_cell_new(region, x, x);
+        y = noun_cell_new(region, y, y);
+        z = noun_cell_new(region, z, i == 199 ? 2 : z);
+    }
+    assert_true(noun_equal(x, y));
+    assert_false(noun_equal(x, z));
+}
+
 /* Roots for the collection test: an array of slots. */
 struct root_array {
     noun *slots;
@@ -198,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_increment_carries),
         cmocka_unit_test(test_equality_and_fragments),
         cmocka_unit_test(test_deep_nouns),
+        cmocka_unit_test(test_equal_dags_built_apart),
         cmocka_unit_test(test_scratch_collection_keeps_live_and_sharing),
         cmocka_unit_test(test_copy_out_dedups),
         cmocka_unit_test(test_home_collection),
