@@ -1,0 +1,192 @@
+/* bench_hoon.c -- lite boot of the ivory pill and :hoon (add 2 2), the way
+ * Vere's `urbit eval` measures: boot from the pill's bytes to a kernel, then
+ * one expression from a booted kernel (wishing for the gates it needs
+ * included, as `urbit eval` does on every run).  Each figure is the median
+ * of five runs, each in a fresh evaluator (so no compiled code or jet
+ * registration carries over), printed as
+ *
+ *     <name>: <measured> (target <= <target>, Vere <figure>) <ratio>x OK|MISSED
+ *
+ * followed by where the time went.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "interp/hoon.h"
+#include "interp/ivory.h"
+#include "interp/jets.h"
+#include "interp/nock.h"
+#include "interp/noun.h"
+
+#define RUNS 5
+
+struct machine {
+    struct noun_home *home;
+    struct jets_dashboard *jets;
+    struct nock_context *nock;
+};
+
+static void machine_fast(void *context, noun clue, noun core)
+{
+    struct machine *machine = context;
+    jets_dashboard_fast(machine->jets, machine->nock, clue, core);
+}
+
+static void die(const char *message)
+{
+    fprintf(stderr, "bench_hoon: %s\n", message);
+    exit(1);
+}
+
+static void machine_open(struct machine *machine)
+{
+    machine->home = noun_home_new(noun_arena_memory((size_t)16 << 30));
+    machine->jets = machine->home ? jets_dashboard_new(machine->home) : NULL;
+    if (!machine->jets)
+        die("out of memory");
+    struct nock_config config = {
+        .hooks = { .context = machine, .fast = machine_fast },
+        .jets = jets_dashboard_hooks(machine->jets),
+    };
+    machine->nock = nock_context_new(machine->home, &config);
+    if (!machine->nock)
+        die("cannot make an evaluator");
+}
+
+static void machine_close(struct machine *machine)
+{
+    nock_context_free(machine->nock);
+    jets_dashboard_free(machine->jets);
+    noun_home_free(machine->home);
+}
+
+static double seconds_now(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *samples, int count)
+{
+    qsort(samples, (size_t)count, sizeof *samples, compare_doubles);
+    return samples[count / 2];
+}
+
+static int missed = 0;
+
+static void report(const char *name, double seconds, double target_seconds, const char *vere)
+{
+    double ratio = seconds / target_seconds;
+    bool ok = seconds <= target_seconds;
+    if (!ok)
+        missed++;
+    if (target_seconds < 1.0)
+        printf("%s: %.1f ms (target <= %.0f ms, Vere %s) %.2fx %s\n", name, seconds * 1e3, target_seconds * 1e3,
+               vere, ratio, ok ? "OK" : "MISSED");
+    else
+        printf("%s: %.3f s (target <= %.2f s, Vere %s) %.2fx %s\n", name, seconds, target_seconds, vere, ratio,
+               ok ? "OK" : "MISSED");
+    fflush(stdout);
+}
+
+static uint8_t *read_pill(const char *path, size_t *length)
+{
+    FILE *file = fopen(path, "rb");
+    if (!file)
+        return NULL;
+    fseek(file, 0, SEEK_END);
+    long size = ftell(file);
+    rewind(file);
+    uint8_t *bytes = size > 0 ? malloc((size_t)size) : NULL;
+    if (bytes && fread(bytes, 1, (size_t)size, file) != (size_t)size) {
+        free(bytes);
+        bytes = NULL;
+    }
+    fclose(file);
+    *length = (size_t)size;
+    return bytes;
+}
+
+int main(void)
+{
+    const char *shared = getenv("SHARED");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/ivory.pill", shared && *shared ? shared : "../shared");
+    size_t length;
+    uint8_t *pill = read_pill(path, &length);
+    if (!pill)
+        die("can't read the ivory pill ($SHARED/ivory.pill)");
+
+    double boot[RUNS], cue[RUNS], home[RUNS], formula[RUNS], cold[RUNS], warm[RUNS];
+    struct hoon_result last_cold, last_warm;
+    struct jets_stats jet_stats = { 0 };
+    uint64_t boot_steps = 0;
+    for (int run = 0; run < RUNS; run++) {
+        struct machine machine;
+        machine_open(&machine);
+        struct ivory_boot booted;
+        char why[256];
+        double started = seconds_now();
+        if (!ivory_boot_bytes(machine.nock, pill, length, &booted, why, sizeof why))
+            die(why);
+        boot[run] = seconds_now() - started;
+        cue[run] = booted.cue_seconds;
+        home[run] = booted.home_seconds + booted.keep_seconds;
+        formula[run] = booted.nock_seconds;
+        boot_steps = booted.nock_steps;
+        nock_context_reset(machine.nock);
+
+        struct hoon_runtime *runtime = hoon_runtime_new(machine.home, booted.kernel);
+        if (!runtime)
+            die("out of memory");
+        started = seconds_now();
+        if (!hoon_evaluate(runtime, machine.nock, "(add 2 2)", 9, HOON_PRINT, 80, &last_cold) ||
+            last_cold.product != 4)
+            die("(add 2 2) did not give 4");
+        cold[run] = seconds_now() - started;
+        hoon_result_free(&last_cold);
+        nock_context_reset(machine.nock);
+        started = seconds_now();
+        if (!hoon_evaluate(runtime, machine.nock, "(add 2 2)", 9, HOON_PRINT, 80, &last_warm) ||
+            last_warm.product != 4)
+            die("(add 2 2) did not give 4 the second time");
+        warm[run] = seconds_now() - started;
+        hoon_result_free(&last_warm);
+        jets_dashboard_stats(machine.jets, &jet_stats);
+        hoon_runtime_free(runtime);
+        machine_close(&machine);
+    }
+
+    report("ivory lite boot", median(boot, RUNS), 0.1, "not measured here");
+    printf("  cue %.1f ms, copying to home %.1f ms, boot formula %.1f ms (%llu Nock steps)\n", median(cue, RUNS) * 1e3,
+           median(home, RUNS) * 1e3, median(formula, RUNS) * 1e3, (unsigned long long)boot_steps);
+    report(":hoon (add 2 2) from a booted kernel", median(cold, RUNS), 1.0,
+           "2.5 s arithmetic jets only, 0.27 s full jet set");
+    printf("  compile %.1f ms (%llu steps, including wishing for the compile gate), run %.3f ms, print %.1f ms "
+           "(%llu steps, including wishing for the printer)\n",
+           last_cold.compile_seconds * 1e3, (unsigned long long)last_cold.compile_steps,
+           last_cold.run_seconds * 1e3, last_cold.print_seconds * 1e3, (unsigned long long)last_cold.print_steps);
+    report(":hoon (add 2 2) again (gates cached)", median(warm, RUNS), 1.0, "n/a (urbit eval never reuses)");
+    printf("  compile %.1f ms (%llu steps), print %.1f ms (%llu steps)\n", last_warm.compile_seconds * 1e3,
+           (unsigned long long)last_warm.compile_steps, last_warm.print_seconds * 1e3,
+           (unsigned long long)last_warm.print_steps);
+    printf("  jets over boot and both expressions: %llu cores registered, %llu jetted arms, %llu calls\n",
+           (unsigned long long)jet_stats.cores, (unsigned long long)jet_stats.jetted_arms,
+           (unsigned long long)jet_stats.calls);
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    printf("peak RSS: %.0f MB\n", (double)usage.ru_maxrss / 1024.0);
+    free(pill);
+    return missed ? 1 : 0;
+}
