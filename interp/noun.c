@@ -715,6 +715,14 @@ struct noun_arena *noun_arena_memory(size_t capacity)
 #define HOME_COMMIT_STEP ((size_t)64 << 20)
 #define HOME_MAX_LISTENERS 64
 
+/* A dedup table slot: a home object and its hash, side by side so a probe
+ * reads one cache line and compares hashes before touching the object.
+ * object == 0 marks an empty slot (no indirect noun is 0). */
+struct home_entry {
+    noun object;
+    uint64_t hash;
+};
+
 /* The home heap.  Objects are bump-allocated from arena->base; `used` bytes
  * are in use and the first `committed` are backed.  `table` holds every
  * object in home (open addressing, NOUN_NONE-free: 0 marks an empty slot
@@ -723,9 +731,7 @@ struct noun_home {
     struct noun_arena *arena;
     size_t used, committed;
     size_t used_after_collect;
-    noun *table;
-    uint64_t *table_hashes;       /* hash of each table entry, so probes
-                                     compare hashes before touching objects */
+    struct home_entry *table;
     size_t table_capacity, table_count;
     struct noun_dedup_stats stats;
     noun **roots;
@@ -750,31 +756,25 @@ static uint64_t hash_object(noun n)
 }
 
 /* Put n (with its hash) in the first free slot of its probe sequence. */
-static void table_place(noun *table, uint64_t *hashes, size_t capacity, noun n, uint64_t hash)
+static void table_place(struct home_entry *table, size_t capacity, noun n, uint64_t hash)
 {
     size_t mask = capacity - 1, j = hash & mask;
-    while (table[j])
+    while (table[j].object)
         j = (j + 1) & mask;
-    table[j] = n;
-    hashes[j] = hash;
+    table[j].object = n;
+    table[j].hash = hash;
 }
 
 static bool home_table_resize(struct noun_home *home, size_t capacity)
 {
-    noun *table = calloc(capacity, sizeof *table);
-    uint64_t *hashes = malloc(capacity * sizeof *hashes);
-    if (!table || !hashes) {
-        free(table);
-        free(hashes);
+    struct home_entry *table = calloc(capacity, sizeof *table);
+    if (!table)
         return false;
-    }
     for (size_t i = 0; i < home->table_capacity; i++)
-        if (home->table[i])
-            table_place(table, hashes, capacity, home->table[i], home->table_hashes[i]);
+        if (home->table[i].object)
+            table_place(table, capacity, home->table[i].object, home->table[i].hash);
     free(home->table);
-    free(home->table_hashes);
     home->table = table;
-    home->table_hashes = hashes;
     home->table_capacity = capacity;
     return true;
 }
@@ -814,7 +814,6 @@ void noun_home_free(struct noun_home *home)
         return;
     home->arena->release(home->arena);
     free(home->table);
-    free(home->table_hashes);
     free(home->roots);
     free(home);
 }
@@ -852,8 +851,8 @@ static noun home_intern_cell(struct noun_home *home, noun head, noun tail)
         return NOUN_NONE;
     uint64_t hash = mix_pair(head, tail);
     size_t mask = home->table_capacity - 1, i = hash & mask;
-    for (noun n; (n = home->table[i]); i = (i + 1) & mask) {
-        if (home->table_hashes[i] == hash && noun_is_cell(n) && noun_head(n) == head && noun_tail(n) == tail) {
+    for (noun n; (n = home->table[i].object); i = (i + 1) & mask) {
+        if (home->table[i].hash == hash && noun_is_cell(n) && noun_head(n) == head && noun_tail(n) == tail) {
             home->stats.hits++;
             home->stats.bytes_saved += sizeof(struct noun_cell);
             return n;
@@ -866,10 +865,10 @@ static noun home_intern_cell(struct noun_home *home, noun head, noun tail)
     cell->flags = 0;
     cell->head = head;
     cell->tail = tail;
-    home->table[i] = noun_from_cell(cell);
-    home->table_hashes[i] = hash;
+    home->table[i].object = noun_from_cell(cell);
+    home->table[i].hash = hash;
     home->table_count++;
-    return home->table[i];
+    return home->table[i].object;
 }
 
 static noun home_intern_atom(struct noun_home *home, const struct noun_atom *atom)
@@ -880,8 +879,8 @@ static noun home_intern_atom(struct noun_home *home, const struct noun_atom *ato
     size_t bytes = atom_bytes_for(atom->length);
     uint64_t hash = hash_atom_words(atom);
     size_t mask = home->table_capacity - 1, i = hash & mask;
-    for (noun n; (n = home->table[i]); i = (i + 1) & mask) {
-        if (home->table_hashes[i] == hash && noun_is_indirect(n)) {
+    for (noun n; (n = home->table[i].object); i = (i + 1) & mask) {
+        if (home->table[i].hash == hash && noun_is_indirect(n)) {
             const struct noun_atom *other = noun_to_atom(n);
             if (other->length == atom->length && memcmp(other->words, atom->words, atom->length * 8) == 0) {
                 home->stats.hits++;
@@ -895,10 +894,10 @@ static noun home_intern_atom(struct noun_home *home, const struct noun_atom *ato
         return NOUN_NONE;
     memcpy(copy, atom, bytes);
     copy->flags = NOUN_FLAG_ATOM;
-    home->table[i] = noun_from_atom(copy);
-    home->table_hashes[i] = hash;
+    home->table[i].object = noun_from_atom(copy);
+    home->table[i].hash = hash;
     home->table_count++;
-    return home->table[i];
+    return home->table[i].object;
 }
 
 /* Copy-out marks each scratch object it has copied by overwriting the
@@ -909,15 +908,26 @@ static noun home_intern_atom(struct noun_home *home, const struct noun_atom *ato
 struct undo_log {
     uint64_t *entries;   /* pairs: address, original first word */
     size_t count, capacity;
+    uint64_t inline_entries[256]; /* small copy-outs need no malloc */
 };
+
+static void undo_log_init(struct undo_log *log)
+{
+    log->entries = log->inline_entries;
+    log->count = 0;
+    log->capacity = sizeof log->inline_entries / sizeof log->inline_entries[0];
+}
 
 static bool undo_log_push(struct undo_log *log, uint64_t *address, uint64_t original)
 {
     if (log->count + 2 > log->capacity) {
-        size_t capacity = log->capacity ? log->capacity * 2 : 4096;
-        uint64_t *entries = realloc(log->entries, capacity * sizeof *entries);
+        size_t capacity = log->capacity * 2;
+        uint64_t *entries = log->entries == log->inline_entries ? malloc(capacity * sizeof *entries)
+                                                                : realloc(log->entries, capacity * sizeof *entries);
         if (!entries)
             return false;
+        if (log->entries == log->inline_entries)
+            memcpy(entries, log->inline_entries, sizeof log->inline_entries);
         log->entries = entries;
         log->capacity = capacity;
     }
@@ -930,7 +940,8 @@ static void undo_log_restore(struct undo_log *log)
 {
     for (size_t i = 0; i < log->count; i += 2)
         *(uint64_t *)(uintptr_t)log->entries[i] = log->entries[i + 1];
-    free(log->entries);
+    if (log->entries != log->inline_entries)
+        free(log->entries);
 }
 
 static inline uint64_t *object_first_word(noun n)
@@ -948,7 +959,8 @@ noun noun_home_copy_out(struct noun_home *home, const struct noun_region *region
     if (!region || !noun_region_holds(region, n))
         return n;
     struct word_stack work, results;
-    struct undo_log log = {0};
+    struct undo_log log;
+    undo_log_init(&log);
     word_stack_init(&work);
     word_stack_init(&results);
     noun answer = NOUN_NONE;
@@ -1097,7 +1109,7 @@ bool noun_home_collect(struct noun_home *home)
         }
         if (!home_table_make_room(home))
             abort();
-        table_place(home->table, home->table_hashes, home->table_capacity, n, hash_object(n));
+        table_place(home->table, home->table_capacity, n, hash_object(n));
         home->table_count++;
     }
     for (size_t i = 0; i < home->listener_count; i++)
