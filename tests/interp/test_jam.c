@@ -15,11 +15,11 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <gmp.h>
 
 #include "interp/jam.h"
 #include "interp/mug.h"
 #include "interp/noun.h"
+#include "tests/support/support.h"
 
 static struct noun_region *region;
 
@@ -54,78 +54,6 @@ static int reset_region(void **state)
     return 0;
 }
 
-/* ---- a private reader for the vector files' noun text ------------------- */
-/* Decimal atoms, %terms and [a b c] nesting; enough for the vectors, so this
- * test doesn't depend on interp/text.h.  Explicit stack, no recursion. */
-
-#define READER_MAX_ITEMS 4096
-#define READER_MAX_DEPTH 256
-
-static noun read_decimal(const char **cursor)
-{
-    const char *start = *cursor, *p = start;
-    while (isdigit((unsigned char)*p))
-        p++;
-    char digits[1024];
-    size_t count = (size_t)(p - start);
-    assert_true(count < sizeof digits);
-    memcpy(digits, start, count);
-    digits[count] = 0;
-    mpz_t value;
-    mpz_init_set_str(value, digits, 10);
-    uint8_t bytes[512];
-    size_t length = 0;
-    mpz_export(bytes, &length, -1, 1, 0, 0, value);
-    mpz_clear(value);
-    *cursor = p;
-    return noun_atom_from_bytes(region, bytes, length);
-}
-
-static noun read_term(const char **cursor)
-{
-    const char *start = ++*cursor, *p = start;
-    while (islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '-')
-        p++;
-    *cursor = p;
-    return noun_atom_from_bytes(region, (const uint8_t *)start, (size_t)(p - start));
-}
-
-static noun read_noun_text(const char *text)
-{
-    noun items[READER_MAX_ITEMS];
-    size_t item_count = 0, frames[READER_MAX_DEPTH], depth = 0;
-    const char *p = text;
-    do {
-        while (*p == ' ')
-            p++;
-        if (*p == '[') {
-            assert_true(depth < READER_MAX_DEPTH);
-            frames[depth++] = item_count;
-            p++;
-            continue;
-        }
-        assert_true(item_count < READER_MAX_ITEMS);
-        if (*p == ']') {
-            assert_true(depth > 0);
-            size_t first = frames[--depth];
-            assert_true(item_count - first >= 2);
-            noun tuple = items[item_count - 1];
-            for (size_t i = item_count - 1; i-- > first;)
-                tuple = noun_cell_new(region, items[i], tuple);
-            item_count = first;
-            items[item_count++] = tuple;
-            p++;
-        } else if (isdigit((unsigned char)*p)) {
-            items[item_count++] = read_decimal(&p);
-        } else if (*p == '%') {
-            items[item_count++] = read_term(&p);
-        } else {
-            fail_msg("unreadable noun text at: %s", p);
-        }
-    } while (depth > 0);
-    assert_int_equal(item_count, 1);
-    return items[0];
-}
 
 /* "0x1a2b" as little-endian bytes, without leading zeros. */
 static size_t read_hex_bytes(const char *text, uint8_t *out, size_t size)
@@ -148,12 +76,6 @@ static size_t read_hex_bytes(const char *text, uint8_t *out, size_t size)
     return length;
 }
 
-static const char *shared_path(const char *name, char *buffer, size_t size)
-{
-    const char *shared = getenv("SHARED");
-    snprintf(buffer, size, "%s/%s", shared ? shared : "../shared", name);
-    return buffer;
-}
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -382,7 +304,7 @@ static void test_vectors(void **state)
 {
     (void)state;
     char path[4096], line[8192];
-    FILE *file = fopen(shared_path("vectors/jam.tsv", path, sizeof path), "r");
+    FILE *file = fopen(support_shared_path("vectors/jam.tsv", path, sizeof path), "r");
     assert_non_null(file);
     int rows = 0;
     while (fgets(line, sizeof line, file)) {
@@ -393,7 +315,7 @@ static void test_vectors(void **state)
         *tab = 0;
         uint8_t expected[256];
         size_t expected_length = read_hex_bytes(tab + 1, expected, sizeof expected);
-        noun n = read_noun_text(line);
+        noun n = support_parse(region, line);
 
         uint8_t *bytes = NULL;
         size_t length = 0;
@@ -699,30 +621,13 @@ static void test_garbage_never_crashes(void **state)
 
 /* ---- the ivory pill ----------------------------------------------------------- */
 
-static uint8_t *read_file(const char *path, size_t *length)
-{
-    FILE *file = fopen(path, "rb");
-    if (!file)
-        return NULL;
-    fseek(file, 0, SEEK_END);
-    long size = ftell(file);
-    fseek(file, 0, SEEK_SET);
-    uint8_t *data = malloc((size_t)size);
-    if (data && fread(data, 1, (size_t)size, file) != (size_t)size) {
-        free(data);
-        data = NULL;
-    }
-    fclose(file);
-    *length = (size_t)size;
-    return data;
-}
 
 static void test_ivory_pill(void **state)
 {
     (void)state;
     char path[4096];
     size_t length = 0;
-    uint8_t *pill = read_file(shared_path("ivory.pill", path, sizeof path), &length);
+    uint8_t *pill = (uint8_t *)support_read_file(support_shared_path("ivory.pill", path, sizeof path), &length);
     assert_non_null(pill);
     noun kernel = cue_or_fail(pill, length);
     assert_int_equal(mug_noun(kernel), 0x2a2274c9);

@@ -14,6 +14,7 @@
 #include "interp/nock.h"
 #include "interp/noun.h"
 #include "interp/text.h"
+#include "tests/support/support.h"
 
 static struct noun_home *home;
 static struct nock_context *context;
@@ -35,11 +36,7 @@ static int teardown(void **state)
 /* Parse noun text into this context's scratch, failing the test if bad. */
 static noun parse(const char *text)
 {
-    noun n;
-    struct text_error error;
-    if (!text_parse(nock_context_region(context), text, strlen(text), NULL, NULL, &n, &error))
-        fail_msg("cannot parse %s: %s", text, error.message);
-    return n;
+    return support_parse(nock_context_region(context), text);
 }
 
 static struct nock_outcome evaluate_text(const char *subject, const char *formula)
@@ -71,26 +68,14 @@ static void expect_crash(const char *subject, const char *formula)
         fail_msg("*[%s %s] gave status %d, wanted a crash", subject, formula, outcome.status);
 }
 
-static const char *shared_path(const char *name, char *buffer, size_t size)
-{
-    const char *shared = getenv("SHARED");
-    snprintf(buffer, size, "%s/%s", shared && *shared ? shared : "../shared", name);
-    return buffer;
-}
 
 static void test_shared_vectors(void **state)
 {
-    char path[512];
-    FILE *file = fopen(shared_path("vectors/nock.tsv", path, sizeof path), "r");
-    assert_non_null(file);
-    char line[8192];
+    FILE *file = support_open_vectors("nock.tsv");
+    char line[8192], *fields[3];
     int checked = 0;
-    while (fgets(line, sizeof line, file)) {
-        if (line[0] == '#' || line[0] == '\n')
-            continue;
-        line[strcspn(line, "\n")] = 0;
-        char *subject = strtok(line, "\t"), *formula = strtok(NULL, "\t"), *product = strtok(NULL, "\t");
-        assert_non_null(product);
+    while (support_next_vector(file, line, sizeof line, fields, 3)) {
+        const char *subject = fields[0], *formula = fields[1], *product = fields[2];
         if (strcmp(product, "!") == 0)
             expect_crash(subject, formula);
         else

@@ -1,0 +1,25 @@
+/* support.h -- what the unit tests share: finding ../shared, reading its
+ * vector files and parsing noun text, failing the running cmocka test with
+ * a clear message when any of it goes wrong. */
+#ifndef NOCKLAB_TEST_SUPPORT_H
+#define NOCKLAB_TEST_SUPPORT_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include "interp/noun.h"
+
+/* $SHARED/name (default ../shared/name) in buffer. */
+const char *support_shared_path(const char *name, char *buffer, size_t size);
+/* A whole file, malloc'd and NUL-terminated; fails the test if unreadable. */
+char *support_read_file(const char *path, size_t *length);
+/* Noun text parsed into region; fails the test with the parser's message. */
+noun support_parse(struct noun_region *region, const char *text);
+
+/* Reading a tab-separated vector file of ../shared/vectors. */
+FILE *support_open_vectors(const char *name);
+/* The next row's fields (split in place in `line`, comments and blank lines
+ * skipped); false at the end.  Fails the test if a row has fewer than
+ * `count` fields. */
+bool support_next_vector(FILE *file, char *line, size_t size, char **fields, int count);
+
+#endif
