@@ -20,7 +20,7 @@
  *     (with call->reason set) for a crash the Nock would take too long to
  *     reach.
  *
- * Each family (math.c, bits.c, tree.c, order.c, lists.c, sets.c) exports
+ * Each family (math.c, bits.c, tree.c, order.c, lists.c, sets.c, parse.c) exports
  * one table of jets_arm rows.  A path names the core by its labels from
  * the child of the kernel's root down, e.g. "one/add", "two/by/get"; the
  * root (Hoon's "k140") is left out so one table serves every kernel
@@ -67,6 +67,7 @@ extern const struct jets_family jets_family_tree;
 extern const struct jets_family jets_family_order;
 extern const struct jets_family jets_family_lists;
 extern const struct jets_family jets_family_sets;
+extern const struct jets_family jets_family_parse;
 
 /* The gate's sample (axis 6 of the core), or NOUN_NONE. */
 static inline noun jets_sample(const struct jets_call *call)

@@ -61,6 +61,7 @@ static noun parse(const char *text)
 
 static const struct jets_family *const all_families[] = {
     &jets_family_math, &jets_family_bits, &jets_family_tree, &jets_family_order, &jets_family_lists, &jets_family_sets,
+    &jets_family_parse,
 };
 
 static jets_function *find_jet(const char *path)
@@ -274,6 +275,44 @@ static void test_lists_known(void **state)
     expect_text("one/two/tri/qua/trip", "'abc'", "[97 98 99 0]");
     expect_text("one/two/tri/qua/trip", "0", "0");
     expect_text("one/two/tri/qua/trip", "0x61.0062", "[0x62 0 0x61 0]");
+}
+
+/* ---- parser rules ----------------------------------------------------------- */
+
+/* The rule's argument sits where the door's tree does in call_with. */
+static void expect_rule(const char *path, const char *argument, const char *nail, const char *expected)
+{
+    noun product = NOUN_NONE;
+    if (call_with(path, parse(nail), parse(argument), &product, NULL) != NOCK_JET_DONE)
+        fail_msg("%s %s on %s: declined", path, argument, nail);
+    if (!noun_equal(product, parse(expected))) {
+        char *got = text_format(product);
+        fail_msg("%s %s on %s: got %s, wanted %s", path, argument, nail, got, expected);
+    }
+}
+
+static void test_parse_rules(void **state)
+{
+    (void)state;
+    /* a match consumes one character: the column counts up, or on a
+     * newline the line does and the column starts again */
+    expect_rule("one/two/tri/qua/just/fun", "'a'", "[[1 1] \"ab\"]", "[[1 2] 0 'a' [1 2] \"b\"]");
+    expect_rule("one/two/tri/qua/just/fun", "10", "[[3 7] [10 0]]", "[[4 1] 0 10 [4 1] 0]");
+    expect_rule("one/two/tri/qua/just/fun", "'a'", "[[1 1] \"b\"]", "[[1 1] 0]");
+    expect_rule("one/two/tri/qua/just/fun", "'a'", "[[1 1] 0]", "[[1 1] 0]");
+    expect_rule("one/two/tri/qua/mask/fun", "\"xyz\"", "[[1 1] \"yes\"]", "[[1 2] 0 'y' [1 2] \"es\"]");
+    expect_rule("one/two/tri/qua/mask/fun", "\"xyz\"", "[[1 1] \"no\"]", "[[1 1] 0]");
+    expect_rule("one/two/tri/qua/shim/fun", "['a' 'z']", "[[1 1] \"q\"]", "[[1 2] 0 'q' [1 2] 0]");
+    expect_rule("one/two/tri/qua/shim/fun", "['a' 'z']", "[[1 1] \"Q\"]", "[[1 1] 0]");
+    expect_rule("one/two/tri/qua/easy/fun", "%foo", "[[2 5] \"rest\"]", "[[2 5] 0 %foo [2 5] \"rest\"]");
+    noun product;
+    /* shapes the Nock would crash on are left to it */
+    assert_int_equal(call_with("one/two/tri/qua/mask/fun", parse("[[1 1] \"a\"]"), parse("[1 2]"), &product, NULL),
+                     NOCK_JET_DECLINED);
+    assert_int_equal(call_with("one/two/tri/qua/shim/fun", parse("[[1 1] [[1 2] 0]]"), parse("[1 2]"), &product, NULL),
+                     NOCK_JET_DECLINED);
+    assert_int_equal(call_with("one/two/tri/qua/just/fun", parse("[[1 1] 5]"), 'a', &product, NULL),
+                     NOCK_JET_DECLINED);
 }
 
 /* ---- maps and sets -------------------------------------------------------- */
@@ -655,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_order_known),
         cmocka_unit_test(test_lists_known),
         cmocka_unit_test(test_sets_and_maps),
+        cmocka_unit_test(test_parse_rules),
         cmocka_unit_test(test_against_gmp),
         cmocka_unit_test(test_dashboard),
     };
