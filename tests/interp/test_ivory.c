@@ -22,6 +22,7 @@
 #include "interp/nock.h"
 #include "interp/noun.h"
 #include "interp/text.h"
+#include "tests/support/support.h"
 
 /* One evaluator with jets, booted once for the whole group. */
 struct machine {
@@ -85,8 +86,7 @@ static void machine_close(struct machine *machine)
 static int group_setup(void **state)
 {
     (void)state;
-    const char *shared = getenv("SHARED");
-    snprintf(pill_path, sizeof pill_path, "%s/ivory.pill", shared && *shared ? shared : "../shared");
+    support_shared_path("ivory.pill", pill_path, sizeof pill_path);
     if (!machine_open(&booted, JETS_ON) || !machine_boot(&booted))
         return -1;
     return 0;
