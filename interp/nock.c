@@ -1537,11 +1537,22 @@ interrupted:
  * setjmp lives here so the machine's registers need not survive it. */
 static struct nock_outcome run(struct nock_context *context, noun subject, noun formula)
 {
+    /* While the machine runs, a full region escapes to here; before and
+     * after, the region's owner may have its own handler. */
+    struct noun_region *region = context->region;
+    void (*saved_handler)(void *) = region->out_of_memory;
+    void *saved_context = region->out_of_memory_context;
+    region->out_of_memory = out_of_memory;
+    region->out_of_memory_context = context;
+    struct nock_outcome outcome;
     if (formula != NOUN_NONE && setjmp(context->escape)) {
-        struct nock_outcome outcome = { .status = NOCK_OUT_OF_MEMORY };
+        outcome = (struct nock_outcome){ .status = NOCK_OUT_OF_MEMORY };
         context->stack_count = 0;
         context->frame_count = 0;
-        return outcome;
+    } else {
+        outcome = machine(context, subject, formula);
     }
-    return machine(context, subject, formula);
+    region->out_of_memory = saved_handler;
+    region->out_of_memory_context = saved_context;
+    return outcome;
 }
