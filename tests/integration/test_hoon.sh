@@ -103,6 +103,6 @@ printf '\x02' > "$work/zero.jam"
 run_capture -e ":ivory $work/zero.jam"
 contains ivory-not-a-pill "$err" "not an ivory pill"
 run_capture -e ':set jets sideways'
-contains set-usage "$err" "on, off or check"
+contains set-usage "$err" "check"
 run_capture -e ':help hoon'
 contains help-hoon "$out" ":hoon EXPR"
