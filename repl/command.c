@@ -16,6 +16,7 @@
 #include "interp/jam.h"
 #include "interp/mug.h"
 #include "interp/text.h"
+#include "repl/commands_explore.h"
 #include "repl/commands_hoon.h"
 #include "repl/commands_kernel.h"
 #include "repl/expression.h"
@@ -80,6 +81,7 @@ static const struct command commands[] = {
       "Example: :stats" },
     COMMANDS_KERNEL_ROWS
     COMMANDS_HOON_ROWS
+    COMMANDS_EXPLORE_ROWS
     { "quit", command_quit, COMMAND_TAKES_NOTHING, ":quit",
       "end the session (no further lines run)",
       "In a file or a list of -e lines, the lines after :quit are not run.\n"
@@ -596,6 +598,12 @@ static enum session_result command_stats(struct session *session, const struct c
     const struct nock_counters *counters = nock_context_counters(session_nock(session));
     session_print(output, "home: %zu bytes used, %zu after the last collection", noun_home_used(home),
                   noun_home_used_after_collect(home));
+    /* The region's high-water mark is kept by noun.c at each collection and
+     * reset, i.e. it covers every line before this one.  (noun.h lists the
+     * field as private; read here until it has an accessor.) */
+    struct noun_region *region = nock_context_region(session_nock(session));
+    session_print(output, "scratch: high-water %zu bytes, %llu bytes allocated in all", region->high_water,
+                  (unsigned long long)noun_region_bytes_allocated(region));
     session_print(output, "dedup: %llu lookups, %llu hits, %llu bytes saved, %llu entries in %llu slots",
                   (unsigned long long)dedup.lookups, (unsigned long long)dedup.hits,
                   (unsigned long long)dedup.bytes_saved, (unsigned long long)dedup.entries,
@@ -606,6 +614,17 @@ static enum session_result command_stats(struct session *session, const struct c
                   (unsigned long long)counters->memo_hits, (unsigned long long)counters->jet_calls,
                   (unsigned long long)counters->compiled_formulas,
                   (unsigned long long)counters->scratch_collections);
+    struct text_buffer by_opcode;
+    text_buffer_init(&by_opcode);
+    bool ok = text_buffer_printf(&by_opcode, "steps by opcode:");
+    for (int op = 0; op <= 11 && ok; op++)
+        if (counters->steps_by_opcode[op])
+            ok = text_buffer_printf(&by_opcode, " %d=%llu", op, (unsigned long long)counters->steps_by_opcode[op]);
+    if (ok && counters->steps_by_opcode[12])
+        ok = text_buffer_printf(&by_opcode, " cons=%llu", (unsigned long long)counters->steps_by_opcode[12]);
+    if (ok)
+        session_print(output, "%s", by_opcode.data);
+    text_buffer_free(&by_opcode);
     return SESSION_OK;
 }
 

@@ -4,7 +4,8 @@
  *   :hoon EXPR         compile EXPR with the kernel, run it, print it
  *   :hoon-nock EXPR    show the formula EXPR compiles to
  *   :jets              registered cores, jetted arms, call counts
- *   :set jets MODE     on, off (pure Nock) or check (jet against Nock)
+ *   :set jets MODE     on, off (pure Nock) or check (jet against Nock); a row
+ *                      of :set's settings table in repl/commands_explore.c
  *
  * The kernel's runtime (interp/hoon.h) and the jet dashboard
  * (interp/jets.h) are the session's (session_hoon, session_jets).
@@ -44,13 +45,6 @@ command_handler commands_hoon_ivory, commands_hoon_hoon, commands_hoon_nock, com
       "the jet ran, declined, crashed (and in check mode: checked, differed,\n"                                  \
       "skipped), then any differences check mode found.  `:jets all` also lists\n"                               \
       "every registered core by its label path.\n"                                                                \
-      "Example: :jets" },                                                                                         \
-    { "set", commands_hoon_set, COMMAND_TAKES_REST, ":set jets on|off|check",                                     \
-      "change a setting: jets on, off (pure Nock) or check",                                                     \
-      "jets on: registered arms with a jet run it.  jets off: everything runs as\n"                              \
-      "Nock (slow: Hoon's add counts down).  jets check: every jet call also runs\n"                             \
-      "the Nock (with jets inside) and any difference is recorded with the label\n"                              \
-      "and sample (see :jets); the Nock's answer is the one used.\n"                                             \
-      "Example: :set jets check" },
+      "Example: :jets" },
 
 #endif

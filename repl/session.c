@@ -26,6 +26,7 @@
 #include "interp/text.h"
 #include "repl/command.h"
 #include "repl/expression.h"
+#include "repl/interactive.h"
 
 /* Home is never collected while smaller than this, so a session of small
  * lines doesn't collect after every one. */
@@ -61,7 +62,12 @@ struct session {
     size_t binding_count;
     struct binding *first_binding, *last_binding;
     const struct session_output *output; /* of the running line, for hooks */
-    uint64_t print_max_cells;
+    struct text_print_options print;     /* how session_print_noun writes */
+    bool interactive;                    /* at a terminal REPL (may page) */
+    /* The last Nock crash: its trace (a home root; 0 for none) and message. */
+    noun last_crash_trace;
+    bool has_crashed;
+    char last_crash_message[200];
     volatile sig_atomic_t line_running;
     bool quit_requested;
     bool out_of_memory_armed;
@@ -139,7 +145,7 @@ void session_print_error(const struct session_output *output, const char *format
 
 bool session_print_noun(struct session *session, const struct session_output *output, noun value)
 {
-    struct text_print_options options = { .max_cells = session->print_max_cells };
+    struct text_print_options options = session->print;
     struct text_buffer buffer;
     text_buffer_init(&buffer);
     bool ok = text_print(&buffer, value, &options);
@@ -358,7 +364,7 @@ struct session *session_new(const struct session_options *options, char *why, si
         snprintf(why, why_size, "out of memory");
         return NULL;
     }
-    session->print_max_cells = options->print_max_cells ? options->print_max_cells : SESSION_DEFAULT_PRINT_MAX_CELLS;
+    session->print.max_cells = options->print_max_cells ? options->print_max_cells : SESSION_DEFAULT_PRINT_MAX_CELLS;
     if (options->store_directory && !(session->store_directory = strdup(options->store_directory))) {
         snprintf(why, why_size, "out of memory");
         free(session);
@@ -373,7 +379,7 @@ struct session *session_new(const struct session_options *options, char *why, si
         return NULL;
     }
     session->jets = jets_dashboard_new(session->home);
-    if (!session->jets) {
+    if (!session->jets || !noun_home_root_add(session->home, &session->last_crash_trace)) {
         snprintf(why, why_size, "out of memory");
         session_free(session);
         return NULL;
@@ -419,8 +425,10 @@ void session_free(struct session *session)
     if (session->nock)
         nock_context_free(session->nock);
     jets_dashboard_free(session->jets);
-    if (session->home)
+    if (session->home) {
+        noun_home_root_remove(session->home, &session->last_crash_trace);
         noun_home_free(session->home);
+    }
     free(session);
 }
 
@@ -493,6 +501,35 @@ static void print_expression_error(const struct session_output *output, const st
     }
 }
 
+/* Keep a crash's trace in home for :trace (a trace too big for home is
+ * kept as empty). */
+static void remember_crash(struct session *session, const struct expression_error *error)
+{
+    noun kept = noun_home_copy_out(session->home, nock_context_region(session->nock), error->trace);
+    session->last_crash_trace = kept == NOUN_NONE ? 0 : kept;
+    session->has_crashed = true;
+    snprintf(session->last_crash_message, sizeof session->last_crash_message, "%s", error->message);
+}
+
+bool session_last_crash(struct session *session, noun *trace, const char **message)
+{
+    if (!session->has_crashed)
+        return false;
+    *trace = session->last_crash_trace;
+    *message = session->last_crash_message;
+    return true;
+}
+
+void session_set_print_options(struct session *session, const struct text_print_options *options)
+{
+    session->print = *options;
+}
+
+struct text_print_options session_print_options(const struct session *session) { return session->print; }
+
+void session_set_interactive(struct session *session, bool interactive) { session->interactive = interactive; }
+bool session_is_interactive(const struct session *session) { return session->interactive; }
+
 bool session_evaluate(struct session *session, const char *line, size_t length, size_t start,
                       const struct session_output *output, noun *value)
 {
@@ -506,6 +543,8 @@ bool session_evaluate(struct session *session, const char *line, size_t length, 
     struct expression_error error;
     if (expression_evaluate(session->expressions, &environment, line, length, start, value, &error) == EXPRESSION_OK)
         return true;
+    if (error.status == EXPRESSION_CRASH)
+        remember_crash(session, &error);
     print_expression_error(output, &error);
     return false;
 }
@@ -655,22 +694,5 @@ bool session_interrupt(struct session *session)
     return true;
 }
 
-/* A minimal prompt loop; the interactive REPL (readline, completion) will
- * replace this body.  Returns the exit status for the program. */
-int session_interactive(struct session *session)
-{
-    char *line = NULL;
-    size_t capacity = 0;
-    for (;;) {
-        fputs("nocklab> ", stdout);
-        fflush(stdout);
-        ssize_t length = getline(&line, &capacity, stdin);
-        if (length < 0)
-            break;
-        if (session_run_line(session, line, (size_t)length, &session_output_stdio) == SESSION_QUIT)
-            break;
-    }
-    fputc('\n', stdout);
-    free(line);
-    return 0;
-}
+/* The REPL itself is repl/interactive.c. */
+int session_interactive(struct session *session) { return interactive_run(session); }

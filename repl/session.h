@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include "interp/nock.h"
 #include "interp/noun.h"
+#include "interp/text.h"
 
 /* Where a line's output goes.  `value` receives each line of normal output
  * (a printed noun, a command's report); `error` each line of failure (the
@@ -81,6 +82,21 @@ bool session_interrupt(struct session *session);
 /* The interactive loop on a terminal: prompt, read, run, until end of input
  * or :quit.  Returns the exit status the program should end with. */
 int session_interactive(struct session *session);
+
+/* How session_print_noun writes values: atom style and elision.  A session
+ * starts canonical (decimal), cut at print_max_cells; :set changes it. */
+void session_set_print_options(struct session *session, const struct text_print_options *options);
+struct text_print_options session_print_options(const struct session *session);
+
+/* Whether the session serves a person at a terminal REPL, so commands may
+ * page long output (batch mode never does). */
+void session_set_interactive(struct session *session, bool interactive);
+bool session_is_interactive(const struct session *session);
+
+/* The last Nock crash of the session: its trace ([tag clue] list, innermost
+ * first, kept in home until the next crash) and its message.  False before
+ * any crash. */
+bool session_last_crash(struct session *session, noun *trace, const char **message);
 
 /* ---- for commands (repl/command.c) -------------------------------------- */
 

@@ -1,0 +1,600 @@
+/* interactive.c -- the REPL at a terminal (interface in interactive.h).
+ *
+ * Readline runs in its callback mode: the loop waits in poll() for a key,
+ * hands it to rl_callback_read_char, and gets whole lines through
+ * on_line().  That keeps signals ours.  SIGINT while waiting for a key
+ * interrupts poll(); the loop then throws the typed line away (and any
+ * unfinished multi-line entry) and starts a fresh prompt.  SIGINT while a
+ * line runs goes to session_interrupt, which stops the evaluator; the line
+ * then fails with "interrupted after N steps" and bindings are untouched.
+ * While a line runs, readline is uninstalled so the terminal is in its
+ * normal mode and the line's output appears as it is written.
+ *
+ * An entry is what runs as one line: usually one line typed, or several
+ * when a '[' is still open at the end of a line.  The lines of a
+ * multi-line entry lose their `::` comments and are joined with spaces;
+ * history keeps the joined form, so Up brings the whole entry back.
+ */
+#include "repl/interactive.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <readline/history.h>
+#include <readline/readline.h>
+
+#include "repl/command.h"
+#include "repl/commands_explore.h"
+#include "repl/expression.h"
+
+#define PROMPT "nocklab> "
+#define CONTINUATION_PROMPT "    ...> "
+#define HISTORY_MAX_ENTRIES 1000
+/* At a terminal, values print at most this many cells and this many
+ * brackets deep unless :set says otherwise, so a 1 MB core prints as a
+ * screenful with counts of what is hidden. */
+#define INTERACTIVE_PRINT_MAX_CELLS 400
+#define INTERACTIVE_PRINT_MAX_DEPTH 12
+
+static const char *const hint_tags[] = { "%spot", "%hunk", "%mean", "%lose", "%slog", "%memo", "%bout", "%fast" };
+
+/* The REPL's state.  Readline's callbacks take no context argument, so it
+ * is one static object (there is one terminal).
+ *   entry           the entry being assembled (lines joined by spaces)
+ *   entry_lines     how many typed lines it holds so far
+ *   depth           its bracket depth so far (> 0: more lines expected)
+ *   completed       the line on_line received (NULL at end of input),
+ *                   valid when line_ready
+ *   interrupted     SIGINT arrived with no line running
+ *   resized         SIGWINCH arrived
+ *   candidates      completion candidates of the current Tab */
+static struct {
+    struct session *session;
+    char history_path[4096];
+    bool has_history_file;
+    char *entry;
+    size_t entry_length, entry_capacity, entry_lines;
+    long depth;
+    char *completed;
+    bool line_ready;
+    volatile sig_atomic_t interrupted;
+    volatile sig_atomic_t resized;
+    char **candidates;
+    size_t candidate_count, candidate_capacity;
+} repl;
+
+/* ---- entries ------------------------------------------------------------ */
+
+long interactive_bracket_depth(const char *line, size_t length, long depth)
+{
+    char quote = 0;
+    for (size_t i = 0; i < length; i++) {
+        char c = line[i];
+        if (quote) {
+            if (c == '\\' && i + 1 < length)
+                i++;
+            else if (c == quote)
+                quote = 0;
+        } else if (c == '\'' || c == '"') {
+            quote = c;
+        } else if (c == ':' && i + 1 < length && line[i + 1] == ':') {
+            break;
+        } else if (c == '[') {
+            depth++;
+        } else if (c == ']') {
+            depth--;
+        }
+    }
+    return depth;
+}
+
+/* Length of a line without its `::` comment (outside quotes). */
+static size_t without_comment(const char *line, size_t length)
+{
+    char quote = 0;
+    for (size_t i = 0; i < length; i++) {
+        char c = line[i];
+        if (quote) {
+            if (c == '\\' && i + 1 < length)
+                i++;
+            else if (c == quote)
+                quote = 0;
+        } else if (c == '\'' || c == '"') {
+            quote = c;
+        } else if (c == ':' && i + 1 < length && line[i + 1] == ':') {
+            return i;
+        }
+    }
+    return length;
+}
+
+static bool entry_append(const char *text, size_t length)
+{
+    if (repl.entry_length + length + 2 > repl.entry_capacity) {
+        size_t capacity = 2 * (repl.entry_length + length + 2);
+        char *grown = realloc(repl.entry, capacity);
+        if (!grown)
+            return false;
+        repl.entry = grown;
+        repl.entry_capacity = capacity;
+    }
+    memcpy(repl.entry + repl.entry_length, text, length);
+    repl.entry_length += length;
+    repl.entry[repl.entry_length] = '\0';
+    return true;
+}
+
+static void entry_discard(void)
+{
+    repl.entry_length = 0;
+    repl.entry_lines = 0;
+    repl.depth = 0;
+    if (repl.entry)
+        repl.entry[0] = '\0';
+}
+
+/* ---- history ------------------------------------------------------------ */
+
+bool interactive_history_path(char *out, size_t size)
+{
+    const char *state = getenv("XDG_STATE_HOME");
+    int written;
+    if (state && state[0] == '/') {
+        written = snprintf(out, size, "%s/nocklab/history", state);
+    } else {
+        const char *home = getenv("HOME");
+        if (!home || !*home)
+            return false;
+        written = snprintf(out, size, "%s/.local/state/nocklab/history", home);
+    }
+    return written > 0 && (size_t)written < size;
+}
+
+/* mkdir -p of the directory part of `path`. */
+static bool make_parent_directories(const char *path)
+{
+    char directory[4096];
+    snprintf(directory, sizeof directory, "%s", path);
+    char *slash = strrchr(directory, '/');
+    if (!slash || slash == directory)
+        return true;
+    *slash = '\0';
+    for (char *p = directory + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(directory, 0700) != 0 && errno != EEXIST)
+            return false;
+        *p = '/';
+    }
+    return mkdir(directory, 0700) == 0 || errno == EEXIST;
+}
+
+static void history_open(void)
+{
+    using_history();
+    stifle_history(HISTORY_MAX_ENTRIES);
+    if (!interactive_history_path(repl.history_path, sizeof repl.history_path))
+        return;
+    if (!make_parent_directories(repl.history_path)) {
+        fprintf(stderr, "nocklab: cannot make the directory for %s (%s); history will not be kept\n",
+                repl.history_path, strerror(errno));
+        return;
+    }
+    /* append_history needs the file to exist. */
+    int fd = open(repl.history_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "nocklab: cannot open %s (%s); history will not be kept\n", repl.history_path,
+                strerror(errno));
+        return;
+    }
+    close(fd);
+    repl.has_history_file = true;
+    read_history(repl.history_path);
+}
+
+static void history_remember(const char *entry)
+{
+    HIST_ENTRY *last = history_length > 0 ? history_get(history_base + history_length - 1) : NULL;
+    if (last && strcmp(last->line, entry) == 0)
+        return;
+    add_history(entry);
+    if (repl.has_history_file)
+        append_history(1, repl.history_path);
+}
+
+static void history_close(void)
+{
+    if (repl.has_history_file)
+        history_truncate_file(repl.history_path, HISTORY_MAX_ENTRIES);
+}
+
+/* ---- completion --------------------------------------------------------- */
+
+static void candidates_clear(void)
+{
+    for (size_t i = 0; i < repl.candidate_count; i++)
+        free(repl.candidates[i]);
+    repl.candidate_count = 0;
+}
+
+static void candidate_add(const char *prefix, const char *text, size_t length)
+{
+    if (repl.candidate_count == repl.candidate_capacity) {
+        size_t capacity = repl.candidate_capacity ? 2 * repl.candidate_capacity : 32;
+        char **grown = realloc(repl.candidates, capacity * sizeof *grown);
+        if (!grown)
+            return;
+        repl.candidates = grown;
+        repl.candidate_capacity = capacity;
+    }
+    size_t prefix_length = strlen(prefix);
+    char *copy = malloc(prefix_length + length + 1);
+    if (!copy)
+        return;
+    memcpy(copy, prefix, prefix_length);
+    memcpy(copy + prefix_length, text, length);
+    copy[prefix_length + length] = '\0';
+    repl.candidates[repl.candidate_count++] = copy;
+}
+
+static char *candidate_generator(const char *text, int state)
+{
+    static size_t index, length;
+    if (state == 0) {
+        index = 0;
+        length = strlen(text);
+    }
+    while (index < repl.candidate_count) {
+        const char *candidate = repl.candidates[index++];
+        if (strncmp(candidate, text, length) == 0)
+            return strdup(candidate);
+    }
+    return NULL;
+}
+
+static void add_command_names(const char *prefix)
+{
+    size_t count;
+    const struct command *commands = command_table(&count);
+    for (size_t i = 0; i < count; i++)
+        candidate_add(prefix, commands[i].name, strlen(commands[i].name));
+}
+
+static void add_binding(void *context, const char *name, noun value)
+{
+    candidate_add("", name, strlen(name));
+}
+
+static void add_setting_values(const char *setting, size_t length)
+{
+    for (size_t i = 0; commands_explore_setting_name(i); i++) {
+        const char *name = commands_explore_setting_name(i);
+        if (strlen(name) != length || memcmp(name, setting, length) != 0)
+            continue;
+        const char *values = commands_explore_setting_values(i);
+        while (*values) {
+            size_t value_length = strcspn(values, "|");
+            if (!(value_length == 1 && values[0] == 'N'))
+                candidate_add("", values, value_length);
+            values += value_length + (values[value_length] == '|');
+        }
+    }
+}
+
+/* Words of line[0, end): their starts and lengths, at most `max`. */
+static size_t split_words(const char *line, size_t end, size_t *starts, size_t *lengths, size_t max)
+{
+    size_t count = 0, i = 0;
+    while (i < end && count < max) {
+        while (i < end && expression_is_space(line[i]))
+            i++;
+        if (i == end)
+            break;
+        starts[count] = i;
+        while (i < end && !expression_is_space(line[i]))
+            i++;
+        lengths[count] = i - starts[count];
+        count++;
+    }
+    return count;
+}
+
+static bool word_equals(const char *word, size_t length, const char *expected)
+{
+    return strlen(expected) == length && memcmp(word, expected, length) == 0;
+}
+
+/* Readline's completion entry: choose candidates by where the cursor is. */
+static char **complete(const char *text, int start, int end)
+{
+    rl_attempted_completion_over = 1;
+    candidates_clear();
+    const char *line = rl_line_buffer;
+    size_t starts[4], lengths[4];
+    size_t words = split_words(line, (size_t)start, starts, lengths, 4);
+    bool is_command = repl.entry_lines == 0 && ((words > 0 && line[starts[0]] == ':') ||
+                                                 (words == 0 && text[0] == ':'));
+    if (is_command && words == 0) {
+        add_command_names(":");
+        return rl_completion_matches(text, candidate_generator);
+    }
+    if (is_command) {
+        const char *command = line + starts[0] + 1;
+        size_t command_length = lengths[0] - 1;
+        size_t argument = words; /* 1 for the first argument */
+        if (word_equals(command, command_length, "help") && argument == 1) {
+            add_command_names("");
+            return rl_completion_matches(text, candidate_generator);
+        }
+        if (word_equals(command, command_length, "set")) {
+            if (argument == 1) {
+                for (size_t i = 0; commands_explore_setting_name(i); i++)
+                    candidate_add("", commands_explore_setting_name(i), strlen(commands_explore_setting_name(i)));
+            } else if (argument == 2) {
+                add_setting_values(line + starts[1], lengths[1]);
+            }
+            return rl_completion_matches(text, candidate_generator);
+        }
+        if ((word_equals(command, command_length, "load") || word_equals(command, command_length, "save")) &&
+            argument >= 2)
+            return rl_completion_matches(text, rl_filename_completion_function);
+    }
+    if (text[0] == '%') {
+        for (size_t i = 0; i < sizeof hint_tags / sizeof hint_tags[0]; i++)
+            candidate_add("", hint_tags[i], strlen(hint_tags[i]));
+    } else {
+        session_each_binding(repl.session, add_binding, NULL);
+    }
+    return rl_completion_matches(text, candidate_generator);
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+/* Wraps the stdio output so an error that names a column gets a caret
+ * under that column of what was typed, before the error line. */
+struct caret_output {
+    const char *entry;
+    size_t length;
+    bool multi_line;
+    bool done;
+};
+
+/* The N of the first "column N" in an error line (0 when none). */
+static size_t column_in(const char *text, size_t length)
+{
+    static const char key[] = "column ";
+    for (size_t i = 0; i + sizeof key - 1 < length; i++) {
+        if (memcmp(text + i, key, sizeof key - 1) != 0)
+            continue;
+        size_t column = 0;
+        for (size_t j = i + sizeof key - 1; j < length && text[j] >= '0' && text[j] <= '9' && column < 1000000; j++)
+            column = column * 10 + (size_t)(text[j] - '0');
+        return column;
+    }
+    return 0;
+}
+
+static void caret_value(void *context, const char *text, size_t length)
+{
+    session_output_stdio.value(session_output_stdio.context, text, length);
+}
+
+static void caret_notice(void *context, const char *text, size_t length)
+{
+    session_output_stdio.notice(session_output_stdio.context, text, length);
+}
+
+static void caret_error(void *context, const char *text, size_t length)
+{
+    struct caret_output *caret = context;
+    if (!caret->done && length >= 6 && memcmp(text, "error:", 6) == 0) {
+        caret->done = true;
+        size_t column = column_in(text, length);
+        if (column >= 1 && column <= caret->length + 1) {
+            if (caret->multi_line)
+                fprintf(stderr, "  %.*s\n%*s^\n", (int)caret->length, caret->entry, (int)(column + 1), "");
+            else
+                fprintf(stderr, "%*s^\n", (int)(strlen(PROMPT) + column - 1), "");
+        }
+    }
+    session_output_stdio.error(session_output_stdio.context, text, length);
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static void on_interrupt(int signal_number)
+{
+    /* The terminal has echoed ^C where the cursor was; the interrupted
+     * message starts on a line of its own. */
+    if (session_interrupt(repl.session))
+        (void)!write(STDOUT_FILENO, "\n", 1);
+    else
+        repl.interrupted = 1;
+}
+
+static void on_resize(int signal_number) { repl.resized = 1; }
+
+static void on_line(char *line)
+{
+    /* Uninstalled here, inside the callback, so readline doesn't draw the
+     * next prompt before the line has run. */
+    rl_callback_handler_remove();
+    repl.completed = line;
+    repl.line_ready = true;
+}
+
+static void prompt_install(void)
+{
+    using_history();
+    rl_callback_handler_install(repl.depth > 0 ? CONTINUATION_PROMPT : PROMPT, on_line);
+}
+
+/* Ctrl-C at the prompt: drop what was typed, start a fresh prompt. */
+static void discard_typed(void)
+{
+    repl.interrupted = 0;
+    /* Show ^C after all that was typed, before readline lets go of the
+     * terminal (which returns the cursor to the line's start). */
+    rl_point = rl_end;
+    rl_redisplay();
+    fputs("^C", stdout);
+    fflush(stdout);
+    rl_free_line_state();
+    rl_callback_sigcleanup();
+    rl_callback_handler_remove();
+    fputs("\n", stdout);
+    fflush(stdout);
+    entry_discard();
+    prompt_install();
+}
+
+/* Run the assembled entry; returns whether it asked to quit. */
+static bool run_entry(void)
+{
+    size_t start = 0, end = repl.entry_length;
+    while (start < end && expression_is_space(repl.entry[start]))
+        start++;
+    while (end > start && expression_is_space(repl.entry[end - 1]))
+        end--;
+    bool multi_line = repl.entry_lines > 1;
+    bool quit = false;
+    if (end > start) {
+        repl.entry[end] = '\0';
+        history_remember(repl.entry + start);
+        struct caret_output caret = {
+            .entry = repl.entry + (multi_line ? start : 0),
+            .length = multi_line ? end - start : end,
+            .multi_line = multi_line,
+        };
+        struct session_output output = {
+            .context = &caret,
+            .value = caret_value,
+            .error = caret_error,
+            .notice = caret_notice,
+        };
+        /* A single line runs as typed, so columns match the screen. */
+        const char *text = multi_line ? repl.entry + start : repl.entry;
+        size_t length = multi_line ? end - start : end;
+        quit = session_run_line(repl.session, text, length, &output) == SESSION_QUIT;
+    }
+    entry_discard();
+    return quit;
+}
+
+/* A typed line arrived: add it to the entry, run the entry when it is
+ * complete.  Returns whether the session should end. */
+static bool take_line(const char *line, size_t length)
+{
+    long depth_before = repl.depth;
+    repl.depth = interactive_bracket_depth(line, length, repl.depth);
+    bool part_of_many = depth_before > 0 || repl.depth > 0;
+    if (part_of_many) {
+        length = without_comment(line, length);
+        while (length > 0 && expression_is_space(line[length - 1]))
+            length--;
+    }
+    if ((repl.entry_lines > 0 && !entry_append(" ", 1)) || !entry_append(line, length)) {
+        fputs("error: out of memory; the entry is discarded\n", stderr);
+        entry_discard();
+        return false;
+    }
+    repl.entry_lines++;
+    if (repl.depth > 0)
+        return false;
+    return run_entry();
+}
+
+static void read_loop(void)
+{
+    prompt_install();
+    for (;;) {
+        if (repl.interrupted) {
+            discard_typed();
+            continue;
+        }
+        if (repl.resized) {
+            repl.resized = 0;
+            rl_resize_terminal();
+        }
+        struct pollfd input = { .fd = STDIN_FILENO, .events = POLLIN };
+        int ready = poll(&input, 1, -1);
+        if (ready < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        rl_callback_read_char();
+        if (!repl.line_ready)
+            continue;
+        repl.line_ready = false;
+        if (!repl.completed) { /* Ctrl-D on an empty line */
+            fputc('\n', stdout);
+            break;
+        }
+        /* A bracketed paste can hold several lines: each counts as typed. */
+        bool quit = false;
+        for (const char *line = repl.completed; !quit;) {
+            size_t length = strcspn(line, "\n");
+            quit = take_line(line, length);
+            if (line[length] == '\0')
+                break;
+            line += length + 1;
+        }
+        free(repl.completed);
+        repl.completed = NULL;
+        if (quit)
+            break;
+        prompt_install();
+    }
+    rl_callback_handler_remove();
+}
+
+int interactive_run(struct session *session)
+{
+    memset(&repl, 0, sizeof repl);
+    repl.session = session;
+    session_set_interactive(session, true);
+    struct text_print_options print = session_print_options(session);
+    if (print.max_cells == 0 || print.max_cells > INTERACTIVE_PRINT_MAX_CELLS)
+        print.max_cells = INTERACTIVE_PRINT_MAX_CELLS;
+    if (print.max_depth == 0)
+        print.max_depth = INTERACTIVE_PRINT_MAX_DEPTH;
+    session_set_print_options(session, &print);
+
+    rl_readline_name = "nocklab";
+    rl_attempted_completion_function = complete;
+    rl_completer_word_break_characters = " \t\n[]*#?+=\"'";
+    rl_catch_signals = 0;
+    rl_catch_sigwinch = 0;
+    history_open();
+
+    struct sigaction interrupt_action, resize_action, saved_interrupt, saved_resize;
+    memset(&interrupt_action, 0, sizeof interrupt_action);
+    interrupt_action.sa_handler = on_interrupt;
+    sigemptyset(&interrupt_action.sa_mask);
+    resize_action = interrupt_action;
+    resize_action.sa_handler = on_resize;
+    sigaction(SIGINT, &interrupt_action, &saved_interrupt);
+    sigaction(SIGWINCH, &resize_action, &saved_resize);
+
+    printf("nocklab: :help lists the commands, Tab completes, Ctrl-D or :quit ends\n");
+    fflush(stdout);
+    read_loop();
+
+    sigaction(SIGINT, &saved_interrupt, NULL);
+    sigaction(SIGWINCH, &saved_resize, NULL);
+    history_close();
+    candidates_clear();
+    free(repl.candidates);
+    free(repl.entry);
+    session_set_interactive(session, false);
+    return 0;
+}

@@ -1,0 +1,227 @@
+#!/bin/bash
+# test_repl_tmux.sh -- the interactive REPL, driven through a real terminal:
+# tmux runs bin/nocklab in a pane of fixed size, send-keys types, and
+# capture-pane reads the screen.  Checks a multi-line cell, history (Up,
+# and across sessions through the history file), Tab completion of
+# commands, names, hint tags and paths, Ctrl-C on an endless loop (and how
+# long the interrupt took), Ctrl-C on a half-typed line, :step of a Nock 2,
+# the caret under a parse error, paging of long output, and Ctrl-D.
+# Prints one "PASS name" or "FAIL name" line per check; "SKIP" when tmux is
+# not installed.
+cd "$(dirname "$0")/../.." || exit 1
+source tests/integration/lib.sh
+
+if ! command -v tmux >/dev/null 2>&1; then
+    echo "SKIP test_repl_tmux.sh: tmux is not installed"
+    exit 0
+fi
+
+work=$(mktemp -d)
+# A private tmux server per start (a server being killed can't be reused
+# at once): nocklab-test-PID-N.
+starts=0
+socket="nocklab-test-$$-0"
+tmux_() { tmux -L "$socket" -f /dev/null "$@"; }
+cleanup() {
+    local i
+    for ((i = 0; i <= starts; i++)); do
+        tmux -L "nocklab-test-$$-$i" kill-server >/dev/null 2>&1
+        rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/nocklab-test-$$-$i"
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/home"
+
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "  ${line:0:600}"; done; }
+
+# Start nocklab in a fresh 120x40 pane; when it exits the pane says so and
+# stays.  Extra arguments are environment assignments.
+start() {
+    tmux_ kill-server >/dev/null 2>&1
+    starts=$((starts + 1))
+    socket="nocklab-test-$$-$starts"
+    tmux_ new-session -d -s repl -x 120 -y 40 \
+        "env HOME=$work/home XDG_STATE_HOME=$work/state INPUTRC=/dev/null LC_ALL=C $* \
+         $PWD/$NOCKLAB; echo nocklab-exited-\$?; sleep 60"
+}
+
+screen() { tmux_ capture-pane -p -t repl -S -200 2>/dev/null; }
+keys() { tmux_ send-keys -t repl "$@"; }
+
+# wait_for REGEX [SECONDS]: poll the screen until a line matches (grep -E).
+# Sets $waited_ms to the milliseconds it took.
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+wait_for() {
+    local pattern=$1 limit_ms=$(( ${2:-5} * 1000 )) start
+    start=$(now_ms)
+    while :; do
+        if screen | grep -Eq -- "$pattern"; then
+            waited_ms=$(( $(now_ms) - start ))
+            return 0
+        fi
+        (( $(now_ms) - start > limit_ms )) && return 1
+        sleep 0.02
+    done
+}
+
+# The line the cursor is on.
+cursor_line() {
+    local y
+    y=$(tmux_ display-message -p -t repl '#{cursor_y}' 2>/dev/null)
+    tmux_ capture-pane -p -t repl 2>/dev/null | sed -n "$((${y:-0} + 1))p"
+}
+
+# expect NAME REGEX [SECONDS]: PASS when the screen shows a matching line.
+expect() {
+    if wait_for "$2" "${3:-5}"; then pass "$1"; else fail "$1" "wanted a line matching: $2" "$(screen | tail -12)"; fi
+}
+
+count_lines() { screen | grep -Ec -- "$1"; }
+
+LOOP='[2 [0 1] 0 1]'
+
+# ---- start, multi-line input, history -----------------------------------------
+
+start
+expect banner '^nocklab>$' 10
+
+keys '=cell [1' Enter
+expect continuation-prompt '^    \.\.\.>$'
+keys '2 :: a comment inside the cell' Enter
+keys '3]' Enter
+keys 'cell' Enter
+expect multi-line-cell '^\[1 2 3\]$'
+
+keys Up
+sleep 0.2
+line=$(cursor_line)
+[[ "$line" == "nocklab> cell" ]] && pass history-up || fail history-up "cursor line: $line"
+keys Up
+sleep 0.2
+line=$(cursor_line)
+[[ "$line" == "nocklab> =cell [1 2 3]" ]] && pass history-joins-multi-line || fail history-joins-multi-line "cursor line: $line"
+keys Down Enter
+sleep 0.3
+[[ $(count_lines '^\[1 2 3\]$') -ge 2 ]] && pass history-rerun || fail history-rerun "$(screen | tail -5)"
+
+# ---- completion ----------------------------------------------------------------
+
+keys ':hel' Tab
+sleep 0.2
+line=$(cursor_line)
+[[ "$line" == "nocklab> :help" ]] && pass complete-command || fail complete-command "cursor line: $line"
+keys 'ste' Tab Enter
+expect complete-help-argument '^:step \*\[A F\] -- reduce'
+
+keys '=decrement-me 5' Enter
+keys '+decr' Tab
+sleep 0.2
+line=$(cursor_line)
+[[ "$line" == "nocklab> +decrement-me" ]] && pass complete-name || fail complete-name "cursor line: $line"
+keys Enter
+expect complete-name-runs '^6$'
+
+keys '*[0 [11 %sp' Tab
+sleep 0.2
+line=$(cursor_line)
+[[ "$line" == "nocklab> *[0 [11 %spot" ]] && pass complete-hint-tag || fail complete-hint-tag "cursor line: $line"
+keys C-u
+
+keys ':load dec samples/decre' Tab
+sleep 0.2
+line=$(cursor_line)
+[[ "$line" == "nocklab> :load dec samples/decrement.nock" ]] && pass complete-path ||
+    fail complete-path "cursor line: $line"
+keys Enter
+expect load-completed-path '^dec: [0-9]+ bytes'
+
+keys ':set pr' Tab
+sleep 0.2
+line=$(cursor_line)
+[[ "$line" == "nocklab> :set print" ]] && pass complete-setting-prefix || fail complete-setting-prefix "cursor line: $line"
+keys ' ho' Tab
+sleep 0.2
+line=$(cursor_line)
+[[ "$line" == "nocklab> :set print hoon" ]] && pass complete-setting-value || fail complete-setting-value "cursor line: $line"
+keys Enter
+keys '1000000' Enter
+expect print-hoon '^1\.000\.000$'
+keys ':set print dec' Enter
+
+# ---- Ctrl-C --------------------------------------------------------------------
+
+keys "*[$LOOP $LOOP]" Enter
+sleep 0.5
+keys C-c
+if wait_for '^(\^C)?error: interrupted after [0-9]+ steps' 5; then
+    pass interrupt-loop
+    echo "  (the interrupt showed on screen ${waited_ms} ms after Ctrl-C was sent)"
+    # The issue asks for 100 ms; the margin is for tmux and a loaded CI box.
+    if (( waited_ms < 250 )); then pass interrupt-prompt; else fail interrupt-prompt "took ${waited_ms} ms"; fi
+else
+    fail interrupt-loop "$(screen | tail -5)"
+fi
+keys 'cell' Enter
+sleep 0.3
+[[ $(count_lines '^\[1 2 3\]$') -ge 3 ]] && pass binding-survives-interrupt || fail binding-survives-interrupt "$(screen | tail -5)"
+keys '*[dec [4 0 1]]' Enter
+keys '*[41 dec]' Enter
+expect evaluates-after-interrupt '^40$'
+
+keys '[1 2' Enter
+expect half-typed-continues '^    \.\.\.>$'
+# (a pause: Ctrl-C flushes keys the program has not read yet)
+keys ' 3'
+sleep 0.3
+keys C-c
+expect ctrl-c-discards '^    \.\.\.>  3\^C$'
+keys '77' Enter
+expect fresh-entry-after-ctrl-c '^77$'
+
+# ---- seeing what happens -------------------------------------------------------
+
+keys ':step *[42 [2 [0 1] 1 4 0 1]]' Enter
+expect step-nock-2 '^ +1 \*\[42 2 \[0 1\] 1 4 0 1\] +\*\[a 2 b c\] -> \*\[\*\[a b\] \*\[a c\]\]$'
+expect step-result '^= 43$'
+expect step-count '^8 steps$'
+
+keys '[1 foo]' Enter
+expect caret-line '^            \^$'
+expect parse-error 'error: unknown name foo at column 4'
+keys ':hlep' Enter
+expect suggests-command 'did you mean :help\?'
+
+# A long :step goes to the pager (less here); q returns to the prompt.
+keys ':set step-depth 20' Enter
+keys ':step *[6 dec]' Enter
+if wait_for '^(:|\(END\)|.*lines [0-9]+-[0-9]+)' 5 && ! screen | tail -1 | grep -q 'nocklab> '; then
+    pass step-pages
+else
+    fail step-pages "$(screen | tail -4)"
+fi
+keys q
+sleep 0.3
+keys '5' Enter
+expect back-from-pager '^5$'
+
+# ---- ending, and history across sessions --------------------------------------
+
+keys C-d
+expect ctrl-d-exits '^nocklab-exited-0$'
+history_file="$work/state/nocklab/history"
+if [[ -f "$history_file" ]] && grep -qx 'cell' "$history_file" && grep -qx '=cell \[1 2 3\]' "$history_file"; then
+    pass history-file
+else
+    fail history-file "$(cat "$history_file" 2>&1 | tail -5)"
+fi
+
+start
+expect restart '^nocklab>$' 10
+keys Up
+sleep 0.3
+line=$(cursor_line)
+[[ "$line" == "nocklab> 5" ]] && pass history-across-sessions || fail history-across-sessions "cursor line: $line"
+keys C-u ':quit' Enter
+expect quit-exits '^nocklab-exited-0$'
