@@ -122,23 +122,27 @@ uint32_t mug_both(uint32_t head_mug, uint32_t tail_mug)
     return mug_hash(buffer, 4 + tail_bytes, MUG_CELL_SEED, MUG_CELL_FALLBACK);
 }
 
-/* Small atoms (opcodes, axes, loobeans) are the most common leaves and can't
- * cache their mug in the noun, so their mugs are memoized here.  0 means not
- * yet computed; racing threads store the same value. */
-#define SMALL_ATOM_LIMIT 256
-static uint32_t small_atom_mugs[SMALL_ATOM_LIMIT];
+/* Direct atoms are the most common leaves (opcodes, axes, loobeans, terms)
+ * and can't cache their mug in the noun, so their mugs are memoized in a
+ * small direct-mapped table per thread (per thread, so the value and the mug
+ * of an entry are always written together). */
+#define DIRECT_MUG_SLOTS 4096
+struct direct_mug_slot {
+    uint64_t value;
+    uint32_t mug; /* 0: the slot is empty */
+};
+static __thread struct direct_mug_slot direct_mug_cache[DIRECT_MUG_SLOTS];
 
 static uint32_t direct_atom_mug(uint64_t value)
 {
-    if (value < SMALL_ATOM_LIMIT) {
-        uint32_t mug = __atomic_load_n(&small_atom_mugs[value], __ATOMIC_RELAXED);
-        if (mug)
-            return mug;
-    }
+    struct direct_mug_slot *slot =
+        &direct_mug_cache[(value * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - 12)];
+    if (slot->mug && slot->value == value)
+        return slot->mug;
     size_t length = value == 0 ? 0 : (size_t)(64 - __builtin_clzll(value) + 7) / 8;
     uint32_t mug = mug_hash((const uint8_t *)&value, length, MUG_ATOM_SEED, MUG_ATOM_FALLBACK);
-    if (value < SMALL_ATOM_LIMIT)
-        __atomic_store_n(&small_atom_mugs[value], mug, __ATOMIC_RELAXED);
+    slot->value = value;
+    slot->mug = mug;
     return mug;
 }
 
