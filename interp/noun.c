@@ -544,15 +544,27 @@ void noun_census(noun n, struct noun_census *out)
 
 /* ---- copying collection ------------------------------------------------- */
 
-/* State of one copying collection: objects in [from_low, from_high) move,
- * and are copied to `to_cursor` by `copy_memory` (which bumps the target). */
+/* State of one copying collection: objects in [from_low, from_high) move.
+ * Copies are bump-allocated at `cursor` below `limit`; `refill` may move
+ * the limit (home commits more of its arena) and says whether it could.
+ * [start of copies, cursor) is also the Cheney scan's queue. */
 struct noun_collector {
     char *from_low, *from_high;
-    char *(*allocate)(struct noun_collector *collector, size_t bytes);
-    char *(*frontier)(struct noun_collector *collector); /* end of the copies so far */
+    char *cursor, *limit;
+    bool (*refill)(struct noun_collector *collector, size_t bytes);
     void *target;
     bool failed;
 };
+
+static inline char *collector_allocate(struct noun_collector *collector, size_t bytes)
+{
+    if ((size_t)(collector->limit - collector->cursor) < bytes &&
+        (!collector->refill || !collector->refill(collector, bytes)))
+        return NULL;
+    char *p = collector->cursor;
+    collector->cursor = p + bytes;
+    return p;
+}
 
 static inline bool collector_moves(const struct noun_collector *collector, noun n)
 {
@@ -570,7 +582,7 @@ static noun collector_forward(struct noun_collector *collector, noun n)
         struct noun_cell *old = noun_to_cell(n);
         if (old->flags & NOUN_FLAG_FORWARDED)
             return old->head;
-        struct noun_cell *copy = (struct noun_cell *)collector->allocate(collector, sizeof *copy);
+        struct noun_cell *copy = (struct noun_cell *)collector_allocate(collector, sizeof *copy);
         if (!copy) {
             collector->failed = true;
             return n;
@@ -585,7 +597,7 @@ static noun collector_forward(struct noun_collector *collector, noun n)
     if (old->flags & NOUN_FLAG_FORWARDED)
         return old->words[0];
     size_t bytes = atom_bytes_for(old->length);
-    struct noun_atom *copy = (struct noun_atom *)collector->allocate(collector, bytes);
+    struct noun_atom *copy = (struct noun_atom *)collector_allocate(collector, bytes);
     if (!copy) {
         collector->failed = true;
         return n;
@@ -597,16 +609,21 @@ static noun collector_forward(struct noun_collector *collector, noun n)
     return moved;
 }
 
-void noun_collector_visit(struct noun_collector *collector, noun *slot)
+static inline void collector_visit(struct noun_collector *collector, noun *slot)
 {
     if (collector_moves(collector, *slot))
         *slot = collector_forward(collector, *slot);
 }
 
+void noun_collector_visit(struct noun_collector *collector, noun *slot)
+{
+    collector_visit(collector, slot);
+}
+
 void noun_collector_visit_many(struct noun_collector *collector, noun *slots, size_t count)
 {
     for (size_t i = 0; i < count; i++)
-        noun_collector_visit(collector, &slots[i]);
+        collector_visit(collector, &slots[i]);
 }
 
 /* Cheney scan: walk the copied objects in [scan, *end) in the order they
@@ -615,32 +632,17 @@ void noun_collector_visit_many(struct noun_collector *collector, noun *slots, si
  * word. */
 static void collector_scan(struct noun_collector *collector, char *scan)
 {
-    while (scan < collector->frontier(collector)) {
+    while (scan < collector->cursor) {
         struct noun_atom *atom = (struct noun_atom *)scan;
         if (atom->flags & NOUN_FLAG_ATOM) {
             scan += atom_bytes_for(atom->length);
             continue;
         }
         struct noun_cell *cell = (struct noun_cell *)scan;
-        noun_collector_visit(collector, &cell->head);
-        noun_collector_visit(collector, &cell->tail);
+        collector_visit(collector, &cell->head);
+        collector_visit(collector, &cell->tail);
         scan += sizeof *cell;
     }
-}
-
-static char *region_collect_allocate(struct noun_collector *collector, size_t bytes)
-{
-    struct noun_region *region = collector->target;
-    char *p = region->cursor;
-    if ((size_t)(region->limit - p) < bytes)
-        return NULL;
-    region->cursor = p + bytes;
-    return p;
-}
-
-static char *region_collect_frontier(struct noun_collector *collector)
-{
-    return ((struct noun_region *)collector->target)->cursor;
 }
 
 void noun_region_collect(struct noun_region *region, noun_root_enumerator *roots, void *context)
@@ -650,24 +652,25 @@ void noun_region_collect(struct noun_region *region, noun_root_enumerator *roots
     struct noun_collector collector = {
         .from_low = region->active_base,
         .from_high = region->active_base + region->half_bytes,
-        .allocate = region_collect_allocate,
-        .frontier = region_collect_frontier,
+        .cursor = region->other_base,
+        .limit = region->other_base + region->half_bytes,
         .target = region,
     };
     char *from_base = region->active_base;
-    /* Switch allocation to the idle half; copies land there. */
+    /* Copies land in the idle half, which becomes the active one. */
     region->active_base = region->other_base;
     region->other_base = from_base;
-    region->cursor = region->active_base;
-    region->limit = region->active_base + region->half_bytes;
-    char *scan = region->cursor;
     roots(context, &collector);
-    collector_scan(&collector, scan);
+    collector_scan(&collector, region->active_base);
+    region->cursor = collector.cursor;
+    region->limit = region->active_base + region->half_bytes;
     if (collector.failed)
         region->out_of_memory(region->out_of_memory_context);
     size_t live = noun_region_used(region);
     region->live_after_collect = live;
-    region->collect_trigger = live + (live > REGION_MIN_TRIGGER ? live : REGION_MIN_TRIGGER);
+    /* Allocate twice what survived before collecting again, so copying
+     * costs at most half as much as allocating however much is live. */
+    region->collect_trigger = live + (2 * live > REGION_MIN_TRIGGER ? 2 * live : REGION_MIN_TRIGGER);
     region->collections++;
     region_trim(from_base, used_before);
 }
@@ -1051,15 +1054,17 @@ void noun_home_unlisten(struct noun_home *home, noun_home_listener *listener, vo
     }
 }
 
-static char *home_collect_allocate(struct noun_collector *collector, size_t bytes)
-{
-    return home_allocate(collector->target, bytes);
-}
-
-static char *home_collect_frontier(struct noun_collector *collector)
+/* The collector bumps its own cursor; when it reaches what the target home
+ * has committed, commit more (home_allocate does) and carry on. */
+static bool home_collect_refill(struct noun_collector *collector, size_t bytes)
 {
     struct noun_home *target = collector->target;
-    return target->arena->base + target->used;
+    target->used = (size_t)(collector->cursor - target->arena->base);
+    if (!home_allocate(target, bytes))
+        return false;
+    target->used -= bytes;
+    collector->limit = target->arena->base + target->committed;
+    return true;
 }
 
 /* Collection copies the live objects into a sibling arena (Cheney), then
@@ -1077,13 +1082,15 @@ bool noun_home_collect(struct noun_home *home)
     struct noun_collector collector = {
         .from_low = home->arena->base,
         .from_high = home->arena->base + home->used,
-        .allocate = home_collect_allocate,
-        .frontier = home_collect_frontier,
+        .cursor = target_arena->base,
+        .limit = target_arena->base,
+        .refill = home_collect_refill,
         .target = &target,
     };
     for (size_t i = 0; i < home->root_count; i++)
-        noun_collector_visit(&collector, home->roots[i]);
+        collector_visit(&collector, home->roots[i]);
     collector_scan(&collector, target_arena->base);
+    target.used = (size_t)(collector.cursor - target_arena->base);
     if (collector.failed) {
         /* Only possible if the sibling can't commit as much as the old
          * arena held; the old objects are forwarded and unusable now. */
