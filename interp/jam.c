@@ -142,42 +142,6 @@ static inline uint64_t mix64(uint64_t x)
     return x;
 }
 
-/* Zeroed memory for a big hash table.  Tables are probed at random, so
- * past a few megabytes TLB misses cost as much as cache misses: ask for
- * transparent huge pages.  Freed with table_memory_free(ptr, bytes). */
-#define HUGE_PAGE_BYTES ((size_t)2 << 20)
-
-static void *table_memory(size_t bytes)
-{
-    if (bytes < HUGE_PAGE_BYTES)
-        return calloc(1, bytes);
-    /* Huge pages only back aligned 2 MiB ranges: over-map, then trim. */
-    size_t rounded = (bytes + HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1);
-    char *mapped = mmap(NULL, rounded + HUGE_PAGE_BYTES, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mapped == MAP_FAILED)
-        return NULL;
-    char *aligned = (char *)(((uintptr_t)mapped + HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(HUGE_PAGE_BYTES - 1));
-    if (aligned > mapped)
-        munmap(mapped, (size_t)(aligned - mapped));
-    size_t after = (size_t)(mapped + rounded + HUGE_PAGE_BYTES - (aligned + rounded));
-    if (after > 0)
-        munmap(aligned + rounded, after);
-    madvise(aligned, rounded, MADV_HUGEPAGE);
-    return aligned;
-}
-
-static void table_memory_free(void *memory, size_t bytes)
-{
-    if (!memory)
-        return;
-    if (bytes < HUGE_PAGE_BYTES) {
-        free(memory);
-        return;
-    }
-    munmap(memory, (bytes + HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1));
-}
-
 /* New entries wait in a queue this long, their slot prefetched, before
  * they are placed in a table, so placing one doesn't stall on a miss. */
 #define PLACE_QUEUE 16
@@ -310,7 +274,7 @@ static void address_place(struct address_slot *slots, size_t mask, noun key, uin
 static bool address_grow(struct address_map *map)
 {
     size_t capacity = grown_capacity(map->mask + 1);
-    struct address_slot *slots = table_memory(capacity * sizeof *slots);
+    struct address_slot *slots = noun_table_memory(capacity * sizeof *slots);
     if (!slots)
         return false;
     /* Placing is a random write per entry: fetch a few entries ahead so the
@@ -321,7 +285,7 @@ static bool address_grow(struct address_map *map)
         if (map->slots[i].key != 0)
             address_place(slots, capacity - 1, map->slots[i].key, map->slots[i].visit);
     }
-    table_memory_free(map->slots, (map->mask + 1) * sizeof *slots);
+    noun_table_memory_free(map->slots, (map->mask + 1) * sizeof *slots);
     map->slots = slots;
     map->mask = capacity - 1;
     return true;
@@ -386,9 +350,9 @@ static bool canonical_init(struct canonical *canon)
     memset(canon, 0, sizeof *canon);
     bool visited_ok = visited_init(&canon->visited);
     canon->addresses.mask = 4095;
-    canon->addresses.slots = table_memory(4096 * sizeof(struct address_slot));
+    canon->addresses.slots = noun_table_memory(4096 * sizeof(struct address_slot));
     canon->cell_mask = 4095;
-    canon->cell_slots = table_memory(4096 * sizeof(uint64_t));
+    canon->cell_slots = noun_table_memory(4096 * sizeof(uint64_t));
     canon->atom_mask = 255;
     canon->atom_slots = calloc(256, sizeof(uint64_t));
     return visited_ok && canon->addresses.slots && canon->cell_slots && canon->atom_slots;
@@ -397,10 +361,10 @@ static bool canonical_init(struct canonical *canon)
 static void canonical_free(struct canonical *canon)
 {
     visited_free(&canon->visited);
-    table_memory_free(canon->addresses.slots, (canon->addresses.mask + 1) * sizeof(struct address_slot));
+    noun_table_memory_free(canon->addresses.slots, (canon->addresses.mask + 1) * sizeof(struct address_slot));
     free(canon->visit_refs);
     free(canon->cells);
-    table_memory_free(canon->cell_slots, (canon->cell_mask + 1) * sizeof(uint64_t));
+    noun_table_memory_free(canon->cell_slots, (canon->cell_mask + 1) * sizeof(uint64_t));
     free(canon->atoms);
     free(canon->atom_slots);
 }
@@ -503,11 +467,11 @@ static uint64_t intern_cell(struct canonical *canon, uint64_t head, uint64_t tai
     canon->cells[number].tail = tail;
     if (table_too_full(canon->cell_count, canon->cell_mask)) {
         size_t capacity = grown_capacity(canon->cell_mask + 1);
-        uint64_t *slots = table_memory(capacity * sizeof *slots);
+        uint64_t *slots = noun_table_memory(capacity * sizeof *slots);
         if (!slots)
             return REF_NONE;
         cell_table_rebuild(canon, slots, capacity - 1);
-        table_memory_free(canon->cell_slots, (canon->cell_mask + 1) * sizeof *slots);
+        noun_table_memory_free(canon->cell_slots, (canon->cell_mask + 1) * sizeof *slots);
         canon->cell_slots = slots;
         canon->cell_mask = capacity - 1;
         return REF_CELL | number;
@@ -764,7 +728,7 @@ static bool jam_direct_atom(struct bit_writer *writer, struct direct_map *direct
 static bool jam_canonical(const struct canonical *canon, uint64_t root, struct bit_writer *writer)
 {
     size_t cell_offsets_bytes = (canon->cell_count + 1) * sizeof(uint64_t);
-    uint64_t *cell_offsets = table_memory(cell_offsets_bytes);
+    uint64_t *cell_offsets = noun_table_memory(cell_offsets_bytes);
     uint64_t *atom_offsets = calloc(canon->atom_count + 1, sizeof *atom_offsets);
     struct direct_map directs = { calloc(1024, sizeof(struct direct_slot)), 1023, 0 };
     uint64_t *stack = NULL;
@@ -801,7 +765,7 @@ static bool jam_canonical(const struct canonical *canon, uint64_t root, struct b
     free(stack);
     free(directs.slots);
     free(atom_offsets);
-    table_memory_free(cell_offsets, cell_offsets_bytes);
+    noun_table_memory_free(cell_offsets, cell_offsets_bytes);
     return ok;
 }
 

@@ -681,6 +681,42 @@ void noun_region_collect(struct noun_region *region, noun_root_enumerator *roots
     region_trim(from_base, used_before);
 }
 
+/* Zeroed memory for a big hash table.  Tables are probed at random, so
+ * past a few megabytes TLB misses cost as much as cache misses: ask for
+ * transparent huge pages.  Freed with noun_table_memory_free(ptr, bytes). */
+#define HUGE_PAGE_BYTES ((size_t)2 << 20)
+
+void *noun_table_memory(size_t bytes)
+{
+    if (bytes < HUGE_PAGE_BYTES)
+        return calloc(1, bytes);
+    /* Huge pages only back aligned 2 MiB ranges: over-map, then trim. */
+    size_t rounded = (bytes + HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1);
+    char *mapped = mmap(NULL, rounded + HUGE_PAGE_BYTES, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapped == MAP_FAILED)
+        return NULL;
+    char *aligned = (char *)(((uintptr_t)mapped + HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(HUGE_PAGE_BYTES - 1));
+    if (aligned > mapped)
+        munmap(mapped, (size_t)(aligned - mapped));
+    size_t after = (size_t)(mapped + rounded + HUGE_PAGE_BYTES - (aligned + rounded));
+    if (after > 0)
+        munmap(aligned + rounded, after);
+    madvise(aligned, rounded, MADV_HUGEPAGE);
+    return aligned;
+}
+
+void noun_table_memory_free(void *memory, size_t bytes)
+{
+    if (!memory)
+        return;
+    if (bytes < HUGE_PAGE_BYTES) {
+        free(memory);
+        return;
+    }
+    munmap(memory, (bytes + HUGE_PAGE_BYTES - 1) & ~(HUGE_PAGE_BYTES - 1));
+}
+
 /* ---- arenas ------------------------------------------------------------- */
 
 /* Plain memory: reserved without backing; pages appear as they are touched,
@@ -774,34 +810,15 @@ static void table_place(struct home_entry *table, size_t capacity, noun n, uint6
     table[j].hash = hash;
 }
 
-/* The table is mapped on its own, asking for huge pages: probes land all
- * over it, and with 4 KiB pages nearly each one would also miss the TLB. */
-static struct home_entry *table_map(size_t capacity)
-{
-    size_t bytes = capacity * sizeof(struct home_entry);
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    if (bytes >= ((size_t)2 << 20))
-        madvise(p, bytes, MADV_HUGEPAGE);
-    return p;
-}
-
-static void table_unmap(struct home_entry *table, size_t capacity)
-{
-    if (table)
-        munmap(table, capacity * sizeof *table);
-}
-
 static bool home_table_resize(struct noun_home *home, size_t capacity)
 {
-    struct home_entry *table = table_map(capacity);
+    struct home_entry *table = noun_table_memory(capacity * sizeof *table);
     if (!table)
         return false;
     for (size_t i = 0; i < home->table_capacity; i++)
         if (home->table[i].object)
             table_place(table, capacity, home->table[i].object, home->table[i].hash);
-    table_unmap(home->table, home->table_capacity);
+    noun_table_memory_free(home->table, home->table_capacity * sizeof *home->table);
     home->table = table;
     home->table_capacity = capacity;
     return true;
@@ -841,7 +858,7 @@ void noun_home_free(struct noun_home *home)
     if (!home)
         return;
     home->arena->release(home->arena);
-    table_unmap(home->table, home->table_capacity);
+    noun_table_memory_free(home->table, home->table_capacity * sizeof *home->table);
     free(home->roots);
     free(home);
 }

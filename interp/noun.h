@@ -190,6 +190,12 @@ noun noun_fragment(noun axis, noun subject);
 struct noun_census { uint64_t cells, atoms, indirect_atoms, bytes; };
 void noun_census(noun n, struct noun_census *out);
 
+/* Zeroed memory for a big, randomly probed table (dedup, jam), on huge
+ * pages when it is large enough that TLB misses would cost as much as cache
+ * misses.  NULL on failure; free with the same byte count. */
+void *noun_table_memory(size_t bytes);
+void noun_table_memory_free(void *memory, size_t bytes);
+
 /* ---- collection --------------------------------------------------------- */
 
 struct noun_collector;
