@@ -17,11 +17,13 @@
 #include <termios.h>
 #include <unistd.h>
 
-/* Lines held before deciding whether to page: the screen's height less the
- * prompt's line.  `held` is one malloc'd block of NUL-separated lines.
- * `program` is the pager program's pipe once paging started with one;
- * `more_prompt` is set when paging with the built-in prompt instead, with
- * `lines_on_screen` counting lines since the last prompt. */
+/* Lines are held before deciding whether to page, as long as they fit in
+ * the screen's height less the prompt's line (`screen_lines` rows, long
+ * lines counted by the rows they wrap to).  `held` is one malloc'd block of
+ * NUL-separated lines.  `program` is the pager program's pipe once paging
+ * started with one; `more_prompt` is set when paging with the built-in
+ * prompt instead, with `lines_on_screen` counting rows since the last
+ * prompt. */
 struct pager {
     const struct session_output *output;
     bool on_terminal;
@@ -32,9 +34,25 @@ struct pager {
     size_t held_length, held_capacity, held_lines;
     FILE *program;
     bool more_prompt;
-    size_t lines_on_screen;
+    size_t lines_on_screen;  /* screen rows, counting wrapped lines */
+    size_t screen_columns;
+    size_t held_rows;
     struct sigaction saved_sigpipe;
 };
+
+static size_t terminal_columns(void)
+{
+    struct winsize size;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
+        return size.ws_col;
+    return 80;
+}
+
+/* Screen rows a line takes once the terminal wraps it. */
+static size_t rows_for(const struct pager *pager, size_t length)
+{
+    return length == 0 ? 1 : (length + pager->screen_columns - 1) / pager->screen_columns;
+}
 
 static size_t terminal_rows(void)
 {
@@ -54,6 +72,7 @@ struct pager *pager_open(const struct session_output *output, bool on_terminal)
     pager->output = output;
     pager->on_terminal = on_terminal;
     pager->screen_lines = on_terminal ? terminal_rows() - 1 : 0;
+    pager->screen_columns = on_terminal ? terminal_columns() : 80;
     return pager;
 }
 
@@ -121,7 +140,8 @@ static int read_key(void)
 
 static bool more_prompt_line(struct pager *pager, const char *text, size_t length)
 {
-    if (pager->lines_on_screen >= pager->screen_lines) {
+    size_t rows = rows_for(pager, length);
+    if (pager->lines_on_screen + rows > pager->screen_lines && pager->lines_on_screen > 0) {
         fputs("--More-- (space: a screen, enter: a line, q: quit)", stdout);
         fflush(stdout);
         int key = read_key();
@@ -131,11 +151,13 @@ static bool more_prompt_line(struct pager *pager, const char *text, size_t lengt
             fflush(stdout);
             return false;
         }
-        pager->lines_on_screen = (key == '\n' || key == '\r') ? pager->screen_lines - 1 : 0;
+        /* Enter: room for just this line; space: a whole screen. */
+        bool one_line = (key == '\n' || key == '\r') && rows < pager->screen_lines;
+        pager->lines_on_screen = one_line ? pager->screen_lines - rows : 0;
     }
     fwrite(text, 1, length, stdout);
     fputc('\n', stdout);
-    pager->lines_on_screen++;
+    pager->lines_on_screen += rows;
     return true;
 }
 
@@ -167,6 +189,7 @@ static bool hold_line(struct pager *pager, const char *text, size_t length)
     pager->held[pager->held_length + length] = '\0';
     pager->held_length += length + 1;
     pager->held_lines++;
+    pager->held_rows += rows_for(pager, length);
     return true;
 }
 
@@ -182,7 +205,7 @@ static void release_held(struct pager *pager)
             pager->output->value(pager->output->context, pager->held + offset, length);
         offset += length + 1;
     }
-    pager->held_length = pager->held_lines = 0;
+    pager->held_length = pager->held_lines = pager->held_rows = 0;
 }
 
 bool pager_line(struct pager *pager, const char *text, size_t length)
@@ -195,7 +218,7 @@ bool pager_line(struct pager *pager, const char *text, size_t length)
     }
     if (pager->paging)
         return paged_line(pager, text, length);
-    if (pager->held_lines < pager->screen_lines && hold_line(pager, text, length))
+    if (pager->held_rows + rows_for(pager, length) <= pager->screen_lines && hold_line(pager, text, length))
         return true;
     start_paging(pager);
     release_held(pager);

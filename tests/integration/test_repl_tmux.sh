@@ -33,6 +33,9 @@ cleanup() {
 trap cleanup EXIT
 mkdir -p "$work/home"
 
+# The program, by absolute path (the pane's shell starts elsewhere).
+case "$NOCKLAB" in /*) program=$NOCKLAB ;; *) program=$PWD/$NOCKLAB ;; esac
+
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "  ${line:0:600}"; done; }
 
@@ -44,7 +47,7 @@ start() {
     socket="nocklab-test-$$-$starts"
     tmux_ new-session -d -s repl -x 120 -y 40 \
         "env HOME=$work/home XDG_STATE_HOME=$work/state INPUTRC=/dev/null LC_ALL=C $* \
-         $PWD/$NOCKLAB; echo nocklab-exited-\$?; sleep 60"
+         $program; echo nocklab-exited-\$?; sleep 60"
 }
 
 screen() { tmux_ capture-pane -p -t repl -S -200 2>/dev/null; }
