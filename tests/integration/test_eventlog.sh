@@ -156,4 +156,6 @@ holder=$!
 sleep 0.5
 expect_stderr_match "a second process can't open a busy store" "in use" --store "$work/kv-a" -e ":state"
 kill $holder 2>/dev/null
-wait $holder 2>/dev/null
+# the holder dies of the TERM we sent it: that status is not the script's
+wait $holder 2>/dev/null || true
+exit 0
