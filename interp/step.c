@@ -638,6 +638,13 @@ static void run(struct stepper *s, noun subject, noun formula)
         default:
             if (s->terms[t->left].kind != TERM_NOUN) {
                 frame_push(s, t->left, top.depth + 1, false);
+            } else if (s->result->steps % STEP_POLL_INTERVAL == STEP_POLL_INTERVAL - 1 && s->options->interrupted &&
+                       s->options->interrupted(s->options->context)) {
+                flush_hidden(s);
+                s->result->status = STEP_INTERRUPTED;
+                snprintf(s->result->message, sizeof s->result->message, "interrupted after %llu steps",
+                         (unsigned long long)s->result->steps);
+                return;
             } else if (s->result->steps >= max_steps) {
                 flush_hidden(s);
                 s->result->status = STEP_LIMIT;

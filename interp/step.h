@@ -37,6 +37,7 @@ enum step_status {
     STEP_CRASH,         /* no rule reduces some term (the spec's *a -> *a) */
     STEP_LIMIT,         /* max_steps reductions were made; more remain */
     STEP_STOPPED,       /* the line callback returned false */
+    STEP_INTERRUPTED,   /* the interrupted callback returned true */
     STEP_OUT_OF_MEMORY, /* the scratch region or the heap ran out */
 };
 
@@ -60,6 +61,9 @@ struct step_line {
 
 /* Receives each line; returns false to stop the run (STEP_STOPPED). */
 typedef bool step_line_writer(void *context, const struct step_line *line);
+/* Asked every STEP_POLL_INTERVAL reductions whether to stop (Ctrl-C). */
+typedef bool step_interrupt_check(void *context);
+#define STEP_POLL_INTERVAL 1024
 
 /* What to run with.
  *   max_steps   reductions allowed (0 = STEP_DEFAULT_MAX_STEPS)
@@ -67,12 +71,15 @@ typedef bool step_line_writer(void *context, const struct step_line *line);
  *               still happen but are summarized ("..." lines)
  *   print       how each noun in a line is written: atom style, and
  *               max_cells / max_depth elision applied to each noun alone
- *               (the subject and the formula of *[a f] get a budget each) */
+ *               (the subject and the formula of *[a f] get a budget each)
+ *   write_line  receives every line; `interrupted` (may be NULL) is polled;
+ *               both get `context` */
 struct step_options {
     uint64_t max_steps;
     uint64_t max_depth;
     struct text_print_options print;
     step_line_writer *write_line;
+    step_interrupt_check *interrupted;
     void *context;
 };
 

@@ -227,7 +227,9 @@ static void describe_print_depth(struct session *session, char *out, size_t size
 static bool apply_step_limit(struct session *session, const char *value, size_t length,
                              const struct session_output *output)
 {
-    return parse_count(value, length, 1, 100000000, &step_max_steps, "step-limit", output);
+    /* The reducer never collects scratch (about 25 bytes a step), so the
+     * limit also bounds its memory: 10M steps is about 250 MB. */
+    return parse_count(value, length, 1, 10000000, &step_max_steps, "step-limit", output);
 }
 
 static void describe_step_limit(struct session *session, char *out, size_t size)
@@ -358,6 +360,7 @@ enum session_result commands_explore_set(struct session *session, const struct c
 
 /* What :step's line writer needs. */
 struct step_printer {
+    struct session *session;
     struct pager *pager;
     struct text_buffer line;
     bool out_of_memory;
@@ -366,6 +369,8 @@ struct step_printer {
 static bool write_step_line(void *context, const struct step_line *line)
 {
     struct step_printer *printer = context;
+    if (session_interrupted(printer->session))
+        return false;
     struct text_buffer *b = &printer->line;
     b->length = 0;
     bool ok;
@@ -392,6 +397,12 @@ static bool write_step_line(void *context, const struct step_line *line)
     return pager_line(printer->pager, b->data, b->length);
 }
 
+static bool step_interrupted(void *context)
+{
+    struct step_printer *printer = context;
+    return session_interrupted(printer->session);
+}
+
 /* :step *[A F] or :step [A F]: the operand of the leading * evaluates to
  * the cell of subject and formula. */
 enum session_result commands_explore_step(struct session *session, const struct command_arguments *arguments,
@@ -408,7 +419,7 @@ enum session_result commands_explore_step(struct session *session, const struct 
                             start + 1);
         return SESSION_FAILED;
     }
-    struct step_printer printer = { .pager = open_pager(session, output) };
+    struct step_printer printer = { .session = session, .pager = open_pager(session, output) };
     if (!printer.pager)
         return SESSION_FAILED;
     text_buffer_init(&printer.line);
@@ -420,6 +431,7 @@ enum session_result commands_explore_step(struct session *session, const struct 
         .max_depth = step_max_depth,
         .print = print,
         .write_line = write_step_line,
+        .interrupted = step_interrupted,
         .context = &printer,
     };
     struct step_result result;
@@ -448,9 +460,15 @@ enum session_result commands_explore_step(struct session *session, const struct 
         if (printer.out_of_memory) {
             session_print_error(output, "error: out of memory while printing a step");
             outcome = SESSION_FAILED;
+        } else if (session_interrupted(session)) {
+            pager_close(printer.pager);
+            printer.pager = NULL;
+            session_print_error(output, "error: interrupted after %llu steps", (unsigned long long)result.steps);
+            outcome = SESSION_FAILED;
         }
-        break; /* the reader quit the pager: nothing more to say */
+        break; /* otherwise the reader quit the pager: nothing more to say */
     case STEP_CRASH:
+    case STEP_INTERRUPTED:
     case STEP_OUT_OF_MEMORY:
         pager_close(printer.pager);
         printer.pager = NULL;
@@ -864,7 +882,7 @@ enum session_result commands_explore_formula(struct session *session, const stru
     formula_push(&p, formula, 0, NULL);
     uint64_t lines = 0;
     bool reading = true;
-    while (p.count > 0 && reading && !p.out_of_memory) {
+    while (p.count > 0 && reading && !p.out_of_memory && !session_interrupted(session)) {
         struct formula_item item = p.stack[--p.count];
         if (lines == FORMULA_MAX_LINES) {
             pager_printf(pager, "...(stopped after %d lines)", FORMULA_MAX_LINES);

@@ -69,6 +69,7 @@ struct session {
     bool has_crashed;
     char last_crash_message[200];
     volatile sig_atomic_t line_running;
+    volatile sig_atomic_t interrupt_requested; /* during this line */
     bool quit_requested;
     bool out_of_memory_armed;
     jmp_buf out_of_memory_exit;
@@ -655,6 +656,7 @@ enum session_result session_run_line(struct session *session, const char *line, 
         return SESSION_OK;
 
     session->output = output;
+    session->interrupt_requested = 0;
     session->line_running = 1;
     enum session_result result = run_guarded(session, line, length, start, output);
     finish_line(session);
@@ -684,10 +686,13 @@ bool session_run_stream(struct session *session, FILE *stream, const struct sess
 
 bool session_quit_requested(const struct session *session) { return session->quit_requested; }
 
+bool session_interrupted(const struct session *session) { return session->interrupt_requested != 0; }
+
 bool session_interrupt(struct session *session)
 {
     if (!session || !session->line_running)
         return false;
+    session->interrupt_requested = 1;
     nock_interrupt(session->nock);
     if (session->attachment.state && session->attachment.interrupt)
         session->attachment.interrupt(session->attachment.state);

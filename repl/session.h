@@ -78,6 +78,9 @@ bool session_quit_requested(const struct session *session);
  * "interrupted after N steps").  Async-signal-safe: meant for a SIGINT
  * handler.  Returns whether a line was running to receive the request. */
 bool session_interrupt(struct session *session);
+/* Whether session_interrupt was called during the line now running: for
+ * commands that loop outside the evaluator (:step) to stop early. */
+bool session_interrupted(const struct session *session);
 
 /* The interactive loop on a terminal: prompt, read, run, until end of input
  * or :quit.  Returns the exit status the program should end with. */

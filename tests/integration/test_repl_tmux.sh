@@ -173,6 +173,21 @@ keys '*[dec [4 0 1]]' Enter
 keys '*[41 dec]' Enter
 expect evaluates-after-interrupt '^40$'
 
+# :step runs its own reducer; Ctrl-C stops it too (the loop below is one
+# level down, so step-depth 0 shows one line and hides the rest).
+keys ':set step-limit 10000000' Enter ':set step-depth 0' Enter
+# (10M steps take about half a second; the first line is held until the
+# output is known to fit the screen, so don't wait for it.)
+keys ":step *[$LOOP [4 2 [0 1] 0 1]]" Enter
+sleep 0.15
+keys C-c
+if wait_for '^(\^C)?error: interrupted after [0-9]+ steps' 5 && [[ $(count_lines 'error: interrupted after') -ge 2 ]]; then
+    pass interrupt-step
+else
+    fail interrupt-step "$(screen | tail -5)"
+fi
+keys ':set step-depth 6' Enter
+
 keys '[1 2' Enter
 expect half-typed-continues '^    \.\.\.>$'
 # (a pause: Ctrl-C flushes keys the program has not read yet)

@@ -368,6 +368,29 @@ static void test_callback_stops(void **state)
     recorded_free(&r);
 }
 
+static bool interrupt_after_three_polls(void *context_pointer)
+{
+    int *polls = context_pointer;
+    return ++*polls >= 3;
+}
+
+static bool ignore_line_with_context(void *context_pointer, const struct step_line *line) { return true; }
+
+/* The interrupt check is polled every STEP_POLL_INTERVAL reductions and
+ * ends the run when it says so. */
+static void test_interrupt_check(void **state)
+{
+    int polls = 0;
+    struct step_options options = { .max_steps = 100000000, .max_depth = 0, .write_line = ignore_line_with_context,
+                                    .interrupted = interrupt_after_three_polls, .context = &polls };
+    struct step_result result;
+    run_text(LOOP, LOOP, &options, &result);
+    assert_int_equal(result.status, STEP_INTERRUPTED);
+    assert_int_equal(polls, 3);
+    assert_int_equal(result.steps, 3 * STEP_POLL_INTERVAL - 1);
+    assert_non_null(strstr(result.message, "interrupted after"));
+}
+
 /* An axis past 2^63 is an indirect atom; halving and the edit's sibling
  * axes must work on its words. */
 static void test_big_axis(void **state)
@@ -453,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_step_limit),
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_callback_stops),
+        cmocka_unit_test(test_interrupt_check),
         cmocka_unit_test(test_big_axis),
         cmocka_unit_test(test_deep_formula),
         cmocka_unit_test(test_out_of_memory),
