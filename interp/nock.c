@@ -1098,6 +1098,7 @@ static struct nock_outcome machine(struct nock_context *context, noun subject, n
     uint64_t *pc;
     struct nock_code *code;
     noun a, b, c;
+    bool tail_call;
 
     context->stack_count = 0;
     context->frame_count = 0;
@@ -1336,6 +1337,11 @@ op_eval_deferred_tail:
     RESOLVE(pc + 1);
     goto enter;
 op_arm:
+    tail_call = false;
+    goto arm;
+op_arm_tail:
+    tail_call = true;
+arm:
     COUNT(9);
     b = TOP();
     a = ARM_FORMULA(pc[1], b);
@@ -1343,10 +1349,11 @@ op_arm:
         CRASH("Nock 9: no arm at that axis");
     RESOLVE(pc + 2);
     if (__builtin_expect(code->jet_stamp != *jet_generation * 2, 0) && jet_candidate(context, code)) {
-        SPILL();
         switch (try_jet(context, b, pc[1], a, &c)) {
         case NOCK_JET_DONE:
             TOP() = c;
+            if (tail_call)
+                goto op_return;
             pc += 3;
             NEXT();
         case NOCK_JET_CRASH:
@@ -1355,30 +1362,13 @@ op_arm:
             break;
         }
     }
+    if (tail_call) {
+        subject = POP();
+        goto enter;
+    }
     (void)POP();
     PUSH_FRAME(pc + 3);
     subject = b;
-    goto enter;
-op_arm_tail:
-    COUNT(9);
-    b = TOP();
-    a = ARM_FORMULA(pc[1], b);
-    if (a == NOUN_NONE)
-        CRASH("Nock 9: no arm at that axis");
-    RESOLVE(pc + 2);
-    if (__builtin_expect(code->jet_stamp != *jet_generation * 2, 0) && jet_candidate(context, code)) {
-        SPILL();
-        switch (try_jet(context, b, pc[1], a, &c)) {
-        case NOCK_JET_DONE:
-            TOP() = c;
-            goto op_return;
-        case NOCK_JET_CRASH:
-            CRASH(context->crash_reason ? context->crash_reason : "jet crashed");
-        case NOCK_JET_DECLINED:
-            break;
-        }
-    }
-    subject = POP();
     goto enter;
 
     /* Enter `code` with the subject set: the safe point. */
