@@ -137,6 +137,12 @@ uint64_t noun_region_bytes_allocated(const struct noun_region *region)
     return region->bytes_allocated + noun_region_used(region) - region->live_after_collect;
 }
 
+size_t noun_region_high_water(const struct noun_region *region)
+{
+    size_t used = noun_region_used(region);
+    return used > region->high_water ? used : region->high_water;
+}
+
 /* Fold what was allocated since the last collection or reset into the
  * totals, before the active half is abandoned. */
 static void region_account(struct noun_region *region)

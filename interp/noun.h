@@ -121,6 +121,8 @@ size_t noun_region_used(const struct noun_region *region);
 /* Bytes allocated in the region since it was made (copies made by
  * collections not counted). */
 uint64_t noun_region_bytes_allocated(const struct noun_region *region);
+/* The most bytes the region has held at once. */
+size_t noun_region_high_water(const struct noun_region *region);
 /* Whether enough has been allocated since the last collection that the
  * owner should collect at its next safe point. */
 static inline bool noun_region_wants_collect(const struct noun_region *region)

@@ -104,31 +104,35 @@ const struct command *command_find(const char *name, size_t length)
     return NULL;
 }
 
-/* Levenshtein distance; `b` is a command name (short), `a` is cut at 64. */
+/* Edit distance counting a swap of two neighbouring letters as one edit
+ * (`:stpe` is one edit from `:step`), over three rows; `b` is a command name
+ * (short), `a` is cut at 64. */
 static size_t edit_distance(const char *a, size_t a_length, const char *b)
 {
     size_t b_length = strlen(b);
     if (a_length > 64)
         a_length = 64;
-    size_t row[65];
-    for (size_t j = 0; j <= b_length && j < 65; j++)
-        row[j] = j;
+    if (b_length > 64)
+        b_length = 64;
+    size_t before[65], previous[65], row[65];
+    for (size_t j = 0; j <= b_length; j++)
+        previous[j] = j;
     for (size_t i = 1; i <= a_length; i++) {
-        size_t diagonal = row[0];
         row[0] = i;
-        for (size_t j = 1; j <= b_length && j < 65; j++) {
-            size_t above = row[j];
-            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-            size_t best = diagonal + cost;
-            if (above + 1 < best)
-                best = above + 1;
+        for (size_t j = 1; j <= b_length; j++) {
+            size_t best = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+            if (previous[j] + 1 < best)
+                best = previous[j] + 1;
             if (row[j - 1] + 1 < best)
                 best = row[j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && before[j - 2] + 1 < best)
+                best = before[j - 2] + 1;
             row[j] = best;
-            diagonal = above;
         }
+        memcpy(before, previous, sizeof previous);
+        memcpy(previous, row, sizeof row);
     }
-    return row[b_length < 64 ? b_length : 64];
+    return previous[b_length];
 }
 
 const struct command *command_nearest(const char *name, size_t length, size_t *distance)
@@ -598,11 +602,8 @@ static enum session_result command_stats(struct session *session, const struct c
     const struct nock_counters *counters = nock_context_counters(session_nock(session));
     session_print(output, "home: %zu bytes used, %zu after the last collection", noun_home_used(home),
                   noun_home_used_after_collect(home));
-    /* The region's high-water mark is kept by noun.c at each collection and
-     * reset, i.e. it covers every line before this one.  (noun.h lists the
-     * field as private; read here until it has an accessor.) */
     struct noun_region *region = nock_context_region(session_nock(session));
-    session_print(output, "scratch: high-water %zu bytes, %llu bytes allocated in all", region->high_water,
+    session_print(output, "scratch: high-water %zu bytes, %llu bytes allocated in all", noun_region_high_water(region),
                   (unsigned long long)noun_region_bytes_allocated(region));
     session_print(output, "dedup: %llu lookups, %llu hits, %llu bytes saved, %llu entries in %llu slots",
                   (unsigned long long)dedup.lookups, (unsigned long long)dedup.hits,

@@ -234,38 +234,3 @@ enum session_result commands_hoon_jets(struct session *session, const struct com
         session_print(output, "%s", jets_dashboard_mismatch(jets, i));
     return SESSION_OK;
 }
-
-/* ---- :set ------------------------------------------------------------------- */
-
-enum session_result commands_hoon_set(struct session *session, const struct command_arguments *arguments,
-                                      const struct session_output *output)
-{
-    const char *rest = arguments->line + arguments->rest_start;
-    size_t length = arguments->rest_end - arguments->rest_start;
-    const char *value = NULL;
-    if (length > 5 && memcmp(rest, "jets", 4) == 0 && (rest[4] == ' ' || rest[4] == '\t')) {
-        value = rest + 5;
-        while (*value == ' ' || *value == '\t')
-            value++;
-    }
-    size_t value_length = value ? (size_t)(rest + length - value) : 0;
-    enum jets_mode mode;
-    if (value && value_length == 2 && memcmp(value, "on", 2) == 0)
-        mode = JETS_ON;
-    else if (value && value_length == 3 && memcmp(value, "off", 3) == 0)
-        mode = JETS_OFF;
-    else if (value && value_length == 5 && memcmp(value, "check", 5) == 0)
-        mode = JETS_CHECK;
-    else {
-        session_print_error(output, "error: usage: :set jets on|off|check  (the only setting there is so far)");
-        return SESSION_FAILED;
-    }
-    struct jets_dashboard *jets = session_jets(session);
-    if (!jets) {
-        session_print_error(output, "error: this session has no jet dashboard");
-        return SESSION_FAILED;
-    }
-    jets_dashboard_set_mode(jets, mode);
-    session_print(output, "jets %s", jets_mode_name(mode));
-    return SESSION_OK;
-}

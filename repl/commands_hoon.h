@@ -16,8 +16,7 @@
 #include "repl/command.h"
 #include "repl/session.h"
 
-command_handler commands_hoon_ivory, commands_hoon_hoon, commands_hoon_nock, commands_hoon_jets,
-    commands_hoon_set;
+command_handler commands_hoon_ivory, commands_hoon_hoon, commands_hoon_nock, commands_hoon_jets;
 
 /* The rows repl/command.c puts in its table. */
 #define COMMANDS_HOON_ROWS                                                                                        \
