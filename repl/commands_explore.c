@@ -54,22 +54,6 @@ static struct pager *open_pager(struct session *session, const struct session_ou
     return pager;
 }
 
-/* Print an atom that is a term (lowercase letters, digits, '-') as %term,
- * anything else as noun text. */
-static bool append_tag(struct text_buffer *buffer, noun tag)
-{
-    if (noun_is_atom(tag) && tag != 0 && noun_atom_byte_length(tag) <= 32) {
-        uint8_t bytes[32];
-        size_t length = noun_atom_byte_length(tag);
-        noun_atom_to_bytes(tag, bytes, length);
-        bool term = bytes[0] >= 'a' && bytes[0] <= 'z';
-        for (size_t i = 0; i < length && term; i++)
-            term = (bytes[i] >= 'a' && bytes[i] <= 'z') || (bytes[i] >= '0' && bytes[i] <= '9') || bytes[i] == '-';
-        if (term)
-            return text_buffer_printf(buffer, "%%%.*s", (int)length, (const char *)bytes);
-    }
-    return text_print(buffer, tag, NULL);
-}
 
 static bool atom_is_printable(noun atom, size_t max_bytes)
 {
@@ -640,7 +624,7 @@ enum session_result commands_explore_trace(struct session *session, const struct
         line.length = 0;
         ok = text_buffer_printf(&line, "%4llu  ", (unsigned long long)index + 1);
         if (noun_is_cell(entry))
-            ok = ok && append_tag(&line, noun_head(entry)) && text_buffer_append(&line, " ", 1) &&
+            ok = ok && session_append_term(&line, noun_head(entry)) && text_buffer_append(&line, " ", 1) &&
                  append_clue(&line, noun_head(entry), noun_tail(entry));
         else
             ok = ok && text_print(&line, entry, NULL);
@@ -850,7 +834,7 @@ static bool describe_formula(struct formula_printer *p, const struct formula_ite
     case 11: {
         if (!has_pair)
             break;
-        bool ok = text_buffer_printf(b, "11 hint ") && append_tag(b, noun_is_cell(b1) ? noun_head(b1) : b1);
+        bool ok = text_buffer_printf(b, "11 hint ") && session_append_term(b, noun_is_cell(b1) ? noun_head(b1) : b1);
         if (noun_is_cell(b1)) {
             noun children[2] = { noun_tail(b1), c1 };
             static const char *const roles[] = { "clue", "body" };

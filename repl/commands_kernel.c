@@ -74,22 +74,6 @@ static void format_nanoseconds(uint64_t nanoseconds, char *out, size_t size)
         snprintf(out, size, "%llu ns", (unsigned long long)nanoseconds);
 }
 
-/* Append an atom as %term when it is one (lowercase letters, digits, '-'),
- * otherwise canonically. */
-static bool append_tag(struct text_buffer *buffer, noun tag)
-{
-    if (noun_is_atom(tag) && tag != 0 && noun_atom_byte_length(tag) <= 32) {
-        uint8_t bytes[32];
-        size_t length = noun_atom_byte_length(tag);
-        noun_atom_to_bytes(tag, bytes, length);
-        bool term = true;
-        for (size_t i = 0; i < length && term; i++)
-            term = (bytes[i] >= 'a' && bytes[i] <= 'z') || (bytes[i] >= '0' && bytes[i] <= '9') || bytes[i] == '-';
-        if (term)
-            return text_buffer_printf(buffer, "%%%.*s", (int)length, (const char *)bytes);
-    }
-    return text_print(buffer, tag, NULL);
-}
 
 /* An effect [%tag rest...] with the tag as a term and the rest as the
  * tuple's further elements.  A spawn's formula is elided early: it is
@@ -113,7 +97,7 @@ static bool append_effect(struct text_buffer *buffer, noun effect)
             text++;
             length -= 2;
         }
-        ok = text_buffer_append(buffer, "[", 1) && append_tag(buffer, noun_head(effect)) &&
+        ok = text_buffer_append(buffer, "[", 1) && session_append_term(buffer, noun_head(effect)) &&
              text_buffer_append(buffer, " ", 1) && text_buffer_append(buffer, text, length) &&
              text_buffer_append(buffer, "]", 1);
     }
@@ -121,40 +105,12 @@ static bool append_effect(struct text_buffer *buffer, noun effect)
     return ok;
 }
 
-/* A crash trace: one line per entry, innermost first; clues of %mean and
- * friends are usually cords, so they print as 'text'. */
-static void print_trace(const struct session_output *output, noun trace)
-{
-    uint64_t shown = 0, hidden = 0;
-    for (noun rest = trace; noun_is_cell(rest); rest = noun_tail(rest)) {
-        if (shown == 20) {
-            hidden++;
-            continue;
-        }
-        struct text_buffer buffer;
-        text_buffer_init(&buffer);
-        noun entry = noun_head(rest);
-        bool ok = text_buffer_append(&buffer, "  ", 2);
-        struct text_print_options options = { .style = TEXT_CORD, .max_cells = 2000 };
-        if (noun_is_cell(entry))
-            ok = ok && append_tag(&buffer, noun_head(entry)) && text_buffer_append(&buffer, " ", 1) &&
-                 text_print(&buffer, noun_tail(entry), &options);
-        else
-            ok = ok && text_print(&buffer, entry, &options);
-        if (ok)
-            output->error(output->context, buffer.data, buffer.length);
-        text_buffer_free(&buffer);
-        shown++;
-    }
-    if (hidden)
-        session_print_error(output, "  ...(%llu more trace entries)", (unsigned long long)hidden);
-}
 
 static void print_store_error(const struct session_output *output, const struct store_error *error)
 {
     session_print_error(output, "error: %s", error->message);
     if (error->trace)
-        print_trace(output, error->trace);
+        session_print_trace(output, error->trace, TEXT_CORD);
 }
 
 /* A progress bar on standard error, when it is a terminal. */
@@ -364,7 +320,7 @@ enum session_result commands_kernel_poke(struct session *session, const struct c
     if (!store_poke(store, event, &listener, &error)) {
         session_print_error(output, "error: event refused: %s", error.message);
         if (error.trace)
-            print_trace(output, error.trace);
+            session_print_trace(output, error.trace, TEXT_CORD);
         return SESSION_FAILED;
     }
     return SESSION_OK;
@@ -480,7 +436,7 @@ enum session_result commands_kernel_replay(struct session *session, const struct
     if (!store_replay(store, from, to, &listener, &result, &error)) {
         session_print_error(output, "error: replay stopped: %s", error.message);
         if (error.trace)
-            print_trace(output, error.trace);
+            session_print_trace(output, error.trace, TEXT_CORD);
         return SESSION_FAILED;
     }
     char line[256];

@@ -437,13 +437,13 @@ void session_free(struct session *session)
 
 /* Print an atom that is a term (lowercase letters, digits, '-') as %term,
  * anything else canonically. */
-static bool print_tag(struct text_buffer *buffer, noun tag)
+bool session_append_term(struct text_buffer *buffer, noun tag)
 {
     if (noun_is_atom(tag) && tag != 0 && noun_atom_byte_length(tag) <= 32) {
         uint8_t bytes[32];
         size_t length = noun_atom_byte_length(tag);
         noun_atom_to_bytes(tag, bytes, length);
-        bool term = true;
+        bool term = bytes[0] >= 'a' && bytes[0] <= 'z'; /* a term starts with a letter */
         for (size_t i = 0; i < length && term; i++)
             term = (bytes[i] >= 'a' && bytes[i] <= 'z') || (bytes[i] >= '0' && bytes[i] <= '9') || bytes[i] == '-';
         if (term)
@@ -453,9 +453,9 @@ static bool print_tag(struct text_buffer *buffer, noun tag)
 }
 
 /* One line per trace entry, innermost first: `  %spot [...]`. */
-static void print_trace(const struct session_output *output, noun trace)
+void session_print_trace(const struct session_output *output, noun trace, enum text_atom_style style)
 {
-    struct text_print_options options = { .max_cells = SESSION_MAX_TRACE_CELLS };
+    struct text_print_options options = { .style = style, .max_cells = SESSION_MAX_TRACE_CELLS };
     uint64_t printed = 0, left_over = 0;
     for (noun rest = trace; noun_is_cell(rest); rest = noun_tail(rest)) {
         if (printed == SESSION_MAX_TRACE_LINES) {
@@ -467,7 +467,7 @@ static void print_trace(const struct session_output *output, noun trace)
         text_buffer_init(&buffer);
         bool ok = text_buffer_append(&buffer, "  ", 2);
         if (noun_is_cell(entry))
-            ok = ok && print_tag(&buffer, noun_head(entry)) && text_buffer_append(&buffer, " ", 1) &&
+            ok = ok && session_append_term(&buffer, noun_head(entry)) && text_buffer_append(&buffer, " ", 1) &&
                  text_print(&buffer, noun_tail(entry), &options);
         else
             ok = ok && text_print(&buffer, entry, &options);
@@ -490,7 +490,7 @@ static void print_expression_error(const struct session_output *output, const st
         return;
     case EXPRESSION_CRASH:
         session_print_error(output, "error: crash: %s", error->message);
-        print_trace(output, error->trace);
+        session_print_trace(output, error->trace, TEXT_DECIMAL);
         return;
     case EXPRESSION_OUT_OF_MEMORY:
     case EXPRESSION_TOO_DEEP:

@@ -151,6 +151,13 @@ void session_print(const struct session_output *output, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 void session_print_error(const struct session_output *output, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
+/* Append an atom as %term when it is one (lowercase letters, digits, '-'),
+ * otherwise canonically. */
+bool session_append_term(struct text_buffer *buffer, noun tag);
+/* A crash trace as error lines, one per entry, innermost first
+ * (`  %spot [...]`), clues in the given style, long traces cut. */
+void session_print_trace(const struct session_output *output, noun trace, enum text_atom_style style);
+
 /* Write the canonical text of a noun as one value line, elided past the
  * session's print_max_cells (an error line when memory runs out).  Returns
  * whether it was printed. */
