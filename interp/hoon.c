@@ -8,6 +8,7 @@
  * nouns cost nothing to copy.
  */
 #include "interp/hoon.h"
+#include "interp/clock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,13 +44,6 @@ struct hoon_runtime {
     noun kernel;
     noun gates[GATE_COUNT];
 };
-
-static double seconds_now(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
 
 struct hoon_runtime *hoon_runtime_new(struct noun_home *home, noun kernel)
 {
@@ -370,7 +364,7 @@ bool hoon_evaluate(struct hoon_runtime *runtime, struct nock_context *nock, cons
     result->type = result->formula = result->product = NOUN_NONE;
     const struct nock_counters *counters = nock_context_counters(nock);
     noun compile_gate;
-    double started = seconds_now();
+    double started = clock_wall_seconds();
     uint64_t steps = counters->steps;
     if (!gate(runtime, nock, GATE_COMPILE, &compile_gate, result->failure, sizeof result->failure)) {
         result->status = HOON_FAILED;
@@ -388,7 +382,7 @@ bool hoon_evaluate(struct hoon_runtime *runtime, struct nock_context *nock, cons
     }
     result->type = noun_head(minted);
     result->formula = noun_tail(minted);
-    result->compile_seconds = seconds_now() - started;
+    result->compile_seconds = clock_wall_seconds() - started;
     result->compile_steps = counters->steps - steps;
     if (stage == HOON_COMPILE) {
         result->status = HOON_OK;
@@ -396,7 +390,7 @@ bool hoon_evaluate(struct hoon_runtime *runtime, struct nock_context *nock, cons
     }
 
     /* the expression runs against the gate's context: the library */
-    started = seconds_now();
+    started = clock_wall_seconds();
     steps = counters->steps;
     noun subject = noun_fragment(7, compile_gate);
     if (subject == NOUN_NONE) {
@@ -405,7 +399,7 @@ bool hoon_evaluate(struct hoon_runtime *runtime, struct nock_context *nock, cons
         return false;
     }
     outcome = nock_evaluate(nock, subject, result->formula);
-    result->run_seconds = seconds_now() - started;
+    result->run_seconds = clock_wall_seconds() - started;
     result->run_steps = counters->steps - steps;
     if (outcome.status != NOCK_OK)
         return fail(runtime, nock, "running the expression", &outcome, width, result);
@@ -415,7 +409,7 @@ bool hoon_evaluate(struct hoon_runtime *runtime, struct nock_context *nock, cons
         return true;
     }
 
-    started = seconds_now();
+    started = clock_wall_seconds();
     steps = counters->steps;
     result->product = keep(runtime, nock, result->product);
     noun print_gate;
@@ -434,7 +428,7 @@ bool hoon_evaluate(struct hoon_runtime *runtime, struct nock_context *nock, cons
         snprintf(result->failure, sizeof result->failure, "Hoon's printer gave something other than lines");
     else if (outcome.status != NOCK_OK)
         snprintf(result->failure, sizeof result->failure, "Hoon's printer %s", status_text(outcome.status));
-    result->print_seconds = seconds_now() - started;
+    result->print_seconds = clock_wall_seconds() - started;
     result->print_steps = counters->steps - steps;
     return true;
 }

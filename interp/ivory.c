@@ -1,5 +1,6 @@
 /* ivory.c -- lite boot of an ivory pill (see ivory.h). */
 #include "interp/ivory.h"
+#include "interp/clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,13 +13,6 @@
 
 /* 'ivory' as an atom: its bytes, least significant first. */
 #define IVORY_TAG UINT64_C(0x79726f7669)
-
-static double seconds_now(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
 
 static const char *status_text(enum nock_status status)
 {
@@ -39,7 +33,7 @@ bool ivory_boot_bytes(struct nock_context *nock, const uint8_t *bytes, size_t le
     out->pill_bytes = length;
     struct noun_region *region = nock_context_region(nock);
     struct noun_home *home = nock_context_home(nock);
-    double started = seconds_now();
+    double started = clock_wall_seconds();
     noun pill;
     struct jam_error error = { 0 };
     if (!jam_cue_bytes(region, bytes, length, &pill, &error)) {
@@ -47,7 +41,7 @@ bool ivory_boot_bytes(struct nock_context *nock, const uint8_t *bytes, size_t le
                  (unsigned long long)error.bit_offset);
         return false;
     }
-    double cued = seconds_now();
+    double cued = clock_wall_seconds();
     out->cue_seconds = cued - started;
     if (!noun_is_cell(pill) || noun_head(pill) != IVORY_TAG) {
         snprintf(why, why_size, "not an ivory pill: expected [%%ivory nok ver ~], the head is not %%ivory");
@@ -58,14 +52,14 @@ bool ivory_boot_bytes(struct nock_context *nock, const uint8_t *bytes, size_t le
         snprintf(why, why_size, "out of memory: home is full");
         return false;
     }
-    double homed = seconds_now();
+    double homed = clock_wall_seconds();
     out->home_seconds = homed - cued;
 
     /* *[body [2 [0 3] [0 2]]] */
     noun formula = noun_trel(region, 2, noun_cell_new(region, 0, 3), noun_cell_new(region, 0, 2));
     uint64_t steps_before = nock_context_counters(nock)->steps;
     struct nock_outcome outcome = nock_evaluate(nock, body, formula);
-    double ran = seconds_now();
+    double ran = clock_wall_seconds();
     out->nock_seconds = ran - homed;
     out->nock_steps = nock_context_counters(nock)->steps - steps_before;
     if (outcome.status != NOCK_OK) {
@@ -83,7 +77,7 @@ bool ivory_boot_bytes(struct nock_context *nock, const uint8_t *bytes, size_t le
         snprintf(why, why_size, "out of memory: home is full");
         return false;
     }
-    out->keep_seconds = seconds_now() - ran;
+    out->keep_seconds = clock_wall_seconds() - ran;
     out->kernel_mug = mug_noun(out->kernel);
     return true;
 }

@@ -19,6 +19,7 @@
  * the tables are rebuilt.
  */
 #include "interp/jets.h"
+#include "interp/clock.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -665,13 +666,6 @@ struct nock_jet_hooks jets_dashboard_hooks(struct jets_dashboard *d)
 
 /* ---- check mode ----------------------------------------------------------- */
 
-static uint64_t monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (uint64_t)now.tv_sec * 1000u + (uint64_t)now.tv_nsec / 1000000u;
-}
-
 static void *watchdog_main(void *argument)
 {
     struct watchdog *w = argument;
@@ -679,7 +673,7 @@ static void *watchdog_main(void *argument)
     while (!__atomic_load_n(&w->quit, __ATOMIC_ACQUIRE)) {
         nanosleep(&tick, NULL);
         uint64_t deadline = __atomic_load_n(&w->deadline_ms, __ATOMIC_ACQUIRE);
-        if (deadline && monotonic_ms() >= deadline) {
+        if (deadline && clock_wall_nanoseconds() / 1000000u >= deadline) {
             /* ask again every period while armed: a request that lands
              * before the evaluation starts is cleared when it does */
             nock_interrupt(w->target);
@@ -715,7 +709,7 @@ static void watchdog_stop(struct watchdog *w)
 static void watchdog_arm(struct watchdog *w, uint64_t milliseconds)
 {
     w->period_ms = milliseconds;
-    __atomic_store_n(&w->deadline_ms, monotonic_ms() + milliseconds, __ATOMIC_RELEASE);
+    __atomic_store_n(&w->deadline_ms, clock_wall_nanoseconds() / 1000000u + milliseconds, __ATOMIC_RELEASE);
 }
 
 static void watchdog_disarm(struct watchdog *w)

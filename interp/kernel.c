@@ -18,6 +18,7 @@
  * evaluator's own handler is only valid while nock_evaluate runs.
  */
 #include "interp/kernel.h"
+#include "interp/clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -37,20 +38,6 @@
 #define KERNEL_SCRATCH_KEEP ((size_t)256 << 10)
 
 /* ---- small helpers --------------------------------------------------------- */
-
-static uint64_t wall_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-static uint64_t cpu_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
 
 /* A term (up to 7 bytes, so always a direct atom) from its text. */
 static noun term(const char *text)
@@ -74,7 +61,7 @@ static void record_bout(void *context, uint64_t nanoseconds)
     struct kernel_cost *cost = recorder->cost;
     if (!cost)
         return;
-    uint64_t began = wall_now() - nanoseconds;
+    uint64_t began = clock_wall_nanoseconds() - nanoseconds;
     uint64_t offset = began > recorder->started_ns ? began - recorder->started_ns : 0;
     if (cost->span_count < KERNEL_MAX_SPANS)
         cost->spans[cost->span_count++] = (struct kernel_span){ offset, nanoseconds };
@@ -111,8 +98,8 @@ struct cost_mark {
 
 static void cost_mark(struct cost_mark *mark, struct nock_context *nock, struct noun_home *home, bool cpu)
 {
-    mark->wall = wall_now();
-    mark->cpu = cpu ? cpu_now() : 0;
+    mark->wall = clock_wall_nanoseconds();
+    mark->cpu = cpu ? clock_cpu_nanoseconds() : 0;
     mark->steps = nock_context_counters(nock)->steps;
     mark->bytes_allocated = noun_region_bytes_allocated(nock_context_region(nock));
     mark->home_used = noun_home_used(home);
@@ -675,7 +662,7 @@ static void *watchdog_main(void *argument)
             pthread_cond_wait(&watchdog->wake, &watchdog->lock);
             continue;
         }
-        if (wall_now() >= watchdog->deadline_ns) {
+        if (clock_wall_nanoseconds() >= watchdog->deadline_ns) {
             kernel_spawn_runner_time_out(watchdog->target);
             watchdog->deadline_ns = 0;
             watchdog->target = NULL;
@@ -709,7 +696,7 @@ static void watchdog_arm(struct watchdog *watchdog, struct kernel_spawn_runner *
     if (milliseconds > UINT64_MAX / 2000000u)
         return; /* longer than any run: as good as no timeout */
     pthread_mutex_lock(&watchdog->lock);
-    watchdog->deadline_ns = wall_now() + milliseconds * 1000000u;
+    watchdog->deadline_ns = clock_wall_nanoseconds() + milliseconds * 1000000u;
     watchdog->target = runner;
     pthread_cond_signal(&watchdog->wake);
     pthread_mutex_unlock(&watchdog->lock);

@@ -14,6 +14,7 @@
  * a call starts, where all live nouns are in those three places.
  */
 #include "interp/nock.h"
+#include "interp/clock.h"
 
 #include <setjmp.h>
 #include <stddef.h>
@@ -931,13 +932,6 @@ static noun edit(struct nock_context *context, noun axis, noun value, noun targe
     return result;
 }
 
-static uint64_t now_nanoseconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 /* ---- jets ----------------------------------------------------------------- */
 
 static const uint64_t no_jets_generation = 0;
@@ -1472,7 +1466,7 @@ op_memo_store:
 op_bout_start:
     COUNT(11);
     context->counters.hints++;
-    TOP() = now_nanoseconds() & NOUN_DIRECT_MAX;
+    TOP() = clock_wall_nanoseconds() & NOUN_DIRECT_MAX;
     pc++;
     NEXT();
 op_bout_end:
@@ -1480,7 +1474,7 @@ op_bout_end:
     b = TOP();
     TOP() = a;
     if (context->config.hooks.bout)
-        context->config.hooks.bout(context->config.hooks.context, (now_nanoseconds() & NOUN_DIRECT_MAX) - b);
+        context->config.hooks.bout(context->config.hooks.context, (clock_wall_nanoseconds() & NOUN_DIRECT_MAX) - b);
     pc++;
     NEXT();
 op_fast:

@@ -18,6 +18,7 @@
  * there rather than from the runs row.
  */
 #include "profiler/profile.h"
+#include "interp/clock.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -80,13 +81,6 @@ static void set_error(struct profile_error *error, const char *format, ...)
 static void copy_evlog_error(struct profile_error *error, const struct evlog_error *from)
 {
     set_error(error, "%s", from->message);
-}
-
-static uint64_t wall_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
 /* ---- recording -------------------------------------------------------------- */
@@ -163,7 +157,7 @@ struct profile_run *profile_run_begin(struct evlog *log, const char *kind, const
         return NULL;
     }
     run->log = log;
-    run->started_ns = wall_now();
+    run->started_ns = clock_wall_nanoseconds();
     sqlite3 *database = evlog_database(log);
     struct evlog_error log_error = { 0 };
     sqlite3_stmt *insert_run = NULL;
@@ -343,7 +337,7 @@ bool profile_run_end(struct profile_run *run, const char *status, struct profile
             sqlite3_bind_int64(update, 4, (sqlite3_int64)run->last_event);
         }
         sqlite3_bind_int64(update, 5, (sqlite3_int64)run->events);
-        sqlite3_bind_int64(update, 6, (sqlite3_int64)(wall_now() - run->started_ns));
+        sqlite3_bind_int64(update, 6, (sqlite3_int64)(clock_wall_nanoseconds() - run->started_ns));
         ok = sqlite3_step(update) == SQLITE_DONE;
         if (!ok)
             set_error(error, "profile: cannot finish run %lld: %s", (long long)run->id, sqlite3_errmsg(database));

@@ -6,6 +6,7 @@
  * is particular to them (a name being bound, an atom being an atom).
  */
 #include "repl/command.h"
+#include "interp/clock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -161,13 +162,6 @@ static const struct command *plausible_command(const char *name, size_t length)
 }
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static double seconds_now(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
 
 /* "48.1 ms", "2.35 s", "310 us". */
 static void format_duration(double seconds, char *out, size_t size)
@@ -375,7 +369,7 @@ static enum session_result command_time(struct session *session, const struct co
     noun_home_dedup_stats(home, &dedup_before);
     uint64_t steps_before = nock_context_counters(nock)->steps;
     uint64_t bytes_before = noun_region_bytes_allocated(region);
-    double started = seconds_now();
+    double started = clock_wall_seconds();
 
     noun value;
     if (!evaluate_rest(session, arguments, output, &value))
@@ -388,7 +382,7 @@ static enum session_result command_time(struct session *session, const struct co
         return SESSION_FAILED;
     }
 
-    double elapsed = seconds_now() - started;
+    double elapsed = clock_wall_seconds() - started;
     uint64_t steps = nock_context_counters(nock)->steps - steps_before;
     uint64_t bytes = noun_region_bytes_allocated(region) - bytes_before;
     noun_home_dedup_stats(home, &dedup_after);
@@ -466,7 +460,7 @@ static enum session_result command_load(struct session *session, const struct co
     char *path = copy_rest(arguments, output);
     if (!path)
         return SESSION_FAILED;
-    double started = seconds_now();
+    double started = clock_wall_seconds();
     size_t length = 0;
     uint8_t *bytes = read_file(path, &length, output);
     if (!bytes) {
@@ -504,7 +498,7 @@ static enum session_result command_load(struct session *session, const struct co
     noun_census(kept, &census);
     uint32_t mug = mug_noun(kept);
     char duration[32];
-    format_duration(seconds_now() - started, duration, sizeof duration);
+    format_duration(clock_wall_seconds() - started, duration, sizeof duration);
     session_print(output, "%.*s: %zu bytes, %llu cells, %llu atoms, mug 0x%x, %s", (int)name_length, name, length,
                   (unsigned long long)census.cells, (unsigned long long)census.atoms, (unsigned)mug, duration);
     return SESSION_OK;

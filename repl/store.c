@@ -13,6 +13,7 @@
  *     spawns a replay remembers are home roots.
  */
 #include "repl/store.h"
+#include "interp/clock.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -80,20 +81,6 @@ struct store {
 };
 
 /* ---- small helpers ----------------------------------------------------------- */
-
-static uint64_t wall_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-static uint64_t cpu_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
 
 static bool fail(struct store_error *error, uint64_t event_number, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
@@ -167,7 +154,7 @@ static void progress_start(struct progress *progress, const char *what, uint64_t
 {
     progress->what = what;
     progress->total = total;
-    progress->started_ns = progress->reported_ns = wall_now();
+    progress->started_ns = progress->reported_ns = clock_wall_nanoseconds();
 }
 
 static void progress_report(struct store *store, struct progress *progress, uint64_t done, bool final)
@@ -175,7 +162,7 @@ static void progress_report(struct store *store, struct progress *progress, uint
     const struct store_listener *listener = store->listener;
     if (!listener || !listener->progress)
         return;
-    uint64_t now = wall_now();
+    uint64_t now = clock_wall_nanoseconds();
     if (!final && now - progress->reported_ns < STORE_PROGRESS_NANOSECONDS)
         return;
     progress->reported_ns = now;
@@ -382,9 +369,9 @@ static enum applied_as apply_event(struct store *store, noun event, const struct
         store->batch_open = true;
         store->batch_base_state = kernel_state(store->kernel);
         store->batch_base_number = kernel_event_number(store->kernel);
-        store->batch_started_ns = wall_now();
+        store->batch_started_ns = clock_wall_nanoseconds();
     }
-    uint64_t started = wall_now();
+    uint64_t started = clock_wall_nanoseconds();
     struct kernel_applied applied;
     struct kernel_error kernel_error;
     if (kernel_apply(store->kernel, event, &applied, &kernel_error) != KERNEL_OK) {
@@ -510,7 +497,7 @@ static bool commit_and_release(struct store *store, struct profile_run *run, str
 static bool batch_is_full(const struct store *store)
 {
     return store->unreleased_count >= STORE_BATCH_EVENTS ||
-           wall_now() - store->batch_started_ns >= STORE_BATCH_NANOSECONDS;
+           clock_wall_nanoseconds() - store->batch_started_ns >= STORE_BATCH_NANOSECONDS;
 }
 
 /* Where new events come from: `next` makes one (in home or the kernel's
@@ -655,7 +642,7 @@ bool store_generate(struct store *store, const char *sample, uint64_t count, uin
     result->generated = count - source.remaining;
     result->last_event = kernel_event_number(store->kernel);
     result->mug = kernel_mug(store->kernel);
-    result->seconds = (double)(wall_now() - generation.progress.started_ns) / 1e9;
+    result->seconds = (double)(clock_wall_nanoseconds() - generation.progress.started_ns) / 1e9;
     result->run_id = profile_run_id(run);
     store->batch_run = NULL;
     ok = profile_run_end(run, ok ? "done" : error->message, &profile_error) && ok;
@@ -748,7 +735,7 @@ static bool replay_outcome(struct replay *replay, const struct evlog_record *rec
         return fail(error, record->number, "event %llu: its spawn gave no outcome this time: %s",
                     (unsigned long long)record->number, outcome.result == KERNEL_SPAWN_FAILED ? outcome.why : "timeout");
     struct kernel_error kernel_error;
-    uint64_t applied_at = wall_now();
+    uint64_t applied_at = clock_wall_nanoseconds();
     if (kernel_apply(replay->kernel, outcome.event, applied, &kernel_error) != KERNEL_OK) {
         fail(error, record->number, "event %llu: the kernel refused it on replay: %s",
              (unsigned long long)record->number, kernel_error.message);
@@ -787,7 +774,7 @@ static bool replay_one(struct replay *replay, const struct evlog_record *record,
 {
     struct kernel_applied applied;
     struct kernel_cost cost;
-    uint64_t started = wall_now();
+    uint64_t started = clock_wall_nanoseconds();
     if (record->kind == EVLOG_SPAWN_OUTCOME) {
         if (!replay_outcome(replay, record, &applied, &cost, &started, error))
             return false;
@@ -806,7 +793,7 @@ static bool replay_one(struct replay *replay, const struct evlog_record *record,
     if (!remember_spawns(replay, record->number, applied.effects))
         return fail(error, record->number, "out of memory remembering the spawns of event %llu",
                     (unsigned long long)record->number);
-    uint64_t cpu = cpu_now();
+    uint64_t cpu = clock_cpu_nanoseconds();
     cost.cpu_ns = cpu - *cpu_mark;
     *cpu_mark = cpu;
     struct profile_error profile_error;
@@ -845,7 +832,7 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
     bool ok = true;
     struct evlog_record record;
     enum evlog_step step;
-    uint64_t cpu_mark = cpu_now();
+    uint64_t cpu_mark = clock_cpu_nanoseconds();
     while (ok && (step = evlog_cursor_next(cursor, &record, &log_error)) == EVLOG_ROW) {
         if (store->interrupt_requested) {
             ok = fail(error, record.number, "interrupted at event %llu", (unsigned long long)record.number);
@@ -871,7 +858,7 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
     result->first_event = from > 1 ? from : 1;
     result->last_event = kernel_event_number(kernel);
     result->mug = kernel_mug(kernel);
-    result->seconds = (double)(wall_now() - progress.started_ns) / 1e9;
+    result->seconds = (double)(clock_wall_nanoseconds() - progress.started_ns) / 1e9;
     result->run_id = profile_run_id(replay.run);
     if (!profile_run_end(replay.run, ok ? "done" : error->message, &profile_error) && ok)
         ok = fail(error, 0, "%s", profile_error.message);
