@@ -23,31 +23,18 @@
 #include "interp/nock.h"
 #include "interp/noun.h"
 #include "interp/text.h"
+#include "tests/support/support.h"
 
 static struct noun_region *region;
 
-static void region_exhausted(void *context)
-{
-    (void)context;
-    fail_msg("scratch region exhausted");
-    abort();
-}
-
 static int setup(void **state)
 {
-    (void)state;
-    region = noun_region_new((size_t)2 << 30);
-    if (!region)
-        return -1;
-    region->out_of_memory = region_exhausted;
-    return 0;
+    return support_region_open(&region);
 }
 
 static int teardown(void **state)
 {
-    (void)state;
-    noun_region_free(region);
-    return 0;
+    return support_region_close(&region);
 }
 
 static noun parse(const char *text)

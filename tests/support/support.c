@@ -74,3 +74,26 @@ bool support_next_vector(FILE *file, char *line, size_t size, char **fields, int
     }
     return false;
 }
+
+static void region_exhausted(void *context)
+{
+    (void)context;
+    fail_msg("scratch region exhausted");
+    abort();
+}
+
+int support_region_open(struct noun_region **region)
+{
+    *region = noun_region_new((size_t)8 << 30);
+    if (!*region)
+        return -1;
+    (*region)->out_of_memory = region_exhausted;
+    return 0;
+}
+
+int support_region_close(struct noun_region **region)
+{
+    noun_region_free(*region);
+    *region = NULL;
+    return 0;
+}

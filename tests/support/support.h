@@ -15,6 +15,12 @@ char *support_read_file(const char *path, size_t *length);
 /* Noun text parsed into region; fails the test with the parser's message. */
 noun support_parse(struct noun_region *region, const char *text);
 
+/* A scratch region for a test file (halves of 8 GiB reserved, not used),
+ * whose exhaustion fails the running test; 0 on success, for cmocka's
+ * group setup and teardown. */
+int support_region_open(struct noun_region **region);
+int support_region_close(struct noun_region **region);
+
 /* Reading a tab-separated vector file of ../shared/vectors. */
 FILE *support_open_vectors(const char *name);
 /* The next row's fields (split in place in `line`, comments and blank lines
