@@ -106,4 +106,10 @@ static inline bool jets_three_atoms(noun sample, noun *a, noun *b, noun *c)
 #define JETS_YES 0
 #define JETS_NO 1
 
+/* Hoon's +gor (by mug, then depth order on a tie) and +mor (by mug of
+ * mug): the orders of treaps, shared by the order jets and the map and set
+ * jets (order.c). */
+bool jets_order_mug(noun a, noun b);
+bool jets_order_double_mug(noun a, noun b);
+
 #endif

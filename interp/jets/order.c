@@ -81,13 +81,24 @@ static enum nock_jet_result jet_dor(struct jets_call *call, noun *product)
     return order_with(call, product, false);
 }
 
+bool jets_order_mug(noun a, noun b)
+{
+    uint32_t c = mug_noun(a), d = mug_noun(b);
+    return c == d ? ordered(a, b, false) : c < d;
+}
+
+bool jets_order_double_mug(noun a, noun b)
+{
+    uint32_t c = mug_noun(mug_noun(a)), d = mug_noun(mug_noun(b));
+    return c == d ? ordered(a, b, false) : c < d;
+}
+
 static enum nock_jet_result jet_gor(struct jets_call *call, noun *product)
 {
     noun a, b;
     if (!jets_split(jets_sample(call), &a, &b))
         return NOCK_JET_DECLINED;
-    uint32_t c = mug_noun(a), d = mug_noun(b);
-    *product = (c == d ? ordered(a, b, false) : c < d) ? JETS_YES : JETS_NO;
+    *product = jets_order_mug(a, b) ? JETS_YES : JETS_NO;
     return NOCK_JET_DONE;
 }
 
@@ -96,8 +107,7 @@ static enum nock_jet_result jet_mor(struct jets_call *call, noun *product)
     noun a, b;
     if (!jets_split(jets_sample(call), &a, &b))
         return NOCK_JET_DECLINED;
-    uint32_t c = mug_noun(mug_noun(a)), d = mug_noun(mug_noun(b));
-    *product = (c == d ? ordered(a, b, false) : c < d) ? JETS_YES : JETS_NO;
+    *product = jets_order_double_mug(a, b) ? JETS_YES : JETS_NO;
     return NOCK_JET_DONE;
 }
 

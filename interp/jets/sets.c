@@ -21,43 +21,6 @@
 /* The door's sample, seen from the gate its arm built. */
 #define SETS_TREE_AXIS 30
 
-/* +gor and +mor as the order jets compute them: by mug (of mug), falling
- * back to depth order on a tie. */
-static bool depth_ordered(noun a, noun b)
-{
-    for (;;) {
-        if (a == b || noun_equal(a, b))
-            return true;
-        if (noun_is_cell(a)) {
-            if (!noun_is_cell(b))
-                return false;
-            if (noun_equal(noun_head(a), noun_head(b))) {
-                a = noun_tail(a);
-                b = noun_tail(b);
-            } else {
-                a = noun_head(a);
-                b = noun_head(b);
-            }
-            continue;
-        }
-        if (noun_is_cell(b))
-            return true;
-        return jets_atom_compare(a, b) < 0;
-    }
-}
-
-static bool mug_ordered(noun a, noun b)
-{
-    uint32_t c = mug_noun(a), d = mug_noun(b);
-    return c == d ? depth_ordered(a, b) : c < d;
-}
-
-static bool double_mug_ordered(noun a, noun b)
-{
-    uint32_t c = mug_noun(mug_noun(a)), d = mug_noun(mug_noun(b));
-    return c == d ? depth_ordered(a, b) : c < d;
-}
-
 /* A tree node [n l r]; false for anything else but 0. */
 static bool node_parts(noun tree, noun *item, noun *left, noun *right)
 {
@@ -102,7 +65,7 @@ static enum nock_jet_result find(noun tree, noun key, bool map, noun *found)
             *found = item;
             return NOCK_JET_DONE;
         }
-        tree = mug_ordered(key, here) ? left : right;
+        tree = jets_order_mug(key, here) ? left : right;
     }
 }
 
@@ -165,7 +128,7 @@ static enum nock_jet_result insert(struct jets_call *call, noun tree, noun key, 
         if (depth == SETS_MAX_DEPTH)
             return NOCK_JET_DECLINED;
         path[depth] = tree;
-        went_left[depth] = mug_ordered(key, here);
+        went_left[depth] = jets_order_mug(key, here);
         tree = went_left[depth] ? left : right;
         depth++;
     }
@@ -178,7 +141,7 @@ static enum nock_jet_result insert(struct jets_call *call, noun tree, noun key, 
             return NOCK_JET_DECLINED;
         if (!node_parts(result, &child_item, &child_left, &child_right) || !item_key(child_item, map, &child_key))
             return NOCK_JET_DECLINED;
-        bool keep = double_mug_ordered(above_key, child_key);
+        bool keep = jets_order_double_mug(above_key, child_key);
         if (went_left[depth])
             result = keep ? node_new(call->region, above_item, result, above_right)
                           : node_new(call->region, child_item, child_left,
