@@ -23,11 +23,12 @@ LIBS="-lgmp -lxxhash -lunwind -lm -pthread"
 
 mkdir -p "$BUILD/obj" "$BUILD/artifacts" || exit 1
 
-# Compile the library sources, each only when it or any interp header
-# changed since its object was made.
+# Compile the library sources, each only when it or any header changed
+# since its object was made.  From repl/, only the expression language,
+# which has its own fuzzer and needs nothing but interp/.
 objects=()
-newest_header=$(ls -t interp/*.h interp/jets/*.h 2>/dev/null | head -1)
-for source in interp/*.c interp/jets/*.c; do
+newest_header=$(ls -t interp/*.h interp/jets/*.h repl/expression.h 2>/dev/null | head -1)
+for source in interp/*.c interp/jets/*.c repl/expression.c; do
     [ -f "$source" ] || continue
     object="$BUILD/obj/${source%.c}.o"
     mkdir -p "$(dirname "$object")"
