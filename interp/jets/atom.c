@@ -43,6 +43,20 @@ int jets_atom_compare(noun a, noun b)
     return 0;
 }
 
+/* Swap two operands' words so the first is the longer, as mpn_add and
+ * mpn_mul require. */
+static void longer_first(const uint64_t **aw, size_t *an, const uint64_t **bw, size_t *bn)
+{
+    if (*an >= *bn)
+        return;
+    const uint64_t *words = *aw;
+    *aw = *bw;
+    *bw = words;
+    size_t count = *an;
+    *an = *bn;
+    *bn = count;
+}
+
 noun jets_atom_add(struct noun_region *region, noun a, noun b)
 {
     if (noun_is_direct(a) && noun_is_direct(b))
@@ -51,14 +65,7 @@ noun jets_atom_add(struct noun_region *region, noun a, noun b)
     size_t an, bn;
     const uint64_t *aw = noun_atom_words(a, &a_single, &an);
     const uint64_t *bw = noun_atom_words(b, &b_single, &bn);
-    if (an < bn) {
-        const uint64_t *tw = aw;
-        aw = bw;
-        bw = tw;
-        size_t tn = an;
-        an = bn;
-        bn = tn;
-    }
+    longer_first(&aw, &an, &bw, &bn);
     if (bn == 0)
         return a == 0 ? b : a;
     struct noun_atom *sum = noun_atom_alloc(region, an + 1);
@@ -96,14 +103,7 @@ noun jets_atom_multiply(struct noun_region *region, noun a, noun b)
     size_t an, bn;
     const uint64_t *aw = noun_atom_words(a, &a_single, &an);
     const uint64_t *bw = noun_atom_words(b, &b_single, &bn);
-    if (an < bn) {
-        const uint64_t *tw = aw;
-        aw = bw;
-        bw = tw;
-        size_t tn = an;
-        an = bn;
-        bn = tn;
-    }
+    longer_first(&aw, &an, &bw, &bn);
     struct noun_atom *product = noun_atom_alloc(region, an + bn);
     mpn_mul((mp_limb_t *)product->words, (const mp_limb_t *)aw, (mp_size_t)an, (const mp_limb_t *)bw,
             (mp_size_t)bn);
