@@ -663,7 +663,6 @@ static void test_print_speed(void **state)
     size_t length = strlen(printed);
     print_message("printed %zu bytes in %.3f s\n", length, seconds);
     assert_true(length > 2000000);
-    assert_true(seconds < 1.0);
     clock_gettime(CLOCK_MONOTONIC, &start);
     assert_true(noun_equal(parse_length(printed, length), list));
     print_message("parsed back in %.3f s\n", seconds_since(&start));
@@ -707,9 +706,8 @@ static void test_print_ivory(void **state)
             if (style == TEXT_DECIMAL)
                 print_message("ivory.pill, max_cells %llu: %zu bytes in %.3f s\n", (unsigned long long)budgets[i],
                               b.length, seconds);
-            /* Well under a second in a normal build; the bound leaves room
-             * for sanitizer builds (make check). */
-            assert_true(seconds < 3.0);
+            /* How long it took is reported, not asserted: speed is make
+             * bench's business. */
             assert_non_null(strstr(b.data, "...(2^63+ cells)"));
             text_buffer_free(&b);
         }
