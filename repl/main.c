@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "profiler/backtrace.h"
 #include "repl/command.h"
 #include "repl/commands_kernel.h"
 #include "repl/session.h"
@@ -165,6 +166,7 @@ static const char *store_option(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    backtrace_install();
     if (argc >= 2 && commands_kernel_is_subcommand(argv[1]))
         return commands_kernel_main(argc, argv);
     for (int i = 1; i < argc; i++) {
