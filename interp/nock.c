@@ -2,7 +2,8 @@
  *
  * A formula is compiled, the first time it is evaluated, into threaded code
  * for a small stack machine (struct nock_code), and the code is cached by
- * the formula's address.  The machine keeps every live noun in three places
+ * the formula's mug and structure; each call site also remembers the code
+ * it called last.  The machine keeps every live noun in three places
  * the scratch collector can find: the subject register, the value stack and
  * the frame stack.  Calls (Nock 2 and 9) in tail position replace the
  * subject and jump, so loops run in constant frame space; other calls push a
@@ -140,7 +141,7 @@ struct nock_context {
     noun *trace;                  /* [tag clue] pairs, innermost last */
     size_t trace_capacity, trace_count;
 
-    /* code cache: formula address -> code, open addressing */
+    /* code cache: formula (by mug, then structure) -> code, open addressing */
     struct nock_code **code_table;
     size_t code_table_capacity, code_table_count;
     struct nock_code *all_code;
