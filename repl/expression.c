@@ -180,17 +180,7 @@ static bool run_nock(struct evaluation *e, size_t column, noun subject, noun for
 {
     if (!protect_waiting_values(e))
         return false;
-    /* The evaluator's out-of-memory exit must be in place while it runs, and
-     * the caller's back for the allocations that follow. */
-    void (*caller_handler)(void *) = e->region->out_of_memory;
-    void *caller_handler_context = e->region->out_of_memory_context;
-    if (e->environment->evaluator_out_of_memory) {
-        e->region->out_of_memory = e->environment->evaluator_out_of_memory;
-        e->region->out_of_memory_context = e->environment->evaluator_out_of_memory_context;
-    }
     struct nock_outcome outcome = nock_evaluate(e->environment->nock, subject, formula);
-    e->region->out_of_memory = caller_handler;
-    e->region->out_of_memory_context = caller_handler_context;
 
     switch (outcome.status) {
     case NOCK_OK:

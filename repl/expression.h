@@ -61,19 +61,13 @@ struct expression_error {
 
 /* What an expression may reach: the evaluator context (its scratch region
  * and home) and the names bound by the caller.  `resolve_name` may be NULL,
- * in which case every name is unknown.
- *
- * `evaluator_out_of_memory` and its context, when set, are put on the
- * region for the duration of each nock_evaluate call (and the caller's
- * handler put back after): nock_context_new installs its own handler once,
- * and a caller that replaces it for its own allocations must hand it back
- * here so the evaluator's out-of-memory exit still works. */
+ * in which case every name is unknown.  Scratch running out outside an
+ * evaluation goes to whatever handler the caller put on the region;
+ * nock_evaluate puts its own in place while it runs. */
 struct expression_environment {
     struct nock_context *nock;
     text_name_resolver *resolve_name;
     void *resolver_context;
-    void (*evaluator_out_of_memory)(void *context);
-    void *evaluator_out_of_memory_context;
 };
 
 struct expression_evaluator;

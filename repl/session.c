@@ -75,8 +75,6 @@ struct session {
     jmp_buf out_of_memory_exit;
     /* The handler nock_context_new put on the region: back in place
      * whenever the evaluator runs, and between lines. */
-    void (*evaluator_out_of_memory)(void *context);
-    void *evaluator_out_of_memory_context;
     char *store_directory;                /* NULL: the default */
     struct session_attachment attachment; /* state NULL when none */
     struct jets_dashboard *jets;          /* the evaluator's jets */
@@ -355,6 +353,8 @@ void session_attach(struct session *session, const struct session_attachment *at
     session->attachment.interrupt = attachment->interrupt;
 }
 
+static void scratch_out_of_memory(void *context);
+
 struct session *session_new(const struct session_options *options, char *why, size_t why_size)
 {
     struct session_options defaults = { 0 };
@@ -399,9 +399,11 @@ struct session *session_new(const struct session_options *options, char *why, si
         session_free(session);
         return NULL;
     }
+    /* Scratch running out outside an evaluation leaves the line through
+     * here; nock_evaluate puts its own exit in place while it runs. */
     struct noun_region *region = nock_context_region(session->nock);
-    session->evaluator_out_of_memory = region->out_of_memory;
-    session->evaluator_out_of_memory_context = region->out_of_memory_context;
+    region->out_of_memory = scratch_out_of_memory;
+    region->out_of_memory_context = session;
     return session;
 }
 
@@ -538,8 +540,6 @@ bool session_evaluate(struct session *session, const char *line, size_t length, 
         .nock = session->nock,
         .resolve_name = resolve_name,
         .resolver_context = session,
-        .evaluator_out_of_memory = session->evaluator_out_of_memory,
-        .evaluator_out_of_memory_context = session->evaluator_out_of_memory_context,
     };
     struct expression_error error;
     if (expression_evaluate(session->expressions, &environment, line, length, start, value, &error) == EXPRESSION_OK)
@@ -627,20 +627,15 @@ static void finish_line(struct session *session)
 static enum session_result run_guarded(struct session *session, const char *line, size_t length, size_t start,
                                        const struct session_output *output)
 {
-    struct noun_region *region = nock_context_region(session->nock);
     volatile enum session_result result = SESSION_FAILED;
     if (setjmp(session->out_of_memory_exit) == 0) {
         session->out_of_memory_armed = true;
-        region->out_of_memory = scratch_out_of_memory;
-        region->out_of_memory_context = session;
         result = dispatch(session, line, length, start, output);
     } else {
         session_print_error(output, "error: out of memory: the scratch region is full");
         result = SESSION_FAILED;
     }
     session->out_of_memory_armed = false;
-    region->out_of_memory = session->evaluator_out_of_memory;
-    region->out_of_memory_context = session->evaluator_out_of_memory_context;
     return result;
 }
 

@@ -77,7 +77,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct expression_environment environment = {
         .nock = nock,
         .resolve_name = resolve,
-        .evaluator_out_of_memory = region_exhausted,
     };
     noun out;
     struct expression_error error;
