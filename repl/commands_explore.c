@@ -174,16 +174,23 @@ static void describe_print(struct session *session, char *out, size_t size)
     snprintf(out, size, "%s", style_names[session_print_options(session).style]);
 }
 
+/* print-cells and print-depth: one limit of the session's printer. */
+static bool apply_print_limit(struct session *session, const char *value, size_t length,
+                              const struct session_output *output, const char *name, bool depth)
+{
+    uint64_t limit;
+    if (!parse_count(value, length, 0, UINT64_MAX / 2, &limit, name, output))
+        return false;
+    struct text_print_options options = session_print_options(session);
+    *(depth ? &options.max_depth : &options.max_cells) = limit;
+    session_set_print_options(session, &options);
+    return true;
+}
+
 static bool apply_print_cells(struct session *session, const char *value, size_t length,
                               const struct session_output *output)
 {
-    uint64_t cells;
-    if (!parse_count(value, length, 0, UINT64_MAX / 2, &cells, "print-cells", output))
-        return false;
-    struct text_print_options options = session_print_options(session);
-    options.max_cells = cells;
-    session_set_print_options(session, &options);
-    return true;
+    return apply_print_limit(session, value, length, output, "print-cells", false);
 }
 
 static void describe_print_cells(struct session *session, char *out, size_t size)
@@ -194,13 +201,7 @@ static void describe_print_cells(struct session *session, char *out, size_t size
 static bool apply_print_depth(struct session *session, const char *value, size_t length,
                               const struct session_output *output)
 {
-    uint64_t depth;
-    if (!parse_count(value, length, 0, UINT64_MAX / 2, &depth, "print-depth", output))
-        return false;
-    struct text_print_options options = session_print_options(session);
-    options.max_depth = depth;
-    session_set_print_options(session, &options);
-    return true;
+    return apply_print_limit(session, value, length, output, "print-depth", true);
 }
 
 static void describe_print_depth(struct session *session, char *out, size_t size)
