@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "interp/clock.h"
 #include "interp/hoon.h"
 #include "interp/ivory.h"
 #include "interp/jets.h"
@@ -64,12 +65,6 @@ static void machine_close(struct machine *machine)
     noun_home_free(machine->home);
 }
 
-static double seconds_now(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
 
 static int compare_doubles(const void *a, const void *b)
 {
@@ -137,10 +132,10 @@ int main(void)
         machine_open(&machine);
         struct ivory_boot booted;
         char why[256];
-        double started = seconds_now();
+        double started = clock_wall_seconds();
         if (!ivory_boot_bytes(machine.nock, pill, length, &booted, why, sizeof why))
             die(why);
-        boot[run] = seconds_now() - started;
+        boot[run] = clock_wall_seconds() - started;
         cue[run] = booted.cue_seconds;
         home[run] = booted.home_seconds + booted.keep_seconds;
         formula[run] = booted.nock_seconds;
@@ -150,18 +145,18 @@ int main(void)
         struct hoon_runtime *runtime = hoon_runtime_new(machine.home, booted.kernel);
         if (!runtime)
             die("out of memory");
-        started = seconds_now();
+        started = clock_wall_seconds();
         if (!hoon_evaluate(runtime, machine.nock, "(add 2 2)", 9, HOON_PRINT, 80, &last_cold) ||
             last_cold.product != 4)
             die("(add 2 2) did not give 4");
-        cold[run] = seconds_now() - started;
+        cold[run] = clock_wall_seconds() - started;
         hoon_result_free(&last_cold);
         nock_context_reset(machine.nock);
-        started = seconds_now();
+        started = clock_wall_seconds();
         if (!hoon_evaluate(runtime, machine.nock, "(add 2 2)", 9, HOON_PRINT, 80, &last_warm) ||
             last_warm.product != 4)
             die("(add 2 2) did not give 4 the second time");
-        warm[run] = seconds_now() - started;
+        warm[run] = clock_wall_seconds() - started;
         hoon_result_free(&last_warm);
         jets_dashboard_stats(machine.jets, &jet_stats);
         hoon_runtime_free(runtime);
@@ -177,7 +172,9 @@ int main(void)
            "(%llu steps, including wishing for the printer)\n",
            last_cold.compile_seconds * 1e3, (unsigned long long)last_cold.compile_steps,
            last_cold.run_seconds * 1e3, last_cold.print_seconds * 1e3, (unsigned long long)last_cold.print_steps);
-    report(":hoon (add 2 2) again (gates cached)", median(warm, RUNS), 1.0, "n/a (urbit eval never reuses)");
+    /* No target of its own (urbit eval never reuses its gates): a figure,
+     * not a check. */
+    printf(":hoon (add 2 2) again (gates cached): %.3f s (no target)\n", median(warm, RUNS));
     printf("  compile %.1f ms (%llu steps), print %.1f ms (%llu steps)\n", last_warm.compile_seconds * 1e3,
            (unsigned long long)last_warm.compile_steps, last_warm.print_seconds * 1e3,
            (unsigned long long)last_warm.print_steps);

@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "interp/clock.h"
 #include "interp/nock.h"
 #include "interp/noun.h"
 #include "interp/text.h"
@@ -39,13 +40,6 @@ static const struct workload workloads[] = {
     { "fib-25", "fib 25", "fib.formula", 25, 75025, 22533615, 0, "0.19 s", 100 },
     { "fib-30", "fib 30", "fib.formula", 30, 832040, 266006487, 0.8, "2.20 s", 100 },
 };
-
-static double now_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static int compare_doubles(const void *a, const void *b)
 {
@@ -116,9 +110,9 @@ int main(int argc, char **argv)
     for (int run = 0; run < runs; run++) {
         nock_context_reset(context);
         uint64_t steps_before = nock_context_counters(context)->steps;
-        double start = now_seconds();
+        double start = clock_wall_seconds();
         struct nock_outcome outcome = nock_evaluate(context, work->subject, formula);
-        times[run] = now_seconds() - start;
+        times[run] = clock_wall_seconds() - start;
         uint64_t steps = nock_context_counters(context)->steps - steps_before;
         if (outcome.status != NOCK_OK || outcome.product != work->product || steps != work->steps) {
             fprintf(stderr, "bench_nock: %s gave status %d, product %llu, %llu steps (wanted %llu, %llu)\n",

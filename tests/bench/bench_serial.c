@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "interp/clock.h"
 #include "interp/jam.h"
 #include "interp/mug.h"
 #include "interp/noun.h"
@@ -25,13 +26,6 @@
 #define RUNS 5
 #define PILL_MUG 0x2a2274c9u
 #define TREE_DEPTH 20
-
-static double now_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 static int compare_doubles(const void *a, const void *b)
 {
@@ -111,13 +105,13 @@ static void bench_pill(struct noun_region *region, const uint8_t *pill, size_t l
         /* A fresh cue each run, so mug starts cold (no mug cached) and jam
          * from nouns nobody has walked yet. */
         noun_region_reset(region);
-        double start = now_seconds();
+        double start = clock_wall_seconds();
         noun kernel = cue_or_die(region, pill, length);
-        cue_times[run] = now_seconds() - start;
+        cue_times[run] = clock_wall_seconds() - start;
 
-        start = now_seconds();
+        start = clock_wall_seconds();
         uint32_t mug = mug_noun(kernel);
-        mug_times[run] = now_seconds() - start;
+        mug_times[run] = clock_wall_seconds() - start;
         if (mug != PILL_MUG)
             die("wrong mug for the cued pill");
 
@@ -125,10 +119,10 @@ static void bench_pill(struct noun_region *region, const uint8_t *pill, size_t l
         kernel = cue_or_die(region, pill, length);
         uint8_t *bytes;
         size_t jam_length;
-        start = now_seconds();
+        start = clock_wall_seconds();
         if (!jam_to_bytes(kernel, &bytes, &jam_length))
             die("jam ran out of memory");
-        jam_times[run] = now_seconds() - start;
+        jam_times[run] = clock_wall_seconds() - start;
         if (jam_length != length || memcmp(bytes, pill, length) != 0)
             die("jam of the cued pill differs from the pill");
         free(bytes);
@@ -162,13 +156,13 @@ static void bench_tree(struct noun_region *region)
     for (int run = 0; run < RUNS; run++) {
         noun_region_reset(region);
         noun tree = build_tree(region, TREE_DEPTH);
-        double start = now_seconds();
+        double start = clock_wall_seconds();
         uint8_t *bytes;
         size_t length;
         if (!jam_to_bytes(tree, &bytes, &length))
             die("jam ran out of memory");
         noun back = cue_or_die(region, bytes, length);
-        times[run] = now_seconds() - start;
+        times[run] = clock_wall_seconds() - start;
         free(bytes);
         if (!noun_equal(back, tree))
             die("the tree came back different");
