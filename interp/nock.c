@@ -662,8 +662,11 @@ static void enumerate_roots(void *argument, struct noun_collector *collector)
     for (size_t i = 0; i < context->frame_count; i++)
         noun_collector_visit(collector, &context->frames[i].subject);
     noun_collector_visit_many(collector, context->trace, context->trace_count);
+    /* A code's formula and operands move only when the formula is in the
+     * half being evacuated.  (noun_region_holds would be the wrong test
+     * here: during a collection it answers for the half being filled.) */
     for (struct nock_code *code = context->all_code; code; code = code->next_all) {
-        if (!noun_region_holds(context->region, code->formula))
+        if (!noun_collector_moves(collector, code->formula))
             continue;
         noun_collector_visit(collector, &code->formula);
         for (uint32_t i = 0; i < code->relocation_count; i++)

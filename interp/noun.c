@@ -83,6 +83,41 @@ static char *reserve_address_space(size_t bytes)
     return p;
 }
 
+/* ---- collection stress ---------------------------------------------------- */
+
+/* -1 until the environment has been read; then 0 or 1. */
+static int stress_setting = -1;
+
+bool noun_collection_stress(void)
+{
+    int setting = __atomic_load_n(&stress_setting, __ATOMIC_RELAXED);
+    if (setting < 0) {
+        const char *value = getenv("NOCKLAB_GC_STRESS");
+        setting = value && *value && strcmp(value, "0") != 0;
+        __atomic_store_n(&stress_setting, setting, __ATOMIC_RELAXED);
+    }
+    return setting;
+}
+
+void noun_collection_stress_set(bool on)
+{
+    __atomic_store_n(&stress_setting, on ? 1 : 0, __ATOMIC_RELAXED);
+}
+
+/* Overwrite dropped nouns so that a stale pointer to one leads to an
+ * address that is never mapped. */
+static void poison(char *base, size_t bytes)
+{
+    uint64_t *word = (uint64_t *)base;
+    for (size_t i = 0; i < bytes / sizeof *word; i++)
+        word[i] = NOUN_POISON;
+}
+
+static size_t round_to_pages(size_t bytes)
+{
+    return (bytes + 4095) & ~(size_t)4095;
+}
+
 /* ---- scratch regions ---------------------------------------------------- */
 
 #define REGION_MIN_TRIGGER ((size_t)512 << 10)
@@ -113,7 +148,8 @@ struct noun_region *noun_region_new(size_t max_bytes)
     region->half_bytes = max_bytes;
     region->cursor = base;
     region->limit = base + max_bytes;
-    region->collect_trigger = REGION_MIN_TRIGGER;
+    region->stress = noun_collection_stress();
+    region->collect_trigger = region->stress ? 0 : REGION_MIN_TRIGGER;
     region->out_of_memory = region_default_out_of_memory;
     return region;
 }
@@ -164,10 +200,13 @@ void noun_region_reset(struct noun_region *region)
 {
     size_t used = noun_region_used(region);
     region_account(region);
-    region_trim(region->active_base, used);
+    if (region->stress)
+        poison(region->active_base, used);
+    else
+        region_trim(region->active_base, used);
     region->cursor = region->active_base;
     region->live_after_collect = 0;
-    region->collect_trigger = REGION_MIN_TRIGGER;
+    region->collect_trigger = region->stress ? 0 : REGION_MIN_TRIGGER;
 }
 
 bool noun_region_holds(const struct noun_region *region, noun n)
@@ -632,6 +671,11 @@ void noun_collector_visit(struct noun_collector *collector, noun *slot)
     collector_visit(collector, slot);
 }
 
+bool noun_collector_moves(const struct noun_collector *collector, noun n)
+{
+    return collector_moves(collector, n);
+}
+
 void noun_collector_visit_many(struct noun_collector *collector, noun *slots, size_t count)
 {
     for (size_t i = 0; i < count; i++)
@@ -684,7 +728,14 @@ void noun_region_collect(struct noun_region *region, noun_root_enumerator *roots
      * costs at most half as much as allocating however much is live. */
     region->collect_trigger = live + (2 * live > REGION_MIN_TRIGGER ? 2 * live : REGION_MIN_TRIGGER);
     region->collections++;
-    region_trim(from_base, used_before);
+    if (region->stress) {
+        /* Every pointer into the evacuated half is stale now: make the
+         * first use of one fault, and collect again at the next chance. */
+        region->collect_trigger = 0;
+        poison(from_base, used_before);
+    } else {
+        region_trim(from_base, used_before);
+    }
 }
 
 /* Zeroed memory for a big hash table.  Tables are probed at random, so
@@ -789,6 +840,13 @@ struct noun_home {
     size_t root_count, root_capacity;
     struct { noun_home_listener *listener; void *context; } listeners[HOME_MAX_LISTENERS];
     size_t listener_count;
+    struct { noun_root_enumerator *roots; void *context; } enumerators[HOME_MAX_LISTENERS];
+    size_t enumerator_count;
+    /* stress mode: arenas left by collection, inaccessible, released in
+     * turn once NOUN_STRESS_QUARANTINE newer ones are kept */
+    bool stress;
+    struct noun_arena *quarantine[NOUN_STRESS_QUARANTINE];
+    size_t quarantine_next;
 };
 
 
@@ -856,6 +914,7 @@ struct noun_home *noun_home_new(struct noun_arena *arena)
         return NULL;
     }
     home->arena = arena;
+    home->stress = noun_collection_stress();
     return home;
 }
 
@@ -864,6 +923,9 @@ void noun_home_free(struct noun_home *home)
     if (!home)
         return;
     home->arena->release(home->arena);
+    for (size_t i = 0; i < NOUN_STRESS_QUARANTINE; i++)
+        if (home->quarantine[i])
+            home->quarantine[i]->release(home->quarantine[i]);
     noun_table_memory_free(home->table, home->table_capacity * sizeof *home->table);
     free(home->roots);
     free(home);
@@ -1102,6 +1164,47 @@ void noun_home_unlisten(struct noun_home *home, noun_home_listener *listener, vo
     }
 }
 
+bool noun_home_root_enumerator_add(struct noun_home *home, noun_root_enumerator *roots, void *context)
+{
+    if (home->enumerator_count == HOME_MAX_LISTENERS)
+        return false;
+    home->enumerators[home->enumerator_count].roots = roots;
+    home->enumerators[home->enumerator_count].context = context;
+    home->enumerator_count++;
+    return true;
+}
+
+void noun_home_root_enumerator_remove(struct noun_home *home, noun_root_enumerator *roots, void *context)
+{
+    for (size_t i = 0; i < home->enumerator_count; i++) {
+        if (home->enumerators[i].roots == roots && home->enumerators[i].context == context) {
+            home->enumerators[i] = home->enumerators[--home->enumerator_count];
+            return;
+        }
+    }
+}
+
+/* Give back the arena a collection left.  In stress mode it is kept a
+ * while, inaccessible and without its pages, so that a stale pointer into
+ * it faults rather than finding a noun of a later arena at its address. */
+static void home_retire_arena(struct noun_home *home, struct noun_arena *arena, size_t used)
+{
+    if (!home->stress) {
+        arena->release(arena);
+        return;
+    }
+    size_t bytes = round_to_pages(used);
+    if (bytes) {
+        madvise(arena->base, bytes, MADV_DONTNEED);
+        mprotect(arena->base, bytes, PROT_NONE);
+    }
+    struct noun_arena **slot = &home->quarantine[home->quarantine_next];
+    if (*slot)
+        (*slot)->release(*slot);
+    *slot = arena;
+    home->quarantine_next = (home->quarantine_next + 1) % NOUN_STRESS_QUARANTINE;
+}
+
 /* The collector bumps its own cursor; when it reaches what the target home
  * has committed, commit more (home_allocate does) and carry on. */
 static bool home_collect_refill(struct noun_collector *collector, size_t bytes)
@@ -1137,6 +1240,8 @@ bool noun_home_collect(struct noun_home *home)
     };
     for (size_t i = 0; i < home->root_count; i++)
         collector_visit(&collector, home->roots[i]);
+    for (size_t i = 0; i < home->enumerator_count; i++)
+        home->enumerators[i].roots(home->enumerators[i].context, &collector);
     collector_scan(&collector, target_arena->base);
     target.used = (size_t)(collector.cursor - target_arena->base);
     if (collector.failed) {
@@ -1144,7 +1249,7 @@ bool noun_home_collect(struct noun_home *home)
          * arena held; the old objects are forwarded and unusable now. */
         abort();
     }
-    home->arena->release(home->arena);
+    home_retire_arena(home, home->arena, home->used);
     home->arena = target_arena;
     home->used = target.used;
     home->committed = target.committed;

@@ -105,6 +105,7 @@ struct noun_region {
     uint64_t bytes_allocated;  /* allocated before the last collection or
                                   reset; see noun_region_bytes_allocated */
     uint64_t collections;
+    bool stress;            /* collection stress mode (noun_collection_stress) */
     void (*out_of_memory)(void *context); /* called when a half is full; must not return */
     void *out_of_memory_context;
 };
@@ -200,10 +201,38 @@ void noun_table_memory_free(void *memory, size_t bytes);
 
 /* ---- collection --------------------------------------------------------- */
 
+/* Collection stress mode, for finding nouns held across a collection that
+ * moves them without being roots.  On when the environment variable
+ * NOCKLAB_GC_STRESS is set to anything but "" or "0" (read once), or after
+ * noun_collection_stress_set(true); regions and homes made while it is on
+ * behave so:
+ *   - a scratch region wants collecting whenever anything is in it, so the
+ *     evaluator collects at every safe point;
+ *   - the half a scratch collection evacuated, and what a reset dropped, is
+ *     overwritten with NOUN_POISON, so a stale pointer to a moved or
+ *     dropped noun reads a cell whose head and tail point at an address
+ *     that is never mapped, and faults at once;
+ *   - an arena home collection left is kept inaccessible (the last
+ *     NOUN_STRESS_QUARANTINE of them) instead of being returned at once, so
+ *     its addresses are not handed out again.
+ * Callers that collect home on a schedule (the REPL after a line, a store
+ * between events) collect at every opportunity when this is on.  Nothing
+ * in the evaluator's loop tests it: it only changes the region's trigger. */
+bool noun_collection_stress(void);
+void noun_collection_stress_set(bool on);
+/* A word that, read as a noun, is a cell at an address that is never
+ * mapped: what dropped scratch is filled with in stress mode. */
+#define NOUN_POISON (NOUN_TAG_CELL | UINT64_C(0xf08))
+#define NOUN_STRESS_QUARANTINE 32
+
 struct noun_collector;
 /* Relocate one root slot during a collection (scratch or home). */
 void noun_collector_visit(struct noun_collector *collector, noun *slot);
 void noun_collector_visit_many(struct noun_collector *collector, noun *slots, size_t count);
+/* Whether this collection moves `n` (it lives in the space being
+ * evacuated).  Root enumerators ask this, never noun_region_holds, which
+ * during a collection answers for the half being filled. */
+bool noun_collector_moves(const struct noun_collector *collector, noun n);
 /* The roots of a collection are given by a callback that visits each slot. */
 typedef void noun_root_enumerator(void *context, struct noun_collector *collector);
 
@@ -253,6 +282,10 @@ noun noun_home_copy_out(struct noun_home *home, const struct noun_region *region
  * that address until removed. */
 bool noun_home_root_add(struct noun_home *home, noun *slot);
 void noun_home_root_remove(struct noun_home *home, noun *slot);
+/* Register / remove a callback that visits root slots of its own (an array
+ * that grows, nouns a caller holds for a moment) at each home collection. */
+bool noun_home_root_enumerator_add(struct noun_home *home, noun_root_enumerator *roots, void *context);
+void noun_home_root_enumerator_remove(struct noun_home *home, noun_root_enumerator *roots, void *context);
 /* Collect home from its roots.  Never call this while any computation that
  * reads home is running.  Moves nouns: every root slot is updated. */
 bool noun_home_collect(struct noun_home *home);

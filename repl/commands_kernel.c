@@ -211,8 +211,10 @@ static struct kernel_commands *commands_of(struct session *session)
 }
 
 /* The session's store, opened (and its kernel rebuilt) on first use.
- * `create`: make the store when there is none (only :boot does). */
-static struct store *open_store(struct session *session, bool create, const struct session_output *output)
+ * `create`: make the store when there is none (only :boot does).  `held`
+ * (or NULL) is a home noun the caller keeps: rebuilding the kernel may
+ * collect home, so it is a root meanwhile. */
+static struct store *open_store(struct session *session, bool create, noun *held, const struct session_output *output)
 {
     struct kernel_commands *commands = commands_of(session);
     if (!commands) {
@@ -233,16 +235,24 @@ static struct store *open_store(struct session *session, bool create, const stru
         }
     }
     struct store_listener listener = listener_for(output);
-    if (!store_recover(commands->store, &listener, &error)) {
+    struct noun_home *home = session_home(session);
+    if (held && !noun_home_root_add(home, held)) {
+        session_print_error(output, "error: out of memory");
+        return NULL;
+    }
+    bool recovered = store_recover(commands->store, &listener, &error);
+    if (held)
+        noun_home_root_remove(home, held);
+    if (!recovered) {
         print_store_error(output, &error);
         return NULL;
     }
     return commands->store;
 }
 
-static struct store *open_store_with_kernel(struct session *session, const struct session_output *output)
+static struct store *open_store_with_kernel(struct session *session, noun *held, const struct session_output *output)
 {
-    struct store *store = open_store(session, false, output);
+    struct store *store = open_store(session, false, held, output);
     if (store && !store_kernel(store)) {
         session_print_error(output, "error: store %s has no kernel yet (:boot NAME KERNEL starts one)",
                             store_directory(store));
@@ -289,7 +299,7 @@ enum session_result commands_kernel_boot(struct session *session, const struct c
                             "column %zu is an atom", arguments->rest_start + 1);
         return SESSION_FAILED;
     }
-    struct store *store = open_store(session, true, output);
+    struct store *store = open_store(session, true, &kernel, output);
     if (!store)
         return SESSION_FAILED;
     struct store_error error = { 0 };
@@ -312,7 +322,7 @@ enum session_result commands_kernel_poke(struct session *session, const struct c
     noun event;
     if (!evaluate_to_home(session, arguments, output, &event))
         return SESSION_FAILED;
-    struct store *store = open_store_with_kernel(session, output);
+    struct store *store = open_store_with_kernel(session, &event, output);
     if (!store)
         return SESSION_FAILED;
     struct store_listener listener = listener_for(output);
@@ -329,7 +339,7 @@ enum session_result commands_kernel_poke(struct session *session, const struct c
 enum session_result commands_kernel_state(struct session *session, const struct command_arguments *arguments,
                                           const struct session_output *output)
 {
-    struct store *store = open_store_with_kernel(session, output);
+    struct store *store = open_store_with_kernel(session, NULL, output);
     if (!store)
         return SESSION_FAILED;
     struct kernel *kernel = store_kernel(store);
@@ -427,7 +437,7 @@ enum session_result commands_kernel_replay(struct session *session, const struct
         session_print_error(output, "error: %s", why);
         return SESSION_FAILED;
     }
-    struct store *store = open_store_with_kernel(session, output);
+    struct store *store = open_store_with_kernel(session, NULL, output);
     if (!store)
         return SESSION_FAILED;
     struct store_listener listener = listener_for(output);
@@ -467,7 +477,7 @@ static void print_run(void *context, const struct profile_run_info *info)
 enum session_result commands_kernel_runs(struct session *session, const struct command_arguments *arguments,
                                          const struct session_output *output)
 {
-    struct store *store = open_store(session, false, output);
+    struct store *store = open_store(session, false, NULL, output);
     if (!store)
         return SESSION_FAILED;
     if (!profile_last_run(store_log(store))) {
@@ -529,7 +539,7 @@ static void print_distribution(const struct session_output *output, enum profile
 enum session_result commands_kernel_profile(struct session *session, const struct command_arguments *arguments,
                                             const struct session_output *output)
 {
-    struct store *store = open_store(session, false, output);
+    struct store *store = open_store(session, false, NULL, output);
     int64_t run;
     if (!store || !parse_run(store, arguments->line + arguments->rest_start, arguments->rest_end - arguments->rest_start,
                              arguments->rest_start + 1, &run, output))
@@ -575,7 +585,7 @@ static bool ends_with(const char *text, const char *suffix)
 enum session_result commands_kernel_export(struct session *session, const struct command_arguments *arguments,
                                            const struct session_output *output)
 {
-    struct store *store = open_store(session, false, output);
+    struct store *store = open_store(session, false, NULL, output);
     int64_t run;
     if (!store || !parse_run(store, arguments->line + arguments->word_start, arguments->word_end - arguments->word_start,
                              arguments->word_start + 1, &run, output))

@@ -609,7 +609,8 @@ static enum session_result dispatch(struct session *session, const char *line, s
     return run_expression(session, line, length, start, output);
 }
 
-/* Between lines: scratch holds nothing worth keeping. */
+/* Between lines: scratch holds nothing worth keeping.  Home is collected
+ * once it has doubled, or after every line in collection stress mode. */
 static void finish_line(struct session *session)
 {
     nock_context_reset(session->nock);
@@ -617,7 +618,7 @@ static void finish_line(struct session *session)
     size_t after_last = noun_home_used_after_collect(session->home);
     if (after_last < SESSION_HOME_COLLECT_FLOOR / 2)
         after_last = SESSION_HOME_COLLECT_FLOOR / 2;
-    if (used > 2 * after_last)
+    if (used > 2 * after_last || noun_collection_stress())
         noun_home_collect(session->home);
 }
 

@@ -8,9 +8,14 @@
  *   - The live kernel never runs ahead of the log for long: if appending
  *     or committing fails, the kernel goes back to the state it had before
  *     the batch (`batch_base_state`), and the batch's effects are dropped.
- *   - Home is collected only between batches, when nothing unrooted is
- *     held: no unreleased effects, no outcomes waiting.  Kernels and the
- *     spawns a replay remembers are home roots.
+ *   - Every home noun the store holds while home may be collected is a
+ *     root: kernels and the spawns a replay remembers are root slots; the
+ *     event being poked, the batch's base state, the effects waiting for
+ *     their commit or being released, and the outcome being applied are
+ *     visited by store_roots.  Home is collected before an event (never
+ *     while one is applied) and only when the backend holds no spawn
+ *     (a submitted spawn's nouns are the backend's to keep, unrooted).
+ *     In collection stress mode (interp/noun.h) that is before every event.
  */
 #include "repl/store.h"
 #include "interp/clock.h"
@@ -69,6 +74,13 @@ struct store {
 
     struct unreleased *unreleased;
     size_t unreleased_count, unreleased_capacity;
+    struct unreleased *releasing;  /* a committed batch being released */
+    size_t releasing_count;
+    noun releasing_rest;           /* the effects of releasing[i] not yet started */
+    noun poked_event;              /* store_poke's event, 0 when none */
+    struct kernel_outcome outcome; /* the spawn outcome being applied */
+    bool outcome_held;             /* ... when this is true */
+    bool roots_registered;
     bool batch_open;
     struct profile_run *batch_run; /* the run recording the open batch */
     noun batch_base_state;
@@ -132,13 +144,37 @@ static void store_slog(void *context, noun clue)
         listener->slog(listener->context, clue);
 }
 
-static void maybe_collect(struct store *store)
+/* Visit every home noun the store holds outside root slots (see the
+ * invariants at the top). */
+static void store_roots(void *context, struct noun_collector *collector)
 {
+    struct store *store = context;
+    noun_collector_visit(collector, &store->batch_base_state);
+    noun_collector_visit(collector, &store->poked_event);
+    noun_collector_visit(collector, &store->releasing_rest);
+    for (size_t i = 0; i < store->unreleased_count; i++)
+        noun_collector_visit(collector, &store->unreleased[i].effects);
+    for (size_t i = 0; i < store->releasing_count; i++)
+        noun_collector_visit(collector, &store->releasing[i].effects);
+    if (store->outcome_held) {
+        noun_collector_visit(collector, &store->outcome.event);
+        noun_collector_visit(collector, &store->outcome.spawn.id);
+        noun_collector_visit(collector, &store->outcome.spawn.subject);
+        noun_collector_visit(collector, &store->outcome.spawn.formula);
+    }
+}
+
+/* Collect home, before an event, if it has grown enough (or always, in
+ * collection stress mode) and `backend` holds no spawn. */
+static void maybe_collect(struct store *store, struct kernel_backend *backend)
+{
+    if (backend->running(backend->self))
+        return;
     size_t used = noun_home_used(store->home);
     size_t floor = noun_home_used_after_collect(store->home);
     if (floor < STORE_COLLECT_FLOOR / 2)
         floor = STORE_COLLECT_FLOOR / 2;
-    if (used > 2 * floor)
+    if (used > 2 * floor || noun_collection_stress())
         noun_home_collect(store->home);
 }
 
@@ -193,6 +229,12 @@ struct store *store_open(const char *directory, bool create, struct noun_home *h
     }
     store->home = home;
     store->log = log;
+    store->roots_registered = noun_home_root_enumerator_add(home, store_roots, store);
+    if (!store->roots_registered) {
+        store_close(store);
+        fail(error, 0, "out of memory opening store %s", directory);
+        return NULL;
+    }
     return store;
 }
 
@@ -204,6 +246,8 @@ void store_close(struct store *store)
     profile_run_end(store->live_run, "done", &profile_error);
     kernel_free(store->kernel);
     kernel_backend_free(store->backend);
+    if (store->roots_registered)
+        noun_home_root_enumerator_remove(store->home, store_roots, store);
     evlog_close(store->log);
     free(store->unreleased);
     free(store->kernel_name);
@@ -434,16 +478,37 @@ static bool apply_outcome(struct store *store, const struct kernel_outcome *outc
     return false;
 }
 
+/* Take one outcome the backend has finished (waiting for it if `wait`)
+ * and apply it, collecting home before it when that is due.  The outcome
+ * is held in store->outcome, a root, meanwhile.  False when none was
+ * taken; *ok is false when applying it failed. */
+static bool apply_finished(struct store *store, bool wait, struct profile_run *run, bool *ok,
+                           struct store_error *error)
+{
+    struct kernel_backend *backend = store->backend;
+    *ok = true;
+    if (!backend->take(backend->self, wait, &store->outcome))
+        return false;
+    store->outcome_held = true;
+    maybe_collect(store, backend);
+    *ok = apply_outcome(store, &store->outcome, run, error);
+    store->outcome_held = false;
+    return true;
+}
+
 /* Start the spawns among an event's effects, applying each outcome as it
- * is ready. */
+ * is ready.  The walk's place in the list is store->releasing_rest, a
+ * root, since home may be collected before each outcome is applied. */
 static bool start_spawns(struct store *store, const struct store_event_info *info, noun effects,
                          struct profile_run *run, struct store_error *error)
 {
     struct kernel_backend *backend = store->backend;
     uint32_t index = 0;
-    for (noun rest = effects; noun_is_cell(rest); rest = noun_tail(rest), index++) {
+    bool ok = true;
+    for (store->releasing_rest = effects; ok && noun_is_cell(store->releasing_rest);
+         store->releasing_rest = noun_tail(store->releasing_rest), index++) {
         struct kernel_spawn spawn;
-        if (!kernel_parse_spawn(noun_head(rest), info->number, index, &spawn))
+        if (!kernel_parse_spawn(noun_head(store->releasing_rest), info->number, index, &spawn))
             continue;
         char why[200];
         if (!backend->submit(backend->self, &spawn, why, sizeof why)) {
@@ -453,12 +518,11 @@ static bool start_spawns(struct store *store, const struct store_event_info *inf
                    (unsigned long long)info->number, why);
             continue;
         }
-        struct kernel_outcome outcome;
-        while (backend->take(backend->self, false, &outcome))
-            if (!apply_outcome(store, &outcome, run, error))
-                return false;
+        while (ok && apply_finished(store, false, run, &ok, error))
+            ;
     }
-    return true;
+    store->releasing_rest = 0;
+    return ok;
 }
 
 /* Commit the open batch, then release its effects: show them and start
@@ -478,19 +542,23 @@ static bool commit_and_release(struct store *store, struct profile_run *run, str
         return fail(error, log_error.event_number, "%s", log_error.message);
     }
     store->batch_open = false;
-    struct unreleased *releasing = store->unreleased;
-    size_t count = store->unreleased_count;
+    /* The batch moves to `releasing`, still visited by store_roots, and
+     * the outcomes its spawns give open the next batch in `unreleased`. */
+    store->releasing = store->unreleased;
+    store->releasing_count = store->unreleased_count;
     store->unreleased = NULL;
     store->unreleased_count = store->unreleased_capacity = 0;
     const struct store_listener *listener = store->listener;
     bool ok = true;
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < store->releasing_count; i++) {
         if (listener && listener->effects)
-            listener->effects(listener->context, &releasing[i].info, releasing[i].effects);
+            listener->effects(listener->context, &store->releasing[i].info, store->releasing[i].effects);
         if (ok)
-            ok = start_spawns(store, &releasing[i].info, releasing[i].effects, run, error);
+            ok = start_spawns(store, &store->releasing[i].info, store->releasing[i].effects, run, error);
     }
-    free(releasing);
+    free(store->releasing);
+    store->releasing = NULL;
+    store->releasing_count = 0;
     return ok;
 }
 
@@ -529,8 +597,7 @@ static bool drive(struct store *store, struct event_source *source, struct profi
         }
         if (!more)
             break;
-        if (!store->unreleased_count)
-            maybe_collect(store); /* between batches nothing unrooted is held */
+        maybe_collect(store, store->backend); /* everything held is a root */
         noun event;
         if (!source->next(source->context, store, &event, error)) {
             refused = true;
@@ -548,9 +615,9 @@ static bool drive(struct store *store, struct event_source *source, struct profi
         }
     }
     /* Backends that run spawns in the background: wait for the rest. */
-    struct kernel_outcome outcome;
-    while (store->backend->running(store->backend->self) && store->backend->take(store->backend->self, true, &outcome)) {
-        if (!apply_outcome(store, &outcome, run, error) || !commit_and_release(store, run, error))
+    bool ok = true;
+    while (store->backend->running(store->backend->self) && apply_finished(store, true, run, &ok, error)) {
+        if (!ok || !commit_and_release(store, run, error))
             return false;
     }
     return !refused;
@@ -560,7 +627,7 @@ static bool drive(struct store *store, struct event_source *source, struct profi
 
 static bool next_given_event(void *context, struct store *store, noun *event, struct store_error *error)
 {
-    *event = *(noun *)context;
+    *event = store->poked_event; /* a root: home may have been collected */
     return true;
 }
 
@@ -585,8 +652,10 @@ bool store_poke(struct store *store, noun event, const struct store_listener *li
             return fail(error, 0, "%s", profile_error.message);
     }
     store->listener = listener;
-    struct event_source source = { .next = next_given_event, .context = &event, .remaining = 1 };
+    store->poked_event = event;
+    struct event_source source = { .next = next_given_event, .context = NULL, .remaining = 1 };
     bool ok = drive(store, &source, store->live_run, error);
+    store->poked_event = 0;
     store->listener = NULL;
     return ok;
 }
@@ -838,12 +907,13 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
             ok = fail(error, record.number, "interrupted at event %llu", (unsigned long long)record.number);
             break;
         }
+        /* before an event: the kernels and remembered spawns are roots */
+        if (record.number % STORE_REPLAY_FLUSH_EVENTS == 1 || noun_collection_stress())
+            maybe_collect(store, replay.backend);
         ok = replay_one(&replay, &record, from, &cpu_mark, error);
         result->events += ok;
-        if (ok && record.number % STORE_REPLAY_FLUSH_EVENTS == 0) {
+        if (ok && record.number % STORE_REPLAY_FLUSH_EVENTS == 0)
             ok = profile_flush(replay.run, &profile_error) || fail(error, record.number, "%s", profile_error.message);
-            maybe_collect(store);
-        }
         progress_report(store, &progress, record.number, false);
     }
     if (ok && step == EVLOG_BAD)
