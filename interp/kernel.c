@@ -575,7 +575,8 @@ static void spawn_failed(struct kernel_outcome *outcome, const char *why)
     snprintf(outcome->why, sizeof outcome->why, "%s", why);
 }
 
-/* Make the outcome event from what the evaluation gave, in home. */
+/* Make the outcome event from what the evaluation gave, in the runner's
+ * scratch. */
 static void make_outcome_event(struct kernel_spawn_runner *runner, const struct nock_outcome *result,
                                struct kernel_outcome *outcome)
 {
@@ -613,30 +614,110 @@ static void make_outcome_event(struct kernel_spawn_runner *runner, const struct 
         spawn_failed(outcome, "nested calls too deeply");
         return;
     }
-    noun kept = event == NOUN_NONE ? NOUN_NONE : noun_home_copy_out(runner->home, region, event);
-    if (kept == NOUN_NONE)
-        spawn_failed(outcome, "out of memory while keeping its outcome");
+    if (event == NOUN_NONE)
+        spawn_failed(outcome, "out of memory while making its outcome");
     else
-        outcome->event = kept;
+        outcome->event = event;
 }
 
-void kernel_spawn_runner_run(struct kernel_spawn_runner *runner, const struct kernel_spawn *spawn,
-                             struct kernel_outcome *outcome)
+void kernel_spawn_runner_evaluate(struct kernel_spawn_runner *runner, const struct kernel_spawn *spawn,
+                                  struct kernel_outcome *outcome)
 {
     memset(outcome, 0, sizeof *outcome);
     outcome->spawn = *spawn;
     nock_context_reset(runner->nock);
     runner->timed_out = 0;
-    struct cost_mark before;
-    cost_mark(&before, runner->nock, runner->home, true);
-    outcome->started_ns = before.wall;
+    uint64_t wall = clock_wall_nanoseconds(), cpu = clock_cpu_nanoseconds();
+    uint64_t steps = nock_context_counters(runner->nock)->steps;
+    uint64_t allocated = noun_region_bytes_allocated(nock_context_region(runner->nock));
+    outcome->started_ns = wall;
     runner->recorder.cost = &outcome->cost;
-    runner->recorder.started_ns = before.wall;
+    runner->recorder.started_ns = wall;
     struct nock_outcome result = nock_evaluate(runner->nock, spawn->subject, spawn->formula);
     runner->recorder.cost = NULL;
     make_outcome_event(runner, &result, outcome);
-    cost_since(&outcome->cost, &before, runner->nock, runner->home, true);
+    outcome->cost.wall_ns = clock_wall_nanoseconds() - wall;
+    outcome->cost.cpu_ns = clock_cpu_nanoseconds() - cpu;
+    outcome->cost.steps = nock_context_counters(runner->nock)->steps - steps;
+    outcome->cost.bytes_allocated = noun_region_bytes_allocated(nock_context_region(runner->nock)) - allocated;
+}
+
+void kernel_spawn_runner_keep(struct kernel_spawn_runner *runner, struct kernel_outcome *outcome)
+{
+    if (outcome->result != KERNEL_SPAWN_FAILED) {
+        uint64_t wall = clock_wall_nanoseconds();
+        size_t home_before = noun_home_used(runner->home);
+        struct noun_dedup_stats before, after;
+        noun_home_dedup_stats(runner->home, &before);
+        noun kept = noun_home_copy_out(runner->home, nock_context_region(runner->nock), outcome->event);
+        noun_home_dedup_stats(runner->home, &after);
+        size_t home_after = noun_home_used(runner->home);
+        outcome->cost.copy_out_bytes += home_after > home_before ? home_after - home_before : 0;
+        outcome->cost.dedup_lookups += after.lookups - before.lookups;
+        outcome->cost.dedup_hits += after.hits - before.hits;
+        outcome->cost.wall_ns += clock_wall_nanoseconds() - wall;
+        if (kept == NOUN_NONE)
+            spawn_failed(outcome, "out of memory while keeping its outcome");
+        else
+            outcome->event = kept;
+    }
     nock_context_reset(runner->nock);
+}
+
+void kernel_spawn_runner_run(struct kernel_spawn_runner *runner, const struct kernel_spawn *spawn,
+                             struct kernel_outcome *outcome)
+{
+    kernel_spawn_runner_evaluate(runner, spawn, outcome);
+    kernel_spawn_runner_keep(runner, outcome);
+}
+
+bool kernel_spawn_runner_cue_outcome(struct kernel_spawn_runner *runner, const uint8_t *bytes, size_t length,
+                                     struct kernel_outcome *outcome)
+{
+    struct noun_region *region = nock_context_region(runner->nock);
+    nock_context_reset(runner->nock);
+    struct allocation_guard guard;
+    struct jam_error error = { 0 };
+    guard_install(&guard, region);
+    if (setjmp(guard.exit)) {
+        guard_remove(&guard);
+        nock_context_reset(runner->nock);
+        spawn_failed(outcome, "its outcome is too big for scratch");
+        return false;
+    }
+    noun event;
+    bool ok = jam_cue_bytes(region, bytes, length, &event, &error);
+    guard_remove(&guard);
+    if (!ok) {
+        snprintf(outcome->why, sizeof outcome->why, "its outcome came back damaged: %.100s (at bit %llu)",
+                 error.message, (unsigned long long)error.bit_offset);
+        outcome->result = KERNEL_SPAWN_FAILED;
+        outcome->event = NOUN_NONE;
+        nock_context_reset(runner->nock);
+        return false;
+    }
+    outcome->event = event;
+    kernel_spawn_runner_keep(runner, outcome);
+    return outcome->result != KERNEL_SPAWN_FAILED;
+}
+
+bool kernel_spawn_runner_timeout_outcome(struct kernel_spawn_runner *runner, struct kernel_outcome *outcome)
+{
+    nock_context_reset(runner->nock);
+    noun event = guarded_cell(nock_context_region(runner->nock), term("timeout"), outcome->spawn.id);
+    if (event == NOUN_NONE) {
+        spawn_failed(outcome, "out of memory while making its outcome");
+        return false;
+    }
+    outcome->result = KERNEL_SPAWN_TIMEOUT;
+    outcome->event = event;
+    kernel_spawn_runner_keep(runner, outcome);
+    return outcome->result != KERNEL_SPAWN_FAILED;
+}
+
+struct noun_region *kernel_spawn_runner_region(struct kernel_spawn_runner *runner)
+{
+    return nock_context_region(runner->nock);
 }
 
 /* ---- the serial backend ------------------------------------------------------------ */
@@ -736,6 +817,7 @@ struct serial_backend {
     struct kernel_outcome *ready;
     size_t ready_first, ready_count, ready_capacity;
     struct watchdog watchdog;
+    struct kernel_backend_stats stats;
 };
 
 static struct kernel_spawn_runner *serial_runner_for(struct serial_backend *serial, uint64_t memory_mb)
@@ -799,6 +881,10 @@ static bool serial_submit(void *self, const struct kernel_spawn *spawn, char *wh
     serial->active = NULL;
     if (timed)
         watchdog_disarm(&serial->watchdog);
+    serial->stats.spawns++;
+    serial->stats.run_ns += outcome->cost.wall_ns;
+    serial->stats.dedup_lookups += outcome->cost.dedup_lookups;
+    serial->stats.dedup_hits += outcome->cost.dedup_hits;
     bool queued = serial_queue(serial, outcome);
     free(outcome);
     if (!queued)
@@ -830,6 +916,12 @@ static void serial_interrupt(void *self)
         kernel_spawn_runner_interrupt(active);
 }
 
+static void serial_stats(void *self, struct kernel_backend_stats *out)
+{
+    struct serial_backend *serial = self;
+    *out = serial->stats;
+}
+
 static void serial_free(void *self)
 {
     struct serial_backend *serial = self;
@@ -856,6 +948,7 @@ struct kernel_backend *kernel_backend_serial(struct noun_home *home, const struc
         .running = serial_running,
         .interrupt = serial_interrupt,
         .free = serial_free,
+        .stats = serial_stats,
     };
     return &serial->interface;
 }

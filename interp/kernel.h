@@ -205,7 +205,33 @@ struct kernel_outcome {
     noun event;
     uint64_t started_ns;   /* CLOCK_MONOTONIC when it began to run */
     struct kernel_cost cost;
+    /* What running it elsewhere cost (0 on serial): time to start its
+     * process or hand it to a worker, and bytes of the jammed outcome that
+     * came back between processes. */
+    uint64_t start_ns;
+    uint64_t bytes_back;
     char why[160];
+};
+
+/* What one worker of a backend is doing, for :backend.  `spawn` is valid
+ * when `busy`; `running_ns` is how long it has been at it. */
+struct kernel_worker_status {
+    bool busy;
+    struct kernel_spawn spawn;
+    uint64_t running_ns;
+    long process_id;       /* fork: the child's pid; 0 otherwise */
+};
+
+/* Totals a backend keeps since it was made. */
+struct kernel_backend_stats {
+    uint64_t spawns;           /* outcomes handed over */
+    uint64_t start_ns;         /* summed kernel_outcome.start_ns */
+    uint64_t run_ns;           /* summed wall time of the runs */
+    uint64_t bytes_back;       /* summed kernel_outcome.bytes_back */
+    uint64_t dedup_lookups;    /* made copying outcomes into home */
+    uint64_t dedup_hits;
+    uint64_t par_maps;         /* %par maps run in parallel */
+    uint64_t par_items;
 };
 
 /* An execution backend: where spawned computations run.
@@ -220,6 +246,9 @@ struct kernel_outcome {
  *   interrupt  stop whatever runs now (async-signal-safe); the outcomes
  *            are FAILED.
  *   free     release it (no spawn may be running).
+ *   workers  optional (NULL when the backend has no workers of its own):
+ *            fill up to `max` statuses, return how many workers there are.
+ *   stats    optional: the backend's totals.
  *
  * Outcomes must not depend on the backend: the same spawn gives the same
  * DONE/CRASH event on every backend (timeouts and failures excepted). */
@@ -231,6 +260,8 @@ struct kernel_backend {
     size_t (*running)(void *self);
     void (*interrupt)(void *self);
     void (*free)(void *self);
+    size_t (*workers)(void *self, struct kernel_worker_status *out, size_t max);
+    void (*stats)(void *self, struct kernel_backend_stats *out);
 };
 
 /* Options for running spawns. */
@@ -241,6 +272,11 @@ struct kernel_backend_options {
     /* %slog from spawned code, as for kernel_options. */
     void (*slog)(void *context, noun clue);
     void *slog_context;
+    /* Threads: worker threads (0: one per core).  Fork: children that may
+     * run at once (0: no limit but the process table's). */
+    unsigned workers;
+    /* Fork: the nice increment of each child (0: as the parent). */
+    int child_nice;
 };
 
 /* The serial backend: submit runs the spawn to its end on the calling
@@ -263,6 +299,27 @@ uint64_t kernel_spawn_runner_memory_mb(const struct kernel_spawn_runner *runner)
  * The runner's scratch is reset before and after. */
 void kernel_spawn_runner_run(struct kernel_spawn_runner *runner, const struct kernel_spawn *spawn,
                              struct kernel_outcome *outcome);
+/* The two halves of kernel_spawn_runner_run, for backends that evaluate
+ * away from the thread that owns home.  evaluate leaves the outcome event
+ * in the runner's scratch (it reads home, never writes it: safe on a
+ * worker thread while another thread copies into home); keep copies it to
+ * home (on the thread that owns home), adds the copy-out to the cost and
+ * resets scratch.  keep of a FAILED outcome only resets. */
+void kernel_spawn_runner_evaluate(struct kernel_spawn_runner *runner, const struct kernel_spawn *spawn,
+                                  struct kernel_outcome *outcome);
+void kernel_spawn_runner_keep(struct kernel_spawn_runner *runner, struct kernel_outcome *outcome);
+/* cue `bytes` (a jammed outcome event another process evaluated) into the
+ * runner's scratch as outcome->event, then keep it.  False, with why in
+ * outcome->why and the outcome FAILED, when the bytes are not a jam or do
+ * not fit. */
+bool kernel_spawn_runner_cue_outcome(struct kernel_spawn_runner *runner, const uint8_t *bytes, size_t length,
+                                     struct kernel_outcome *outcome);
+/* Make outcome->event [%timeout id] in home and the outcome a TIMEOUT (for
+ * a backend that stopped the spawn from outside).  False, FAILED, when
+ * memory runs out. */
+bool kernel_spawn_runner_timeout_outcome(struct kernel_spawn_runner *runner, struct kernel_outcome *outcome);
+/* The scratch region evaluate leaves the event in. */
+struct noun_region *kernel_spawn_runner_region(struct kernel_spawn_runner *runner);
 /* Stop the running spawn: as a timeout (its outcome is [%timeout id]) or
  * as an interrupt (FAILED).  Both are safe from another thread or a signal
  * handler; a request made while nothing runs is dropped at the next run. */

@@ -43,6 +43,7 @@ _Static_assert(offsetof(struct noun_cell, head) == 8 && offsetof(struct noun_cel
 #define TAG_MEMO 0x6f6d656du
 #define TAG_BOUT 0x74756f62u
 #define TAG_FAST 0x74736166u
+#define TAG_PAR  0x726170u
 
 /* Machine instructions.  Operands follow the instruction word in the code;
  * "noun" operands may point into scratch and are relocated by collections
@@ -85,6 +86,8 @@ enum nock_op {
     OP_BOUT_START,     /* Nock 11 */
     OP_BOUT_END,
     OP_FAST,           /* pop core, clue; tell the fast hook; push core     Nock 11 */
+    OP_PAR,            /* done-target : pop clue; map it in parallel, or run the body  Nock 11 */
+    OP_PAR_END,        /* pop body product, flag; check against the map's product */
     OP_CRASH,          /* reason(char *) */
     OP_RETURN,
     OP_HALT,
@@ -461,6 +464,18 @@ static void compile_hint(struct assembler *a, noun arguments, bool tail, int nes
         compile(a, body, false, nesting + 1);
         emit_op(a, OP_FAST, -1);
         break;
+    case TAG_PAR: {
+        /* OP_PAR leaves [map-product flag] for OP_PAR_END to check the
+         * body against, or jumps past both with the map's product. */
+        emit_op(a, OP_PAR, 1);
+        size_t done_operand = a->length;
+        emit(a, 0);
+        compile(a, body, false, nesting + 1);
+        emit_op(a, OP_PAR_END, -2);
+        if (!a->failed)
+            a->ops[done_operand] = a->length;
+        break;
+    }
     default:
         emit_op(a, OP_HINT_DROP, -1);
         compile(a, body, tail, nesting + 1);
@@ -594,6 +609,8 @@ static int op_operand_count(enum nock_op op)
     case OP_EVAL: case OP_EVAL_TAIL: case OP_EVAL_DEFERRED: case OP_EVAL_DEFERRED_TAIL:
     case OP_EDIT: case OP_TRACE_PUSH: case OP_CRASH:
         return 1;
+    case OP_PAR:
+        return 1;
     case OP_ARM: case OP_ARM_TAIL: case OP_MEMO_LOOKUP:
         return 2;
     default:
@@ -624,6 +641,8 @@ static struct nock_code *code_compile(struct nock_context *context, noun formula
             a.ops[i + 1] = (uint64_t)(uintptr_t)(a.ops + a.ops[i + 1]);
         else if (op == OP_MEMO_LOOKUP)
             a.ops[i + 2] = (uint64_t)(uintptr_t)(a.ops + a.ops[i + 2]);
+        else if (op == OP_PAR)
+            a.ops[i + 1] = (uint64_t)(uintptr_t)(a.ops + a.ops[i + 1]);
     }
     code->formula = formula;
     code->mug = mug_noun(formula);
@@ -752,6 +771,33 @@ static void memo_drop_scratch(struct nock_context *context)
     free(old);
 }
 
+/* ---- the %par mapper ------------------------------------------------------ */
+
+/* Process-wide: which backend runs %par, and whether to check it.  Read
+ * only by OP_PAR, so evaluation without %par never looks at them. */
+static const struct nock_par_mapper *par_mapper;
+static bool par_check;
+
+void nock_set_par_mapper(const struct nock_par_mapper *mapper)
+{
+    __atomic_store_n(&par_mapper, mapper, __ATOMIC_RELEASE);
+}
+
+const struct nock_par_mapper *nock_par_mapper(void)
+{
+    return __atomic_load_n(&par_mapper, __ATOMIC_ACQUIRE);
+}
+
+void nock_set_par_check(bool check)
+{
+    __atomic_store_n(&par_check, check, __ATOMIC_RELAXED);
+}
+
+bool nock_par_checking(void)
+{
+    return __atomic_load_n(&par_check, __ATOMIC_RELAXED);
+}
+
 /* ---- the context --------------------------------------------------------- */
 
 static void out_of_memory(void *argument)
@@ -841,6 +887,17 @@ void nock_set_crash_reason(struct nock_context *context, const char *reason)
     context->crash_reason = reason;
 }
 
+bool nock_interrupt_requested(const struct nock_context *context)
+{
+    return __atomic_load_n(&context->interrupt_requested, __ATOMIC_RELAXED);
+}
+
+void nock_context_forget(struct nock_context *context)
+{
+    on_home_collect(context);
+    nock_context_reset(context);
+}
+
 void nock_context_reset(struct nock_context *context)
 {
     code_drop(context, code_in_scratch);
@@ -897,6 +954,25 @@ static noun trace_list(struct nock_context *context)
     for (size_t i = 0; i + 1 < context->trace_count; i += 2)
         list = noun_cell_new(context->region,
                              noun_cell_new(context->region, context->trace[i], context->trace[i + 1]), list);
+    return list;
+}
+
+/* `inner` (a list) followed by `outer`, in scratch. */
+static noun trace_append(struct nock_context *context, noun inner, noun outer)
+{
+    size_t count = 0;
+    for (noun rest = inner; noun_is_cell(rest); rest = noun_tail(rest))
+        count++;
+    noun *items = malloc((count ? count : 1) * sizeof *items);
+    if (!items)
+        return inner;
+    count = 0;
+    for (noun rest = inner; noun_is_cell(rest); rest = noun_tail(rest))
+        items[count++] = noun_head(rest);
+    noun list = outer;
+    while (count > 0)
+        list = noun_cell_new(context->region, items[--count], list);
+    free(items);
     return list;
 }
 
@@ -1067,6 +1143,7 @@ static struct nock_outcome machine(struct nock_context *context, noun subject, n
         [OP_TRACE_PUSH] = &&op_trace_push, [OP_TRACE_POP] = &&op_trace_pop, [OP_SLOG] = &&op_slog,
         [OP_MEMO_LOOKUP] = &&op_memo_lookup, [OP_MEMO_STORE] = &&op_memo_store,
         [OP_BOUT_START] = &&op_bout_start, [OP_BOUT_END] = &&op_bout_end, [OP_FAST] = &&op_fast,
+        [OP_PAR] = &&op_par, [OP_PAR_END] = &&op_par_end,
         [OP_CRASH] = &&op_crash, [OP_RETURN] = &&op_return, [OP_HALT] = &&op_halt,
     };
     struct nock_outcome outcome = { .status = NOCK_OK, .product = 0, .trace = 0, .reason = NULL };
@@ -1097,6 +1174,7 @@ static struct nock_outcome machine(struct nock_context *context, noun subject, n
     struct nock_code *code;
     noun a, b, c;
     bool tail_call;
+    noun par_trace = NOUN_NONE; /* a crashing %par item's trace, inner to the machine's */
 
     context->stack_count = 0;
     context->frame_count = 0;
@@ -1492,6 +1570,59 @@ op_fast:
         context->config.hooks.fast(context->config.hooks.context, b, a);
     pc++;
     NEXT();
+op_par: {
+    COUNT(11);
+    context->counters.hints++;
+    a = POP(); /* clue: [gate list] */
+    const struct nock_par_mapper *mapper = __atomic_load_n(&par_mapper, __ATOMIC_ACQUIRE);
+    bool check = __atomic_load_n(&par_check, __ATOMIC_RELAXED);
+    enum nock_par_result result = NOCK_PAR_DECLINED;
+    c = 0;
+    if (mapper && noun_is_cell(a)) {
+        SPILL();
+        result = mapper->map(mapper->context, context, noun_head(a), noun_tail(a), &c);
+        RELOAD();
+    }
+    switch (result) {
+    case NOCK_PAR_DECLINED:
+        PUSH(0);
+        PUSH(0);
+        break;
+    case NOCK_PAR_DONE:
+        PUSH(c);
+        if (!check) {
+            pc = (uint64_t *)(uintptr_t)pc[1];
+            NEXT();
+        }
+        PUSH(1);
+        break;
+    case NOCK_PAR_CRASH:
+        if (!check) {
+            par_trace = c;
+            context->crash_reason = "%par: an item crashed";
+            goto crash;
+        }
+        PUSH(c);
+        PUSH(2);
+        break;
+    case NOCK_PAR_INTERRUPTED:
+        goto interrupted;
+    case NOCK_PAR_OUT_OF_MEMORY:
+        longjmp(context->escape, 1);
+    }
+    pc += 2;
+    NEXT();
+}
+op_par_end:
+    a = POP(); /* the body's product */
+    b = POP(); /* 0: not mapped, 1: mapped, 2: the map crashed */
+    if (b == 1 && !noun_equal(a, TOP()))
+        CRASH("%par check: the parallel map's product differs from the body's");
+    if (b == 2)
+        CRASH("%par check: the parallel map crashed but the body did not");
+    TOP() = a;
+    pc++;
+    NEXT();
 op_crash:
     context->crash_reason = (const char *)(uintptr_t)pc[1];
     goto crash;
@@ -1506,6 +1637,8 @@ crash:
     outcome.status = NOCK_CRASH;
     outcome.reason = context->crash_reason;
     outcome.trace = trace_list(context);
+    if (par_trace != NOUN_NONE)
+        outcome.trace = trace_append(context, par_trace, outcome.trace);
     context->stack_count = 0;
     context->frame_count = 0;
     return outcome;

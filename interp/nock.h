@@ -16,6 +16,7 @@
 #define NOCKLAB_NOCK_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include "noun.h"
 
@@ -109,6 +110,45 @@ void nock_context_reset(struct nock_context *context);
 const struct nock_counters *nock_context_counters(const struct nock_context *context);
 /* For jets: the reason a NOCK_JET_CRASH reports (a static string). */
 void nock_set_crash_reason(struct nock_context *context, const char *reason);
+/* Whether nock_interrupt was called since the evaluation began. */
+bool nock_interrupt_requested(const struct nock_context *context);
+/* Drop all compiled code and %memo entries, and reset scratch: for a
+ * context that evaluated formulas living in memory about to be reused
+ * (another context's scratch). */
+void nock_context_forget(struct nock_context *context);
+
+/* ---- %par ------------------------------------------------------------------
+ *
+ * [11 [%par clue] body], where *[subject clue] is [gate list] and body
+ * computes (turn list gate) in plain Nock.  With no mapper installed, the
+ * clue is computed and dropped and body runs (as for any hint).  A mapper
+ * (the threads backend) may instead slam gate on every item in parallel:
+ * it builds the product list in nock_context_region(nock) and returns
+ * DONE, or returns CRASH with *product the trace (innermost first) of the
+ * lowest-numbered crashing item, which the evaluator puts inside its own
+ * trace.  DECLINED runs body.  While map runs, the calling context's
+ * scratch does not move, so other threads may read gate and list.
+ *
+ * Check mode (nock_set_par_check): when the mapper maps, body runs too and
+ * a difference crashes with a trace that says so. */
+enum nock_par_result {
+    NOCK_PAR_DECLINED,
+    NOCK_PAR_DONE,
+    NOCK_PAR_CRASH,
+    NOCK_PAR_INTERRUPTED,
+    NOCK_PAR_OUT_OF_MEMORY,
+};
+struct nock_par_mapper {
+    void *context;
+    enum nock_par_result (*map)(void *context, struct nock_context *nock, noun gate, noun list, noun *product);
+};
+/* Install (NULL: remove) the mapper every context uses.  Process-wide: the
+ * backend is chosen for the whole program, and contexts are made in every
+ * layer.  The mapper must outlive its installation. */
+void nock_set_par_mapper(const struct nock_par_mapper *mapper);
+const struct nock_par_mapper *nock_par_mapper(void);
+void nock_set_par_check(bool check);
+bool nock_par_checking(void);
 
 
 #endif
