@@ -83,6 +83,11 @@ struct fork_backend {
     volatile sig_atomic_t interrupted;
     struct kernel_outcome *ready;                /* finished, not yet taken */
     size_t ready_count, ready_capacity;
+    /* Children whose whole outcome arrived but that may still be exiting:
+     * tearing down a copy of a big address space takes milliseconds, so
+     * they are reaped later (WNOHANG) rather than waited for. */
+    pid_t *exiting;
+    size_t exiting_count, exiting_capacity;
     struct kernel_backend_stats stats;
 };
 
@@ -202,13 +207,59 @@ static void read_message(struct fork_backend *backend, struct fork_child *child,
     kernel_spawn_runner_cue_outcome(backend->receiver, payload, message.length, outcome);
 }
 
-/* The child is done (pipe at its end, or killed): reap it, make its
- * outcome and free the slot. */
-static void finish_child(struct fork_backend *backend, struct fork_child *child, bool timed_out)
+/* Whether the child's whole message has arrived. */
+static bool message_complete(const struct fork_child *child)
+{
+    struct fork_message message;
+    if (child->received_length < sizeof message)
+        return false;
+    memcpy(&message, child->received, sizeof message);
+    return message.magic == FORK_MESSAGE_MAGIC && child->received_length - sizeof message >= message.length;
+}
+
+/* Reap exiting children that are gone (all of them if `wait`). */
+static void reap_exiting(struct fork_backend *backend, bool wait)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < backend->exiting_count; i++) {
+        pid_t done;
+        while ((done = waitpid(backend->exiting[i], NULL, wait ? 0 : WNOHANG)) < 0 && errno == EINTR)
+            ;
+        if (done == 0)
+            backend->exiting[kept++] = backend->exiting[i];
+    }
+    backend->exiting_count = kept;
+}
+
+/* Reap the child now, or leave it to reap_exiting when its message is
+ * whole (it is only exiting).  The status, when reaped here. */
+static int reap_child(struct fork_backend *backend, struct fork_child *child, bool complete)
 {
     int status = 0;
+    if (complete) {
+        if (backend->exiting_count == backend->exiting_capacity) {
+            size_t capacity = backend->exiting_capacity ? backend->exiting_capacity * 2 : 16;
+            pid_t *bigger = realloc(backend->exiting, capacity * sizeof *bigger);
+            if (bigger) {
+                backend->exiting = bigger;
+                backend->exiting_capacity = capacity;
+            }
+        }
+        if (backend->exiting_count < backend->exiting_capacity) {
+            backend->exiting[backend->exiting_count++] = child->pid;
+            return 0;
+        }
+    }
     while (waitpid(child->pid, &status, 0) < 0 && errno == EINTR)
         ;
+    return status;
+}
+
+/* The child is done (its message whole, its pipe at an end, or killed):
+ * reap it, make its outcome and free the slot. */
+static void finish_child(struct fork_backend *backend, struct fork_child *child, bool timed_out)
+{
+    int status = reap_child(backend, child, !timed_out && message_complete(child));
     struct kernel_outcome outcome;
     memset(&outcome, 0, sizeof outcome);
     outcome.spawn = child->spawn;
@@ -286,12 +337,13 @@ static void poll_children(struct fork_backend *backend, int timeout_ms)
         if (timeout_ms < 0 || until < (uint64_t)timeout_ms)
             timeout_ms = (int)(until > 1000000 ? 1000000 : until);
     }
+    reap_exiting(backend, false);
     if (poll(fds, count, timeout_ms) < 0 && errno != EINTR)
         return;
     now = clock_wall_nanoseconds();
     for (nfds_t i = 0; i < count; i++) {
         struct fork_child *child = owners[i];
-        if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) && drain_pipe(child)) {
+        if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) && (drain_pipe(child) || message_complete(child))) {
             finish_child(backend, child, false);
         } else if (child->deadline_ns && now >= child->deadline_ns) {
             kill(child->pid, SIGKILL);
@@ -414,6 +466,8 @@ static void fork_free(void *self)
     kernel_spawn_runner_free(backend->runner);
     kernel_spawn_runner_free(backend->limited_runner);
     kernel_spawn_runner_free(backend->receiver);
+    reap_exiting(backend, true);
+    free(backend->exiting);
     free(backend->ready);
     free(backend);
 }

@@ -268,6 +268,7 @@ struct threads_backend {
     bool watchdog_started;
     struct kernel_backend_stats stats;
     struct par_team team;
+    const struct nock_par_mapper *previous_mapper; /* installed before ours */
     pid_t process;               /* a forked child is another process: no pool there */
 };
 
@@ -763,7 +764,7 @@ static void threads_free(void *self)
 {
     struct threads_backend *backend = self;
     if (nock_par_mapper() == &backend->team.mapper)
-        nock_set_par_mapper(NULL);
+        nock_set_par_mapper(backend->previous_mapper);
     threads_interrupt(backend);
     struct kernel_outcome outcome;
     while (threads_take(backend, true, &outcome))
@@ -841,6 +842,7 @@ struct kernel_backend *backend_threads_new(struct noun_home *home, const struct 
         threads_free(backend);
         return NULL;
     }
+    backend->previous_mapper = nock_par_mapper();
     nock_set_par_mapper(&backend->team.mapper);
     return &backend->interface;
 }

@@ -23,6 +23,30 @@
 /* Effects and traces print at most this many cells each. */
 #define PRINT_MAX_CELLS 10000
 
+/* The backend stores are opened with (nocklab --backend NAME --workers N
+ * --ordered); :backend changes the open store's. */
+static struct {
+    char name[16];
+    unsigned workers;
+    bool ordered;
+} backend_choice = { "serial", 0, false };
+
+void commands_kernel_choose_backend(const char *name, unsigned workers, bool ordered)
+{
+    snprintf(backend_choice.name, sizeof backend_choice.name, "%s", name);
+    backend_choice.workers = workers;
+    backend_choice.ordered = ordered;
+}
+
+/* Put a newly opened store on the chosen backend. */
+static bool use_chosen_backend(struct store *store, struct store_error *error)
+{
+    store_set_ordered(store, backend_choice.ordered);
+    if (strcmp(backend_choice.name, "serial") == 0 && !backend_choice.workers)
+        return true;
+    return store_set_backend(store, backend_choice.name, backend_choice.workers, error);
+}
+
 /* What the session keeps: the directory and, once opened, the store. */
 struct kernel_commands {
     char *directory;
@@ -233,6 +257,8 @@ static struct store *open_store(struct session *session, bool create, noun *held
             print_store_error(output, &error);
             return NULL;
         }
+        if (!use_chosen_backend(commands->store, &error))
+            print_store_error(output, &error); /* it stays on serial */
     }
     struct store_listener listener = listener_for(output);
     struct noun_home *home = session_home(session);
@@ -248,6 +274,11 @@ static struct store *open_store(struct session *session, bool create, noun *held
         return NULL;
     }
     return commands->store;
+}
+
+struct store *commands_kernel_store(struct session *session, const struct session_output *output)
+{
+    return open_store(session, false, NULL, output);
 }
 
 static struct store *open_store_with_kernel(struct session *session, noun *held, const struct session_output *output)
@@ -621,8 +652,12 @@ enum session_result commands_kernel_export(struct session *session, const struct
 /* ---- nocklab gen / nocklab replay -------------------------------------------------------- */
 
 const char commands_kernel_usage[] =
+    "  nocklab [--backend NAME] [--workers N] [--ordered] gen|replay ...\n"
+    "                run spawns on backend NAME (serial, fork, threads) with\n"
+    "                N workers; --ordered applies spawn outcomes in spawn order,\n"
+    "                so gen writes the same log under every backend\n"
     "  nocklab gen SAMPLE N STORE [--seed S]\n"
-    "                boot sample SAMPLE (counter, kv, jobs) in the new store\n"
+    "                boot sample SAMPLE (counter, kv, jobs, mix) in the new store\n"
     "                STORE and log N generated events (seed 1 by default)\n"
     "  nocklab replay STORE [--from N] [--to M]\n"
     "                replay STORE's log, checking every mug; ends by printing\n"
@@ -688,6 +723,11 @@ static int run_gen(struct noun_home *home, const char *sample, uint64_t count, c
         fprintf(stderr, "nocklab gen: %s\n", error.message);
         return 1;
     }
+    if (!use_chosen_backend(store, &error)) {
+        fprintf(stderr, "nocklab gen: %s\n", error.message);
+        store_close(store);
+        return 1;
+    }
     subcommand_store = store;
     struct store_listener listener = subcommand_listener();
     struct store_generate_result result;
@@ -715,6 +755,11 @@ static int run_replay(struct noun_home *home, const char *directory, uint64_t fr
     struct store *store = store_open(directory, false, home, &error);
     if (!store) {
         fprintf(stderr, "nocklab replay: %s\n", error.message);
+        return 1;
+    }
+    if (!use_chosen_backend(store, &error)) {
+        fprintf(stderr, "nocklab replay: %s\n", error.message);
+        store_close(store);
         return 1;
     }
     subcommand_store = store;
@@ -779,7 +824,7 @@ int commands_kernel_main(int argc, char **argv)
         if (count != 3)
             status = usage_error("gen takes SAMPLE N STORE%s", "");
         else if (!samples_known(words[0]))
-            status = usage_error("no sample named %s (the samples are counter, kv, jobs)", words[0]);
+            status = usage_error("no sample named %s (the samples are counter, kv, jobs, mix)", words[0]);
         else if (!parse_count(words[1], &events))
             status = usage_error("N must be a number of events, not %s", words[1]);
         else

@@ -22,6 +22,8 @@
 #include "repl/command.h"
 #include "repl/session.h"
 
+struct store;
+
 command_handler commands_kernel_boot, commands_kernel_poke, commands_kernel_state, commands_kernel_replay,
     commands_kernel_runs, commands_kernel_profile, commands_kernel_export;
 
@@ -71,6 +73,13 @@ command_handler commands_kernel_boot, commands_kernel_poke, commands_kernel_stat
  * command line). */
 bool commands_kernel_is_subcommand(const char *word);
 int commands_kernel_main(int argc, char **argv);
+
+/* The backend every store is opened with from now on (nocklab --backend
+ * NAME --workers N --ordered); NAME must be a known backend. */
+void commands_kernel_choose_backend(const char *name, unsigned workers, bool ordered);
+/* The session's store, opened on first use (NULL, with an error printed,
+ * when there is none). */
+struct store *commands_kernel_store(struct session *session, const struct session_output *output);
 
 /* The usage lines of the subcommands, for nocklab --help. */
 extern const char commands_kernel_usage[];

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "interp/backend.h"
 #include "profiler/backtrace.h"
 #include "repl/command.h"
 #include "repl/commands_kernel.h"
@@ -64,6 +65,9 @@ static void print_usage(FILE *stream)
           "  FILE          run each line of FILE ('-' reads standard input)\n"
           "  --store DIR   the kernel store of :boot, :poke, :replay ... (default\n"
           "                ./nocklab-store)\n"
+          "  --backend NAME  run spawns on serial, fork or threads (:backend)\n"
+          "  --workers N   worker threads (threads) or children (fork) at once\n"
+          "  --ordered     apply spawn outcomes in spawn order, not finish order\n"
           "  -h, --help    show this help\n"
           "  --version     print the version\n"
           "\n"
@@ -95,6 +99,54 @@ static void print_usage(FILE *stream)
           "          -e '*[42 dec]'\n"
           "prints 41.  docs/line-syntax.md has the whole line syntax.\n",
           stream);
+}
+
+/* Take --backend NAME, --workers N and --ordered out of argv (they may
+ * come anywhere before `--`) and hand them to the kernel commands.  False,
+ * with the reason printed, for a bad one. */
+static bool take_backend_options(int *argc, char **argv)
+{
+    const char *name = "serial";
+    unsigned long workers = 0;
+    bool ordered = false;
+    int kept = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--") == 0) {
+            while (i < *argc)
+                argv[kept++] = argv[i++];
+            break;
+        }
+        if (strcmp(argv[i], "-e") == 0 || strcmp(argv[i], "--store") == 0) {
+            argv[kept++] = argv[i];
+            if (i + 1 < *argc)
+                argv[kept++] = argv[++i];
+            continue;
+        }
+        if (strcmp(argv[i], "--backend") == 0) {
+            if (i + 1 >= *argc || !backend_find(argv[i + 1])) {
+                fprintf(stderr, "nocklab: --backend needs one of %s\n", backend_names());
+                return false;
+            }
+            name = argv[++i];
+        } else if (strcmp(argv[i], "--workers") == 0) {
+            char *end = NULL;
+            if (i + 1 < *argc)
+                workers = strtoul(argv[i + 1], &end, 10);
+            if (i + 1 >= *argc || !end || *end || workers < 1 || workers > 256) {
+                fprintf(stderr, "nocklab: --workers needs a number from 1 to 256\n");
+                return false;
+            }
+            i++;
+        } else if (strcmp(argv[i], "--ordered") == 0) {
+            ordered = true;
+        } else {
+            argv[kept++] = argv[i];
+        }
+    }
+    argv[kept] = NULL;
+    *argc = kept;
+    commands_kernel_choose_backend(name, (unsigned)workers, ordered);
+    return true;
 }
 
 /* Run one file argument; '-' is standard input. */
@@ -167,6 +219,8 @@ static const char *store_option(int argc, char **argv)
 int main(int argc, char **argv)
 {
     backtrace_install();
+    if (!take_backend_options(&argc, argv))
+        return 2;
     if (argc >= 2 && commands_kernel_is_subcommand(argv[1]))
         return commands_kernel_main(argc, argv);
     for (int i = 1; i < argc; i++) {

@@ -16,10 +16,10 @@
 
 #include "interp/text.h"
 
-static const char *const sample_names[] = { "counter", "kv", "jobs" };
+static const char *const sample_names[] = { "counter", "kv", "jobs", "mix" };
 #define SAMPLE_COUNT (sizeof sample_names / sizeof sample_names[0])
 
-const char *samples_names(void) { return "counter, kv, jobs"; }
+const char *samples_names(void) { return "counter, kv, jobs, mix"; }
 
 bool samples_known(const char *name)
 {
@@ -190,7 +190,7 @@ bool samples_load_kernel(const char *name, struct noun_home *home, noun *kernel,
 
 /* ---- generators ------------------------------------------------------------ */
 
-enum sample_kind { SAMPLE_COUNTER, SAMPLE_KV, SAMPLE_JOBS };
+enum sample_kind { SAMPLE_COUNTER, SAMPLE_KV, SAMPLE_JOBS, SAMPLE_MIX };
 
 /* A generator: which sample, the PRNG state, and how many events it made
  * (jobs uses it for spawn ids). */
@@ -226,6 +226,8 @@ struct samples_generator *samples_generator_new(const char *name, uint64_t seed)
         kind = SAMPLE_KV;
     else if (strcmp(name, "jobs") == 0)
         kind = SAMPLE_JOBS;
+    else if (strcmp(name, "mix") == 0)
+        kind = SAMPLE_MIX;
     else
         return NULL;
     struct samples_generator *generator = calloc(1, sizeof *generator);
@@ -263,6 +265,35 @@ static noun jobs_event(struct samples_generator *generator, struct noun_region *
     return noun_qual(region, term("fib"), id, n, options);
 }
 
+/* A list of `count` numbers from `low` to `high`. */
+static noun random_list(struct samples_generator *generator, struct noun_region *region, uint64_t count, uint64_t low,
+                        uint64_t high)
+{
+    noun list = 0;
+    for (uint64_t i = 0; i < count; i++)
+        list = noun_cell_new(region, low + next_random(generator) % (high - low + 1), list);
+    return list;
+}
+
+/* mix: 70% cheap %tick; 15% a %fib spawn of fib(16..20); 8% a %par map
+ * of 4 to 8 fib(10..15); 4% a %pfib spawn of such a map; 3% a %nest. */
+static noun mix_event(struct samples_generator *generator, struct noun_region *region)
+{
+    uint64_t draw = next_random(generator) % 100;
+    noun id = generator->made + 1;
+    if (draw < 70)
+        return noun_cell_new(region, term("tick"), 0);
+    if (draw < 85)
+        return noun_trel(region, term("fib"), id, 16 + next_random(generator) % 5);
+    uint64_t count = 4 + next_random(generator) % 5;
+    noun list = random_list(generator, region, count, 10, 15);
+    if (draw < 93)
+        return noun_trel(region, term("par"), id, list);
+    if (draw < 97)
+        return noun_trel(region, term("pfib"), id, list);
+    return noun_trel(region, term("nest"), id, random_list(generator, region, 2, 8, 12));
+}
+
 noun samples_generator_next(struct samples_generator *generator, struct noun_region *region)
 {
     noun event;
@@ -272,6 +303,9 @@ noun samples_generator_next(struct samples_generator *generator, struct noun_reg
         break;
     case SAMPLE_JOBS:
         event = jobs_event(generator, region);
+        break;
+    case SAMPLE_MIX:
+        event = mix_event(generator, region);
         break;
     case SAMPLE_COUNTER:
     default:

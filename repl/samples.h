@@ -6,6 +6,9 @@
  *            [%get key], keys spread evenly over all shards
  *   jobs     spawns Fibonacci computations: [%fib id n opts] with n from
  *            5 to 18, some with limits; now and then a [%boom id]
+ *   mix      cheap [%tick] events among %fib spawns, %par maps of fib in
+ *            the event ([%par id ns], nested: [%nest id ns]) and spawns
+ *            of such maps ([%pfib id ns])
  *
  * docs/kernels.md describes each kernel; the .nock files say how their
  * state is laid out.  Generators are seeded and reproducible: the same

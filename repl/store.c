@@ -11,7 +11,8 @@
  *   - Every home noun the store holds while home may be collected is a
  *     root: kernels and the spawns a replay remembers are root slots; the
  *     event being poked, the batch's base state, the effects waiting for
- *     their commit or being released, and the outcome being applied are
+ *     their commit or being released, the outcome being applied and the
+ *     outcomes an ordered run holds back (`waiting`) are
  *     visited by store_roots.  Home is collected before an event (never
  *     while one is applied) and only when the backend holds no spawn
  *     (a submitted spawn's nouns are the backend's to keep, unrooted).
@@ -27,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "interp/backend.h"
 #include "interp/jam.h"
 #include "interp/mug.h"
 #include "interp/text.h"
@@ -44,6 +46,12 @@
 #define STORE_PROGRESS_NANOSECONDS (100 * 1000000ull)
 /* A replay commits its profile rows every this many events. */
 #define STORE_REPLAY_FLUSH_EVENTS 8192
+
+/* A spawn, by where it came from. */
+struct spawn_key {
+    uint64_t event_number;
+    uint32_t effect_index;
+};
 
 /* An applied event waiting for its commit. */
 struct unreleased {
@@ -90,6 +98,18 @@ struct store {
     volatile sig_atomic_t interrupt_requested;
     struct kernel *volatile replay_kernel;
     struct kernel_backend *volatile replay_backend;
+
+    /* The backend spawns run on (store_set_backend), and whether outcomes
+     * apply in the order spawns were made.  `waiting` holds outcomes taken
+     * ahead of their turn in ordered mode (nouns in home, unrooted: home is
+     * not collected while any is held). */
+    char backend_name[16];
+    unsigned workers;
+    bool ordered;
+    struct kernel_outcome *waiting;
+    size_t waiting_count, waiting_capacity;
+    struct spawn_key *order;
+    size_t order_count, order_capacity;
 };
 
 /* ---- small helpers ----------------------------------------------------------- */
@@ -144,6 +164,14 @@ static void store_slog(void *context, noun clue)
         listener->slog(listener->context, clue);
 }
 
+static void visit_outcome(struct noun_collector *collector, struct kernel_outcome *outcome)
+{
+    noun_collector_visit(collector, &outcome->event);
+    noun_collector_visit(collector, &outcome->spawn.id);
+    noun_collector_visit(collector, &outcome->spawn.subject);
+    noun_collector_visit(collector, &outcome->spawn.formula);
+}
+
 /* Visit every home noun the store holds outside root slots (see the
  * invariants at the top). */
 static void store_roots(void *context, struct noun_collector *collector)
@@ -156,12 +184,10 @@ static void store_roots(void *context, struct noun_collector *collector)
         noun_collector_visit(collector, &store->unreleased[i].effects);
     for (size_t i = 0; i < store->releasing_count; i++)
         noun_collector_visit(collector, &store->releasing[i].effects);
-    if (store->outcome_held) {
-        noun_collector_visit(collector, &store->outcome.event);
-        noun_collector_visit(collector, &store->outcome.spawn.id);
-        noun_collector_visit(collector, &store->outcome.spawn.subject);
-        noun_collector_visit(collector, &store->outcome.spawn.formula);
-    }
+    if (store->outcome_held)
+        visit_outcome(collector, &store->outcome);
+    for (size_t i = 0; i < store->waiting_count; i++)
+        visit_outcome(collector, &store->waiting[i]);
 }
 
 /* Collect home, before an event, if it has grown enough (or always, in
@@ -235,8 +261,53 @@ struct store *store_open(const char *directory, bool create, struct noun_home *h
         fail(error, 0, "out of memory opening store %s", directory);
         return NULL;
     }
+    snprintf(store->backend_name, sizeof store->backend_name, "serial");
     return store;
 }
+
+/* The options every backend of this store is made with. */
+static struct kernel_backend_options backend_options(struct store *store, bool replaying)
+{
+    return (struct kernel_backend_options){
+        .ignore_timeouts = replaying,
+        .slog = store_slog,
+        .slog_context = store,
+        .workers = store->workers,
+    };
+}
+
+bool store_set_backend(struct store *store, const char *name, unsigned workers, struct store_error *error)
+{
+    if (store->backend->running(store->backend->self) || store->waiting_count)
+        return fail(error, 0, "spawns are still running on the %s backend", store->backend->name);
+    unsigned saved_workers = store->workers;
+    store->workers = workers;
+    struct kernel_backend_options options = backend_options(store, false);
+    char why[200];
+    /* the old one first: a threads backend installs the %par mapper, and
+     * the newest must be the one installed */
+    kernel_backend_free(store->backend);
+    store->backend = backend_new(name, store->home, &options, why, sizeof why);
+    if (!store->backend) {
+        store->workers = saved_workers;
+        options = backend_options(store, false);
+        store->backend = backend_new(store->backend_name, store->home, &options, why, sizeof why);
+        if (!store->backend)
+            store->backend = kernel_backend_serial(store->home, &options);
+        return fail(error, 0, "%s", why);
+    }
+    snprintf(store->backend_name, sizeof store->backend_name, "%s", name);
+    /* a live run records one backend: the next poke starts a new one */
+    struct profile_error profile_error;
+    profile_run_end(store->live_run, "done", &profile_error);
+    store->live_run = NULL;
+    return true;
+}
+
+void store_set_ordered(struct store *store, bool ordered) { store->ordered = ordered; }
+bool store_ordered(const struct store *store) { return store->ordered; }
+struct kernel_backend *store_backend(struct store *store) { return store->backend; }
+unsigned store_workers(const struct store *store) { return store->workers; }
 
 void store_close(struct store *store)
 {
@@ -249,6 +320,8 @@ void store_close(struct store *store)
     if (store->roots_registered)
         noun_home_root_enumerator_remove(store->home, store_roots, store);
     evlog_close(store->log);
+    free(store->waiting);
+    free(store->order);
     free(store->unreleased);
     free(store->kernel_name);
     free(store->directory);
@@ -478,22 +551,118 @@ static bool apply_outcome(struct store *store, const struct kernel_outcome *outc
     return false;
 }
 
+/* Apply `outcome`, taken from the backend, holding it in store->outcome
+ * (a root) while home is collected before it when that is due. */
+static bool apply_held(struct store *store, const struct kernel_outcome *outcome, struct profile_run *run,
+                       struct store_error *error)
+{
+    store->outcome = *outcome;
+    store->outcome_held = true;
+    maybe_collect(store, store->backend);
+    bool ok = apply_outcome(store, &store->outcome, run, error);
+    store->outcome_held = false;
+    return ok;
+}
+
 /* Take one outcome the backend has finished (waiting for it if `wait`)
- * and apply it, collecting home before it when that is due.  The outcome
- * is held in store->outcome, a root, meanwhile.  False when none was
- * taken; *ok is false when applying it failed. */
+ * and apply it.  False when none was taken; *ok is false when applying it
+ * failed. */
 static bool apply_finished(struct store *store, bool wait, struct profile_run *run, bool *ok,
                            struct store_error *error)
 {
     struct kernel_backend *backend = store->backend;
+    struct kernel_outcome outcome;
     *ok = true;
-    if (!backend->take(backend->self, wait, &store->outcome))
+    if (!backend->take(backend->self, wait, &outcome))
         return false;
-    store->outcome_held = true;
-    maybe_collect(store, backend);
-    *ok = apply_outcome(store, &store->outcome, run, error);
-    store->outcome_held = false;
+    *ok = apply_held(store, &outcome, run, error);
     return true;
+}
+
+/* ---- ordered outcomes ----------------------------------------------------------------- */
+
+/* In ordered mode the spawns a batch releases are all submitted first, and
+ * their outcomes applied afterwards in the order the spawns were made:
+ * exactly where serial execution puts them in the log, whatever order they
+ * finish in.  store->order lists the spawns submitted and not yet applied. */
+
+static bool remember_order(struct store *store, const struct kernel_spawn *spawn)
+{
+    if (store->order_count == store->order_capacity) {
+        size_t capacity = store->order_capacity ? store->order_capacity * 2 : 64;
+        struct spawn_key *bigger = realloc(store->order, capacity * sizeof *bigger);
+        if (!bigger)
+            return false;
+        store->order = bigger;
+        store->order_capacity = capacity;
+    }
+    store->order[store->order_count++] = (struct spawn_key){ spawn->event_number, spawn->effect_index };
+    return true;
+}
+
+static bool hold_waiting(struct store *store, const struct kernel_outcome *outcome)
+{
+    if (store->waiting_count == store->waiting_capacity) {
+        size_t capacity = store->waiting_capacity ? store->waiting_capacity * 2 : 16;
+        struct kernel_outcome *bigger = realloc(store->waiting, capacity * sizeof *bigger);
+        if (!bigger)
+            return false;
+        store->waiting = bigger;
+        store->waiting_capacity = capacity;
+    }
+    store->waiting[store->waiting_count++] = *outcome;
+    return true;
+}
+
+/* Take the outcome of `key`, waiting for it; others taken meanwhile wait
+ * their turn in store->waiting. */
+static bool take_in_order(struct store *store, struct spawn_key key, struct kernel_outcome *outcome)
+{
+    struct kernel_backend *backend = store->backend;
+    for (;;) {
+        for (size_t i = 0; i < store->waiting_count; i++) {
+            if (store->waiting[i].spawn.event_number == key.event_number &&
+                store->waiting[i].spawn.effect_index == key.effect_index) {
+                *outcome = store->waiting[i];
+                store->waiting[i] = store->waiting[--store->waiting_count];
+                return true;
+            }
+        }
+        struct kernel_outcome taken;
+        if (!backend->take(backend->self, true, &taken) || !hold_waiting(store, &taken))
+            return false;
+    }
+}
+
+/* Apply the outcomes of the spawns submitted so far, in spawn order. */
+static bool apply_in_order(struct store *store, struct profile_run *run, struct store_error *error)
+{
+    size_t count = store->order_count;
+    struct spawn_key *keys = store->order;
+    store->order = NULL;
+    store->order_count = store->order_capacity = 0;
+    bool ok = true;
+    for (size_t i = 0; i < count && ok; i++) {
+        struct kernel_outcome outcome;
+        if (!take_in_order(store, keys[i], &outcome))
+            ok = fail(error, keys[i].event_number, "the outcome of effect %u of event %llu never came back",
+                      keys[i].effect_index, (unsigned long long)keys[i].event_number);
+        else
+            ok = apply_held(store, &outcome, run, error);
+    }
+    free(keys);
+    return ok;
+}
+
+/* Live mode: apply the outcomes that are ready now, in the order they
+ * finished. */
+static bool take_finished(struct store *store, struct profile_run *run, struct store_error *error)
+{
+    struct kernel_backend *backend = store->backend;
+    bool ok = true;
+    while (ok && backend->running(backend->self) && apply_finished(store, false, run, &ok, error))
+        ;
+    return ok;
 }
 
 /* Start the spawns among an event's effects, applying each outcome as it
@@ -516,6 +685,11 @@ static bool start_spawns(struct store *store, const struct store_event_info *inf
             noun_label(spawn.id, id, sizeof id);
             notice(store, "spawn %s (effect %u of event %llu) could not start: %s", id, index,
                    (unsigned long long)info->number, why);
+            continue;
+        }
+        if (store->ordered) {
+            if (!remember_order(store, &spawn))
+                return fail(error, info->number, "out of memory remembering the order of spawns");
             continue;
         }
         while (ok && apply_finished(store, false, run, &ok, error))
@@ -559,13 +733,17 @@ static bool commit_and_release(struct store *store, struct profile_run *run, str
     free(store->releasing);
     store->releasing = NULL;
     store->releasing_count = 0;
+    if (store->ordered && ok)
+        ok = apply_in_order(store, run, error);
     return ok;
 }
 
+/* Ordered runs cut batches by count alone, so where outcomes fall in the
+ * log does not depend on timing. */
 static bool batch_is_full(const struct store *store)
 {
     return store->unreleased_count >= STORE_BATCH_EVENTS ||
-           clock_wall_nanoseconds() - store->batch_started_ns >= STORE_BATCH_NANOSECONDS;
+           (!store->ordered && clock_wall_nanoseconds() - store->batch_started_ns >= STORE_BATCH_NANOSECONDS);
 }
 
 /* Where new events come from: `next` makes one (in home or the kernel's
@@ -598,6 +776,8 @@ static bool drive(struct store *store, struct event_source *source, struct profi
         if (!more)
             break;
         maybe_collect(store, store->backend); /* everything held is a root */
+        if (!store->ordered && !take_finished(store, run, error))
+            return false;
         noun event;
         if (!source->next(source->context, store, &event, error)) {
             refused = true;
@@ -878,13 +1058,14 @@ static bool replay_one(struct replay *replay, const struct evlog_record *record,
 static bool replay_into(struct store *store, struct kernel *kernel, uint64_t from, uint64_t to, const char *note,
                         struct store_replay_result *result, struct store_error *error)
 {
-    struct kernel_backend_options options = { .ignore_timeouts = true, .slog = store_slog, .slog_context = store };
+    struct kernel_backend_options options = backend_options(store, true);
     struct profile_error profile_error;
     struct evlog_error log_error = { 0 };
     struct replay replay = { .store = store, .kernel = kernel };
-    replay.backend = kernel_backend_serial(store->home, &options);
+    char why[200];
+    replay.backend = backend_new(store->backend_name, store->home, &options, why, sizeof why);
     if (!replay.backend)
-        return fail(error, 0, "out of memory");
+        return fail(error, 0, "%s", why);
     replay.run = profile_run_begin(store->log, "replay", replay.backend->name, note, &profile_error);
     struct evlog_cursor *cursor = replay.run ? evlog_cursor_open(store->log, kernel_event_number(kernel) + 1, to, &log_error) : NULL;
     if (!cursor) {

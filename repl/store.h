@@ -119,6 +119,19 @@ struct store_replay_result {
 bool store_replay(struct store *store, uint64_t from, uint64_t to, const struct store_listener *listener,
                   struct store_replay_result *result, struct store_error *error);
 
+/* Run spawns on the backend called `name` (interp/backend.h) with
+ * `workers` workers (0: its default) from now on, for live runs,
+ * generation and replay alike.  Refused while spawns are running. */
+bool store_set_backend(struct store *store, const char *name, unsigned workers, struct store_error *error);
+struct kernel_backend *store_backend(struct store *store);
+unsigned store_workers(const struct store *store);
+/* Ordered: spawn outcomes are applied in the order the spawns were made
+ * (and batches are cut by count alone), so a generated log is the same,
+ * byte for byte, under every backend.  Otherwise they apply as they
+ * finish. */
+void store_set_ordered(struct store *store, bool ordered);
+bool store_ordered(const struct store *store);
+
 /* Ask the work now running to stop (its run then fails with
  * "interrupted").  Async-signal-safe. */
 void store_interrupt(struct store *store);
