@@ -268,7 +268,7 @@ struct threads_backend {
     bool watchdog_started;
     struct kernel_backend_stats stats;
     struct par_team team;
-    const struct nock_par_mapper *previous_mapper; /* installed before ours */
+    bool owns_mapper;            /* ours is the installed %par mapper */
     pid_t process;               /* a forked child is another process: no pool there */
 };
 
@@ -763,8 +763,8 @@ static void team_stop(struct par_team *team)
 static void threads_free(void *self)
 {
     struct threads_backend *backend = self;
-    if (nock_par_mapper() == &backend->team.mapper)
-        nock_set_par_mapper(backend->previous_mapper);
+    if (backend->owns_mapper)
+        nock_set_par_mapper(NULL);
     threads_interrupt(backend);
     struct kernel_outcome outcome;
     while (threads_take(backend, true, &outcome))
@@ -842,7 +842,11 @@ struct kernel_backend *backend_threads_new(struct noun_home *home, const struct 
         threads_free(backend);
         return NULL;
     }
-    backend->previous_mapper = nock_par_mapper();
-    nock_set_par_mapper(&backend->team.mapper);
+    /* The first threads backend alive maps %par for the whole process;
+     * later ones (a replay's, say) leave it be. */
+    if (!nock_par_mapper()) {
+        nock_set_par_mapper(&backend->team.mapper);
+        backend->owns_mapper = true;
+    }
     return &backend->interface;
 }

@@ -19,6 +19,7 @@
 #include "interp/text.h"
 #include "repl/commands_explore.h"
 #include "repl/commands_hoon.h"
+#include "repl/commands_backend.h"
 #include "repl/commands_kernel.h"
 #include "repl/expression.h"
 
@@ -81,6 +82,7 @@ static const struct command commands[] = {
       "and slots); and the evaluator's counters since the session began.\n"
       "Example: :stats" },
     COMMANDS_KERNEL_ROWS
+    COMMANDS_BACKEND_ROWS
     COMMANDS_HOON_ROWS
     COMMANDS_EXPLORE_ROWS
     { "quit", command_quit, COMMAND_TAKES_NOTHING, ":quit",

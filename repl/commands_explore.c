@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "interp/jets.h"
+#include "interp/nock.h"
 #include "interp/mug.h"
 #include "interp/step.h"
 #include "interp/text.h"
@@ -272,6 +273,24 @@ static void describe_jets(struct session *session, char *out, size_t size)
     snprintf(out, size, "%s", jets ? jets_mode_name(jets_dashboard_mode(jets)) : "none");
 }
 
+static bool apply_par(struct session *session, const char *value, size_t length, const struct session_output *output)
+{
+    if (word_is(value, length, "on"))
+        nock_set_par_check(false);
+    else if (word_is(value, length, "check"))
+        nock_set_par_check(true);
+    else {
+        session_print_error(output, "error: usage: :set par on|check");
+        return false;
+    }
+    return true;
+}
+
+static void describe_par(struct session *session, char *out, size_t size)
+{
+    snprintf(out, size, "%s", nock_par_checking() ? "check" : "on");
+}
+
 static const struct setting settings[] = {
     { "print", "dec|hex|hoon|cord|tape", "how atoms print", apply_print, describe_print },
     { "print-cells", "N", "values print at most N cells, the rest elided (0: no limit)", apply_print_cells,
@@ -282,6 +301,8 @@ static const struct setting settings[] = {
     { "step-depth", "N", ":step shows reductions nested at most N deep", apply_step_depth, describe_step_depth },
     { "step-cells", "N", ":step shows each noun in at most N cells", apply_step_cells, describe_step_cells },
     { "jets", "on|off|check", "run jets, pure Nock, or both and compare", apply_jets, describe_jets },
+    { "par", "on|check", "%par maps in parallel (threads), or that and the body, compared", apply_par,
+      describe_par },
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "interp/backend.h"
 #include "interp/mug.h"
 #include "interp/text.h"
 #include "profiler/profile.h"
@@ -51,12 +52,16 @@ static bool use_chosen_backend(struct store *store, struct store_error *error)
 struct kernel_commands {
     char *directory;
     struct store *store;
+    /* A threads backend of the session's own, so %par in REPL lines runs
+     * on its helpers (NULL unless the chosen backend is threads). */
+    struct kernel_backend *line_backend;
 };
 
 static void release_commands(void *state)
 {
     struct kernel_commands *commands = state;
     store_close(commands->store);
+    kernel_backend_free(commands->line_backend);
     free(commands->directory);
     free(commands);
 }
@@ -276,10 +281,45 @@ static struct store *open_store(struct session *session, bool create, noun *held
     return commands->store;
 }
 
-struct store *commands_kernel_store(struct session *session, const struct session_output *output)
+struct store *commands_kernel_open_store(struct session *session)
 {
-    return open_store(session, false, NULL, output);
+    struct kernel_commands *commands = commands_of(session);
+    return commands ? commands->store : NULL;
 }
+
+bool commands_kernel_use_backend(struct session *session, const char *chosen, unsigned workers,
+                                 const struct session_output *output)
+{
+    char name[sizeof backend_choice.name];
+    snprintf(name, sizeof name, "%s", chosen); /* chosen may be backend_choice.name */
+    struct kernel_commands *commands = commands_of(session);
+    if (!commands) {
+        session_print_error(output, "error: out of memory");
+        return false;
+    }
+    struct store_error error = { 0 };
+    if (commands->store && !store_set_backend(commands->store, name, workers, &error)) {
+        print_store_error(output, &error);
+        return false;
+    }
+    commands_kernel_choose_backend(name, workers, backend_choice.ordered);
+    kernel_backend_free(commands->line_backend);
+    commands->line_backend = NULL;
+    if (strcmp(name, "threads") == 0) {
+        struct kernel_backend_options options = { .workers = workers };
+        char why[200];
+        commands->line_backend = backend_new(name, session_home(session), &options, why, sizeof why);
+        if (!commands->line_backend) {
+            session_print_error(output, "error: %s", why);
+            return false;
+        }
+    }
+    return true;
+}
+
+const char *commands_kernel_backend_name(void) { return backend_choice.name; }
+unsigned commands_kernel_backend_workers(void) { return backend_choice.workers; }
+bool commands_kernel_backend_ordered(void) { return backend_choice.ordered; }
 
 static struct store *open_store_with_kernel(struct session *session, noun *held, const struct session_output *output)
 {

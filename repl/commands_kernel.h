@@ -77,9 +77,16 @@ int commands_kernel_main(int argc, char **argv);
 /* The backend every store is opened with from now on (nocklab --backend
  * NAME --workers N --ordered); NAME must be a known backend. */
 void commands_kernel_choose_backend(const char *name, unsigned workers, bool ordered);
-/* The session's store, opened on first use (NULL, with an error printed,
- * when there is none). */
-struct store *commands_kernel_store(struct session *session, const struct session_output *output);
+/* The session's store if it is open, else NULL. */
+struct store *commands_kernel_open_store(struct session *session);
+/* Switch the session to backend NAME with `workers` workers (0: default):
+ * the open store's spawns, and %par in the session's own lines. */
+bool commands_kernel_use_backend(struct session *session, const char *name, unsigned workers,
+                                 const struct session_output *output);
+/* The backend chosen now. */
+const char *commands_kernel_backend_name(void);
+unsigned commands_kernel_backend_workers(void);
+bool commands_kernel_backend_ordered(void);
 
 /* The usage lines of the subcommands, for nocklab --help. */
 extern const char commands_kernel_usage[];

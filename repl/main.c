@@ -23,6 +23,7 @@
 #include "interp/backend.h"
 #include "profiler/backtrace.h"
 #include "repl/command.h"
+#include "repl/commands_backend.h"
 #include "repl/commands_kernel.h"
 #include "repl/session.h"
 
@@ -58,6 +59,7 @@ static void print_usage(FILE *stream)
     fputs("usage: nocklab [--store DIR] [-e LINE]... [FILE]...\n"
           "       nocklab gen SAMPLE N STORE [--seed S]\n"
           "       nocklab replay STORE [--from N] [--to M]\n"
+          "       nocklab compare SAMPLE [N]\n"
           "\n"
           "A workbench for Nock: evaluate Nock 4K, jam/cue/mug as Vere does.\n"
           "\n"
@@ -221,6 +223,8 @@ int main(int argc, char **argv)
     backtrace_install();
     if (!take_backend_options(&argc, argv))
         return 2;
+    if (argc >= 2 && strcmp(argv[1], "compare") == 0)
+        return commands_backend_compare_main(argc, argv);
     if (argc >= 2 && commands_kernel_is_subcommand(argv[1]))
         return commands_kernel_main(argc, argv);
     for (int i = 1; i < argc; i++) {
@@ -251,6 +255,12 @@ int main(int argc, char **argv)
         return 1;
     }
     install_interrupt_handler(session);
+    if (strcmp(commands_kernel_backend_name(), "serial") != 0 &&
+        !commands_kernel_use_backend(session, commands_kernel_backend_name(), commands_kernel_backend_workers(),
+                                     &session_output_stdio)) {
+        session_free(session);
+        return 1;
+    }
 
     int status = 0;
     if (!has_work) {

@@ -842,11 +842,48 @@ bool store_poke(struct store *store, noun event, const struct store_listener *li
 
 /* ---- generating ------------------------------------------------------------------------ */
 
+/* `gaps` are the times between the loop taking one generated event and
+ * the next: how long a new event would have waited for the loop. */
 struct generation {
     struct samples_generator *generator;
     struct progress progress;
     uint64_t made;
+    uint64_t last_taken_ns;
+    uint64_t *gaps;
+    size_t gap_count, gap_capacity;
 };
+
+static void note_gap(struct generation *generation)
+{
+    uint64_t now = clock_wall_nanoseconds();
+    if (generation->last_taken_ns) {
+        if (generation->gap_count == generation->gap_capacity) {
+            size_t capacity = generation->gap_capacity ? generation->gap_capacity * 2 : 1024;
+            uint64_t *bigger = realloc(generation->gaps, capacity * sizeof *bigger);
+            if (!bigger)
+                return;
+            generation->gaps = bigger;
+            generation->gap_capacity = capacity;
+        }
+        generation->gaps[generation->gap_count++] = now - generation->last_taken_ns;
+    }
+    generation->last_taken_ns = now;
+}
+
+static int compare_gaps(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The p-th percentile (0..100) of the gaps, sorted first. */
+static uint64_t gap_percentile(struct generation *generation, unsigned p)
+{
+    if (!generation->gap_count)
+        return 0;
+    size_t index = (generation->gap_count - 1) * p / 100;
+    return generation->gaps[index];
+}
 
 static noun build_generated(void *context, struct noun_region *region)
 {
@@ -856,6 +893,7 @@ static noun build_generated(void *context, struct noun_region *region)
 static bool next_generated_event(void *context, struct store *store, noun *event, struct store_error *error)
 {
     struct generation *generation = context;
+    note_gap(generation);
     if (!kernel_build_event(store->kernel, build_generated, generation->generator, event))
         return fail(error, 0, "out of memory while generating an event");
     progress_report(store, &generation->progress, generation->made++, false);
@@ -893,6 +931,10 @@ bool store_generate(struct store *store, const char *sample, uint64_t count, uin
     result->mug = kernel_mug(store->kernel);
     result->seconds = (double)(clock_wall_nanoseconds() - generation.progress.started_ns) / 1e9;
     result->run_id = profile_run_id(run);
+    qsort(generation.gaps, generation.gap_count, sizeof *generation.gaps, compare_gaps);
+    result->gap_p50_ns = gap_percentile(&generation, 50);
+    result->gap_p99_ns = gap_percentile(&generation, 99);
+    free(generation.gaps);
     store->batch_run = NULL;
     ok = profile_run_end(run, ok ? "done" : error->message, &profile_error) && ok;
     samples_generator_free(generation.generator);

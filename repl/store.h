@@ -100,6 +100,10 @@ struct store_generate_result {
     uint32_t mug;           /* the kernel's mug after it */
     double seconds;
     int64_t run_id;
+    /* Percentiles of the time between the loop taking one generated event
+     * and the next: how long a new event waited for the loop (spawns run
+     * inline on serial hold it up). */
+    uint64_t gap_p50_ns, gap_p99_ns;
 };
 bool store_generate(struct store *store, const char *sample, uint64_t count, uint64_t seed,
                     const struct store_listener *listener, struct store_generate_result *result,

@@ -1,0 +1,197 @@
+/* commands_backend.c -- :backend, :compare and `nocklab compare`. */
+#include "repl/commands_backend.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "interp/backend.h"
+#include "interp/nock.h"
+#include "interp/text.h"
+#include "repl/commands_kernel.h"
+#include "repl/compare.h"
+#include "repl/store.h"
+
+#define COMPARE_DIRECTORY "nocklab-compare"
+#define COMPARE_DEFAULT_EVENTS 200
+#define MAX_WORKERS_SHOWN 64
+
+/* Split the rest of the line into at most `max` words (in a copy the
+ * caller frees). */
+static char *rest_words(const struct command_arguments *arguments, char **words, int max, int *count)
+{
+    size_t length = arguments->rest_end - arguments->rest_start;
+    char *text = malloc(length + 1);
+    *count = 0;
+    if (!text)
+        return NULL;
+    memcpy(text, arguments->line + arguments->rest_start, length);
+    text[length] = '\0';
+    for (char *word = strtok(text, " \t"); word && *count < max; word = strtok(NULL, " \t"))
+        words[(*count)++] = word;
+    return text;
+}
+
+static void show_worker(const struct session_output *output, size_t index, const struct kernel_worker_status *status)
+{
+    if (!status->busy) {
+        session_print(output, "  worker %zu: idle", index + 1);
+        return;
+    }
+    struct text_buffer id;
+    text_buffer_init(&id);
+    struct text_print_options options = { .max_cells = 8 };
+    bool printed = text_print(&id, status->spawn.id, &options) && id.data;
+    char process[32] = "";
+    if (status->process_id)
+        snprintf(process, sizeof process, ", pid %ld", status->process_id);
+    session_print(output, "  worker %zu: spawn %.*s (effect %u of event %llu), running %.2f s%s", index + 1,
+                  printed ? (int)id.length : 1, printed ? id.data : "?", status->spawn.effect_index,
+                  (unsigned long long)status->spawn.event_number, (double)status->running_ns / 1e9, process);
+    text_buffer_free(&id);
+}
+
+static void show_backend(struct session *session, const struct session_output *output)
+{
+    struct store *store = commands_kernel_open_store(session);
+    unsigned workers = commands_kernel_backend_workers();
+    session_print(output, "backend %s, %s, outcomes in %s order", commands_kernel_backend_name(),
+                  workers ? "workers as asked" : "default workers",
+                  commands_kernel_backend_ordered() ? "spawn" : "finish");
+    session_print(output, "%%par: %s%s", nock_par_mapper() ? "mapped in parallel" : "runs its body",
+                  nock_par_checking() ? ", checked against the body" : "");
+    if (!store) {
+        session_print(output, "no store open: spawns start once a kernel is booted or poked");
+        return;
+    }
+    struct kernel_backend *backend = store_backend(store);
+    if (backend->workers) {
+        struct kernel_worker_status statuses[MAX_WORKERS_SHOWN];
+        size_t count = backend->workers(backend->self, statuses, MAX_WORKERS_SHOWN);
+        session_print(output, "%zu %s", count, strcmp(backend->name, "fork") == 0 ? "children running" : "workers");
+        for (size_t i = 0; i < count && i < MAX_WORKERS_SHOWN; i++)
+            show_worker(output, i, &statuses[i]);
+    } else {
+        session_print(output, "no workers: spawns run inline when their event is committed");
+    }
+    if (backend->stats) {
+        struct kernel_backend_stats stats;
+        backend->stats(backend->self, &stats);
+        session_print(output, "since it started: %llu spawns, %llu bytes back, dedup %llu hits of %llu lookups, "
+                      "%llu %%par maps of %llu items",
+                      (unsigned long long)stats.spawns, (unsigned long long)stats.bytes_back,
+                      (unsigned long long)stats.dedup_hits, (unsigned long long)stats.dedup_lookups,
+                      (unsigned long long)stats.par_maps, (unsigned long long)stats.par_items);
+    }
+}
+
+enum session_result commands_backend_backend(struct session *session, const struct command_arguments *arguments,
+                                             const struct session_output *output)
+{
+    char *words[4];
+    int count;
+    char *text = rest_words(arguments, words, 4, &count);
+    if (!text) {
+        session_print_error(output, "error: out of memory");
+        return SESSION_FAILED;
+    }
+    enum session_result result = SESSION_OK;
+    unsigned long workers = 0;
+    if (count == 0) {
+        show_backend(session, output);
+    } else if (!backend_find(words[0])) {
+        session_print_error(output, "error: no backend named %s (the backends are %s)", words[0], backend_names());
+        result = SESSION_FAILED;
+    } else if (count != 1 && !(count == 3 && strcmp(words[1], "--workers") == 0 &&
+                               (workers = strtoul(words[2], NULL, 10)) >= 1 && workers <= 256)) {
+        session_print_error(output, "error: usage: :backend NAME [--workers N] (N from 1 to 256)");
+        result = SESSION_FAILED;
+    } else if (!commands_kernel_use_backend(session, words[0], (unsigned)workers, output)) {
+        result = SESSION_FAILED;
+    } else {
+        session_print(output, "backend %s", words[0]);
+    }
+    free(text);
+    return result;
+}
+
+/* Run the comparison and print its table through `print`. */
+static bool run_compare(struct noun_home *home, const char *sample, uint64_t count, void (*print)(void *, const char *),
+                        void *context, char *why, size_t why_size)
+{
+    struct compare_row rows[8];
+    size_t row_count;
+    if (!compare_backends(home, sample, count, COMPARE_DIRECTORY, commands_kernel_backend_workers(), rows, 8,
+                          &row_count, why, why_size))
+        return false;
+    char lines[9][160];
+    size_t line_count = compare_format(rows, row_count, lines, 9);
+    for (size_t i = 0; i < line_count; i++)
+        print(context, lines[i]);
+    char note[200];
+    snprintf(note, sizeof note, "%llu %s events per backend; runs kept in %s/BACKEND (see :runs there)",
+             (unsigned long long)count, sample, COMPARE_DIRECTORY);
+    print(context, note);
+    return true;
+}
+
+static bool parse_compare(char **words, int count, uint64_t *events)
+{
+    *events = COMPARE_DEFAULT_EVENTS;
+    if (count < 1 || count > 2)
+        return false;
+    if (count == 2) {
+        char *end;
+        *events = strtoull(words[1], &end, 10);
+        if (*end || *events == 0)
+            return false;
+    }
+    return true;
+}
+
+static void print_to_output(void *context, const char *line)
+{
+    session_print(context, "%s", line);
+}
+
+enum session_result commands_backend_compare(struct session *session, const struct command_arguments *arguments,
+                                             const struct session_output *output)
+{
+    char *words[4];
+    int count;
+    char *text = rest_words(arguments, words, 4, &count);
+    uint64_t events;
+    if (!text || !parse_compare(words, count, &events)) {
+        free(text);
+        session_print_error(output, "error: usage: :compare SAMPLE [N]");
+        return SESSION_FAILED;
+    }
+    char why[200];
+    bool ok = run_compare(session_home(session), words[0], events, print_to_output, (void *)output, why, sizeof why);
+    if (!ok)
+        session_print_error(output, "error: %s", why);
+    free(text);
+    return ok ? SESSION_OK : SESSION_FAILED;
+}
+
+static void print_to_stdout(void *context, const char *line) { puts(line); }
+
+int commands_backend_compare_main(int argc, char **argv)
+{
+    uint64_t events;
+    if (!parse_compare(argv + 2, argc - 2, &events)) {
+        fprintf(stderr, "nocklab: usage: nocklab compare SAMPLE [N]\n");
+        return 2;
+    }
+    struct noun_home *home = noun_home_new(noun_arena_memory((size_t)64 << 30));
+    if (!home) {
+        fprintf(stderr, "nocklab: cannot reserve address space for home\n");
+        return 1;
+    }
+    char why[200];
+    bool ok = run_compare(home, argv[2], events, print_to_stdout, NULL, why, sizeof why);
+    if (!ok)
+        fprintf(stderr, "nocklab compare: %s\n", why);
+    noun_home_free(home);
+    return ok ? 0 : 1;
+}

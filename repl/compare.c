@@ -1,0 +1,144 @@
+/* compare.c -- run one workload under each backend and tabulate it. */
+#include "repl/compare.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "interp/backend.h"
+#include "repl/samples.h"
+#include "repl/store.h"
+
+static double cpu_seconds_now(void)
+{
+    struct rusage self, children;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &children);
+    return (double)(self.ru_utime.tv_sec + self.ru_stime.tv_sec + children.ru_utime.tv_sec + children.ru_stime.tv_sec) +
+           (double)(self.ru_utime.tv_usec + self.ru_stime.tv_usec + children.ru_utime.tv_usec +
+                    children.ru_stime.tv_usec) / 1e6;
+}
+
+/* Remove a store directory this module made before (its two files). */
+static void remove_store(const char *path)
+{
+    char file[600];
+    const char *names[] = { "events.sqlite", "events.sqlite-wal", "events.sqlite-shm", "lock" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(file, sizeof file, "%s/%s", path, names[i]);
+        unlink(file);
+    }
+    rmdir(path);
+}
+
+static void run_one(struct noun_home *home, const char *backend, const char *sample, uint64_t count,
+                    const char *directory, unsigned workers, struct compare_row *row)
+{
+    memset(row, 0, sizeof *row);
+    snprintf(row->backend, sizeof row->backend, "%s", backend);
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", directory, backend);
+    remove_store(path);
+    noun kernel;
+    struct store_error error = { 0 };
+    if (!samples_load_kernel(sample, home, &kernel, row->error, sizeof row->error))
+        return;
+    struct store *store = store_open(path, true, home, &error);
+    if (!store) {
+        snprintf(row->error, sizeof row->error, "%.199s", error.message);
+        return;
+    }
+    struct store_generate_result result;
+    double cpu_before = cpu_seconds_now();
+    bool ok = store_set_backend(store, backend, workers, &error) && store_boot(store, sample, kernel, &error) &&
+              store_generate(store, sample, count, 1, NULL, &result, &error);
+    row->cpu_seconds = cpu_seconds_now() - cpu_before;
+    if (ok) {
+        struct kernel_backend *used = store_backend(store);
+        struct kernel_backend_stats stats = { 0 };
+        if (used->stats)
+            used->stats(used->self, &stats);
+        row->ok = true;
+        row->wall_seconds = result.seconds;
+        row->events = result.last_event;
+        row->gap_p50_ns = result.gap_p50_ns;
+        row->gap_p99_ns = result.gap_p99_ns;
+        row->spawns = stats.spawns;
+        row->bytes_back = stats.bytes_back;
+        row->dedup_lookups = stats.dedup_lookups;
+        row->dedup_hits = stats.dedup_hits;
+        row->par_maps = stats.par_maps;
+        row->mug = result.mug;
+        row->run_id = result.run_id;
+    } else {
+        snprintf(row->error, sizeof row->error, "%.199s", error.message);
+    }
+    store_close(store);
+}
+
+bool compare_backends(struct noun_home *home, const char *sample, uint64_t count, const char *directory,
+                      unsigned workers, struct compare_row *rows, size_t max_rows, size_t *row_count, char *why,
+                      size_t why_size)
+{
+    *row_count = 0;
+    if (!samples_known(sample)) {
+        snprintf(why, why_size, "no sample named %s (the samples are %s)", sample, samples_names());
+        return false;
+    }
+    if (mkdir(directory, 0777) != 0 && errno != EEXIST) {
+        snprintf(why, why_size, "cannot make %s: %s", directory, strerror(errno));
+        return false;
+    }
+    size_t backend_count;
+    const struct backend_entry *backends = backend_list(&backend_count);
+    for (size_t i = 0; i < backend_count && *row_count < max_rows; i++)
+        run_one(home, backends[i].name, sample, count, directory, workers, &rows[(*row_count)++]);
+    return true;
+}
+
+/* "48.1 ms", "2.35 s", "310 us". */
+static void format_duration(uint64_t nanoseconds, char *out, size_t size)
+{
+    double value = (double)nanoseconds;
+    if (value >= 1e9)
+        snprintf(out, size, "%.2f s", value / 1e9);
+    else if (value >= 1e6)
+        snprintf(out, size, "%.1f ms", value / 1e6);
+    else
+        snprintf(out, size, "%.0f us", value / 1e3);
+}
+
+size_t compare_format(const struct compare_row *rows, size_t row_count, char lines[][160], size_t max_lines)
+{
+    size_t line = 0;
+    if (max_lines < row_count + 1)
+        return 0;
+    snprintf(lines[line++], 160, "%-8s %8s %8s %7s %9s %9s %9s %6s %10s %11s %8s", "backend", "wall", "cpu",
+             "speedup", "events/s", "p50 wait", "p99 wait", "spawns", "bytes back", "dedup hits", "%par");
+    double serial_wall = 0;
+    for (size_t i = 0; i < row_count; i++)
+        if (rows[i].ok && strcmp(rows[i].backend, "serial") == 0)
+            serial_wall = rows[i].wall_seconds;
+    for (size_t i = 0; i < row_count; i++) {
+        const struct compare_row *row = &rows[i];
+        if (!row->ok) {
+            snprintf(lines[line++], 160, "%-8s failed: %.140s", row->backend, row->error);
+            continue;
+        }
+        char p50[16], p99[16], speedup[16], hits[32];
+        format_duration(row->gap_p50_ns, p50, sizeof p50);
+        format_duration(row->gap_p99_ns, p99, sizeof p99);
+        snprintf(speedup, sizeof speedup, "%.2fx", serial_wall > 0 && row->wall_seconds > 0 ? serial_wall / row->wall_seconds : 0);
+        snprintf(hits, sizeof hits, "%llu/%llu", (unsigned long long)row->dedup_hits,
+                 (unsigned long long)row->dedup_lookups);
+        snprintf(lines[line++], 160, "%-8s %7.2fs %7.2fs %7s %9.0f %9s %9s %6llu %10llu %11s %8llu", row->backend,
+                 row->wall_seconds, row->cpu_seconds, speedup,
+                 row->wall_seconds > 0 ? (double)row->events / row->wall_seconds : 0, p50, p99,
+                 (unsigned long long)row->spawns, (unsigned long long)row->bytes_back, hits,
+                 (unsigned long long)row->par_maps);
+    }
+    return line;
+}

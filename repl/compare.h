@@ -1,0 +1,44 @@
+/* compare.h -- one workload under every backend, side by side.
+ *
+ * `nocklab compare SAMPLE [N]` and `:compare SAMPLE [N]` boot the sample
+ * in a fresh store per backend (DIRECTORY/BACKEND), generate the same N
+ * events there (outcomes applied as spawns finish) and measure each run.
+ * Every run is a "gen" profile run in its store, so `nocklab --store
+ * DIRECTORY/BACKEND -e :runs` lists it for :profile and :export.
+ */
+#ifndef NOCKLAB_COMPARE_H
+#define NOCKLAB_COMPARE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "interp/noun.h"
+
+/* One backend's run.  `cpu_seconds` counts this process and the children
+ * it reaped (fork's); `gap_*` are store_generate_result's; the rest are
+ * the backend's totals (kernel_backend_stats). */
+struct compare_row {
+    char backend[16];
+    bool ok;
+    char error[200];
+    double wall_seconds, cpu_seconds;
+    uint64_t events;         /* events logged, outcomes included */
+    uint64_t gap_p50_ns, gap_p99_ns;
+    uint64_t spawns, bytes_back, dedup_lookups, dedup_hits, par_maps;
+    uint32_t mug;
+    int64_t run_id;
+};
+
+/* Run `count` events of `sample` (seed 1) under each backend, in stores
+ * under `directory` (made if needed; a store already there is replaced).
+ * Fills rows[0 .. *row_count) in registry order.  False with why only when
+ * nothing could be run (unknown sample, no directory). */
+bool compare_backends(struct noun_home *home, const char *sample, uint64_t count, const char *directory,
+                      unsigned workers, struct compare_row *rows, size_t max_rows, size_t *row_count, char *why,
+                      size_t why_size);
+
+/* The table, one line per element of `lines` (each up to 160 bytes). */
+size_t compare_format(const struct compare_row *rows, size_t row_count, char lines[][160], size_t max_lines);
+
+#endif

@@ -1,0 +1,270 @@
+/* bench_backends.c -- the parallel backends against their targets.
+ *
+ *   par      a %par map of 64 fib computations (samples/mix.nock's
+ *            [%par id ns] event) on threads vs serial: threads must be at
+ *            least 1.8x faster (2.0x is the limit on 2 cores)
+ *   fork     1,000 small spawns, one after another, against a home
+ *            holding 1 GB: overhead per spawn (fork, pipe, cue, copy-out)
+ *            at most 1 ms
+ *   latency  a small event applied while a 2 s spawn runs: under 10 ms on
+ *            fork and threads (serial holds it for the whole spawn)
+ *
+ * Output lines: `<name>: <measured> (target ...) <ratio>x OK|MISSED`, as
+ * the other benchmarks.  Each result is checked (the %par products equal
+ * serial's, spawn outcomes are [%done id 42]); a wrong one exits 1.
+ * Samples are found as nocklab finds them ($NOCKLAB_SAMPLES or ./samples).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "interp/backend.h"
+#include "interp/clock.h"
+#include "interp/kernel.h"
+#include "interp/nock.h"
+#include "interp/noun.h"
+#include "repl/samples.h"
+
+#define PAR_ITEMS 64
+#define PAR_N 17
+#define SMALL_SPAWNS 1000
+#define BIG_HOME_BYTES ((size_t)1 << 30)
+
+static int missed;
+
+static void report(const char *name, double measured, double target, bool at_least, const char *unit)
+{
+    bool ok = at_least ? measured >= target : measured <= target;
+    missed += !ok;
+    printf("%s: %.2f %s (target %s %.2f %s) %.2fx %s\n", name, measured, unit, at_least ? ">=" : "<=", target, unit,
+           at_least ? measured / target : measured / target, ok ? "OK" : "MISSED");
+    fflush(stdout);
+}
+
+static void die(const char *message)
+{
+    fprintf(stderr, "bench_backends: %s\n", message);
+    exit(1);
+}
+
+static void region_exhausted(void *context)
+{
+    (void)context;
+    die("a scratch region is full");
+}
+
+static noun term(const char *text)
+{
+    uint64_t value = 0;
+    for (size_t i = 0; text[i] && i < 7; i++)
+        value |= (uint64_t)(unsigned char)text[i] << (8 * i);
+    return value;
+}
+
+/* [9 2 10 [6 0 2] 0 3]: apply the event at the subject's head to the
+ * kernel in its tail. */
+static noun call_formula(struct noun_region *region)
+{
+    return noun_trel(region, 9, 2,
+                     noun_trel(region, 10, noun_cell_new(region, 6, noun_cell_new(region, 0, 2)), noun_cell_new(region, 0, 3)));
+}
+
+/* ---- %par -------------------------------------------------------------------------- */
+
+static double time_par_event(struct nock_context *nock, noun subject, noun formula, noun *product)
+{
+    nock_context_reset(nock);
+    double start = clock_wall_seconds();
+    struct nock_outcome outcome = nock_evaluate(nock, subject, formula);
+    double seconds = clock_wall_seconds() - start;
+    if (outcome.status != NOCK_OK)
+        die("the %par event did not succeed");
+    *product = outcome.product;
+    return seconds;
+}
+
+static void bench_par(struct noun_home *home, struct noun_region *region)
+{
+    noun kernel;
+    char why[300];
+    if (!samples_load_kernel("mix", home, &kernel, why, sizeof why))
+        die(why);
+    noun list = 0;
+    for (int i = 0; i < PAR_ITEMS; i++)
+        list = noun_cell_new(region, PAR_N, list);
+    noun event = noun_trel(region, term("par"), 1, list);
+    noun subject = noun_home_copy_out(home, region, noun_cell_new(region, event, kernel));
+    noun formula = noun_home_copy_out(home, region, call_formula(region));
+    struct nock_context *nock = nock_context_new(home, NULL);
+    if (!nock)
+        die("no evaluator");
+
+    noun serial_product, threads_product;
+    double serial = time_par_event(nock, subject, formula, &serial_product);
+    serial_product = noun_home_copy_out(home, nock_context_region(nock), serial_product);
+    struct kernel_backend_options options = { .workers = 0 };
+    struct kernel_backend *threads = backend_threads_new(home, &options);
+    if (!threads || !nock_par_mapper())
+        die("cannot start the threads backend");
+    double best = 1e9;
+    for (int run = 0; run < 3; run++) {
+        double seconds = time_par_event(nock, subject, formula, &threads_product);
+        if (seconds < best)
+            best = seconds;
+        if (!noun_equal(threads_product, serial_product))
+            die("the %par products differ between serial and threads");
+    }
+    kernel_backend_free(threads);
+    nock_context_free(nock);
+    printf("%%par map of %d x fib(%d): serial %.3f s, threads %.3f s (%u cores)\n", PAR_ITEMS, PAR_N, serial, best,
+           backend_cores());
+    report("threads %par speedup over serial", serial / best, 1.8, true, "x");
+}
+
+/* ---- fork against a big home -------------------------------------------------------- */
+
+/* A spawn of *[41 [4 0 1]] named `id`. */
+static struct kernel_spawn small_spawn(noun formula, uint64_t id)
+{
+    return (struct kernel_spawn){ .event_number = id, .id = id, .subject = 41, .formula = formula };
+}
+
+static void check_done(const struct kernel_outcome *outcome)
+{
+    if (outcome->result != KERNEL_SPAWN_DONE || !noun_is_cell(outcome->event) ||
+        noun_head(outcome->event) != term("done") || noun_tail(noun_tail(outcome->event)) != 42)
+        die("a small spawn did not give [%done id 42]");
+}
+
+static void bench_fork(struct noun_home *home, struct noun_region *region)
+{
+    /* A home holding 1 GB: one big atom, touched, as a kernel's state
+     * would be. */
+    struct noun_atom *big = noun_atom_alloc(region, BIG_HOME_BYTES / 8);
+    for (size_t i = 0; i < BIG_HOME_BYTES / 8; i++)
+        big->words[i] = i * UINT64_C(0x9e3779b97f4a7c15) | 1;
+    noun kept = noun_home_copy_out(home, region, noun_atom_normalize(big));
+    if (kept == NOUN_NONE)
+        die("home cannot hold 1 GB");
+    noun_region_reset(region);
+    noun formula = noun_home_copy_out(home, region, noun_cell_new(region, 4, noun_cell_new(region, 0, 1)));
+
+    struct kernel_backend *fork = backend_fork_new(home, NULL);
+    if (!fork)
+        die("cannot start the fork backend");
+    char why[200];
+    double start = clock_wall_seconds();
+    uint64_t start_ns = 0;
+    for (uint64_t i = 1; i <= SMALL_SPAWNS; i++) {
+        struct kernel_spawn spawn = small_spawn(formula, i);
+        struct kernel_outcome outcome;
+        if (!fork->submit(fork->self, &spawn, why, sizeof why) || !fork->take(fork->self, true, &outcome))
+            die("a small spawn failed to run");
+        check_done(&outcome);
+        start_ns += outcome.start_ns;
+    }
+    double per_spawn = (clock_wall_seconds() - start) / SMALL_SPAWNS;
+    struct kernel_backend_stats stats;
+    fork->stats(fork->self, &stats);
+    kernel_backend_free(fork);
+    printf("fork: %d spawns one at a time against a 1 GB home, fork()+pipe %.3f ms each, %llu bytes back in all\n",
+           SMALL_SPAWNS, (double)start_ns / SMALL_SPAWNS / 1e6, (unsigned long long)stats.bytes_back);
+    report("fork overhead per small spawn, 1 GB home", per_spawn * 1e3, 1.0, false, "ms");
+    (void)kept;
+}
+
+/* ---- latency of a small event while a long spawn runs ---------------------------------- */
+
+/* The core [LOOP count 0] whose arm counts i up to count: about 10 steps
+ * a round. */
+static noun counting_core(struct noun_region *region, uint64_t count)
+{
+    /* [6 [5 [0 6] 0 7] [0 7] 9 2 [0 2] [0 6] 4 0 7] */
+    noun loop = noun_trel(region, 6,
+                          noun_trel(region, 5, noun_cell_new(region, 0, 6), noun_cell_new(region, 0, 7)),
+                          noun_trel(region, noun_cell_new(region, 0, 7), 9,
+                                    noun_trel(region, 2, noun_cell_new(region, 0, 2),
+                                              noun_trel(region, noun_cell_new(region, 0, 6), 4,
+                                                        noun_cell_new(region, 0, 7)))));
+    return noun_trel(region, loop, count, 0);
+}
+
+/* A counting spawn that takes about `seconds` on this machine. */
+static struct kernel_spawn long_spawn(struct noun_home *home, struct noun_region *region, double seconds)
+{
+    struct nock_context *nock = nock_context_new(home, NULL);
+    noun formula = noun_home_copy_out(home, region, noun_trel(region, 9, 2, noun_cell_new(region, 0, 1)));
+    uint64_t trial = 2000000;
+    double start = clock_wall_seconds();
+    noun core = noun_home_copy_out(home, region, counting_core(region, trial));
+    if (nock_evaluate(nock, core, formula).status != NOCK_OK)
+        die("the counting loop failed");
+    double took = clock_wall_seconds() - start;
+    nock_context_free(nock);
+    uint64_t count = (uint64_t)((double)trial * seconds / (took > 1e-6 ? took : 1e-6));
+    noun subject = noun_home_copy_out(home, region, counting_core(region, count));
+    return (struct kernel_spawn){ .event_number = 1, .id = 1, .subject = subject, .formula = formula };
+}
+
+static void bench_latency(struct noun_home *home, struct noun_region *region, const char *name,
+                          const struct kernel_spawn *spawn, bool has_target)
+{
+    char why[300];
+    noun state;
+    if (!samples_load_kernel("mix", home, &state, why, sizeof why))
+        die(why);
+    struct kernel *kernel = kernel_new(home, state, 0, NULL, why, sizeof why);
+    if (!kernel)
+        die(why);
+    struct kernel_backend *backend = backend_new(name, home, NULL, why, sizeof why);
+    if (!backend)
+        die(why);
+    noun tick = noun_home_copy_out(home, region, noun_cell_new(region, term("tick"), 0));
+    /* The small event arrives as the spawn is submitted; it is applied as
+     * soon as the loop is free. */
+    double arrived = clock_wall_seconds();
+    if (!backend->submit(backend->self, spawn, why, sizeof why))
+        die(why);
+    struct kernel_applied applied;
+    struct kernel_error error;
+    if (kernel_apply(kernel, tick, &applied, &error) != KERNEL_OK)
+        die("the small event was refused");
+    double latency = clock_wall_seconds() - arrived;
+    struct kernel_outcome outcome;
+    if (!backend->take(backend->self, true, &outcome) || outcome.result != KERNEL_SPAWN_DONE)
+        die("the long spawn did not finish");
+    double spawn_seconds = (double)outcome.cost.wall_ns / 1e9;
+    kernel_backend_free(backend);
+    kernel_free(kernel);
+    char label[96];
+    snprintf(label, sizeof label, "latency of a small event during a %.1f s spawn, %s", spawn_seconds, name);
+    if (has_target)
+        report(label, latency * 1e3, 10.0, false, "ms");
+    else
+        printf("%s: %.1f ms (no target: serial runs the spawn first)\n", label, latency * 1e3);
+}
+
+int main(int argc, char **argv)
+{
+    const char *only = argc > 1 ? argv[1] : NULL;
+    struct noun_home *home = noun_home_new(noun_arena_memory((size_t)16 << 30));
+    struct noun_region *region = noun_region_new((size_t)4 << 30);
+    if (!home || !region)
+        die("cannot reserve memory");
+    region->out_of_memory = region_exhausted;
+    if (!only || strcmp(only, "par") == 0)
+        bench_par(home, region);
+    noun_region_reset(region);
+    if (!only || strcmp(only, "latency") == 0) {
+        struct kernel_spawn spawn = long_spawn(home, region, 2.0);
+        bench_latency(home, region, "serial", &spawn, false);
+        bench_latency(home, region, "fork", &spawn, true);
+        bench_latency(home, region, "threads", &spawn, true);
+    }
+    noun_region_reset(region);
+    if (!only || strcmp(only, "fork") == 0)
+        bench_fork(home, region);
+    noun_region_free(region);
+    noun_home_free(home);
+    return missed ? 1 : 0;
+}
