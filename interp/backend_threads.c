@@ -217,6 +217,7 @@ struct par_helper {
 struct par_result {
     enum nock_status status;
     noun noun;           /* product (OK) or trace (CRASH) */
+    const char *reason;  /* CRASH: the evaluator's why (a static string) */
     unsigned helper;
 };
 
@@ -513,6 +514,7 @@ static void par_run_item(struct par_helper *helper, size_t index)
     noun subject = noun_cell_new(helper->holding, team->items[index], team->gate);
     struct nock_outcome outcome = nock_evaluate(helper->nock, subject, team->slam_formula);
     result->status = outcome.status;
+    result->reason = outcome.reason;
     result->noun = 0;
     struct noun_region *scratch = nock_context_region(helper->nock);
     if (outcome.status == NOCK_OK || outcome.status == NOCK_CRASH) {
@@ -581,6 +583,7 @@ static enum nock_par_result par_assemble(struct par_team *team, struct nock_cont
         case NOCK_OK:
             continue;
         case NOCK_CRASH:
+            nock_set_crash_reason(caller, team->results[i].reason);
             *product = copier_copy(&team->copier, nock_context_region(caller),
                                    team->helpers[team->results[i].helper].holding, team->results[i].noun);
             return *product == NOUN_NONE ? NOCK_PAR_OUT_OF_MEMORY : NOCK_PAR_CRASH;

@@ -1578,6 +1578,7 @@ op_par: {
     bool check = __atomic_load_n(&par_check, __ATOMIC_RELAXED);
     enum nock_par_result result = NOCK_PAR_DECLINED;
     c = 0;
+    context->crash_reason = NULL;
     if (mapper && noun_is_cell(a)) {
         SPILL();
         result = mapper->map(mapper->context, context, noun_head(a), noun_tail(a), &c);
@@ -1598,8 +1599,7 @@ op_par: {
         break;
     case NOCK_PAR_CRASH:
         if (!check) {
-            par_trace = c;
-            context->crash_reason = "%par: an item crashed";
+            par_trace = c; /* crash_reason is the item's, set by the mapper */
             goto crash;
         }
         PUSH(c);

@@ -126,7 +126,7 @@ void nock_context_forget(struct nock_context *context);
  * it builds the product list in nock_context_region(nock) and returns
  * DONE, or returns CRASH with *product the trace (innermost first) of the
  * lowest-numbered crashing item, which the evaluator puts inside its own
- * trace.  DECLINED runs body.  While map runs, the calling context's
+ * trace, and that item's reason set with nock_set_crash_reason.  DECLINED runs body.  While map runs, the calling context's
  * scratch does not move, so other threads may read gate and list.
  *
  * Check mode (nock_set_par_check): when the mapper maps, body runs too and
