@@ -264,7 +264,7 @@ struct threads_backend {
     size_t pending_first, pending_count, pending_capacity;
     uint64_t finish_sequence;
     size_t outstanding;          /* submitted, not taken (owner thread only) */
-    volatile int interrupted;
+    int interrupted;             /* atomic: interrupt() was called */
     pthread_t watchdog;
     bool watchdog_started;
     struct kernel_backend_stats stats;
@@ -296,9 +296,8 @@ static void *worker_main(void *argument)
                                   ? worker->started_ns + job.spawn.timeout_ms * 1000000u
                                   : 0;
         worker->state = WORKER_RUNNING;
-        if (worker->deadline_ns)
-            pthread_cond_signal(&backend->tick);
-        bool interrupted = backend->interrupted;
+        pthread_cond_signal(&backend->tick);
+        bool interrupted = __atomic_load_n(&backend->interrupted, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&backend->lock);
 
         struct kernel_outcome outcome;
@@ -322,6 +321,12 @@ static void *worker_main(void *argument)
     return NULL;
 }
 
+/* Times out workers past their deadlines, and passes on interrupts.  A
+ * stop request made just before a worker's evaluation begins is cleared
+ * when it begins (nock.h), so both are repeated every tick while the
+ * worker still runs: they are idempotent. */
+#define WATCHDOG_TICK_NANOSECONDS (20 * 1000000ull)
+
 static void *watchdog_main(void *argument)
 {
     struct threads_backend *backend = argument;
@@ -329,16 +334,26 @@ static void *watchdog_main(void *argument)
     pthread_mutex_lock(&backend->lock);
     while (!backend->quit) {
         uint64_t now = clock_wall_nanoseconds(), nearest = 0;
+        bool interrupted = __atomic_load_n(&backend->interrupted, __ATOMIC_RELAXED);
         for (unsigned i = 0; i < backend->worker_count; i++) {
             struct worker *worker = &backend->workers[i];
-            if (worker->state != WORKER_RUNNING || !worker->deadline_ns)
+            if (worker->state != WORKER_RUNNING)
                 continue;
-            if (worker->deadline_ns <= now) {
+            uint64_t wake = 0;
+            if (interrupted) {
+                kernel_spawn_runner_interrupt(worker->active);
+                wake = now + WATCHDOG_TICK_NANOSECONDS;
+            } else if (worker->deadline_ns && worker->deadline_ns <= now) {
                 kernel_spawn_runner_time_out(worker->active);
-                worker->deadline_ns = 0;
-            } else if (!nearest || worker->deadline_ns < nearest) {
-                nearest = worker->deadline_ns;
+                wake = now + WATCHDOG_TICK_NANOSECONDS;
+            } else if (worker->deadline_ns) {
+                wake = worker->deadline_ns;
+            } else {
+                /* nothing to time out, but an interrupt may come */
+                wake = now + 5 * WATCHDOG_TICK_NANOSECONDS;
             }
+            if (wake && (!nearest || wake < nearest))
+                nearest = wake;
         }
         if (!nearest) {
             pthread_cond_wait(&backend->tick, &backend->lock);
@@ -389,7 +404,7 @@ static bool threads_submit(void *self, const struct kernel_spawn *spawn, char *w
     }
     pthread_mutex_lock(&backend->lock);
     if (backend->outstanding == 0)
-        backend->interrupted = 0;
+        __atomic_store_n(&backend->interrupted, 0, __ATOMIC_RELAXED);
     bool queued = pending_push(backend, &job);
     if (queued)
         pthread_cond_broadcast(&backend->work);
@@ -458,7 +473,7 @@ static size_t threads_running(void *self)
 static void threads_interrupt(void *self)
 {
     struct threads_backend *backend = self;
-    backend->interrupted = 1;
+    __atomic_store_n(&backend->interrupted, 1, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < backend->worker_count; i++) {
         struct kernel_spawn_runner *active = __atomic_load_n(&backend->workers[i].active, __ATOMIC_RELAXED);
         if (active)
