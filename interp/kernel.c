@@ -503,7 +503,7 @@ struct kernel_spawn_runner {
     struct nock_context *nock;
     uint64_t memory_mb;
     struct span_recorder recorder;
-    volatile int timed_out;
+    int timed_out;         /* atomic: set from the watchdog's thread */
     void (*slog)(void *context, noun clue);
     void *slog_context;
 };
@@ -559,7 +559,7 @@ uint64_t kernel_spawn_runner_memory_mb(const struct kernel_spawn_runner *runner)
 
 void kernel_spawn_runner_time_out(struct kernel_spawn_runner *runner)
 {
-    runner->timed_out = 1;
+    __atomic_store_n(&runner->timed_out, 1, __ATOMIC_RELAXED);
     nock_interrupt(runner->nock);
 }
 
@@ -593,7 +593,7 @@ static void make_outcome_event(struct kernel_spawn_runner *runner, const struct 
         event = guarded_trel(region, term("crash"), spawn->id, result->trace);
         break;
     case NOCK_INTERRUPTED:
-        if (!runner->timed_out) {
+        if (!__atomic_load_n(&runner->timed_out, __ATOMIC_RELAXED)) {
             spawn_failed(outcome, "interrupted");
             return;
         }
@@ -626,7 +626,7 @@ void kernel_spawn_runner_evaluate(struct kernel_spawn_runner *runner, const stru
     memset(outcome, 0, sizeof *outcome);
     outcome->spawn = *spawn;
     nock_context_reset(runner->nock);
-    runner->timed_out = 0;
+    __atomic_store_n(&runner->timed_out, 0, __ATOMIC_RELAXED);
     uint64_t wall = clock_wall_nanoseconds(), cpu = clock_cpu_nanoseconds();
     uint64_t steps = nock_context_counters(runner->nock)->steps;
     uint64_t allocated = noun_region_bytes_allocated(nock_context_region(runner->nock));

@@ -1452,13 +1452,13 @@ enter:
     /* nock_interrupt also drops the collection trigger, so this one test
      * covers both. */
     if (__builtin_expect(noun_region_wants_collect(region), 0)) {
-        if (context->interrupt_requested)
+        if (__atomic_load_n(&context->interrupt_requested, __ATOMIC_RELAXED))
             goto interrupted;
         /* the formula is held by the code, which collection relocates */
         SPILL();
         collect_scratch(context);
         RELOAD();
-        if (context->interrupt_requested)
+        if (__atomic_load_n(&context->interrupt_requested, __ATOMIC_RELAXED))
             goto interrupted;
     }
     if (__builtin_expect((size_t)(sp - context->stack) + code->max_stack > context->stack_capacity, 0)) {

@@ -149,7 +149,7 @@ struct noun_region *noun_region_new(size_t max_bytes)
     region->cursor = base;
     region->limit = base + max_bytes;
     region->stress = noun_collection_stress();
-    region->collect_trigger = region->stress ? 0 : REGION_MIN_TRIGGER;
+    __atomic_store_n(&region->collect_trigger, region->stress ? 0 : REGION_MIN_TRIGGER, __ATOMIC_RELAXED); /* see nock_interrupt */
     region->out_of_memory = region_default_out_of_memory;
     return region;
 }
@@ -206,7 +206,7 @@ void noun_region_reset(struct noun_region *region)
         region_trim(region->active_base, used);
     region->cursor = region->active_base;
     region->live_after_collect = 0;
-    region->collect_trigger = region->stress ? 0 : REGION_MIN_TRIGGER;
+    __atomic_store_n(&region->collect_trigger, region->stress ? 0 : REGION_MIN_TRIGGER, __ATOMIC_RELAXED); /* see nock_interrupt */
 }
 
 bool noun_region_holds(const struct noun_region *region, noun n)
@@ -726,12 +726,13 @@ void noun_region_collect(struct noun_region *region, noun_root_enumerator *roots
     region->live_after_collect = live;
     /* Allocate twice what survived before collecting again, so copying
      * costs at most half as much as allocating however much is live. */
-    region->collect_trigger = live + (2 * live > REGION_MIN_TRIGGER ? 2 * live : REGION_MIN_TRIGGER);
+    __atomic_store_n(&region->collect_trigger, live + (2 * live > REGION_MIN_TRIGGER ? 2 * live : REGION_MIN_TRIGGER),
+                     __ATOMIC_RELAXED);
     region->collections++;
     if (region->stress) {
         /* Every pointer into the evacuated half is stale now: make the
          * first use of one fault, and collect again at the next chance. */
-        region->collect_trigger = 0;
+        __atomic_store_n(&region->collect_trigger, 0, __ATOMIC_RELAXED);
         poison(from_base, used_before);
     } else {
         region_trim(from_base, used_before);

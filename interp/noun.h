@@ -128,7 +128,9 @@ size_t noun_region_high_water(const struct noun_region *region);
  * owner should collect at its next safe point. */
 static inline bool noun_region_wants_collect(const struct noun_region *region)
 {
-    return (size_t)(region->cursor - region->active_base) > region->collect_trigger;
+    /* relaxed atomic: nock_interrupt stores 0 here from other threads */
+    return (size_t)(region->cursor - region->active_base) >
+           __atomic_load_n(&region->collect_trigger, __ATOMIC_RELAXED);
 }
 
 void *noun_region_alloc_slow(struct noun_region *region, size_t bytes);
