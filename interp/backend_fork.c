@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "interp/clock.h"
+#include "interp/fifo.h"
 #include "interp/jam.h"
 
 /* Children that may run at once when options.workers doesn't say. */
@@ -81,8 +82,7 @@ struct fork_backend {
     struct fork_child children[FORK_MAX_CHILDREN];
     unsigned running;
     volatile sig_atomic_t interrupted;
-    struct kernel_outcome *ready;                /* finished, not yet taken */
-    size_t ready_count, ready_capacity;
+    struct fifo ready;                           /* kernel_outcomes finished, not yet taken */
     /* Children whose whole outcome arrived but that may still be exiting:
      * tearing down a copy of a big address space takes milliseconds, so
      * they are reaped later (WNOHANG) rather than waited for. */
@@ -148,20 +148,6 @@ static struct kernel_spawn_runner *runner_for(struct fork_backend *backend, uint
     kernel_spawn_runner_free(backend->limited_runner);
     backend->limited_runner = kernel_spawn_runner_new(backend->home, memory_mb, &quiet);
     return backend->limited_runner;
-}
-
-static bool queue_ready(struct fork_backend *backend, const struct kernel_outcome *outcome)
-{
-    if (backend->ready_count == backend->ready_capacity) {
-        size_t capacity = backend->ready_capacity ? backend->ready_capacity * 2 : 8;
-        struct kernel_outcome *bigger = realloc(backend->ready, capacity * sizeof *bigger);
-        if (!bigger)
-            return false;
-        backend->ready = bigger;
-        backend->ready_capacity = capacity;
-    }
-    backend->ready[backend->ready_count++] = *outcome;
-    return true;
 }
 
 static void failed(struct kernel_outcome *outcome, const char *format, ...) __attribute__((format(printf, 2, 3)));
@@ -278,9 +264,8 @@ static void finish_child(struct fork_backend *backend, struct fork_child *child,
     backend->stats.bytes_back += outcome.bytes_back;
     backend->stats.dedup_lookups += outcome.cost.dedup_lookups;
     backend->stats.dedup_hits += outcome.cost.dedup_hits;
-    if (!queue_ready(backend, &outcome)) {
-        /* can't keep it: say so the only way left, by dropping it */
-    }
+    if (!fifo_push(&backend->ready, &outcome))
+        backend->stats.spawns--; /* lost for want of memory: running() no longer counts it */
     close(child->pipe_fd);
     free(child->received);
     child->received = NULL;
@@ -405,21 +390,17 @@ static bool fork_submit(void *self, const struct kernel_spawn *spawn, char *why,
 static bool fork_take(void *self, bool wait, struct kernel_outcome *outcome)
 {
     struct fork_backend *backend = self;
-    if (!backend->ready_count && backend->running)
+    if (!backend->ready.count && backend->running)
         poll_children(backend, 0);
-    while (wait && !backend->ready_count && backend->running)
+    while (wait && !backend->ready.count && backend->running)
         poll_children(backend, -1);
-    if (!backend->ready_count)
-        return false;
-    *outcome = backend->ready[0];
-    memmove(backend->ready, backend->ready + 1, --backend->ready_count * sizeof *backend->ready);
-    return true;
+    return fifo_pop(&backend->ready, outcome);
 }
 
 static size_t fork_running(void *self)
 {
     struct fork_backend *backend = self;
-    return backend->running + backend->ready_count;
+    return backend->running + backend->ready.count;
 }
 
 static void fork_interrupt(void *self)
@@ -468,7 +449,7 @@ static void fork_free(void *self)
     kernel_spawn_runner_free(backend->receiver);
     reap_exiting(backend, true);
     free(backend->exiting);
-    free(backend->ready);
+    fifo_free(&backend->ready);
     free(backend);
 }
 
@@ -478,6 +459,7 @@ struct kernel_backend *backend_fork_new(struct noun_home *home, const struct ker
     if (!backend)
         return NULL;
     backend->home = home;
+    fifo_init(&backend->ready, sizeof(struct kernel_outcome));
     if (options)
         backend->options = *options;
     unsigned wanted = backend->options.workers ? backend->options.workers : FORK_DEFAULT_CHILDREN;

@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "interp/clock.h"
+#include "interp/fifo.h"
 
 /* Helpers' holding regions: the most their products may take at once. */
 #define PAR_HOLDING_BYTES ((size_t)4 << 30)
@@ -260,8 +261,7 @@ struct threads_backend {
     bool quit;
     unsigned worker_count;
     struct worker *workers;
-    struct pending *pending;
-    size_t pending_first, pending_count, pending_capacity;
+    struct fifo pending;         /* struct pending, in submission order */
     uint64_t finish_sequence;
     size_t outstanding;          /* submitted, not taken (owner thread only) */
     int interrupted;             /* atomic: interrupt() was called */
@@ -280,12 +280,12 @@ static void *worker_main(void *argument)
     on_pool_thread = true;
     pthread_mutex_lock(&backend->lock);
     for (;;) {
-        while (!backend->quit && (worker->state != WORKER_IDLE || backend->pending_count == 0))
+        while (!backend->quit && (worker->state != WORKER_IDLE || backend->pending.count == 0))
             pthread_cond_wait(&backend->work, &backend->lock);
         if (backend->quit)
             break;
-        struct pending job = backend->pending[backend->pending_first++];
-        backend->pending_count--;
+        struct pending job;
+        fifo_pop(&backend->pending, &job);
         worker->spawn = job.spawn;
         worker->limited = job.limited;
         __atomic_store_n(&worker->active, job.limited ? job.limited : worker->runner, __ATOMIC_RELAXED);
@@ -366,28 +366,6 @@ static void *watchdog_main(void *argument)
     return NULL;
 }
 
-static bool pending_push(struct threads_backend *backend, const struct pending *job)
-{
-    if (backend->pending_count == 0)
-        backend->pending_first = 0;
-    if (backend->pending_first + backend->pending_count == backend->pending_capacity) {
-        if (backend->pending_first > 0) {
-            memmove(backend->pending, backend->pending + backend->pending_first,
-                    backend->pending_count * sizeof *backend->pending);
-            backend->pending_first = 0;
-        } else {
-            size_t capacity = backend->pending_capacity ? backend->pending_capacity * 2 : 16;
-            struct pending *bigger = realloc(backend->pending, capacity * sizeof *bigger);
-            if (!bigger)
-                return false;
-            backend->pending = bigger;
-            backend->pending_capacity = capacity;
-        }
-    }
-    backend->pending[backend->pending_first + backend->pending_count++] = *job;
-    return true;
-}
-
 static bool threads_submit(void *self, const struct kernel_spawn *spawn, char *why, size_t why_size)
 {
     struct threads_backend *backend = self;
@@ -405,7 +383,7 @@ static bool threads_submit(void *self, const struct kernel_spawn *spawn, char *w
     pthread_mutex_lock(&backend->lock);
     if (backend->outstanding == 0)
         __atomic_store_n(&backend->interrupted, 0, __ATOMIC_RELAXED);
-    bool queued = pending_push(backend, &job);
+    bool queued = fifo_push(&backend->pending, &job);
     if (queued)
         pthread_cond_broadcast(&backend->work);
     pthread_mutex_unlock(&backend->lock);
@@ -799,10 +777,10 @@ static void threads_free(void *self)
     }
     if (backend->watchdog_started)
         pthread_join(backend->watchdog, NULL);
-    for (size_t i = 0; i < backend->pending_count; i++)
-        kernel_spawn_runner_free(backend->pending[backend->pending_first + i].limited);
+    for (size_t i = 0; i < backend->pending.count; i++)
+        kernel_spawn_runner_free(((struct pending *)fifo_at(&backend->pending, i))->limited);
     team_stop(&backend->team);
-    free(backend->pending);
+    fifo_free(&backend->pending);
     free(backend->workers);
     pthread_cond_destroy(&backend->work);
     pthread_cond_destroy(&backend->finished);
@@ -817,6 +795,7 @@ struct kernel_backend *backend_threads_new(struct noun_home *home, const struct 
     if (!backend)
         return NULL;
     backend->home = home;
+    fifo_init(&backend->pending, sizeof(struct pending));
     if (options)
         backend->options = *options;
     backend->quiet = backend->options;

@@ -12,5 +12,8 @@ uint64_t clock_wall_nanoseconds(void);
 uint64_t clock_cpu_nanoseconds(void);
 /* Wall time in seconds, for durations printed to people. */
 double clock_wall_seconds(void);
+/* CPU seconds of the whole process and of the children it has reaped
+ * (the fork backend's): what a run cost whatever else the machine did. */
+double clock_process_cpu_seconds(void);
 
 #endif

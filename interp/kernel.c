@@ -29,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "interp/fifo.h"
 #include "interp/jam.h"
 #include "interp/mug.h"
 
@@ -804,7 +805,7 @@ static void watchdog_stop(struct watchdog *watchdog)
     pthread_mutex_destroy(&watchdog->lock);
 }
 
-/* The serial backend.  Outcomes wait in `ready[first .. first+count)`
+/* The serial backend.  Outcomes wait in `ready`
  * until taken.  `active` is the runner evaluating now (NULL otherwise),
  * read by interrupt from a signal handler. */
 struct serial_backend {
@@ -814,8 +815,7 @@ struct serial_backend {
     struct kernel_spawn_runner *runner;          /* spawns without a memory limit */
     struct kernel_spawn_runner *limited_runner;  /* for the last memory limit asked */
     struct kernel_spawn_runner *volatile active;
-    struct kernel_outcome *ready;
-    size_t ready_first, ready_count, ready_capacity;
+    struct fifo ready;                            /* of struct kernel_outcome */
     struct watchdog watchdog;
     struct kernel_backend_stats stats;
 };
@@ -832,27 +832,6 @@ static struct kernel_spawn_runner *serial_runner_for(struct serial_backend *seri
     kernel_spawn_runner_free(serial->limited_runner);
     serial->limited_runner = kernel_spawn_runner_new(serial->home, memory_mb, &serial->options);
     return serial->limited_runner;
-}
-
-static bool serial_queue(struct serial_backend *serial, const struct kernel_outcome *outcome)
-{
-    if (serial->ready_count == 0)
-        serial->ready_first = 0;
-    if (serial->ready_first + serial->ready_count == serial->ready_capacity) {
-        if (serial->ready_first > 0) {
-            memmove(serial->ready, serial->ready + serial->ready_first, serial->ready_count * sizeof *serial->ready);
-            serial->ready_first = 0;
-        } else {
-            size_t capacity = serial->ready_capacity ? serial->ready_capacity * 2 : 8;
-            struct kernel_outcome *bigger = realloc(serial->ready, capacity * sizeof *bigger);
-            if (!bigger)
-                return false;
-            serial->ready = bigger;
-            serial->ready_capacity = capacity;
-        }
-    }
-    serial->ready[serial->ready_first + serial->ready_count++] = *outcome;
-    return true;
 }
 
 static bool serial_submit(void *self, const struct kernel_spawn *spawn, char *why, size_t why_size)
@@ -885,7 +864,7 @@ static bool serial_submit(void *self, const struct kernel_spawn *spawn, char *wh
     serial->stats.run_ns += outcome->cost.wall_ns;
     serial->stats.dedup_lookups += outcome->cost.dedup_lookups;
     serial->stats.dedup_hits += outcome->cost.dedup_hits;
-    bool queued = serial_queue(serial, outcome);
+    bool queued = fifo_push(&serial->ready, outcome);
     free(outcome);
     if (!queued)
         snprintf(why, why_size, "out of memory while queueing its outcome");
@@ -895,17 +874,14 @@ static bool serial_submit(void *self, const struct kernel_spawn *spawn, char *wh
 static bool serial_take(void *self, bool wait, struct kernel_outcome *outcome)
 {
     struct serial_backend *serial = self;
-    if (serial->ready_count == 0)
-        return false; /* nothing runs in the background: waiting can't help */
-    *outcome = serial->ready[serial->ready_first++];
-    serial->ready_count--;
-    return true;
+    /* nothing runs in the background: waiting can't help */
+    return fifo_pop(&serial->ready, outcome);
 }
 
 static size_t serial_running(void *self)
 {
     struct serial_backend *serial = self;
-    return serial->ready_count;
+    return serial->ready.count;
 }
 
 static void serial_interrupt(void *self)
@@ -928,7 +904,7 @@ static void serial_free(void *self)
     watchdog_stop(&serial->watchdog);
     kernel_spawn_runner_free(serial->runner);
     kernel_spawn_runner_free(serial->limited_runner);
-    free(serial->ready);
+    fifo_free(&serial->ready);
     free(serial);
 }
 
@@ -938,6 +914,7 @@ struct kernel_backend *kernel_backend_serial(struct noun_home *home, const struc
     if (!serial)
         return NULL;
     serial->home = home;
+    fifo_init(&serial->ready, sizeof(struct kernel_outcome));
     if (options)
         serial->options = *options;
     serial->interface = (struct kernel_backend){

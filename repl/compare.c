@@ -4,23 +4,14 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "interp/backend.h"
+#include "interp/clock.h"
 #include "repl/samples.h"
 #include "repl/store.h"
 
-static double cpu_seconds_now(void)
-{
-    struct rusage self, children;
-    getrusage(RUSAGE_SELF, &self);
-    getrusage(RUSAGE_CHILDREN, &children);
-    return (double)(self.ru_utime.tv_sec + self.ru_stime.tv_sec + children.ru_utime.tv_sec + children.ru_stime.tv_sec) +
-           (double)(self.ru_utime.tv_usec + self.ru_stime.tv_usec + children.ru_utime.tv_usec +
-                    children.ru_stime.tv_usec) / 1e6;
-}
 
 /* Remove a store directory this module made before (its two files). */
 static void remove_store(const char *path)
@@ -52,10 +43,10 @@ static void run_one(struct noun_home *home, const char *backend, const char *sam
         return;
     }
     struct store_generate_result result;
-    double cpu_before = cpu_seconds_now();
+    double cpu_before = clock_process_cpu_seconds();
     bool ok = store_set_backend(store, backend, workers, &error) && store_boot(store, sample, kernel, &error) &&
               store_generate(store, sample, count, 1, NULL, &result, &error);
-    row->cpu_seconds = cpu_seconds_now() - cpu_before;
+    row->cpu_seconds = clock_process_cpu_seconds() - cpu_before;
     if (ok) {
         struct kernel_backend *used = store_backend(store);
         struct kernel_backend_stats stats = { 0 };

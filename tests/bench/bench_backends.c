@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "interp/backend.h"
 #include "interp/clock.h"
@@ -122,17 +121,6 @@ static void bench_par(struct noun_home *home, struct noun_region *region)
     report("threads %par speedup over serial", serial / best, 1.8, true, "x");
 }
 
-/* CPU seconds of this process and its reaped children: what the work
- * costs whatever else the machine is doing. */
-static double cpu_seconds(void)
-{
-    struct rusage self, children;
-    getrusage(RUSAGE_SELF, &self);
-    getrusage(RUSAGE_CHILDREN, &children);
-    return (double)(self.ru_utime.tv_sec + self.ru_stime.tv_sec + children.ru_utime.tv_sec + children.ru_stime.tv_sec) +
-           (double)(self.ru_utime.tv_usec + self.ru_stime.tv_usec + children.ru_utime.tv_usec +
-                    children.ru_stime.tv_usec) / 1e6;
-}
 
 /* ---- fork against a big home -------------------------------------------------------- */
 
@@ -166,7 +154,7 @@ static void bench_fork(struct noun_home *home, struct noun_region *region)
     if (!fork)
         die("cannot start the fork backend");
     char why[200];
-    double start = clock_wall_seconds(), cpu_start = cpu_seconds();
+    double start = clock_wall_seconds(), cpu_start = clock_process_cpu_seconds();
     uint64_t start_ns = 0;
     for (uint64_t i = 1; i <= SMALL_SPAWNS; i++) {
         struct kernel_spawn spawn = small_spawn(formula, i);
@@ -180,7 +168,7 @@ static void bench_fork(struct noun_home *home, struct noun_region *region)
     struct kernel_backend_stats stats;
     fork->stats(fork->self, &stats);
     kernel_backend_free(fork); /* reaps the last children */
-    double cpu_per_spawn = (cpu_seconds() - cpu_start) / SMALL_SPAWNS;
+    double cpu_per_spawn = (clock_process_cpu_seconds() - cpu_start) / SMALL_SPAWNS;
     double load[1] = { 0 };
     getloadavg(load, 1);
     printf("fork: CPU per spawn (parent and child) %.3f ms; load average %.2f on %u cores\n", cpu_per_spawn * 1e3,
