@@ -3,7 +3,7 @@
  *
  * Tables (part of store format 1; docs/formats.md):
  *
- *   runs     id, kind ('live' | 'replay' | 'gen'), backend, started_at (UTC
+ *   runs     id, kind ('live' | 'replay' | 'gen' | 'rebuild'), backend, started_at (UTC
  *            ISO 8601), note, status ('running' until the run ends, then
  *            'done' or what stopped it), first_event, last_event, events,
  *            wall_ns (run start to end)

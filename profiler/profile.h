@@ -33,7 +33,8 @@ struct profile_error {
 
 struct profile_run;
 
-/* Start a run: `kind` is "live", "replay" or "gen"; `backend` the execution
+/* Start a run: `kind` is "live", "replay", "gen" or
+ * "rebuild" (the replay that rebuilds a store's kernel when it is opened); `backend` the execution
  * backend's name; `note` a short free text (may be NULL).  Makes the
  * profile tables if the database has none yet. */
 struct profile_run *profile_run_begin(struct evlog *log, const char *kind, const char *backend, const char *note,

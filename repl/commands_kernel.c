@@ -239,11 +239,14 @@ static struct kernel_commands *commands_of(struct session *session)
     return commands;
 }
 
-/* The session's store, opened (and its kernel rebuilt) on first use.
- * `create`: make the store when there is none (only :boot does).  `held`
- * (or NULL) is a home noun the caller keeps: rebuilding the kernel may
- * collect home, so it is a root meanwhile. */
-static struct store *open_store(struct session *session, bool create, noun *held, const struct session_output *output)
+/* The session's store, opened on first use.  `create`: make the store
+ * when there is none (only :boot does).  `rebuild`: the command needs the
+ * live kernel, so rebuild it from the log if that isn't done yet; commands
+ * that only read the log (:runs, :profile, :export, :replay, :event) never
+ * pay for that.  `held` (or NULL) is a home noun the caller keeps:
+ * rebuilding the kernel may collect home, so it is a root meanwhile. */
+static struct store *open_store(struct session *session, bool create, bool rebuild, noun *held,
+                                const struct session_output *output)
 {
     struct kernel_commands *commands = commands_of(session);
     if (!commands) {
@@ -252,19 +255,18 @@ static struct store *open_store(struct session *session, bool create, noun *held
     }
     struct store_error error = { 0 };
     if (!commands->store) {
-        if (!create && access(commands->directory, F_OK) != 0) {
-            session_print_error(output, "error: no store at %s (:boot NAME KERNEL makes one; --store DIR picks another)",
-                                commands->directory);
-            return NULL;
-        }
         commands->store = store_open(commands->directory, create, session_home(session), &error);
         if (!commands->store) {
             print_store_error(output, &error);
+            if (!create && !strstr(error.message, "--store"))
+                session_print_error(output, "  (--store DIR picks another store)");
             return NULL;
         }
         if (!use_chosen_backend(commands->store, &error))
             print_store_error(output, &error); /* it stays on serial */
     }
+    if (!rebuild)
+        return commands->store;
     struct store_listener listener = listener_for(output);
     struct noun_home *home = session_home(session);
     if (held && !noun_home_root_add(home, held)) {
@@ -323,7 +325,7 @@ bool commands_kernel_backend_ordered(void) { return backend_choice.ordered; }
 
 static struct store *open_store_with_kernel(struct session *session, noun *held, const struct session_output *output)
 {
-    struct store *store = open_store(session, false, held, output);
+    struct store *store = open_store(session, false, true, held, output);
     if (store && !store_kernel(store)) {
         session_print_error(output, "error: store %s has no kernel yet (:boot NAME KERNEL starts one)",
                             store_directory(store));
@@ -370,7 +372,7 @@ enum session_result commands_kernel_boot(struct session *session, const struct c
                             "column %zu is an atom", arguments->rest_start + 1);
         return SESSION_FAILED;
     }
-    struct store *store = open_store(session, true, &kernel, output);
+    struct store *store = open_store(session, true, true, &kernel, output);
     if (!store)
         return SESSION_FAILED;
     struct store_error error = { 0 };
@@ -508,9 +510,15 @@ enum session_result commands_kernel_replay(struct session *session, const struct
         session_print_error(output, "error: %s", why);
         return SESSION_FAILED;
     }
-    struct store *store = open_store_with_kernel(session, NULL, output);
+    /* The replay builds a kernel of its own from the boot kernel. */
+    struct store *store = open_store(session, false, false, NULL, output);
     if (!store)
         return SESSION_FAILED;
+    if (!store_booted(store)) {
+        session_print_error(output, "error: store %s has no kernel yet (:boot NAME KERNEL starts one)",
+                            store_directory(store));
+        return SESSION_FAILED;
+    }
     struct store_listener listener = listener_for(output);
     struct store_replay_result result;
     struct store_error error = { 0 };
@@ -548,7 +556,7 @@ static void print_run(void *context, const struct profile_run_info *info)
 enum session_result commands_kernel_runs(struct session *session, const struct command_arguments *arguments,
                                          const struct session_output *output)
 {
-    struct store *store = open_store(session, false, NULL, output);
+    struct store *store = open_store(session, false, false, NULL, output);
     if (!store)
         return SESSION_FAILED;
     if (!profile_last_run(store_log(store))) {
@@ -610,7 +618,7 @@ static void print_distribution(const struct session_output *output, enum profile
 enum session_result commands_kernel_profile(struct session *session, const struct command_arguments *arguments,
                                             const struct session_output *output)
 {
-    struct store *store = open_store(session, false, NULL, output);
+    struct store *store = open_store(session, false, false, NULL, output);
     int64_t run;
     if (!store || !parse_run(store, arguments->line + arguments->rest_start, arguments->rest_end - arguments->rest_start,
                              arguments->rest_start + 1, &run, output))
@@ -656,7 +664,7 @@ static bool ends_with(const char *text, const char *suffix)
 enum session_result commands_kernel_export(struct session *session, const struct command_arguments *arguments,
                                            const struct session_output *output)
 {
-    struct store *store = open_store(session, false, NULL, output);
+    struct store *store = open_store(session, false, false, NULL, output);
     int64_t run;
     if (!store || !parse_run(store, arguments->line + arguments->word_start, arguments->word_end - arguments->word_start,
                              arguments->word_start + 1, &run, output))

@@ -21,6 +21,8 @@
 #include "repl/store.h"
 #include "interp/clock.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -234,8 +236,43 @@ static void progress_report(struct store *store, struct progress *progress, uint
 
 /* ---- opening and closing ------------------------------------------------------- */
 
+/* Whether `directory` may be opened as a store: one that holds
+ * events.sqlite is one; with `create`, a directory that doesn't exist yet
+ * or is empty (a stale lock file aside) may become one.  Anything else is
+ * someone's directory, never turned into a store behind their back. */
+static bool check_store_directory(const char *directory, bool create, struct store_error *error)
+{
+    DIR *listing = opendir(directory);
+    if (!listing)
+        return errno == ENOENT && create ? true
+               : errno == ENOENT          ? fail(error, 0, "no store at %s (nocklab gen or :boot makes one)", directory)
+               : errno == ENOTDIR         ? fail(error, 0, "store %s is not a directory", directory)
+                                          : fail(error, 0, "cannot open store %s: %s", directory, strerror(errno));
+    bool has_log = false, has_other = false;
+    struct dirent *entry;
+    while ((entry = readdir(listing))) {
+        const char *name = entry->d_name;
+        if (strcmp(name, "events.sqlite") == 0)
+            has_log = true;
+        else if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0 && strcmp(name, "lock") != 0)
+            has_other = true;
+    }
+    closedir(listing);
+    if (has_log)
+        return true;
+    if (!create)
+        return fail(error, 0, "%s is not a nocklab store (it has no events.sqlite; nocklab gen or :boot makes one)",
+                    directory);
+    if (has_other)
+        return fail(error, 0, "%s holds other files and is not a nocklab store; give a new or empty directory",
+                    directory);
+    return true;
+}
+
 struct store *store_open(const char *directory, bool create, struct noun_home *home, struct store_error *error)
 {
+    if (!check_store_directory(directory, create, error))
+        return NULL;
     struct evlog_error log_error = { 0 };
     struct evlog *log = evlog_open(directory, create, &log_error);
     if (!log) {
@@ -364,7 +401,7 @@ static struct kernel *new_kernel(struct store *store, noun state, bool replaying
 bool store_boot(struct store *store, const char *name, noun kernel_noun, struct store_error *error)
 {
     if (store_booted(store))
-        return fail(error, 0, "store %s already holds a kernel (%s); use another --store to boot a new one",
+        return fail(error, 0, "store %s already holds a kernel (%s); a new kernel needs a new or empty directory",
                     store->directory, store_kernel_name(store)[0] ? store_kernel_name(store) : "booted before");
     uint8_t *jam = NULL;
     size_t length = 0;
@@ -534,8 +571,8 @@ static bool apply_outcome(struct store *store, const struct kernel_outcome *outc
     char id[64];
     noun_label(outcome->spawn.id, id, sizeof id);
     if (outcome->result == KERNEL_SPAWN_FAILED) {
-        notice(store, "spawn %s (effect %u of event %llu) gave no event: %s", id, outcome->spawn.effect_index,
-               (unsigned long long)outcome->spawn.event_number, outcome->why);
+        notice(store, "event %llu stands (it is committed); its spawn %s (effect %u) gave no outcome event: %s",
+               (unsigned long long)outcome->spawn.event_number, id, outcome->spawn.effect_index, outcome->why);
         return true;
     }
     switch (apply_event(store, outcome->event, outcome, run, error)) {
@@ -763,9 +800,12 @@ static bool drive(struct store *store, struct event_source *source, struct profi
 {
     bool refused = false;
     for (;;) {
-        if (store->interrupt_requested && !refused) {
+        /* An interrupt stops the source; when it has nothing more to give
+         * (a :poke whose spawn was interrupted), nothing was refused. */
+        if (store->interrupt_requested && !refused && source->remaining > 0) {
             refused = true;
-            fail(error, 0, "interrupted");
+            fail(error, 0, "interrupted after event %llu: the %llu events after it were not applied",
+                 (unsigned long long)kernel_event_number(store->kernel), (unsigned long long)source->remaining);
         }
         bool more = !refused && source->remaining > 0;
         if (store->unreleased_count && (!more || batch_is_full(store))) {
@@ -1097,8 +1137,8 @@ static bool replay_one(struct replay *replay, const struct evlog_record *record,
  * `to`, into `kernel`.  Today kernels start at the boot kernel (event 0);
  * a kernel loaded from a snapshot of event N would start at event N + 1
  * here, which is all replay needs to know about snapshots. */
-static bool replay_into(struct store *store, struct kernel *kernel, uint64_t from, uint64_t to, const char *note,
-                        struct store_replay_result *result, struct store_error *error)
+static bool replay_into(struct store *store, struct kernel *kernel, uint64_t from, uint64_t to, const char *kind,
+                        const char *note, struct store_replay_result *result, struct store_error *error)
 {
     struct kernel_backend_options options = backend_options(store, true);
     struct profile_error profile_error;
@@ -1108,7 +1148,7 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
     replay.backend = backend_new(store->backend_name, store->home, &options, why, sizeof why);
     if (!replay.backend)
         return fail(error, 0, "%s", why);
-    replay.run = profile_run_begin(store->log, "replay", replay.backend->name, note, &profile_error);
+    replay.run = profile_run_begin(store->log, kind, replay.backend->name, note, &profile_error);
     struct evlog_cursor *cursor = replay.run ? evlog_cursor_open(store->log, kernel_event_number(kernel) + 1, to, &log_error) : NULL;
     if (!cursor) {
         fail(error, 0, "%s", replay.run ? log_error.message : profile_error.message);
@@ -1181,7 +1221,7 @@ bool store_replay(struct store *store, uint64_t from, uint64_t to, const struct 
         snprintf(note, sizeof note, "events %llu..end", (unsigned long long)(from > 1 ? from : 1));
     store->interrupt_requested = 0;
     store->listener = listener;
-    bool ok = replay_into(store, kernel, from, to, note, result, error);
+    bool ok = replay_into(store, kernel, from, to, "replay", note, result, error);
     store->listener = NULL;
     kernel_free(kernel);
     return ok;
@@ -1198,7 +1238,7 @@ bool store_recover(struct store *store, const struct store_listener *listener, s
     store->interrupt_requested = 0;
     store->listener = listener;
     bool ok = evlog_last_event(store->log) == 0 ||
-              replay_into(store, kernel, 1, 0, "rebuilding the kernel on open", &result, error);
+              replay_into(store, kernel, 1, 0, "rebuild", "the kernel rebuilt from the log on open", &result, error);
     store->listener = NULL;
     if (!ok) {
         kernel_free(kernel);
