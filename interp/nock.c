@@ -29,6 +29,12 @@ _Static_assert(offsetof(struct noun_cell, head) == 8 && offsetof(struct noun_cel
                "the fragment walk in the machine relies on this layout");
 
 #define DEFAULT_SCRATCH_BYTES ((size_t)8 << 30)
+/* What scratch_max_bytes 0 means: the program sizes it to its address
+ * space once, at start or from a setting (nock_set_default_scratch_bytes). */
+static size_t default_scratch_bytes = DEFAULT_SCRATCH_BYTES;
+
+void nock_set_default_scratch_bytes(size_t bytes) { default_scratch_bytes = bytes ? bytes : DEFAULT_SCRATCH_BYTES; }
+size_t nock_default_scratch_bytes(void) { return default_scratch_bytes; }
 #define DEFAULT_MAX_DEPTH 10000000
 /* Formula nesting compiled into one piece of code before the rest is
  * deferred to code of its own. */
@@ -816,7 +822,7 @@ struct nock_context *nock_context_new(struct noun_home *home, const struct nock_
     if (config)
         context->config = *config;
     if (!context->config.scratch_max_bytes)
-        context->config.scratch_max_bytes = DEFAULT_SCRATCH_BYTES;
+        context->config.scratch_max_bytes = default_scratch_bytes;
     if (!context->config.max_depth)
         context->config.max_depth = DEFAULT_MAX_DEPTH;
     context->home = home;

@@ -80,13 +80,20 @@ struct nock_jet_hooks {
 };
 
 struct nock_config {
-    size_t scratch_max_bytes; /* each half of scratch; 0 = default (8 GiB) */
+    size_t scratch_max_bytes; /* each half of scratch; 0 = the default (8 GiB
+                                 unless nock_set_default_scratch_bytes) */
     uint64_t max_depth;       /* nested non-tail calls; 0 = default (10M) */
     struct nock_hooks hooks;
     struct nock_jet_hooks jets;
 };
 
 struct nock_context;
+
+/* The size of each scratch half for contexts made with scratch_max_bytes
+ * 0 from now on (0 puts back 8 GiB).  Not thread-safe: set it before
+ * making contexts on other threads. */
+void nock_set_default_scratch_bytes(size_t bytes);
+size_t nock_default_scratch_bytes(void);
 
 struct nock_context *nock_context_new(struct noun_home *home, const struct nock_config *config);
 void nock_context_free(struct nock_context *context);

@@ -22,6 +22,7 @@
 #include "interp/step.h"
 #include "interp/text.h"
 #include "repl/expression.h"
+#include "repl/memory.h"
 #include "repl/pager.h"
 
 /* :formula stops after this many lines (a quoted battery can be huge). */
@@ -291,6 +292,45 @@ static void describe_par(struct session *session, char *out, size_t size)
     snprintf(out, size, "%s", nock_par_checking() ? "check" : "on");
 }
 
+/* Home is reserved once, when the session starts: its size is shown here
+ * and chosen with --home-max. */
+static bool apply_home_max(struct session *session, const char *value, size_t length,
+                           const struct session_output *output)
+{
+    session_print_error(output, "error: home is reserved when nocklab starts; start it with --home-max SIZE "
+                        "(this session's is shown by :set home-max)");
+    return false;
+}
+
+static void describe_home_max(struct session *session, char *out, size_t size)
+{
+    memory_format_size(session_home_capacity(session), out, size);
+}
+
+/* Scratch regions made from now on (kernels, replays, spawns without a
+ * memory limit of their own) reserve this much per half. */
+static bool apply_scratch_max(struct session *session, const char *value, size_t length,
+                              const struct session_output *output)
+{
+    size_t bytes;
+    char why[200];
+    if (!memory_parse_size(value, length, &bytes)) {
+        session_print_error(output, "error: usage: :set scratch-max SIZE, like 512M or 2G");
+        return false;
+    }
+    if (!memory_scratch_fits(bytes, why, sizeof why)) {
+        session_print_error(output, "error: %s", why);
+        return false;
+    }
+    nock_set_default_scratch_bytes(bytes);
+    return true;
+}
+
+static void describe_scratch_max(struct session *session, char *out, size_t size)
+{
+    memory_format_size(nock_default_scratch_bytes(), out, size);
+}
+
 static const struct setting settings[] = {
     { "print", "dec|hex|hoon|cord|tape", "how atoms print", apply_print, describe_print },
     { "print-cells", "N", "values print at most N cells, the rest elided (0: no limit)", apply_print_cells,
@@ -303,6 +343,9 @@ static const struct setting settings[] = {
     { "jets", "on|off|check", "run jets, pure Nock, or both and compare", apply_jets, describe_jets },
     { "par", "on|check", "%par maps in parallel (threads), or that and the body, compared", apply_par,
       describe_par },
+    { "home-max", "SIZE", "address space home reserved at start (--home-max)", apply_home_max, describe_home_max },
+    { "scratch-max", "SIZE", "each scratch half of kernels and spawns made from now on", apply_scratch_max,
+      describe_scratch_max },
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])

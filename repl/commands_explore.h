@@ -54,6 +54,8 @@ const char *commands_explore_setting_values(size_t index);
       "  step-depth N     :step shows reductions nested at most N deep\n"                                       \
       "  step-cells N     :step shows each noun in at most N cells\n"                                           \
       "  jets on|off|check  run jets, pure Nock, or both and compare\n"                                         \
+      "  home-max         home's reserved address space (set at start: --home-max)\n"                             \
+      "  scratch-max SIZE each scratch half of kernels and spawns made after\n"                                  \
       "Example: :set print hoon" },                                                                             \
     { "formula", commands_explore_formula, COMMAND_TAKES_REST, ":formula EXPR",                                 \
       "pretty-print a formula: one opcode per line, operands indented",                                         \

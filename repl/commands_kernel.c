@@ -18,6 +18,7 @@
 #include "interp/mug.h"
 #include "interp/text.h"
 #include "profiler/profile.h"
+#include "repl/memory.h"
 #include "repl/samples.h"
 #include "repl/store.h"
 
@@ -860,7 +861,14 @@ int commands_kernel_main(int argc, char **argv)
             words[count++] = argv[i];
         }
     }
-    struct noun_home *home = noun_home_new(noun_arena_memory((size_t)64 << 30));
+    char why[400];
+    struct memory_plan plan;
+    if (!memory_plan_make(0, 0, &plan, why, sizeof why)) {
+        fprintf(stderr, "nocklab: %s\n", why);
+        return 1;
+    }
+    nock_set_default_scratch_bytes(plan.scratch_half_bytes);
+    struct noun_home *home = noun_home_new(noun_arena_memory(plan.home_bytes));
     if (!home) {
         fprintf(stderr, "nocklab: cannot reserve address space for home\n");
         return 1;

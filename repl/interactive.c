@@ -32,6 +32,7 @@
 
 #include "repl/command.h"
 #include "repl/commands_explore.h"
+#include "repl/entry.h"
 #include "repl/expression.h"
 
 #define PROMPT "nocklab> "
@@ -47,9 +48,7 @@ static const char *const hint_tags[] = { "%spot", "%hunk", "%mean", "%lose", "%s
 
 /* The REPL's state.  Readline's callbacks take no context argument, so it
  * is one static object (there is one terminal).
- *   entry           the entry being assembled (lines joined by spaces)
- *   entry_lines     how many typed lines it holds so far
- *   depth           its bracket depth so far (> 0: more lines expected)
+ *   entry           the entry being assembled (repl/entry.h)
  *   completed       the line on_line received (NULL at end of input),
  *                   valid when line_ready
  *   interrupted     SIGINT arrived with no line running
@@ -59,9 +58,7 @@ static struct {
     struct session *session;
     char history_path[4096];
     bool has_history_file;
-    char *entry;
-    size_t entry_length, entry_capacity, entry_lines;
-    long depth;
+    struct entry entry;
     char *completed;
     bool line_ready;
     volatile sig_atomic_t interrupted;
@@ -72,73 +69,7 @@ static struct {
 
 /* ---- entries ------------------------------------------------------------ */
 
-long interactive_bracket_depth(const char *line, size_t length, long depth)
-{
-    char quote = 0;
-    for (size_t i = 0; i < length; i++) {
-        char c = line[i];
-        if (quote) {
-            if (c == '\\' && i + 1 < length)
-                i++;
-            else if (c == quote)
-                quote = 0;
-        } else if (c == '\'' || c == '"') {
-            quote = c;
-        } else if (c == ':' && i + 1 < length && line[i + 1] == ':') {
-            break;
-        } else if (c == '[') {
-            depth++;
-        } else if (c == ']') {
-            depth--;
-        }
-    }
-    return depth;
-}
-
-/* Length of a line without its `::` comment (outside quotes). */
-static size_t without_comment(const char *line, size_t length)
-{
-    char quote = 0;
-    for (size_t i = 0; i < length; i++) {
-        char c = line[i];
-        if (quote) {
-            if (c == '\\' && i + 1 < length)
-                i++;
-            else if (c == quote)
-                quote = 0;
-        } else if (c == '\'' || c == '"') {
-            quote = c;
-        } else if (c == ':' && i + 1 < length && line[i + 1] == ':') {
-            return i;
-        }
-    }
-    return length;
-}
-
-static bool entry_append(const char *text, size_t length)
-{
-    if (repl.entry_length + length + 2 > repl.entry_capacity) {
-        size_t capacity = 2 * (repl.entry_length + length + 2);
-        char *grown = realloc(repl.entry, capacity);
-        if (!grown)
-            return false;
-        repl.entry = grown;
-        repl.entry_capacity = capacity;
-    }
-    memcpy(repl.entry + repl.entry_length, text, length);
-    repl.entry_length += length;
-    repl.entry[repl.entry_length] = '\0';
-    return true;
-}
-
-static void entry_discard(void)
-{
-    repl.entry_length = 0;
-    repl.entry_lines = 0;
-    repl.depth = 0;
-    if (repl.entry)
-        repl.entry[0] = '\0';
-}
+static void entry_discard(void) { entry_clear(&repl.entry); }
 
 /* ---- history ------------------------------------------------------------ */
 
@@ -320,7 +251,7 @@ static char **complete(const char *text, int start, int end)
     const char *line = rl_line_buffer;
     size_t starts[4], lengths[4];
     size_t words = split_words(line, (size_t)start, starts, lengths, 4);
-    bool is_command = repl.entry_lines == 0 && ((words > 0 && line[starts[0]] == ':') ||
+    bool is_command = repl.entry.lines == 0 && ((words > 0 && line[starts[0]] == ':') ||
                                                  (words == 0 && text[0] == ':'));
     if (is_command && words == 0) {
         add_command_names(":");
@@ -434,7 +365,7 @@ static void on_line(char *line)
 static void prompt_install(void)
 {
     using_history();
-    rl_callback_handler_install(repl.depth > 0 ? CONTINUATION_PROMPT : PROMPT, on_line);
+    rl_callback_handler_install(repl.entry.depth > 0 ? CONTINUATION_PROMPT : PROMPT, on_line);
 }
 
 /* Ctrl-C at the prompt: drop what was typed, start a fresh prompt. */
@@ -459,18 +390,19 @@ static void discard_typed(void)
 /* Run the assembled entry; returns whether it asked to quit. */
 static bool run_entry(void)
 {
-    size_t start = 0, end = repl.entry_length;
-    while (start < end && expression_is_space(repl.entry[start]))
+    char *text = repl.entry.text;
+    size_t start = 0, end = repl.entry.length;
+    while (start < end && expression_is_space(text[start]))
         start++;
-    while (end > start && expression_is_space(repl.entry[end - 1]))
+    while (end > start && expression_is_space(text[end - 1]))
         end--;
-    bool multi_line = repl.entry_lines > 1;
+    bool multi_line = repl.entry.lines > 1;
     bool quit = false;
     if (end > start) {
-        repl.entry[end] = '\0';
-        history_remember(repl.entry + start);
+        text[end] = '\0';
+        history_remember(text + start);
         struct caret_output caret = {
-            .entry = repl.entry + (multi_line ? start : 0),
+            .entry = text + (multi_line ? start : 0),
             .length = multi_line ? end - start : end,
             .multi_line = multi_line,
         };
@@ -481,9 +413,7 @@ static bool run_entry(void)
             .notice = caret_notice,
         };
         /* A single line runs as typed, so columns match the screen. */
-        const char *text = multi_line ? repl.entry + start : repl.entry;
-        size_t length = multi_line ? end - start : end;
-        quit = session_run_line(repl.session, text, length, &output) == SESSION_QUIT;
+        quit = session_run_line(repl.session, caret.entry, caret.length, &output) == SESSION_QUIT;
     }
     entry_discard();
     return quit;
@@ -493,21 +423,11 @@ static bool run_entry(void)
  * complete.  Returns whether the session should end. */
 static bool take_line(const char *line, size_t length)
 {
-    long depth_before = repl.depth;
-    repl.depth = interactive_bracket_depth(line, length, repl.depth);
-    bool part_of_many = depth_before > 0 || repl.depth > 0;
-    if (part_of_many) {
-        length = without_comment(line, length);
-        while (length > 0 && expression_is_space(line[length - 1]))
-            length--;
-    }
-    if ((repl.entry_lines > 0 && !entry_append(" ", 1)) || !entry_append(line, length)) {
+    if (!entry_add_line(&repl.entry, line, length)) {
         fputs("error: out of memory; the entry is discarded\n", stderr);
-        entry_discard();
         return false;
     }
-    repl.entry_lines++;
-    if (repl.depth > 0)
+    if (!entry_complete(&repl.entry))
         return false;
     return run_entry();
 }
@@ -557,10 +477,8 @@ static void read_loop(void)
     rl_callback_handler_remove();
 }
 
-int interactive_run(struct session *session)
+void interactive_prepare(struct session *session)
 {
-    memset(&repl, 0, sizeof repl);
-    repl.session = session;
     session_set_interactive(session, true);
     struct text_print_options print = session_print_options(session);
     if (print.max_cells == 0 || print.max_cells > INTERACTIVE_PRINT_MAX_CELLS)
@@ -568,6 +486,14 @@ int interactive_run(struct session *session)
     if (print.max_depth == 0)
         print.max_depth = INTERACTIVE_PRINT_MAX_DEPTH;
     session_set_print_options(session, &print);
+}
+
+int interactive_run(struct session *session)
+{
+    memset(&repl, 0, sizeof repl);
+    repl.session = session;
+    if (!session_is_interactive(session))
+        interactive_prepare(session);
 
     rl_readline_name = "nocklab";
     rl_attempted_completion_function = complete;
@@ -594,7 +520,7 @@ int interactive_run(struct session *session)
     history_close();
     candidates_clear();
     free(repl.candidates);
-    free(repl.entry);
+    entry_free(&repl.entry);
     session_set_interactive(session, false);
     return 0;
 }

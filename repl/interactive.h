@@ -14,6 +14,11 @@
 
 #include "repl/session.h"
 
+/* Make the session one a person reads at a terminal: values elided to a
+ * screenful (print-cells 400, print-depth 12) and long output paged.
+ * Done before the init file runs, so its :set lines win. */
+void interactive_prepare(struct session *session);
+
 /* Run the REPL on the terminal until end of input or :quit.  Takes over
  * SIGINT and SIGWINCH while it runs (and puts the old handlers back).
  * Returns the program's exit status. */
@@ -23,10 +28,5 @@ int interactive_run(struct session *session);
  * $HOME/.local/state/nocklab/history), written into `out`; false when
  * neither variable is set or the path does not fit. */
 bool interactive_history_path(char *out, size_t size);
-
-/* The bracket depth after a line of input: `depth` before it, plus one per
- * '[' and minus one per ']' outside quotes and `::` comments.  Exposed for
- * tests. */
-long interactive_bracket_depth(const char *line, size_t length, long depth);
 
 #endif

@@ -2,8 +2,13 @@
  *
  *   nocklab -e LINE [-e LINE ...]   run each line in order, then exit
  *   nocklab FILE                    run the lines of a file (- for stdin)
+ *   nocklab -i FILE                 run a file, then the interactive REPL
  *   nocklab                         stdin a terminal: the interactive REPL;
  *                                   otherwise read lines from stdin
+ *
+ * An interactive session first runs the init file
+ * ($XDG_CONFIG_HOME/nocklab/init).  --home-max and --scratch-max size the
+ * address space reserved (repl/memory.h).
  *
  * -e lines and files run in the order given, in one session, so bindings
  * carry from one to the next.  The exit status is 0 when every line
@@ -21,10 +26,13 @@
 #include <unistd.h>
 
 #include "interp/backend.h"
+#include "interp/nock.h"
 #include "profiler/backtrace.h"
 #include "repl/command.h"
 #include "repl/commands_backend.h"
 #include "repl/commands_kernel.h"
+#include "repl/interactive.h"
+#include "repl/memory.h"
 #include "repl/session.h"
 
 #define NOCKLAB_VERSION "0.1.0"
@@ -56,7 +64,7 @@ static void install_interrupt_handler(struct session *session)
 
 static void print_usage(FILE *stream)
 {
-    fputs("usage: nocklab [--store DIR] [-e LINE]... [FILE]...\n"
+    fputs("usage: nocklab [--store DIR] [-e LINE]... [-i FILE] [FILE]...\n"
           "       nocklab gen SAMPLE N STORE [--seed S]\n"
           "       nocklab replay STORE [--from N] [--to M]\n"
           "       nocklab compare SAMPLE [N]\n"
@@ -64,17 +72,24 @@ static void print_usage(FILE *stream)
           "A workbench for Nock: evaluate Nock 4K, jam/cue/mug as Vere does.\n"
           "\n"
           "  -e LINE       run LINE (repeatable; lines run in order)\n"
-          "  FILE          run each line of FILE ('-' reads standard input)\n"
+          "  FILE          run the lines of FILE ('-' reads standard input); a line\n"
+          "                that leaves a '[' open continues on the next, as typed\n"
+          "  -i FILE       run FILE, then stay in the interactive REPL\n"
           "  --store DIR   the kernel store of :boot, :poke, :replay ... (default\n"
           "                ./nocklab-store)\n"
           "  --backend NAME  run spawns on serial, fork or threads (:backend)\n"
           "  --workers N   worker threads (threads) or children (fork) at once\n"
           "  --ordered     apply spawn outcomes in spawn order, not finish order\n"
+          "  --home-max SIZE     address space reserved for home (4G, 512M; default\n"
+          "                      64G, or half of what `ulimit -v` leaves)\n"
+          "  --scratch-max SIZE  each half of a scratch region (default 8G, or what\n"
+          "                      fits under `ulimit -v`)\n"
           "  -h, --help    show this help\n"
           "  --version     print the version\n"
           "\n"
           "With no LINE or FILE: the interactive REPL on a terminal, else the\n"
-          "lines of standard input.  Each line that has a value prints it on one\n"
+          "lines of standard input.  An interactive session first runs the lines\n"
+          "of $XDG_CONFIG_HOME/nocklab/init (~/.config/nocklab/init), such as :set.  Each line that has a value prints it on one\n"
           "line of standard output; a failing line prints 'error: ...' on standard\n"
           "error and the next line still runs.  Exit status: 0 if every line\n"
           "succeeded, 1 if any failed, 2 for a bad command line.\n"
@@ -155,67 +170,143 @@ static bool take_backend_options(int *argc, char **argv)
 static bool run_file(struct session *session, const char *path)
 {
     if (strcmp(path, "-") == 0)
-        return session_run_stream(session, stdin, &session_output_stdio);
+        return session_run_stream(session, stdin, "stdin", &session_output_stdio);
     FILE *file = fopen(path, "r");
     if (!file) {
         fprintf(stderr, "error: cannot open %s: %m\n", path);
         return false;
     }
-    bool ok = session_run_stream(session, file, &session_output_stdio);
+    bool ok = session_run_stream(session, file, path, &session_output_stdio);
     fclose(file);
     return ok;
 }
 
-/* Check the command line before running anything, so a typo in the last
- * argument doesn't leave half the lines run.  Returns whether it is good;
- * sets *has_work when there are lines or files to run. */
-static bool check_arguments(int argc, char **argv, bool *has_work)
+/* The init file: $XDG_CONFIG_HOME/nocklab/init, else
+ * ~/.config/nocklab/init; false when neither variable helps. */
+static bool init_file_path(char *out, size_t size)
 {
-    *has_work = false;
+    const char *config = getenv("XDG_CONFIG_HOME");
+    int written;
+    if (config && config[0] == '/') {
+        written = snprintf(out, size, "%s/nocklab/init", config);
+    } else {
+        const char *home = getenv("HOME");
+        if (!home || !*home)
+            return false;
+        written = snprintf(out, size, "%s/.config/nocklab/init", home);
+    }
+    return written > 0 && (size_t)written < size;
+}
+
+/* Before an interactive session: the init file's lines, when it exists. */
+static void run_init_file(struct session *session)
+{
+    char path[4096];
+    if (!init_file_path(path, sizeof path) || access(path, F_OK) != 0)
+        return;
+    run_file(session, path);
+}
+
+/* Options that take a value (the next argument, or after '='). */
+static const char *const valued_options[] = { "-e", "-i", "--store", "--home-max", "--scratch-max" };
+
+/* Which valued option `argument` is (with its value inline after '=' for
+ * the long ones), or NULL. */
+static const char *valued_option(const char *argument, const char **inline_value)
+{
+    *inline_value = NULL;
+    for (size_t i = 0; i < sizeof valued_options / sizeof valued_options[0]; i++) {
+        const char *name = valued_options[i];
+        size_t length = strlen(name);
+        if (strcmp(argument, name) == 0)
+            return name;
+        if (name[1] == '-' && strncmp(argument, name, length) == 0 && argument[length] == '=') {
+            *inline_value = argument + length + 1;
+            return name;
+        }
+    }
+    return NULL;
+}
+
+/* What the command line asks for, besides the lines and files to run. */
+struct command_line {
+    const char *store;
+    size_t home_max, scratch_max;
+    bool has_work;       /* -e lines or files */
+    bool stay_interactive; /* -i FILE */
+};
+
+/* Check the command line before running anything, so a typo in the last
+ * argument doesn't leave half the lines run.  Returns whether it is good. */
+static bool check_arguments(int argc, char **argv, struct command_line *line)
+{
+    memset(line, 0, sizeof *line);
     bool options_done = false;
     for (int i = 1; i < argc; i++) {
-        const char *argument = argv[i];
+        const char *argument = argv[i], *value;
+        const char *option = options_done ? NULL : valued_option(argument, &value);
         if (!options_done && strcmp(argument, "--") == 0) {
             options_done = true;
-        } else if (!options_done && strcmp(argument, "-e") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "nocklab: -e needs a line to run\n");
-                return false;
+        } else if (option) {
+            if (!value) {
+                if (i + 1 >= argc) {
+                    fprintf(stderr, "nocklab: %s needs a value (nocklab --help says which)\n", option);
+                    return false;
+                }
+                value = argv[++i];
             }
-            i++;
-            *has_work = true;
-        } else if (!options_done && strcmp(argument, "--store") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "nocklab: --store needs a directory\n");
-                return false;
+            if (strcmp(option, "--store") == 0) {
+                line->store = value;
+            } else if (strcmp(option, "--home-max") == 0 || strcmp(option, "--scratch-max") == 0) {
+                size_t *target = option[2] == 'h' ? &line->home_max : &line->scratch_max;
+                if (!memory_parse_size(value, strlen(value), target)) {
+                    fprintf(stderr, "nocklab: %s takes a size like 4G, 512M or 65536K, not '%s'\n", option, value);
+                    return false;
+                }
+            } else {
+                line->has_work = true;
+                if (strcmp(option, "-i") == 0)
+                    line->stay_interactive = true;
             }
-            i++;
-        } else if (!options_done && strncmp(argument, "--store=", 8) == 0) {
-            continue;
         } else if (!options_done && argument[0] == '-' && argument[1] != '\0') {
             fprintf(stderr, "nocklab: unknown option %s (nocklab --help lists them)\n", argument);
             return false;
         } else {
-            *has_work = true;
+            line->has_work = true;
         }
     }
     return true;
 }
 
-/* The directory of the last --store DIR (or --store=DIR), or NULL. */
-static const char *store_option(int argc, char **argv)
+/* Run the -e lines and files in order; returns whether all succeeded. */
+static bool run_arguments(struct session *session, int argc, char **argv)
 {
-    const char *directory = NULL;
-    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
-        if (strcmp(argv[i], "-e") == 0 || strcmp(argv[i], "--store") == 0) {
-            if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
-                directory = argv[i + 1];
-            i++;
-        } else if (strncmp(argv[i], "--store=", 8) == 0) {
-            directory = argv[i] + 8;
+    bool options_done = false;
+    bool all_ok = true;
+    for (int i = 1; i < argc; i++) {
+        enum session_result result = SESSION_OK;
+        const char *value;
+        const char *option = options_done ? NULL : valued_option(argv[i], &value);
+        if (!options_done && strcmp(argv[i], "--") == 0) {
+            options_done = true;
+            continue;
         }
+        if (option) {
+            if (!value)
+                value = argv[++i];
+            if (strcmp(option, "-e") == 0)
+                result = session_run_line(session, value, strlen(value), &session_output_stdio);
+            else if (strcmp(option, "-i") == 0 && !run_file(session, value))
+                result = SESSION_FAILED;
+        } else if (!run_file(session, argv[i])) {
+            result = SESSION_FAILED;
+        }
+        if (result == SESSION_FAILED)
+            all_ok = false;
+        if (result == SESSION_QUIT || session_quit_requested(session))
+            break;
     }
-    return directory;
+    return all_ok;
 }
 
 int main(int argc, char **argv)
@@ -228,10 +319,11 @@ int main(int argc, char **argv)
     if (argc >= 2 && commands_kernel_is_subcommand(argv[1]))
         return commands_kernel_main(argc, argv);
     for (int i = 1; i < argc; i++) {
+        const char *value;
         if (strcmp(argv[i], "--") == 0)
             break;
-        if (strcmp(argv[i], "-e") == 0 || strcmp(argv[i], "--store") == 0) {
-            i++;
+        if (valued_option(argv[i], &value)) {
+            i += value ? 0 : 1;
             continue;
         }
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -243,12 +335,22 @@ int main(int argc, char **argv)
             return 0;
         }
     }
-    bool has_work;
-    if (!check_arguments(argc, argv, &has_work))
+    struct command_line line;
+    if (!check_arguments(argc, argv, &line))
         return 2;
 
-    char why[200];
-    struct session_options options = { .store_directory = store_option(argc, argv) };
+    char why[400];
+    struct memory_plan plan;
+    if (!memory_plan_make(line.home_max, line.scratch_max, &plan, why, sizeof why)) {
+        fprintf(stderr, "nocklab: %s\n", why);
+        return 1;
+    }
+    nock_set_default_scratch_bytes(plan.scratch_half_bytes);
+    struct session_options options = {
+        .store_directory = line.store,
+        .home_capacity = plan.home_bytes,
+        .scratch_max_bytes = plan.scratch_half_bytes,
+    };
     struct session *session = session_new(&options, why, sizeof why);
     if (!session) {
         fprintf(stderr, "nocklab: %s\n", why);
@@ -263,40 +365,19 @@ int main(int argc, char **argv)
     }
 
     int status = 0;
-    if (!has_work) {
-        if (isatty(STDIN_FILENO)) {
-            interactive = 1;
-            status = session_interactive(session);
-        } else {
-            status = session_run_stream(session, stdin, &session_output_stdio) ? 0 : 1;
-        }
-    } else {
-        bool options_done = false;
-        bool all_ok = true;
-        for (int i = 1; i < argc; i++) {
-            enum session_result result = SESSION_OK;
-            if (!options_done && strcmp(argv[i], "--") == 0) {
-                options_done = true;
-                continue;
-            }
-            if (!options_done && strcmp(argv[i], "--store") == 0) {
-                i++;
-                continue;
-            }
-            if (!options_done && strncmp(argv[i], "--store=", 8) == 0)
-                continue;
-            if (!options_done && strcmp(argv[i], "-e") == 0) {
-                i++;
-                result = session_run_line(session, argv[i], strlen(argv[i]), &session_output_stdio);
-            } else if (!run_file(session, argv[i])) {
-                result = SESSION_FAILED;
-            }
-            if (result == SESSION_FAILED)
-                all_ok = false;
-            if (result == SESSION_QUIT || session_quit_requested(session))
-                break;
-        }
-        status = all_ok ? 0 : 1;
+    bool at_terminal = isatty(STDIN_FILENO);
+    bool goes_interactive = at_terminal && (!line.has_work || line.stay_interactive);
+    if (goes_interactive) {
+        interactive_prepare(session);
+        run_init_file(session);
+    }
+    if (line.has_work)
+        status = run_arguments(session, argc, argv) ? 0 : 1;
+    if (!line.has_work && !at_terminal)
+        status = session_run_stream(session, stdin, "stdin", &session_output_stdio) ? 0 : 1;
+    if (goes_interactive && !session_quit_requested(session)) {
+        interactive = 1;
+        status = session_interactive(session);
     }
     interrupt_target = NULL;
     session_free(session);

@@ -7,6 +7,8 @@
  */
 #include "repl/samples.h"
 
+#include "interp/nock.h"
+
 #include <errno.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -170,7 +172,10 @@ bool samples_load_kernel(const char *name, struct noun_home *home, noun *kernel,
     char path[4200];
     if (!samples_find(name, path, sizeof path, why, why_size))
         return false;
-    struct noun_region *region = noun_region_new((size_t)1 << 30);
+    /* A kernel's text is small; within the scratch size the process chose
+     * (repl/memory.h) so it starts under a tight `ulimit -v`. */
+    size_t scratch = nock_default_scratch_bytes();
+    struct noun_region *region = noun_region_new(scratch < ((size_t)1 << 30) ? scratch : (size_t)1 << 30);
     if (!region) {
         snprintf(why, why_size, "cannot reserve scratch to read %s", path);
         return false;

@@ -25,6 +25,7 @@
 #include "interp/jets.h"
 #include "interp/text.h"
 #include "repl/command.h"
+#include "repl/entry.h"
 #include "repl/expression.h"
 #include "repl/interactive.h"
 
@@ -76,6 +77,7 @@ struct session {
     /* The handler nock_context_new put on the region: back in place
      * whenever the evaluator runs, and between lines. */
     char *store_directory;                /* NULL: the default */
+    size_t home_capacity;                 /* address space home reserved */
     struct session_attachment attachment; /* state NULL when none */
     struct jets_dashboard *jets;          /* the evaluator's jets */
     struct hoon_runtime *hoon;            /* :ivory's kernel, or NULL */
@@ -328,6 +330,7 @@ void session_each_binding(struct session *session,
 struct nock_context *session_nock(struct session *session) { return session->nock; }
 struct noun_home *session_home(struct session *session) { return session->home; }
 const char *session_store_directory(const struct session *session) { return session->store_directory; }
+size_t session_home_capacity(const struct session *session) { return session->home_capacity; }
 void *session_attached(struct session *session) { return session->attachment.state; }
 
 struct jets_dashboard *session_jets(struct session *session) { return session->jets; }
@@ -372,6 +375,7 @@ struct session *session_new(const struct session_options *options, char *why, si
         return NULL;
     }
     size_t home_capacity = options->home_capacity ? options->home_capacity : SESSION_DEFAULT_HOME_CAPACITY;
+    session->home_capacity = home_capacity;
     struct noun_arena *arena = noun_arena_memory(home_capacity);
     session->home = arena ? noun_home_new(arena) : NULL;
     if (!session->home) {
@@ -663,20 +667,96 @@ enum session_result session_run_line(struct session *session, const char *line, 
     return result;
 }
 
-bool session_run_stream(struct session *session, FILE *stream, const struct session_output *output)
+/* Error lines of an entry read from a file get `FILE:LINE: ` in front:
+ * the line the error's column falls in, or the entry's first line. */
+struct located_output {
+    const struct session_output *inner;
+    const char *name;
+    const struct entry *entry;
+    size_t first_line;          /* 1-based line of the file the entry starts on */
+};
+
+/* The N of the first "column N" in an error line (0 when none). */
+static size_t column_mentioned(const char *text, size_t length)
+{
+    static const char key[] = "column ";
+    for (size_t i = 0; i + sizeof key - 1 < length; i++) {
+        if (memcmp(text + i, key, sizeof key - 1) != 0)
+            continue;
+        size_t column = 0;
+        for (size_t j = i + sizeof key - 1; j < length && text[j] >= '0' && text[j] <= '9' && column < 1000000; j++)
+            column = column * 10 + (size_t)(text[j] - '0');
+        return column;
+    }
+    return 0;
+}
+
+static void located_value(void *context, const char *text, size_t length)
+{
+    struct located_output *located = context;
+    located->inner->value(located->inner->context, text, length);
+}
+
+static void located_notice(void *context, const char *text, size_t length)
+{
+    struct located_output *located = context;
+    located->inner->notice(located->inner->context, text, length);
+}
+
+static void located_error(void *context, const char *text, size_t length)
+{
+    struct located_output *located = context;
+    if (length < 6 || memcmp(text, "error:", 6) != 0) {
+        located->inner->error(located->inner->context, text, length);
+        return;
+    }
+    size_t column = column_mentioned(text, length);
+    size_t line = located->first_line + (column ? entry_line_of_column(located->entry, column) : 0);
+    session_print_error(located->inner, "%s:%zu: %.*s", located->name, line, (int)length, text);
+}
+
+bool session_run_stream(struct session *session, FILE *stream, const char *name,
+                        const struct session_output *output)
 {
     char *line = NULL;
     size_t capacity = 0;
     ssize_t length;
     bool all_ok = true;
-    while ((length = getline(&line, &capacity, stream)) >= 0) {
-        enum session_result result = session_run_line(session, line, (size_t)length, output);
+    struct entry entry = { 0 };
+    size_t line_number = 0, first_line = 1;
+    struct located_output located = { .inner = output, .name = name, .entry = &entry };
+    const struct session_output located_output = {
+        .context = &located, .value = located_value, .error = located_error, .notice = located_notice,
+    };
+    for (;;) {
+        length = getline(&line, &capacity, stream);
+        if (length >= 0) {
+            line_number++;
+            if (entry.lines == 0)
+                first_line = line_number;
+            if (!entry_add_line(&entry, line, (size_t)length)) {
+                session_print_error(output, "%s:%zu: error: out of memory", name, line_number);
+                all_ok = false;
+                continue;
+            }
+            if (!entry_complete(&entry))
+                continue;
+        } else if (entry.lines == 0) {
+            break;
+        } else {
+            /* The file ended inside an entry: run it, so the parser says
+             * which '[' is still open. */
+        }
+        located.first_line = first_line;
+        enum session_result result = session_run_line(session, entry.text, entry.length, &located_output);
+        entry_clear(&entry);
         if (result == SESSION_FAILED)
             all_ok = false;
-        if (result == SESSION_QUIT)
+        if (result == SESSION_QUIT || length < 0)
             break;
     }
     free(line);
+    entry_free(&entry);
     return all_ok;
 }
 

@@ -67,9 +67,12 @@ void session_free(struct session *session);
 enum session_result session_run_line(struct session *session, const char *line, size_t length,
                                      const struct session_output *output);
 
-/* Run every line of a stream as session_run_line would; stops early only
- * for :quit.  Returns whether every line succeeded. */
-bool session_run_stream(struct session *session, FILE *stream, const struct session_output *output);
+/* Run every entry of a stream as session_run_line would: a line that
+ * leaves a '[' open continues on the next, as at the REPL (repl/entry.h).
+ * Error lines say where: `NAME:LINE: error: ...`.  Stops early only for
+ * :quit.  Returns whether every entry succeeded. */
+bool session_run_stream(struct session *session, FILE *stream, const char *name,
+                        const struct session_output *output);
 
 /* Whether a line asked to end the session (:quit). */
 bool session_quit_requested(const struct session *session);
@@ -121,6 +124,8 @@ void session_each_binding(struct session *session,
 
 struct nock_context *session_nock(struct session *session);
 struct noun_home *session_home(struct session *session);
+/* The address space home reserved when the session was made. */
+size_t session_home_capacity(const struct session *session);
 /* The store directory the session was made with (NULL: the default). */
 const char *session_store_directory(const struct session *session);
 
