@@ -52,12 +52,13 @@ static const struct command commands[] = {
       "print the mug (31-bit hash) of EXPR in hex",
       "The mug is Vere's structural hash of a noun, bit for bit.\n"
       "Example: :mug 0   prints 0x79ff04e8" },
-    { "time", command_time, COMMAND_TAKES_REST, ":time EXPR",
-      "evaluate EXPR, print it, then what it cost",
-      "Prints the value, then a line with the wall time, the Nock steps run,\n"
-      "the scratch bytes allocated and the dedup hits while copying the value\n"
-      "to home.\n"
-      "Example: :time *[1000 dec]" },
+    { "time", command_time, COMMAND_TAKES_REST, ":time LINE",
+      "run LINE (an expression, =NAME EXPR or a :command), then say what it cost",
+      "Runs the line as usual, then prints a line with the wall and CPU time,\n"
+      "the Nock steps the session's evaluator ran, the scratch bytes allocated\n"
+      "and the dedup hits while copying values to home -- also when the line\n"
+      "fails.  (A kernel's own steps show in :profile.)\n"
+      "Example: :time *[1000 dec]   :time :poke [%put 1 2]" },
     { "load", command_load, COMMAND_TAKES_WORD_AND_REST, ":load NAME PATH",
       "read a jam file (or .noun/.nock text) and bind it to NAME",
       "A file ending in .noun or .nock is read as noun text, where '::' starts\n"
@@ -361,6 +362,8 @@ static enum session_result command_mug(struct session *session, const struct com
     return SESSION_OK;
 }
 
+/* :time LINE: run any line (an expression, a binding, a command) and say
+ * what it cost, whether it succeeded or not. */
 static enum session_result command_time(struct session *session, const struct command_arguments *arguments,
                                         const struct session_output *output)
 {
@@ -371,31 +374,40 @@ static enum session_result command_time(struct session *session, const struct co
     noun_home_dedup_stats(home, &dedup_before);
     uint64_t steps_before = nock_context_counters(nock)->steps;
     uint64_t bytes_before = noun_region_bytes_allocated(region);
+    uint64_t cpu_before = clock_cpu_nanoseconds();
     double started = clock_wall_seconds();
 
-    noun value;
-    if (!evaluate_rest(session, arguments, output, &value))
-        return SESSION_FAILED;
-    /* Copying the value to home is part of what a line costs, and where
-     * dedup hits happen. */
-    noun kept = noun_home_copy_out(home, region, value);
-    if (kept == NOUN_NONE) {
-        session_print_error(output, "error: out of memory: home is full");
-        return SESSION_FAILED;
+    enum session_result result;
+    char first = arguments->line[arguments->rest_start];
+    if (first == ':' || first == '=') {
+        result = session_dispatch(session, arguments->line, arguments->rest_end, arguments->rest_start, output);
+    } else {
+        /* An expression: copying its value to home is part of what it
+         * costs, and where dedup hits happen. */
+        noun value, kept = NOUN_NONE;
+        result = SESSION_FAILED;
+        if (evaluate_rest(session, arguments, output, &value)) {
+            kept = noun_home_copy_out(home, region, value);
+            if (kept == NOUN_NONE)
+                session_print_error(output, "error: out of memory: home is full");
+            else if (session_print_noun(session, output, kept))
+                result = SESSION_OK;
+        }
     }
 
     double elapsed = clock_wall_seconds() - started;
+    uint64_t cpu = clock_cpu_nanoseconds() - cpu_before;
     uint64_t steps = nock_context_counters(nock)->steps - steps_before;
     uint64_t bytes = noun_region_bytes_allocated(region) - bytes_before;
     noun_home_dedup_stats(home, &dedup_after);
-    if (!session_print_noun(session, output, kept))
-        return SESSION_FAILED;
-    char duration[32];
+    char duration[32], cpu_text[32];
     format_duration(elapsed, duration, sizeof duration);
-    session_print(output, "time: %s, %llu steps, %llu bytes allocated, %llu dedup hits", duration,
-                  (unsigned long long)steps, (unsigned long long)bytes,
-                  (unsigned long long)(dedup_after.hits - dedup_before.hits));
-    return SESSION_OK;
+    format_duration((double)cpu / 1e9, cpu_text, sizeof cpu_text);
+    session_print(output, "time: %s (cpu %s), %llu steps, %llu bytes allocated, %llu dedup hits%s", duration,
+                  cpu_text, (unsigned long long)steps, (unsigned long long)bytes,
+                  (unsigned long long)(dedup_after.hits - dedup_before.hits),
+                  result == SESSION_FAILED ? " (the line failed)" : "");
+    return result;
 }
 
 /* The whole file in malloc'd memory; NULL (after saying why) on failure. */

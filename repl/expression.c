@@ -14,6 +14,10 @@
  * turn.  Nothing recurses, so `[[[[...` ten million deep costs memory, not C
  * stack.
  *
+ * The text is read twice: a first pass checks it all (syntax, names) with
+ * operators not applied, so nothing runs before the end of the line has
+ * been seen; the second pass evaluates.
+ *
  * Operators are applied as soon as their operand is complete, so `*` may run
  * the evaluator while other values wait on the stack.  The evaluator may
  * collect scratch and move them; protect_waiting_values copies them to home
@@ -55,6 +59,7 @@ struct evaluation {
     size_t length;
     size_t position;
     struct expression_error *error;
+    bool checking; /* the first pass: read the whole text, run nothing */
 };
 
 static const char operator_characters[] = "*/#?+=";
@@ -398,7 +403,9 @@ static bool reduce(struct evaluation *e, noun value, noun *out, bool *finished)
         while ((top = top_frame(e)) && top->kind != '[') {
             struct frame op = *top;
             e->stacks->frame_count--;
-            if (!apply_operator(e, &op, value, &value))
+            if (e->checking)
+                value = 0; /* a stand-in: the operator runs in the second pass */
+            else if (!apply_operator(e, &op, value, &value))
                 return false;
         }
         if (!top) {
@@ -475,7 +482,18 @@ enum expression_status expression_evaluate(struct expression_evaluator *evaluato
         .position = start,
         .error = error,
     };
+    /* Read the whole text before running any of it, so a mistake at the
+     * end of the line is reported at once, not after (or instead of) a
+     * long evaluation. */
+    e.checking = true;
     bool ok = evaluate_all(&e, out);
+    if (ok) {
+        evaluator->value_count = 0;
+        evaluator->frame_count = 0;
+        e.checking = false;
+        e.position = start;
+        ok = evaluate_all(&e, out);
+    }
     error->steps = nock_context_counters(nock)->steps - steps_at_start;
     evaluator->value_count = 0;
     evaluator->frame_count = 0;

@@ -15,7 +15,8 @@
  * accepts (decimal, 0x hex, %term, ...); a word starting with a letter is a
  * name, looked up through the caller's resolver.  `[a b c]` is `[a [b c]]`.
  *
- * Parsing and evaluation happen in one left-to-right pass with explicit,
+ * The whole text is parsed (syntax and names checked) before any of it is
+ * evaluated.  Parsing and evaluation use explicit,
  * heap-allocated stacks, so nesting depth is bounded by memory, never by the
  * C stack.  Nouns are built in the nock context's scratch region; the result
  * lives there until the caller copies it out.  Intermediate results that must

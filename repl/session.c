@@ -601,15 +601,39 @@ static enum session_result run_expression(struct session *session, const char *l
     return session_print_noun(session, output, value) ? SESSION_OK : SESSION_FAILED;
 }
 
+/* `=WORD EXPR` where WORD is not a name (`=1bad 5`): meant as a binding,
+ * since `=` of a noun is written `=[a b]` and a word and more after it
+ * can't be one operand. */
+static bool looks_like_binding(const char *line, size_t length, size_t start)
+{
+    size_t i = start + 1;
+    if (i >= length || line[i] == '[' || expression_is_space(line[i]) || strchr("*/#?+=\"", line[i]))
+        return false;
+    while (i < length && !expression_is_space(line[i]) && line[i] != '[' && line[i] != ']')
+        i++;
+    while (i < length && expression_is_space(line[i]))
+        i++;
+    return i < length && (i == start + 1 || expression_is_space(line[i - 1]));
+}
+
 /* Dispatch on the line's first character.  A separate function from
  * session_run_line so nothing it keeps in locals is live across setjmp. */
-static enum session_result dispatch(struct session *session, const char *line, size_t length, size_t start,
+enum session_result session_dispatch(struct session *session, const char *line, size_t length, size_t start,
                                     const struct session_output *output)
 {
     if (line[start] == ':')
         return command_run(session, line, length, start, output);
     if (line[start] == '=' && expression_name_length(line + start + 1, length - start - 1) > 0)
         return run_binding(session, line, length, start, output);
+    if (line[start] == '=' && looks_like_binding(line, length, start)) {
+        size_t end = start + 1;
+        while (end < length && !expression_is_space(line[end]))
+            end++;
+        session_print_error(output, "error: %.*s at column %zu is not a valid name (a name is letters, digits and "
+                            "'-', starting with a letter)", (int)(end - start - 1 > 64 ? 64 : end - start - 1),
+                            line + start + 1, start + 2);
+        return SESSION_FAILED;
+    }
     return run_expression(session, line, length, start, output);
 }
 
@@ -635,7 +659,7 @@ static enum session_result run_guarded(struct session *session, const char *line
     volatile enum session_result result = SESSION_FAILED;
     if (setjmp(session->out_of_memory_exit) == 0) {
         session->out_of_memory_armed = true;
-        result = dispatch(session, line, length, start, output);
+        result = session_dispatch(session, line, length, start, output);
     } else {
         session_print_error(output, "error: out of memory: the scratch region is full");
         result = SESSION_FAILED;

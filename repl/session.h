@@ -112,6 +112,11 @@ bool session_last_crash(struct session *session, noun *trace, const char **messa
 bool session_evaluate(struct session *session, const char *line, size_t length, size_t start,
                       const struct session_output *output, noun *value);
 
+/* Run the line text[start, length) inside the running line (for :time):
+ * a command, a binding or an expression, without the line cycle. */
+enum session_result session_dispatch(struct session *session, const char *line, size_t length, size_t start,
+                                     const struct session_output *output);
+
 /* Bind `name` to `value` (copied to home).  False (with an error written)
  * when home is full or memory runs out. */
 bool session_bind(struct session *session, const char *name, size_t name_length, noun value,

@@ -78,3 +78,52 @@ if wait_for_file_line "$work/spawn.out" '^event 1: \[%spawn'; then
 else
     fail interrupted-spawn-message "the spawn's event never showed" "$(cat "$work/spawn.err")"
 fi
+
+# ---- lines, files, :time ------------------------------------------------------
+
+DEC='[8 [1 0] 8 [1 6 [5 [0 7] 4 0 6] [0 6] 9 2 [0 2] [4 0 6] 0 7] 9 2 0 1]'
+# *[0 dec] never ends: only a parser that reads the whole line first says
+# anything about the junk (timeout is the guard that makes this fail).
+out=$(timeout 20 "$program" -e "*[0 $DEC] junk" 2>&1)
+[[ "$out" == *"expected the end of the line at column"* ]] && pass whole-line-parsed-first ||
+    fail whole-line-parsed-first "$out"
+run -e '=1bad 5'
+[[ "$err" == *"1bad at column 2 is not a valid name"* ]] && pass invalid-binding-name || fail invalid-binding-name "$err"
+
+cat > "$work/multi.nock" <<'NOCK'
+:: a cell over three lines, as docs/repl.md shows it typed
+=cell [1
+2 :: a comment inside the cell
+3]
+cell
+*[cell [0 7]]
+NOCK
+run "$work/multi.nock"
+[[ "$out" == $'[1 2 3]\n3' && $status -eq 0 ]] && pass file-continues-open-brackets ||
+    fail file-continues-open-brackets "$out" "$err"
+printf '=a [1\n2]\n5\n[1 2\n  foo]\n' > "$work/bad.nock"
+run "$work/bad.nock"
+[[ "$err" == "$work/bad.nock:5: error: unknown name foo at column "* ]] && pass file-error-names-file-and-line ||
+    fail file-error-names-file-and-line "$err"
+out=$(printf '[1\n2]\n*[0 0]\n' | "$program" 2>&1)
+[[ "$out" == $'[1 2]\nstdin:3: error: crash'* ]] && pass stdin-reads-entries || fail stdin-reads-entries "$out"
+
+run -e ':time *[42 [0 5]]'
+[[ "$err" == *"crash"* && "$out" == "time: "*"(the line failed)" ]] && pass time-prints-cost-on-failure ||
+    fail time-prints-cost-on-failure "$out" "$err"
+run -e ':time =x 5' -e ':time :mug x'
+[[ "$out" == time:*$'\n0x'*$'\ntime: '* ]] && pass time-takes-any-line || fail time-takes-any-line "$out" "$err"
+
+# ---- memory ---------------------------------------------------------------------
+
+out=$(ulimit -v 2000000; "$program" -e '*[42 [4 0 1]]' -e ':set home-max' 2>&1)
+[[ "$out" == 43$'\n'"home-max "*GiB* || "$out" == 43$'\n'"home-max "*MiB* ]] && pass starts-under-ulimit ||
+    fail starts-under-ulimit "$out"
+out=$(ulimit -v 2000000; "$program" gen kv 50 "$work/small" 2>&1 >/dev/null &&
+      "$program" --store "$work/small" -e ':state' 2>&1)
+[[ "$out" == *"kernel kv in "*"event 50"* ]] && pass store-under-ulimit || fail store-under-ulimit "$out"
+out=$(ulimit -v 2000000; "$program" --home-max 8G -e 1 2>&1)
+[[ "$out" == *"don't fit the address-space limit"*"--home-max"* ]] && pass home-max-too-big-says-why ||
+    fail home-max-too-big-says-why "$out"
+run --home-max 256M --scratch-max 64M -e ':set home-max' -e ':set scratch-max'
+[[ "$out" == *"256 MiB"*"64 MiB"* ]] && pass memory-options || fail memory-options "$out" "$err"
