@@ -65,8 +65,10 @@ bool samples_find(const char *name, char *path, size_t size, char *why, size_t w
     }
     char directory[4096];
     program_directory(directory, sizeof directory);
-    const char *relative[] = { "../samples", "../../samples" };
-    for (size_t i = 0; directory[0] && i < 2; i++) {
+    /* bin/nocklab in the source tree, build/x/nocklab, and PREFIX/bin/nocklab
+     * after `make install`. */
+    const char *relative[] = { "../samples", "../../samples", "../share/nocklab/samples" };
+    for (size_t i = 0; directory[0] && i < sizeof relative / sizeof relative[0]; i++) {
         snprintf(path, size, "%s/%s/%s.nock", directory, relative[i], name);
         if (readable(path))
             return true;
@@ -74,7 +76,7 @@ bool samples_find(const char *name, char *path, size_t size, char *why, size_t w
     snprintf(path, size, "samples/%s.nock", name);
     if (readable(path))
         return true;
-    snprintf(why, why_size, "cannot find %s.nock beside the program or in ./samples (set NOCKLAB_SAMPLES to its directory)",
+    snprintf(why, why_size, "cannot find %s.nock beside the program, in its share/nocklab/samples or in ./samples (set NOCKLAB_SAMPLES to its directory)",
              name);
     return false;
 }

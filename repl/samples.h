@@ -28,7 +28,8 @@ const char *samples_names(void);
 bool samples_known(const char *name);
 
 /* Find samples/NAME.nock: in $NOCKLAB_SAMPLES if set, else beside the
- * program (../samples or ../../samples from the executable's directory),
+ * program (../samples, ../../samples or ../share/nocklab/samples from the
+ * executable's directory),
  * else ./samples.  False (with why) when none exists. */
 bool samples_find(const char *name, char *path, size_t size, char *why, size_t why_size);
 

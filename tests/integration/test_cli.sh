@@ -194,13 +194,13 @@ expect_stderr_match save-ivory-as-text '^error: ivory has more than' -e ":load i
 # ---- :time, :help, :quit, unknown commands -----------------------------------
 
 run_capture -e "=dec $DEC" -e ':time *[1000 dec]'
-[[ $status -eq 0 && "$out" =~ ^999$'\n'time:\ [0-9.]+\ (us|ms|s),\ 12000\ steps,\ [0-9]+\ bytes\ allocated,\ [0-9]+\ dedup\ hits$ ]]
+[[ $status -eq 0 && "$out" =~ ^999$'\n'time:\ [0-9.]+\ (us|ms|s)\ \(cpu\ [0-9.]+\ (us|ms|s)\),\ 12000\ steps,\ [0-9]+\ bytes\ allocated,\ [0-9]+\ dedup\ hits$ ]]
 check time-report $? "$out $err"
 run_capture -e '=a [1 2]' -e ':time [1 2]'
 [[ "$out" =~ ,\ 2\ dedup\ hits$ || "$out" =~ ,\ [1-9][0-9]*\ dedup\ hits$ ]]
 check time-dedup-hits $? "$out"
 run_capture -e ':help'
-[[ $status -eq 0 && "$out" == *":load NAME PATH"* && "$out" == *":time EXPR"* ]]
+[[ $status -eq 0 && "$out" == *":load NAME PATH"* && "$out" == *":time LINE"* ]]
 check help-command $? "$out"
 run_capture -e ':help load'
 [[ $status -eq 0 && "$out" == *"Example:"* ]]
@@ -248,7 +248,7 @@ cat >"$work/lines.nl" <<EOF
 :mug 0
 EOF
 run_capture "$work/lines.nl"
-[[ $status -eq 1 && "$out" == $'41\n0x79ff04e8' && "$err" == "error: unknown name nope at column 4" ]]
+[[ $status -eq 1 && "$out" == $'41\n0x79ff04e8' && "$err" == "$work/lines.nl:6: error: unknown name nope at column 4" ]]
 check file-of-lines $? "exit $status, out '$out', err '$err'"
 printf '1\r\n[2 3]\r\n' >"$work/crlf.nl"
 expect_output file-crlf $'1\n[2 3]' "$work/crlf.nl"
@@ -289,7 +289,7 @@ check interrupt-between-lines-ends-program $? "exit $status"
 
 python3 -c "print('[' * 10000000)" >"$work/deep-open.nl"
 run_capture "$work/deep-open.nl"
-[[ $status -eq 1 && "$err" == "error: expected ']' at column 10000001 to close the '[' at column 10000000" ]]
+[[ $status -eq 1 && "$err" == "$work/deep-open.nl:1: error: expected ']' at column 10000001 to close the '[' at column 10000000" ]]
 check ten-million-open-brackets $? "exit $status: ${err:0:200}"
 python3 -c "n = 1000000; print('[' * n + '1' + ' 2]' * n)" >"$work/deep-cell.nl"
 out=$("$NOCKLAB" "$work/deep-cell.nl" | wc -c)

@@ -127,3 +127,15 @@ out=$(ulimit -v 2000000; "$program" --home-max 8G -e 1 2>&1)
     fail home-max-too-big-says-why "$out"
 run --home-max 256M --scratch-max 64M -e ':set home-max' -e ':set scratch-max'
 [[ "$out" == *"256 MiB"*"64 MiB"* ]] && pass memory-options || fail memory-options "$out" "$err"
+
+# ---- make install ------------------------------------------------------------------
+
+# (-o all: install what is built, never rebuild inside the test run)
+if make -s --no-print-directory -o all -o deps install PREFIX="$work/prefix" INSTALL_PROGRAM="$NOCKLAB" \
+        >"$work/install.log" 2>&1; then
+    out=$(cd "$work" && env -u NOCKLAB_SAMPLES "$work/prefix/bin/nocklab" gen kv 20 "$work/installed-store" 2>&1)
+    [[ -f "$work/prefix/share/nocklab/samples/kv.nock" && "$out" == *"event 20 mug"* ]] &&
+        pass installed-nocklab-finds-samples || fail installed-nocklab-finds-samples "$out"
+else
+    fail installed-nocklab-finds-samples "$(cat "$work/install.log")"
+fi
