@@ -15,7 +15,8 @@
  *
  * Elision counts the hidden cells as a tree; with shared subtrees a tree can
  * be exponentially bigger than the noun in memory, so counts are memoized by
- * cell address (one table per print) and stop growing at 2^63 ("2^63+").
+ * cell address (one table per print) and stop growing at 2^63; past that
+ * the marker gives the distinct cells instead, counted by a walk of its own.
  */
 #include "interp/text.h"
 
@@ -992,6 +993,33 @@ static bool count_tree_cells(struct count_memo *memo, struct stack *work, noun n
     return true;
 }
 
+/* Distinct cells of n (0 for an atom): a depth-first walk that visits each
+ * cell once, with `seen` as the set of cells met. */
+static bool count_distinct_cells(struct stack *work, noun n, uint64_t *out)
+{
+    struct count_memo seen = {0};
+    uint64_t distinct = 0;
+    bool ok = true;
+    work->count = 0;
+    if (noun_is_cell(n))
+        ok = noun_push(work, n);
+    while (ok && work->count) {
+        noun cell = noun_items(work)[--work->count];
+        if (memo_find(&seen, cell))
+            continue;
+        ok = memo_put(&seen, cell, 0);
+        distinct++;
+        noun head = noun_head(cell), tail = noun_tail(cell);
+        if (ok && noun_is_cell(head) && !memo_find(&seen, head))
+            ok = noun_push(work, head);
+        if (ok && noun_is_cell(tail) && !memo_find(&seen, tail))
+            ok = noun_push(work, tail);
+    }
+    memo_free(&seen);
+    *out = distinct;
+    return ok;
+}
+
 /* ---- the noun printer --------------------------------------------------- */
 
 /* What a tape check found: `length` cells if the list is a tape, else where
@@ -1053,8 +1081,14 @@ static bool print_marker(struct printer *pr, noun n)
     uint64_t hidden;
     if (!count_tree_cells(&pr->memo, &pr->count_work, n, &hidden))
         return false;
-    if (hidden >= COUNT_CAP)
-        return text_buffer_append(pr->out, "...(2^63+ cells)", 16);
+    if (hidden >= COUNT_CAP) {
+        /* Too many as a tree to count: say how many there are in memory. */
+        uint64_t distinct;
+        if (!count_distinct_cells(&pr->count_work, n, &distinct))
+            return false;
+        return text_buffer_append(pr->out, "...(", 4) && append_word_decimal(pr->out, distinct, true) &&
+               text_buffer_append(pr->out, " distinct cells)", 16);
+    }
     return text_buffer_append(pr->out, "...(", 4) && append_word_decimal(pr->out, hidden, true) &&
            text_buffer_append(pr->out, hidden == 1 ? " cell)" : " cells)", hidden == 1 ? 6 : 7);
 }

@@ -91,8 +91,9 @@ enum text_atom_style { TEXT_DECIMAL, TEXT_HEX, TEXT_HOON, TEXT_CORD, TEXT_TAPE }
  *              still print).
  * The marker is `...(N cells)`, N being the number of cells hidden, counted
  * as a tree (a shared subtree counts each time it appears), written with
- * Hoon's dots: `[1 2 ...(1.204 cells)]`; `...(2^63+ cells)` when a shared
- * noun's tree has 2^63 cells or more.  A marker stands for one element,
+ * Hoon's dots: `[1 2 ...(1.204 cells)]`; when a shared noun's tree has
+ * 2^63 cells or more, the cells it has in memory: `...(390.214 distinct
+ * cells)`.  A marker stands for one element,
  * or, at the end of a tuple, for the rest of its elements.  Marked output
  * does not parse, on purpose. */
 struct text_print_options {
