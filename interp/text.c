@@ -849,6 +849,32 @@ static bool append_cord_or_decimal(struct text_buffer *b, noun atom)
     return buffer_put(b, '\'');
 }
 
+/* %term when the atom is a term (a lowercase letter, then lowercase
+ * letters, digits and '-'), else 'cord' when printable, else decimal.
+ * One byte is not text enough: 55 is far likelier a number than '7'. */
+static bool append_term_cord_or_decimal(struct text_buffer *b, noun atom)
+{
+    uint64_t single;
+    size_t words;
+    const uint64_t *w = noun_atom_words(atom, &single, &words);
+    uint64_t bytes = noun_atom_byte_length(atom);
+    if (bytes < 2)
+        return append_decimal(b, atom, false);
+    bool term = bytes > 0 && atom_byte(w, 0) >= 'a' && atom_byte(w, 0) <= 'z';
+    for (uint64_t i = 1; i < bytes && term; i++) {
+        uint8_t c = atom_byte(w, i);
+        term = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    }
+    if (!term)
+        return append_cord_or_decimal(b, atom);
+    if (!buffer_put(b, '%'))
+        return false;
+    for (uint64_t i = 0; i < bytes; i++)
+        if (!buffer_put(b, (char)atom_byte(w, i)))
+            return false;
+    return true;
+}
+
 /* Atoms of 2^64 and up print in hex in the Hoon style. */
 static bool atom_is_big(noun atom)
 {
@@ -864,6 +890,8 @@ static bool append_atom(struct text_buffer *b, noun atom, enum text_atom_style s
         return atom_is_big(atom) ? append_hex(b, atom, true) : append_decimal(b, atom, true);
     case TEXT_CORD:
         return append_cord_or_decimal(b, atom);
+    case TEXT_TERM:
+        return append_term_cord_or_decimal(b, atom);
     case TEXT_DECIMAL:
     case TEXT_TAPE:
     default:
@@ -1065,6 +1093,9 @@ struct printer {
     struct count_memo memo;
 };
 
+/* TAPE and TERM print tapes as "text". */
+static bool prints_tapes(const struct printer *pr) { return pr->style == TEXT_TAPE || pr->style == TEXT_TERM; }
+
 static bool budget_spent(const struct printer *pr)
 {
     return pr->max_cells && pr->cells_printed >= pr->max_cells;
@@ -1120,7 +1151,7 @@ static bool print_cell_element(struct printer *pr, noun *element, bool *descend)
     if (budget_spent(pr))
         return print_marker(pr, cell);
     noun resume = NOUN_NONE;
-    if (pr->style == TEXT_TAPE) {
+    if (prints_tapes(pr)) {
         struct tape_check check = check_tape(cell);
         if (check.is_tape && budget_allows(pr, check.length))
             return print_tape(pr, cell, check.length);
@@ -1130,7 +1161,7 @@ static bool print_cell_element(struct printer *pr, noun *element, bool *descend)
     }
     if (!buffer_put(pr->out, '[') || !noun_push(&pr->open, noun_tail(cell)))
         return false;
-    if (pr->style == TEXT_TAPE && !noun_push(&pr->resume, resume))
+    if (prints_tapes(pr) && !noun_push(&pr->resume, resume))
         return false;
     pr->cells_printed++;
     *element = noun_head(cell);
@@ -1141,7 +1172,7 @@ static bool print_cell_element(struct printer *pr, noun *element, bool *descend)
 static void pop_tuple(struct printer *pr)
 {
     pr->open.count--;
-    if (pr->style == TEXT_TAPE)
+    if (prints_tapes(pr))
         pr->resume.count--;
 }
 
@@ -1186,7 +1217,7 @@ static bool print_next(struct printer *pr, noun *element, bool *done)
             continue;
         }
         uint64_t tape_length;
-        if (pr->style == TEXT_TAPE && rest_is_tape(pr, rest, &tape_length)) {
+        if (prints_tapes(pr) && rest_is_tape(pr, rest, &tape_length)) {
             if (!print_tape(pr, rest, tape_length) || !buffer_put(pr->out, ']'))
                 return false;
             pop_tuple(pr);

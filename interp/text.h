@@ -80,8 +80,12 @@ bool text_buffer_printf(struct text_buffer *b, const char *format, ...)
  *                 (space to '~'), otherwise decimal; 0 stays 0
  *   TEXT_TAPE     decimal atoms, but a null-terminated list of printable
  *                 ASCII atoms (at least one) prints as "text", also as the
- *                 last elements of a tuple: [1 "hi"] */
-enum text_atom_style { TEXT_DECIMAL, TEXT_HEX, TEXT_HOON, TEXT_CORD, TEXT_TAPE };
+ *                 last elements of a tuple: [1 "hi"]
+ *   TEXT_TERM     an atom of two bytes or more as %term when it is a term (a
+ *                 lowercase letter, then lowercase letters, digits and '-'),
+ *                 else as TEXT_CORD; tapes as in TEXT_TAPE; one-byte atoms
+ *                 in decimal: [%done 7 'oops!' "hi"] */
+enum text_atom_style { TEXT_DECIMAL, TEXT_HEX, TEXT_HOON, TEXT_CORD, TEXT_TAPE, TEXT_TERM };
 
 /* Printer options; all-zero means canonical decimal, nothing elided.
  *   max_depth  0 = unlimited; a cell nested deeper than this many brackets

@@ -155,6 +155,7 @@ static bool parse_count(const char *value, size_t length, uint64_t minimum, uint
 
 static const char *const style_names[] = {
     [TEXT_DECIMAL] = "dec", [TEXT_HEX] = "hex", [TEXT_HOON] = "hoon", [TEXT_CORD] = "cord", [TEXT_TAPE] = "tape",
+    [TEXT_TERM] = "term",
 };
 
 static bool apply_print(struct session *session, const char *value, size_t length, const struct session_output *output)
@@ -167,7 +168,7 @@ static bool apply_print(struct session *session, const char *value, size_t lengt
             return true;
         }
     }
-    session_print_error(output, "error: usage: :set print dec|hex|hoon|cord|tape");
+    session_print_error(output, "error: usage: :set print dec|hex|hoon|cord|tape|term");
     return false;
 }
 
@@ -332,7 +333,7 @@ static void describe_scratch_max(struct session *session, char *out, size_t size
 }
 
 static const struct setting settings[] = {
-    { "print", "dec|hex|hoon|cord|tape", "how atoms print", apply_print, describe_print },
+    { "print", "dec|hex|hoon|cord|tape|term", "how atoms print", apply_print, describe_print },
     { "print-cells", "N", "values print at most N cells, the rest elided (0: no limit)", apply_print_cells,
       describe_print_cells },
     { "print-depth", "N", "values print at most N brackets deep (0: no limit)", apply_print_depth,
@@ -643,8 +644,7 @@ static bool append_spot(struct text_buffer *buffer, noun clue)
                                     (unsigned long long)numbers[3]);
 }
 
-/* One trace entry's clue, rendered by what it looks like. */
-static bool append_clue(struct text_buffer *buffer, noun tag, noun clue)
+bool commands_explore_append_clue(struct text_buffer *buffer, noun tag, noun clue)
 {
     size_t start = buffer->length;
     if (tag == TERM_SPOT && append_spot(buffer, clue))
@@ -658,7 +658,7 @@ static bool append_clue(struct text_buffer *buffer, noun tag, noun clue)
     if (atom_is_printable(clue, 4096))
         return text_buffer_append(buffer, "'", 1) && append_atom_text(buffer, clue) &&
                text_buffer_append(buffer, "'", 1);
-    struct text_print_options options = { .style = TEXT_TAPE, .max_cells = CLUE_MAX_CELLS };
+    struct text_print_options options = { .style = TEXT_TERM, .max_cells = CLUE_MAX_CELLS };
     return text_print(buffer, clue, &options);
 }
 
@@ -688,11 +688,7 @@ enum session_result commands_explore_trace(struct session *session, const struct
         noun entry = noun_head(rest);
         line.length = 0;
         ok = text_buffer_printf(&line, "%4llu  ", (unsigned long long)index + 1);
-        if (noun_is_cell(entry))
-            ok = ok && session_append_term(&line, noun_head(entry)) && text_buffer_append(&line, " ", 1) &&
-                 append_clue(&line, noun_head(entry), noun_tail(entry));
-        else
-            ok = ok && text_print(&line, entry, NULL);
+        ok = ok && session_append_trace_entry(&line, entry);
         ok = ok && pager_line(pager, line.data, line.length);
     }
     text_buffer_free(&line);

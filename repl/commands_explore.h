@@ -26,6 +26,12 @@ command_handler commands_explore_step, commands_explore_trace, commands_explore_
 const char *commands_explore_setting_name(size_t index);
 const char *commands_explore_setting_values(size_t index);
 
+/* One trace entry's clue as the REPL shows it everywhere (:trace, crash
+ * traces, refused events): a %spot clue as /path:<[l c].[l c]>, a tank as
+ * its text, anything else with terms, cords and tapes as such. */
+struct text_buffer;
+bool commands_explore_append_clue(struct text_buffer *buffer, noun tag, noun clue);
+
 /* The rows repl/command.c puts in its table. */
 #define COMMANDS_EXPLORE_ROWS                                                                                   \
     { "step", commands_explore_step, COMMAND_TAKES_REST, ":step *[A F]",                                        \
@@ -47,7 +53,8 @@ const char *commands_explore_setting_values(size_t index);
       "show or change settings: print style and elision, :step limits, jets",                                   \
       "With no argument, lists every setting, its value and what it takes;\n"                                   \
       "with a name, shows that one.  Settings:\n"                                                               \
-      "  print dec|hex|hoon|cord|tape   how atoms print (hoon: 1.000.000)\n"                                    \
+      "  print dec|hex|hoon|cord|tape|term  how atoms print (hoon: 1.000.000;\n"                             \
+      "                   term: %terms, 'cords' and \"tapes\" as such)\n"                                      \
       "  print-cells N    values print at most N cells, the rest elided (0: all)\n"                             \
       "  print-depth N    values print N brackets deep, the rest elided (0: all)\n"                             \
       "  step-limit N     :step stops after N reductions\n"                                                     \

@@ -110,7 +110,7 @@ static void format_nanoseconds(uint64_t nanoseconds, char *out, size_t size)
  * code, often long, and the id and subject are what a reader wants. */
 static bool append_effect(struct text_buffer *buffer, noun effect)
 {
-    struct text_print_options options = { .max_cells = PRINT_MAX_CELLS };
+    struct text_print_options options = { .style = TEXT_TERM, .max_cells = PRINT_MAX_CELLS };
     if (!noun_is_cell(effect))
         return text_print(buffer, effect, &options);
     char tag[9];
@@ -140,7 +140,7 @@ static void print_store_error(const struct session_output *output, const struct 
 {
     session_print_error(output, "error: %s", error->message);
     if (error->trace)
-        session_print_trace(output, error->trace, TEXT_CORD);
+        session_print_trace(output, error->trace);
 }
 
 /* A progress bar on standard error, when it is a terminal. */
@@ -169,17 +169,7 @@ static void show_progress(void *context, const char *what, uint64_t done, uint64
     fflush(stderr);
 }
 
-static void print_slog(void *context, noun clue)
-{
-    const struct session_output *output = context;
-    noun tank = noun_is_cell(clue) ? noun_tail(clue) : clue;
-    struct text_print_options options = { .style = TEXT_TAPE, .max_cells = 10000 };
-    struct text_buffer buffer;
-    text_buffer_init(&buffer);
-    if (text_buffer_append(&buffer, "slog: ", 6) && text_print(&buffer, tank, &options))
-        output->notice(output->context, buffer.data, buffer.length);
-    text_buffer_free(&buffer);
-}
+static void print_slog(void *context, noun clue) { session_print_slog(context, clue); }
 
 static void print_notice(void *context, const char *text)
 {
@@ -404,7 +394,7 @@ enum session_result commands_kernel_poke(struct session *session, const struct c
     if (!store_poke(store, event, &listener, &error)) {
         session_print_error(output, "error: event refused: %s", error.message);
         if (error.trace)
-            session_print_trace(output, error.trace, TEXT_CORD);
+            session_print_trace(output, error.trace);
         return SESSION_FAILED;
     }
     return SESSION_OK;
@@ -526,7 +516,7 @@ enum session_result commands_kernel_replay(struct session *session, const struct
     if (!store_replay(store, from, to, &listener, &result, &error)) {
         session_print_error(output, "error: replay stopped: %s", error.message);
         if (error.trace)
-            session_print_trace(output, error.trace, TEXT_CORD);
+            session_print_trace(output, error.trace);
         return SESSION_FAILED;
     }
     char line[256];

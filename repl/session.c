@@ -25,6 +25,7 @@
 #include "interp/jets.h"
 #include "interp/text.h"
 #include "repl/command.h"
+#include "repl/commands_explore.h"
 #include "repl/entry.h"
 #include "repl/expression.h"
 #include "repl/interactive.h"
@@ -184,16 +185,13 @@ static bool append_tape_text(struct text_buffer *buffer, noun tape)
     return true;
 }
 
-static void hook_slog(void *context, noun clue)
+void session_print_slog(const struct session_output *output, noun clue)
 {
-    struct session *session = context;
-    const struct session_output *output = session->output;
     if (!output || !output->notice)
         return;
-    /* By convention the clue is [priority tank].  A [%leaf tape] tank shows
-     * as its words; any other tank prints as noun text, tapes as "text". */
+    /* By convention the clue is [priority tank].  A tank shows as its text
+     * (commands_explore_append_clue), anything else as noun text. */
     noun tank = noun_is_cell(clue) ? noun_tail(clue) : clue;
-    struct text_print_options options = { .style = TEXT_TAPE, .max_cells = 10000 };
     struct text_buffer buffer;
     text_buffer_init(&buffer);
     bool ok = text_buffer_append(&buffer, "slog: ", 6);
@@ -202,11 +200,17 @@ static void hook_slog(void *context, noun clue)
                 append_tape_text(&buffer, noun_tail(tank)))) {
         buffer.length = prefix;
         buffer.data[prefix] = '\0';
-        ok = text_print(&buffer, tank, &options);
+        ok = commands_explore_append_clue(&buffer, 0, tank);
     }
     if (ok)
         output->notice(output->context, buffer.data, buffer.length);
     text_buffer_free(&buffer);
+}
+
+static void hook_slog(void *context, noun clue)
+{
+    struct session *session = context;
+    session_print_slog(session->output, clue);
 }
 
 /* %fast: a core to register with the jet dashboard. */
@@ -458,26 +462,28 @@ bool session_append_term(struct text_buffer *buffer, noun tag)
     return text_print(buffer, tag, NULL);
 }
 
-/* One line per trace entry, innermost first: `  %spot [...]`. */
-void session_print_trace(const struct session_output *output, noun trace, enum text_atom_style style)
+bool session_append_trace_entry(struct text_buffer *buffer, noun entry)
 {
-    struct text_print_options options = { .style = style, .max_cells = SESSION_MAX_TRACE_CELLS };
+    if (!noun_is_cell(entry)) {
+        struct text_print_options options = { .style = TEXT_TERM, .max_cells = SESSION_MAX_TRACE_CELLS };
+        return text_print(buffer, entry, &options);
+    }
+    return session_append_term(buffer, noun_head(entry)) && text_buffer_append(buffer, " ", 1) &&
+           commands_explore_append_clue(buffer, noun_head(entry), noun_tail(entry));
+}
+
+/* One line per trace entry, innermost first: `  %mean 'oops'`. */
+void session_print_trace(const struct session_output *output, noun trace)
+{
     uint64_t printed = 0, left_over = 0;
     for (noun rest = trace; noun_is_cell(rest); rest = noun_tail(rest)) {
         if (printed == SESSION_MAX_TRACE_LINES) {
             left_over++;
             continue;
         }
-        noun entry = noun_head(rest);
         struct text_buffer buffer;
         text_buffer_init(&buffer);
-        bool ok = text_buffer_append(&buffer, "  ", 2);
-        if (noun_is_cell(entry))
-            ok = ok && session_append_term(&buffer, noun_head(entry)) && text_buffer_append(&buffer, " ", 1) &&
-                 text_print(&buffer, noun_tail(entry), &options);
-        else
-            ok = ok && text_print(&buffer, entry, &options);
-        if (ok)
+        if (text_buffer_append(&buffer, "  ", 2) && session_append_trace_entry(&buffer, noun_head(rest)))
             output->error(output->context, buffer.data, buffer.length);
         text_buffer_free(&buffer);
         printed++;
@@ -496,7 +502,7 @@ static void print_expression_error(const struct session_output *output, const st
         return;
     case EXPRESSION_CRASH:
         session_print_error(output, "error: crash: %s", error->message);
-        session_print_trace(output, error->trace, TEXT_DECIMAL);
+        session_print_trace(output, error->trace);
         return;
     case EXPRESSION_OUT_OF_MEMORY:
     case EXPRESSION_TOO_DEEP:

@@ -165,8 +165,13 @@ void session_print_error(const struct session_output *output, const char *format
  * otherwise canonically. */
 bool session_append_term(struct text_buffer *buffer, noun tag);
 /* A crash trace as error lines, one per entry, innermost first
- * (`  %spot [...]`), clues in the given style, long traces cut. */
-void session_print_trace(const struct session_output *output, noun trace, enum text_atom_style style);
+ * (`  %mean 'oops'`), long traces cut.  Every trace the REPL shows goes
+ * through session_append_trace_entry: the tag as %term, the clue as
+ * commands_explore_append_clue renders it. */
+void session_print_trace(const struct session_output *output, noun trace);
+bool session_append_trace_entry(struct text_buffer *buffer, noun entry);
+/* A %slog clue ([priority tank]) as one notice line: `slog: text`. */
+void session_print_slog(const struct session_output *output, noun clue);
 
 /* Write the canonical text of a noun as one value line, elided past the
  * session's print_max_cells (an error line when memory runs out).  Returns

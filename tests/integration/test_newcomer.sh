@@ -139,3 +139,21 @@ if make -s --no-print-directory -o all -o deps install PREFIX="$work/prefix" INS
 else
     fail installed-nocklab-finds-samples "$(cat "$work/install.log")"
 fi
+
+# ---- printing -------------------------------------------------------------------
+
+# One printer for traces and effects: terms and cords as such, everywhere.
+run -e "*[0 [11 [%mean 1 'oops'] 0 2]]" -e ':trace'
+[[ "$err" == *$'\n'"  %mean 'oops'"* && "$out" == *"%mean 'oops'"* ]] && pass crash-trace-prints-cords ||
+    fail crash-trace-prints-cords "$out" "$err"
+run --store "$work/jobs" -e ':poke [%fib 9 10 0]'
+[[ "$out" == *"[%out %done 9 55]"* ]] && pass effects-print-terms || fail effects-print-terms "$out" "$err"
+run -e ':set print term' -e "[%foo 'a cord' \"tape\" 42]"
+[[ "$out" == *"[%foo 'a cord' \"tape\" 42]" ]] && pass set-print-term || fail set-print-term "$out" "$err"
+# [a a] doubled 70 times: 2^71 cells as a tree, 71 in memory; the marker
+# counts what is there instead of saying "2^63+".
+doubling=(-e '=a [1 2]')
+for ((i = 0; i < 70; i++)); do doubling+=(-e '=a [a a]'); done
+run "${doubling[@]}" -e ':set print-cells 1' -e 'a'
+[[ "$out" == *"[...(70 distinct cells) ...(70 distinct cells)]" ]] && pass elision-counts-distinct-cells ||
+    fail elision-counts-distinct-cells "$out" "$err"

@@ -417,6 +417,9 @@ static void test_print_styles(void **state)
     assert_prints(n, TEXT_HOON, "[1.000.000 0 26.984 [7.303.014 97 98 0] 0xdead.beef.0000.0000.0000]");
     assert_prints(n, TEXT_CORD, "[1000000 0 'hi' ['foo' 'a' 'b' 0] 1051570404137199630024704]");
     assert_prints(n, TEXT_TAPE, "[1000000 0 26984 [7303014 \"ab\"] 1051570404137199630024704]");
+    assert_prints(n, TEXT_TERM, "[1000000 0 %hi [%foo \"ab\"] 1051570404137199630024704]");
+    /* terms, cords, one-byte atoms as numbers, and what is neither */
+    assert_prints(parse("[%done 7 55 'oops!' %a-b1 'Hi' 0x1.0000]"), TEXT_TERM, "[%done 7 55 'oops!' %a-b1 'Hi' 65536]");
 
     assert_prints(parse("\"hello, world\""), TEXT_TAPE, "\"hello, world\"");
     assert_prints(parse("[\"a\" \"b\"]"), TEXT_TAPE, "[\"a\" \"b\"]");
@@ -444,7 +447,7 @@ static void test_print_styles(void **state)
     };
     for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
         noun sample = parse(samples[i]);
-        for (int style = TEXT_DECIMAL; style <= TEXT_TAPE; style++) {
+        for (int style = TEXT_DECIMAL; style <= TEXT_TERM; style++) {
             char *text = print_style(sample, (enum text_atom_style)style, 0, 0);
             if (!noun_equal(parse(text), sample))
                 fail_msg("style %d: '%s' does not parse back", style, text);
