@@ -850,8 +850,9 @@ static bool append_cord_or_decimal(struct text_buffer *b, noun atom)
 }
 
 /* %term when the atom is a term (a lowercase letter, then lowercase
- * letters, digits and '-'), else 'cord' when printable, else decimal.
- * One byte is not text enough: 55 is far likelier a number than '7'. */
+ * letters, digits and '-') of two bytes or more, else 'cord' when it is
+ * printable and three bytes or more, else decimal.  Short atoms are far
+ * likelier numbers: 55 is not '7', nor 17711 '/E'. */
 static bool append_term_cord_or_decimal(struct text_buffer *b, noun atom)
 {
     uint64_t single;
@@ -866,7 +867,7 @@ static bool append_term_cord_or_decimal(struct text_buffer *b, noun atom)
         term = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
     }
     if (!term)
-        return append_cord_or_decimal(b, atom);
+        return bytes < 3 ? append_decimal(b, atom, false) : append_cord_or_decimal(b, atom);
     if (!buffer_put(b, '%'))
         return false;
     for (uint64_t i = 0; i < bytes; i++)

@@ -83,8 +83,8 @@ bool text_buffer_printf(struct text_buffer *b, const char *format, ...)
  *                 last elements of a tuple: [1 "hi"]
  *   TEXT_TERM     an atom of two bytes or more as %term when it is a term (a
  *                 lowercase letter, then lowercase letters, digits and '-'),
- *                 else as TEXT_CORD; tapes as in TEXT_TAPE; one-byte atoms
- *                 in decimal: [%done 7 'oops!' "hi"] */
+ *                 of three or more as TEXT_CORD; tapes as in TEXT_TAPE;
+ *                 shorter atoms in decimal: [%done 7 17711 'oops!' "hi"] */
 enum text_atom_style { TEXT_DECIMAL, TEXT_HEX, TEXT_HOON, TEXT_CORD, TEXT_TAPE, TEXT_TERM };
 
 /* Printer options; all-zero means canonical decimal, nothing elided.

@@ -143,8 +143,11 @@ static void print_store_error(const struct session_output *output, const struct 
         session_print_trace(output, error->trace);
 }
 
-/* A progress bar on standard error, when it is a terminal. */
-static void show_progress(void *context, const char *what, uint64_t done, uint64_t total, double seconds)
+/* A progress bar on standard error, when it is a terminal.  The last
+ * call leaves the bar where the run stopped, and says so when that is
+ * short of the end. */
+static void show_progress(void *context, const char *what, uint64_t done, uint64_t total, double seconds,
+                          bool final)
 {
     if (!isatty(STDERR_FILENO))
         return;
@@ -154,7 +157,7 @@ static void show_progress(void *context, const char *what, uint64_t done, uint64
         filled = width;
     char bar[64];
     memset(bar, '#', (size_t)filled);
-    memset(bar + filled, ' ', (size_t)(width - filled));
+    memset(bar + filled, final && done < total ? '.' : ' ', (size_t)(width - filled));
     bar[width] = '\0';
     double rate = seconds > 0 ? (double)done / seconds : 0;
     double left = rate > 0 && total > done ? (double)(total - done) / rate : 0;
@@ -162,10 +165,12 @@ static void show_progress(void *context, const char *what, uint64_t done, uint64
     format_count(done, done_text, sizeof done_text);
     format_count(total, total_text, sizeof total_text);
     format_count((uint64_t)rate, rate_text, sizeof rate_text);
-    fprintf(stderr, "\r%s [%s] %s/%s events  %s events/s  %.1f s left ", what, bar, done_text, total_text,
-            rate_text, left);
-    if (done >= total)
-        fputc('\n', stderr);
+    if (final && done < total)
+        fprintf(stderr, "\r%s [%s] stopped at %s of %s events  %s events/s\033[K\n", what, bar, done_text,
+                total_text, rate_text);
+    else
+        fprintf(stderr, "\r%s [%s] %s/%s events  %s events/s  %.1f s left \033[K%s", what, bar, done_text,
+                total_text, rate_text, left, final ? "\n" : "");
     fflush(stderr);
 }
 

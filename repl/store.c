@@ -230,8 +230,8 @@ static void progress_report(struct store *store, struct progress *progress, uint
     if (!final && now - progress->reported_ns < STORE_PROGRESS_NANOSECONDS)
         return;
     progress->reported_ns = now;
-    listener->progress(listener->context, progress->what, done, final ? done : progress->total,
-                       (double)(now - progress->started_ns) / 1e9);
+    listener->progress(listener->context, progress->what, done, progress->total,
+                       (double)(now - progress->started_ns) / 1e9, final);
 }
 
 /* ---- opening and closing ------------------------------------------------------- */

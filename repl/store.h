@@ -56,9 +56,10 @@ struct store_listener {
      * no event, an outcome the kernel refused. */
     void (*notice)(void *context, const char *text);
     /* Progress of a long run: `done` of `total` events after `seconds`.
-     * Called a few times a second, and once more at the end with
-     * done == total. */
-    void (*progress)(void *context, const char *what, uint64_t done, uint64_t total, double seconds);
+     * Called a few times a second, and once more at the end with `final`
+     * set: done < total then says where an interrupted or failed run
+     * stopped. */
+    void (*progress)(void *context, const char *what, uint64_t done, uint64_t total, double seconds, bool final);
     /* %slog from the kernel or a spawn. */
     void (*slog)(void *context, noun clue);
 };

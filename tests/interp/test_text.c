@@ -419,7 +419,8 @@ static void test_print_styles(void **state)
     assert_prints(n, TEXT_TAPE, "[1000000 0 26984 [7303014 \"ab\"] 1051570404137199630024704]");
     assert_prints(n, TEXT_TERM, "[1000000 0 %hi [%foo \"ab\"] 1051570404137199630024704]");
     /* terms, cords, one-byte atoms as numbers, and what is neither */
-    assert_prints(parse("[%done 7 55 'oops!' %a-b1 'Hi' 0x1.0000]"), TEXT_TERM, "[%done 7 55 'oops!' %a-b1 'Hi' 65536]");
+    assert_prints(parse("[%done 7 55 17.711 'oops!' %a-b1 'Hi!' 0x1.0000]"), TEXT_TERM,
+                  "[%done 7 55 17711 'oops!' %a-b1 'Hi!' 65536]");
 
     assert_prints(parse("\"hello, world\""), TEXT_TAPE, "\"hello, world\"");
     assert_prints(parse("[\"a\" \"b\"]"), TEXT_TAPE, "[\"a\" \"b\"]");
