@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "interp/backend.h"
@@ -532,9 +533,35 @@ enum session_result commands_kernel_replay(struct session *session, const struct
 
 /* ---- :runs :profile :export ------------------------------------------------------------ */
 
+/* Where :runs writes, and how wide a line may be (0: any width). */
+struct run_table {
+    const struct session_output *output;
+    size_t width;
+};
+
+/* The terminal's width when a person reads the session there, else 0. */
+static size_t table_width(struct session *session)
+{
+    struct winsize size;
+    if (session_is_interactive(session) && isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 &&
+        size.ws_col > 20)
+        return size.ws_col;
+    return 0;
+}
+
+/* A table line, cut to the table's width (the last column, the note, is
+ * what gets cut). */
+static void print_table_line(const struct run_table *table, const char *line)
+{
+    size_t length = strlen(line);
+    if (table->width && length > table->width - 1)
+        length = table->width - 1;
+    table->output->value(table->output->context, line, length);
+}
+
 static void print_run(void *context, const struct profile_run_info *info)
 {
-    const struct session_output *output = context;
+    const struct run_table *table = context;
     char range[48], time[32], rate[32];
     if (info->events)
         snprintf(range, sizeof range, "%llu..%llu", (unsigned long long)info->first_event,
@@ -544,9 +571,11 @@ static void print_run(void *context, const struct profile_run_info *info)
     format_nanoseconds(info->wall_ns, time, sizeof time);
     format_count(info->wall_ns ? (uint64_t)((double)info->events * 1e9 / (double)info->wall_ns) : 0, rate,
                  sizeof rate);
-    session_print(output, "%4lld  %-6s  %-7s  %8llu  %-15s  %9s  %10s  %-20s  %-8s  %s", (long long)info->id,
-                  info->kind, info->backend, (unsigned long long)info->events, range, time, rate, info->started_at,
-                  info->status, info->note);
+    char line[1024];
+    snprintf(line, sizeof line, "%4lld  %-7s  %-7s  %8llu  %-15s  %9s  %10s  %-20s  %-8s  %s", (long long)info->id,
+             info->kind, info->backend, (unsigned long long)info->events, range, time, rate, info->started_at,
+             info->status, info->note);
+    print_table_line(table, line);
 }
 
 enum session_result commands_kernel_runs(struct session *session, const struct command_arguments *arguments,
@@ -559,10 +588,13 @@ enum session_result commands_kernel_runs(struct session *session, const struct c
         session_print(output, "no runs yet in %s", store_directory(store));
         return SESSION_OK;
     }
-    session_print(output, "%4s  %-6s  %-7s  %8s  %-15s  %9s  %10s  %-20s  %-8s  %s", "run", "kind", "backend",
-                  "events", "range", "time", "events/s", "started (UTC)", "status", "note");
+    struct run_table table = { output, table_width(session) };
+    char header[256];
+    snprintf(header, sizeof header, "%4s  %-7s  %-7s  %8s  %-15s  %9s  %10s  %-20s  %-8s  %s", "run", "kind",
+             "backend", "events", "range", "time", "events/s", "started (UTC)", "status", "note");
+    print_table_line(&table, header);
     struct profile_error error = { { 0 } };
-    if (!profile_each_run(store_log(store), print_run, (void *)output, &error)) {
+    if (!profile_each_run(store_log(store), print_run, &table, &error)) {
         session_print_error(output, "error: %s", error.message);
         return SESSION_FAILED;
     }

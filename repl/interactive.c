@@ -30,10 +30,12 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
+#include "repl/colour.h"
 #include "repl/command.h"
 #include "repl/commands_explore.h"
 #include "repl/entry.h"
 #include "repl/expression.h"
+#include "repl/pager.h"
 
 #define PROMPT "nocklab> "
 #define CONTINUATION_PROMPT "    ...> "
@@ -63,6 +65,7 @@ static struct {
     bool line_ready;
     volatile sig_atomic_t interrupted;
     volatile sig_atomic_t resized;
+    bool coloured_prompt, coloured_errors;
     char **candidates;
     size_t candidate_count, candidate_capacity;
 } repl;
@@ -296,6 +299,7 @@ struct caret_output {
     size_t length;
     bool multi_line;
     bool done;
+    struct pager *pager; /* values go through it (NULL: straight out) */
 };
 
 /* The N of the first "column N" in an error line (0 when none). */
@@ -315,25 +319,36 @@ static size_t column_in(const char *text, size_t length)
 
 static void caret_value(void *context, const char *text, size_t length)
 {
-    session_output_stdio.value(session_output_stdio.context, text, length);
+    struct caret_output *caret = context;
+    if (caret->pager)
+        pager_line(caret->pager, text, length);
+    else
+        session_output_stdio.value(session_output_stdio.context, text, length);
 }
 
 static void caret_notice(void *context, const char *text, size_t length)
 {
+    struct caret_output *caret = context;
+    if (caret->pager)
+        pager_flush(caret->pager);
     session_output_stdio.notice(session_output_stdio.context, text, length);
 }
 
 static void caret_error(void *context, const char *text, size_t length)
 {
     struct caret_output *caret = context;
+    /* What went before the error must be on the screen first. */
+    if (caret->pager)
+        pager_flush(caret->pager);
     if (!caret->done && length >= 6 && memcmp(text, "error:", 6) == 0) {
         caret->done = true;
         size_t column = column_in(text, length);
+        const char *on = repl.coloured_errors ? COLOUR_ERROR : "", *off = repl.coloured_errors ? COLOUR_RESET : "";
         if (column >= 1 && column <= caret->length + 1) {
             if (caret->multi_line)
-                fprintf(stderr, "  %.*s\n%*s^\n", (int)caret->length, caret->entry, (int)(column + 1), "");
+                fprintf(stderr, "  %.*s\n%*s%s^%s\n", (int)caret->length, caret->entry, (int)(column + 1), "", on, off);
             else
-                fprintf(stderr, "%*s^\n", (int)(strlen(PROMPT) + column - 1), "");
+                fprintf(stderr, "%*s%s^%s\n", (int)(strlen(PROMPT) + column - 1), "", on, off);
         }
     }
     session_output_stdio.error(session_output_stdio.context, text, length);
@@ -365,7 +380,15 @@ static void on_line(char *line)
 static void prompt_install(void)
 {
     using_history();
-    rl_callback_handler_install(repl.entry.depth > 0 ? CONTINUATION_PROMPT : PROMPT, on_line);
+    /* Readline counts the prompt's width: the colour codes go between
+     * \001 and \002 so they count as nothing. */
+    const char *prompt = repl.entry.depth > 0 ? CONTINUATION_PROMPT : PROMPT;
+    char coloured[64];
+    if (repl.coloured_prompt) {
+        snprintf(coloured, sizeof coloured, "\001" COLOUR_PROMPT "\002%s\001" COLOUR_RESET "\002", prompt);
+        prompt = coloured;
+    }
+    rl_callback_handler_install(prompt, on_line);
 }
 
 /* Ctrl-C at the prompt: drop what was typed, start a fresh prompt. */
@@ -401,10 +424,12 @@ static bool run_entry(void)
     if (end > start) {
         text[end] = '\0';
         history_remember(text + start);
+        /* Long output is paged, and stays on the screen afterwards. */
         struct caret_output caret = {
             .entry = text + (multi_line ? start : 0),
             .length = multi_line ? end - start : end,
             .multi_line = multi_line,
+            .pager = pager_open(&session_output_stdio, isatty(STDOUT_FILENO)),
         };
         struct session_output output = {
             .context = &caret,
@@ -414,6 +439,7 @@ static bool run_entry(void)
         };
         /* A single line runs as typed, so columns match the screen. */
         quit = session_run_line(repl.session, caret.entry, caret.length, &output) == SESSION_QUIT;
+        pager_close(caret.pager);
     }
     entry_discard();
     return quit;
@@ -495,6 +521,8 @@ int interactive_run(struct session *session)
     if (!session_is_interactive(session))
         interactive_prepare(session);
 
+    repl.coloured_prompt = colour_enabled(STDOUT_FILENO);
+    repl.coloured_errors = colour_enabled(STDERR_FILENO);
     rl_readline_name = "nocklab";
     rl_attempted_completion_function = complete;
     rl_completer_word_break_characters = " \t\n[]*#?+=\"'";

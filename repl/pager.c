@@ -1,7 +1,8 @@
 /* pager.c -- a screen at a time (interface in pager.h).
  *
  * Three ways to show a long output, tried in order: the program in $PAGER,
- * `less -R`, and a `--More--` prompt of our own that reads single keys from
+ * `less -FRX` (colours pass, and what was shown stays on the screen after
+ * quitting, as git and psql leave it), and a `--More--` prompt of our own that reads single keys from
  * the terminal.  A program pager gets the lines over a pipe; when the reader
  * quits it, the next write fails with EPIPE (SIGPIPE is ignored while a
  * pager is open), and that is how the command learns to stop.
@@ -101,7 +102,7 @@ static void start_paging(struct pager *pager)
     fflush(stdout);
     const char *command = getenv("PAGER");
     if (!command || !*command)
-        command = program_exists("less") ? "less -R" : NULL;
+        command = program_exists("less") ? "less -FRX" : NULL;
     if (command) {
         struct sigaction ignore;
         memset(&ignore, 0, sizeof ignore);
@@ -237,6 +238,12 @@ bool pager_printf(struct pager *pager, const char *format, ...)
     if ((size_t)length >= sizeof small)
         length = sizeof small - 1;
     return pager_line(pager, small, (size_t)length);
+}
+
+void pager_flush(struct pager *pager)
+{
+    if (pager && !pager->paging)
+        release_held(pager);
 }
 
 void pager_close(struct pager *pager)

@@ -24,6 +24,7 @@
 #include "interp/hoon.h"
 #include "interp/jets.h"
 #include "interp/text.h"
+#include "repl/colour.h"
 #include "repl/command.h"
 #include "repl/commands_explore.h"
 #include "repl/entry.h"
@@ -94,7 +95,25 @@ static void stdio_line(FILE *stream, const char *text, size_t length)
 }
 
 static void stdio_value(void *context, const char *text, size_t length) { stdio_line(stdout, text, length); }
-static void stdio_error(void *context, const char *text, size_t length) { stdio_line(stderr, text, length); }
+
+/* An error line's "error:" in colour at a terminal that shows it. */
+static void stdio_error(void *context, const char *text, size_t length)
+{
+    static int coloured = -1;
+    if (coloured < 0)
+        coloured = colour_enabled(STDERR_FILENO);
+    const char *at = NULL;
+    for (size_t i = 0; i + 6 <= length && !at; i++)
+        if (memcmp(text + i, "error:", 6) == 0)
+            at = text + i;
+    if (!coloured || !at) {
+        stdio_line(stderr, text, length);
+        return;
+    }
+    size_t before = (size_t)(at - text);
+    fprintf(stderr, "%.*s" COLOUR_ERROR "error:" COLOUR_RESET, (int)before, text);
+    stdio_line(stderr, at + 6, length - before - 6);
+}
 
 const struct session_output session_output_stdio = {
     .context = NULL,
