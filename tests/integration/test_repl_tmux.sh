@@ -41,15 +41,18 @@ case "$NOCKLAB" in /*) program=$NOCKLAB ;; *) program=$PWD/$NOCKLAB ;; esac
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "  ${line:0:600}"; done; }
 
-# Start nocklab in a fresh 120x40 pane; when it exits the pane says so and
-# stays.  Extra arguments are environment assignments.
+# Start nocklab in a fresh 120x40 pane (rows: $pane_rows); when it exits the
+# pane says so and stays.  Extra arguments are environment assignments;
+# $program_arguments go to nocklab.
+pane_rows=40
+program_arguments=
 start() {
     tmux_ kill-server >/dev/null 2>&1
     starts=$((starts + 1))
     socket="nocklab-test-$$-$starts"
-    tmux_ new-session -d -s repl -x 120 -y 40 \
-        "env HOME=$work/home XDG_STATE_HOME=$work/state INPUTRC=/dev/null LC_ALL=C $* \
-         $program; echo nocklab-exited-\$?; sleep 60"
+    tmux_ new-session -d -s repl -x 120 -y "$pane_rows" \
+        "env HOME=$work/home XDG_STATE_HOME=$work/state XDG_CONFIG_HOME=$work/config INPUTRC=/dev/null LC_ALL=C $* \
+         $program $program_arguments; echo nocklab-exited-\$?; sleep 60"
 }
 
 screen() { tmux_ capture-pane -p -t repl -S -200 2>/dev/null; }
@@ -164,7 +167,7 @@ expect complete-name-runs '^6$'
 keys '*[0 [11 %sp' Tab
 wait_cursor_line "nocklab> *[0 [11 %spot" && pass complete-hint-tag || fail complete-hint-tag "cursor line: $line"
 keys C-u
-wait_cursor_line "nocklab> "
+wait_cursor_line "nocklab>"
 
 keys ':load dec samples/decre' Tab
 wait_cursor_line "nocklab> :load dec samples/decrement.nock" && pass complete-path ||
@@ -251,7 +254,7 @@ else
     fail step-pages "$(screen | tail -4)"
 fi
 keys q
-wait_for '^nocklab> $'
+wait_cursor_line "nocklab>"
 keys '5' Enter
 expect back-from-pager '^5$'
 
@@ -272,3 +275,97 @@ keys Up
 wait_cursor_line "nocklab> 5" && pass history-across-sessions || fail history-across-sessions "cursor line: $line"
 keys C-u ':quit' Enter
 expect quit-exits '^nocklab-exited-0$'
+
+# ---- -i FILE and the init file ------------------------------------------------
+
+mkdir -p "$work/config/nocklab"
+printf ':: settings kept for every session\n:set print hoon\n' > "$work/config/nocklab/init"
+printf '=from-file [1\n  2]\n' > "$work/start.nock"
+program_arguments="-i $work/start.nock"
+start
+expect dash-i-then-prompt '^nocklab>$' 10
+keys 'from-file' Enter
+expect dash-i-keeps-bindings '^\[1 2\]$'
+keys '1000000' Enter
+expect init-file-runs-first '^1\.000\.000$'
+program_arguments=
+rm "$work/config/nocklab/init"
+
+# ---- colour ----------------------------------------------------------------------
+
+# (capture-pane -e keeps the escape sequences, as tmux re-encodes them:
+# one per attribute, a reset just after the coloured text)
+keys '[1 foo]' Enter
+expect colour-error-shown 'error: unknown name foo'
+esc=$'\033'
+tmux_ capture-pane -p -e -t repl | grep -q "${esc}\[36mnocklab>" && pass colour-prompt ||
+    fail colour-prompt "$(tmux_ capture-pane -p -e -t repl | tail -3 | cat -v)"
+tmux_ capture-pane -p -e -t repl | grep -q "error:${esc}\[0m" && pass colour-error ||
+    fail colour-error "$(tmux_ capture-pane -p -e -t repl | tail -3 | cat -v)"
+tmux_ capture-pane -p -e -t repl | grep -q "${esc}\[31m\^" && pass colour-caret ||
+    fail colour-caret "$(tmux_ capture-pane -p -e -t repl | tail -4 | cat -v)"
+keys ':quit' Enter
+expect quit-after-colour '^nocklab-exited-0$'
+
+start NO_COLOR=1
+expect no-colour-banner '^nocklab>$' 10
+keys '[1 foo]' Enter
+expect no-colour-error 'error: unknown name foo'
+if tmux_ capture-pane -p -e -t repl | grep -q "${esc}\["; then
+    fail no-colour "$(tmux_ capture-pane -p -e -t repl | tail -3 | cat -v)"
+else
+    pass no-colour
+fi
+keys ':quit' Enter
+expect quit-no-colour '^nocklab-exited-0$'
+
+# ---- long output, tables, the progress bar --------------------------------------
+
+# :help is longer than a 24-row pane: it goes to less, and stays on the
+# screen after q (less -FRX), with the prompt under it.
+pane_rows=24
+start
+expect short-pane-banner '^nocklab>$' 10
+keys ':help' Enter
+if wait_for '^(:|\(END\))$' 10; then pass long-output-paged; else fail long-output-paged "$(screen | tail -4)"; fi
+keys q
+if wait_cursor_line "nocklab>" && screen | grep -q '^A line is one of:$'; then
+    pass paged-output-stays-on-screen
+else
+    fail paged-output-stays-on-screen "$(screen | tail -6)"
+fi
+keys ':quit' Enter
+expect quit-short-pane '^nocklab-exited-0$'
+pane_rows=40
+
+# A store whose replay takes a while: outcomes of fib(28) spawns.
+pokes=(-e ':load jobs samples/jobs.nock' -e ':boot jobs jobs')
+for ((i = 1; i <= 12; i++)); do pokes+=(-e ":poke [%fib $i 28 0]"); done
+"$program" --store "$work/jobs" "${pokes[@]}" >/dev/null 2>&1
+"$program" gen kv 20 "$work/kv" >/dev/null 2>&1
+program_arguments="--store $work/jobs"
+start
+expect store-banner '^nocklab>$' 10
+keys ':replay' Enter
+if wait_for 'replaying \[' 30; then
+    keys C-c
+    expect replay-progress-says-where-it-stopped 'replaying \[#*\.*\] stopped at [0-9,]+ of 24 events' 30
+else
+    fail replay-progress-says-where-it-stopped "no progress bar: $(screen | tail -4)"
+fi
+keys ':quit' Enter
+expect quit-store '^nocklab-exited-0$'
+
+# :runs fits the pane: its long lines are cut, not wrapped.
+program_arguments="--store $work/kv"
+start
+expect runs-banner '^nocklab>$' 10
+keys ':runs' Enter
+expect runs-shown '^ +1  gen '
+gen_line=$(screen | grep -E '^ +1  gen ')
+next_line=$(screen | grep -A1 -E '^ +1  gen ' | tail -1)
+(( ${#gen_line} < 120 )) && [[ "$next_line" == nocklab\>* ]] && pass runs-fit-the-terminal ||
+    fail runs-fit-the-terminal "$gen_line" "$next_line"
+keys ':quit' Enter
+expect quit-runs '^nocklab-exited-0$'
+program_arguments=
