@@ -731,3 +731,35 @@ bool profile_export_csv(struct evlog *log, int64_t run_id, const char *path, uin
         set_error(error, "profile: cannot read run %lld: %s", (long long)run_id, sqlite3_errmsg(database));
     return close_export(file, path, ok, error);
 }
+
+/* ---- one event across runs ------------------------------------------------------ */
+
+bool profile_each_row_of_event(struct evlog *log, uint64_t event_number,
+                               void (*visit)(void *context, const struct profile_event_row *row), void *context,
+                               struct profile_error *error)
+{
+    sqlite3 *database = evlog_database(log);
+    sqlite3_stmt *select = NULL;
+    /* No profile table yet (a store with no runs) is no rows. */
+    if (!ensure_tables(log, error) ||
+        !prepare(database,
+                 "SELECT p.run, r.kind, p.wall_ns, p.cpu_ns, p.steps, p.bytes_allocated, p.copy_out_bytes, "
+                 "p.dedup_lookups, p.dedup_hits FROM profile p JOIN runs r ON r.id = p.run "
+                 "WHERE p.event = ?1 ORDER BY p.run",
+                 &select, error))
+        return false;
+    sqlite3_bind_int64(select, 1, (sqlite3_int64)event_number);
+    int status;
+    while ((status = sqlite3_step(select)) == SQLITE_ROW) {
+        struct profile_event_row row = { .run = sqlite3_column_int64(select, 0) };
+        copy_text(row.kind, sizeof row.kind, sqlite3_column_text(select, 1));
+        for (int m = 0; m < PROFILE_METRIC_COUNT; m++)
+            row.metrics[m] = (uint64_t)sqlite3_column_int64(select, 2 + m);
+        visit(context, &row);
+    }
+    if (status != SQLITE_DONE)
+        set_error(error, "profile: cannot read the rows of event %llu: %s", (unsigned long long)event_number,
+                  sqlite3_errmsg(database));
+    sqlite3_finalize(select);
+    return status == SQLITE_DONE;
+}

@@ -94,6 +94,19 @@ enum profile_metric {
 /* The column name of a metric ("wall_ns", ...). */
 const char *profile_metric_name(enum profile_metric metric);
 
+/* One event's profile row in one run, for looking at an event across
+ * runs (:event). */
+struct profile_event_row {
+    int64_t run;
+    char kind[16];
+    uint64_t metrics[PROFILE_METRIC_COUNT];
+};
+/* Call `visit` for each run's row of event `event_number`, oldest run
+ * first.  False on a database error. */
+bool profile_each_row_of_event(struct evlog *log, uint64_t event_number,
+                               void (*visit)(void *context, const struct profile_event_row *row), void *context,
+                               struct profile_error *error);
+
 /* Percentiles are nearest-rank over the run's events. */
 struct profile_distribution {
     uint64_t total, p50, p90, p99, max;

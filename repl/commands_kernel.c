@@ -601,6 +601,96 @@ enum session_result commands_kernel_runs(struct session *session, const struct c
     return SESSION_OK;
 }
 
+/* ---- :event ----------------------------------------------------------------------------- */
+
+static void print_event(void *context, const struct store_event_info *event, noun event_noun, noun effects,
+                        uint32_t mug)
+{
+    const struct session_output *output = context;
+    struct text_buffer buffer;
+    text_buffer_init(&buffer);
+    struct text_print_options options = { .style = TEXT_TERM, .max_cells = PRINT_MAX_CELLS };
+    bool ok = text_buffer_printf(&buffer, "event %llu", (unsigned long long)event->number) &&
+              (!event->is_outcome ||
+               text_buffer_printf(&buffer, " (outcome of effect %u of event %llu)", event->source_effect,
+                                  (unsigned long long)event->source_event)) &&
+              text_buffer_append(&buffer, ": ", 2) &&
+              (event_noun == NOUN_NONE ? text_buffer_printf(&buffer, "(not shown)")
+                                       : text_print(&buffer, event_noun, &options));
+    if (ok)
+        output->value(output->context, buffer.data, buffer.length);
+    text_buffer_free(&buffer);
+    session_print(output, "mug after it: 0x%x", (unsigned)mug);
+    if (!noun_is_cell(effects)) {
+        session_print(output, "effects: none");
+        return;
+    }
+    session_print(output, "effects:");
+    for (noun rest = effects; noun_is_cell(rest); rest = noun_tail(rest)) {
+        text_buffer_init(&buffer);
+        if (text_buffer_append(&buffer, "  ", 2) && append_effect(&buffer, noun_head(rest)))
+            output->value(output->context, buffer.data, buffer.length);
+        text_buffer_free(&buffer);
+    }
+}
+
+struct event_rows {
+    const struct session_output *output;
+    uint64_t count;
+};
+
+static void print_event_row(void *context, const struct profile_event_row *row)
+{
+    struct event_rows *rows = context;
+    if (rows->count++ == 0)
+        session_print(rows->output, "  %4s  %-7s  %10s  %10s  %10s  %12s  %12s  %8s  %8s", "run", "kind", "wall", "cpu",
+                      "steps", "allocated", "copied out", "lookups", "hits");
+    char wall[32], cpu[32], steps[32], allocated[32], copied[32];
+    format_nanoseconds(row->metrics[PROFILE_WALL_NS], wall, sizeof wall);
+    format_nanoseconds(row->metrics[PROFILE_CPU_NS], cpu, sizeof cpu);
+    format_count(row->metrics[PROFILE_STEPS], steps, sizeof steps);
+    format_count(row->metrics[PROFILE_BYTES_ALLOCATED], allocated, sizeof allocated);
+    format_count(row->metrics[PROFILE_COPY_OUT_BYTES], copied, sizeof copied);
+    session_print(rows->output, "  %4lld  %-7s  %10s  %10s  %10s  %12s  %12s  %8llu  %8llu", (long long)row->run,
+                  row->kind, wall, cpu, steps, allocated, copied,
+                  (unsigned long long)row->metrics[PROFILE_DEDUP_LOOKUPS],
+                  (unsigned long long)row->metrics[PROFILE_DEDUP_HITS]);
+}
+
+enum session_result commands_kernel_event(struct session *session, const struct command_arguments *arguments,
+                                          const struct session_output *output)
+{
+    const char *text = arguments->line + arguments->rest_start;
+    size_t length = arguments->rest_end - arguments->rest_start;
+    uint64_t number = 0;
+    for (size_t i = 0; i < length; i++) {
+        if (text[i] < '0' || text[i] > '9' || number > UINT64_MAX / 10 - 10) {
+            session_print_error(output, "error: expected an event number at column %zu", arguments->rest_start + 1);
+            return SESSION_FAILED;
+        }
+        number = number * 10 + (uint64_t)(text[i] - '0');
+    }
+    struct store *store = open_store(session, false, false, NULL, output);
+    if (!store)
+        return SESSION_FAILED;
+    struct store_listener listener = listener_for(output);
+    struct store_error error = { 0 };
+    if (!store_event(store, number, &listener, print_event, (void *)output, &error)) {
+        print_store_error(output, &error);
+        return SESSION_FAILED;
+    }
+    struct event_rows rows = { output, 0 };
+    struct profile_error profile_error = { { 0 } };
+    session_print(output, "profile rows:");
+    if (!profile_each_row_of_event(store_log(store), number, print_event_row, &rows, &profile_error)) {
+        session_print_error(output, "error: %s", profile_error.message);
+        return SESSION_FAILED;
+    }
+    if (rows.count == 0)
+        session_print(output, "  none (no run profiled event %llu)", (unsigned long long)number);
+    return SESSION_OK;
+}
+
 /* RUN: a number, or `last` / nothing for the newest. */
 static bool parse_run(struct store *store, const char *text, size_t length, size_t column, int64_t *run,
                       const struct session_output *output)

@@ -7,6 +7,7 @@
  *   :runs               list profile runs
  *   :profile [RUN]      summarize a run
  *   :export RUN PATH    write a run as Chrome trace JSON or CSV
+ *   :event N            one logged event: noun, effects, mug, profile rows
  *
  *   nocklab gen SAMPLE N STORE [--seed S]
  *   nocklab replay STORE [--from N] [--to M]
@@ -25,7 +26,7 @@
 struct store;
 
 command_handler commands_kernel_boot, commands_kernel_poke, commands_kernel_state, commands_kernel_replay,
-    commands_kernel_runs, commands_kernel_profile, commands_kernel_export;
+    commands_kernel_runs, commands_kernel_profile, commands_kernel_export, commands_kernel_event;
 
 /* The rows repl/command.c puts in its table. */
 #define COMMANDS_KERNEL_ROWS                                                                                      \
@@ -61,6 +62,13 @@ command_handler commands_kernel_boot, commands_kernel_poke, commands_kernel_stat
       "p50/p90/p99/max of wall and CPU time, Nock steps, bytes allocated,\n"                                      \
       "copy-out bytes and dedup lookups and hits, then the ten slowest events.\n"                                \
       "Example: :profile last" },                                                                                 \
+    { "event", commands_kernel_event, COMMAND_TAKES_REST, ":event N",                                            \
+      "show logged event N: the event, its effects, the mug after it, its profile rows",                          \
+      "Replays the log from the boot kernel up to event N in a kernel of its\n"                                   \
+      "own (the live kernel is left alone; no run is recorded), then prints the\n"                               \
+      "event, its effects and the mug after it, and its profile row in every run\n"                              \
+      "that has one.\n"                                                                                            \
+      "Example: :event 42" },                                                                                     \
     { "export", commands_kernel_export, COMMAND_TAKES_WORD_AND_REST, ":export RUN PATH",                          \
       "write a run as Chrome trace JSON (.json) or CSV (.csv)",                                                  \
       "A .json file opens in Perfetto (ui.perfetto.dev) or chrome://tracing: one\n"                              \

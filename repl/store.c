@@ -1045,7 +1045,7 @@ static bool remember_spawns(struct replay *replay, uint64_t event_number, noun e
 
 /* Recompute the outcome the row refers to, and apply it. */
 static bool replay_outcome(struct replay *replay, const struct evlog_record *record, struct kernel_applied *applied,
-                           struct kernel_cost *cost, uint64_t *started, struct store_error *error)
+                           struct kernel_cost *cost, uint64_t *started, noun *event_out, struct store_error *error)
 {
     struct remembered_spawn **link = find_spawn(replay, record->source_event, record->source_effect);
     if (!link)
@@ -1075,11 +1075,13 @@ static bool replay_outcome(struct replay *replay, const struct evlog_record *rec
     }
     *cost = outcome_cost(&outcome, &applied->cost, applied_at);
     *started = outcome.started_ns;
+    if (event_out)
+        *event_out = outcome.event;
     return true;
 }
 
 static bool replay_plain(struct replay *replay, const struct evlog_record *record, struct kernel_applied *applied,
-                         struct store_error *error)
+                         noun *event_out, struct store_error *error)
 {
     noun event;
     char why[200];
@@ -1093,24 +1095,25 @@ static bool replay_plain(struct replay *replay, const struct evlog_record *recor
         error->trace = kernel_error.trace;
         return false;
     }
+    if (event_out)
+        *event_out = event;
     return true;
 }
 
-/* Apply one logged event and check the kernel's mug against the log.
- * CPU time is read once per event: *cpu_mark is the reading at the end of
- * the previous one, so an event's CPU time includes reading and decoding
- * its row. */
-static bool replay_one(struct replay *replay, const struct evlog_record *record, uint64_t profile_from,
-                       uint64_t *cpu_mark, struct store_error *error)
+/* replay_one, handing back what the event gave: `applied` (effects in
+ * home until the next collection) and the event noun (NULL: not wanted). */
+static bool replay_one_applied(struct replay *replay, const struct evlog_record *record, uint64_t profile_from,
+                               uint64_t *cpu_mark, struct kernel_applied *out, noun *event_out,
+                               struct store_error *error)
 {
     struct kernel_applied applied;
     struct kernel_cost cost;
     uint64_t started = clock_wall_nanoseconds();
     if (record->kind == EVLOG_SPAWN_OUTCOME) {
-        if (!replay_outcome(replay, record, &applied, &cost, &started, error))
+        if (!replay_outcome(replay, record, &applied, &cost, &started, event_out, error))
             return false;
     } else {
-        if (!replay_plain(replay, record, &applied, error))
+        if (!replay_plain(replay, record, &applied, event_out, error))
             return false;
         cost = applied.cost;
     }
@@ -1130,7 +1133,19 @@ static bool replay_one(struct replay *replay, const struct evlog_record *record,
     struct profile_error profile_error;
     if (record->number >= profile_from && !profile_record(replay->run, record->number, started, &cost, &profile_error))
         return fail(error, record->number, "%s", profile_error.message);
+    *out = applied;
     return true;
+}
+
+/* Apply one logged event and check the kernel's mug against the log.
+ * CPU time is read once per event: *cpu_mark is the reading at the end of
+ * the previous one, so an event's CPU time includes reading and decoding
+ * its row. */
+static bool replay_one(struct replay *replay, const struct evlog_record *record, uint64_t profile_from,
+                       uint64_t *cpu_mark, struct store_error *error)
+{
+    struct kernel_applied applied;
+    return replay_one_applied(replay, record, profile_from, cpu_mark, &applied, NULL, error);
 }
 
 /* Replay the log's events after the kernel's own event number, through
@@ -1223,6 +1238,78 @@ bool store_replay(struct store *store, uint64_t from, uint64_t to, const struct 
     store->listener = listener;
     bool ok = replay_into(store, kernel, from, to, "replay", note, result, error);
     store->listener = NULL;
+    kernel_free(kernel);
+    return ok;
+}
+
+bool store_event(struct store *store, uint64_t number, const struct store_listener *listener,
+                 store_event_visitor *visit, void *context, struct store_error *error)
+{
+    uint64_t last = evlog_last_event(store->log);
+    if (number == 0 || number > last)
+        return fail(error, 0, "store %s has events 1..%llu; there is no event %llu", store->directory,
+                    (unsigned long long)last, (unsigned long long)number);
+    struct kernel *kernel = kernel_from_boot(store, true, error);
+    if (!kernel)
+        return false;
+    struct kernel_backend_options options = { .ignore_timeouts = true, .slog = store_slog, .slog_context = store };
+    struct replay replay = { .store = store, .kernel = kernel };
+    replay.backend = kernel_backend_serial(store->home, &options);
+    struct evlog_error log_error = { 0 };
+    struct evlog_cursor *cursor = replay.backend ? evlog_cursor_open(store->log, 1, number, &log_error) : NULL;
+    if (!cursor) {
+        kernel_backend_free(replay.backend);
+        kernel_free(kernel);
+        return replay.backend ? fail(error, 0, "%s", log_error.message) : fail(error, 0, "out of memory");
+    }
+    store->interrupt_requested = 0;
+    store->listener = listener;
+    store->replay_kernel = kernel;
+    store->replay_backend = replay.backend;
+    struct progress progress;
+    progress_start(&progress, "replaying", number);
+    bool ok = true, shown = false;
+    struct evlog_record record;
+    enum evlog_step step;
+    uint64_t cpu_mark = clock_cpu_nanoseconds();
+    while (ok && !shown && (step = evlog_cursor_next(cursor, &record, &log_error)) == EVLOG_ROW) {
+        if (store->interrupt_requested) {
+            ok = fail(error, record.number, "interrupted at event %llu", (unsigned long long)record.number);
+            break;
+        }
+        struct kernel_applied applied;
+        noun event = NOUN_NONE;
+        bool is_it = record.number == number;
+        /* No profile rows: looking at an event is not a run. */
+        ok = replay_one_applied(&replay, &record, UINT64_MAX, &cpu_mark, &applied, is_it ? &event : NULL, error);
+        if (ok && is_it) {
+            char why[200];
+            /* A plain event's noun may have gone with the kernel's scratch:
+             * cue it again from the log for the visitor. */
+            if (record.kind != EVLOG_SPAWN_OUTCOME &&
+                !kernel_cue_event(kernel, record.event, record.event_length, &event, why, sizeof why))
+                event = NOUN_NONE;
+            struct store_event_info info = { .number = record.number,
+                                             .is_outcome = record.kind == EVLOG_SPAWN_OUTCOME,
+                                             .source_event = record.source_event,
+                                             .source_effect = record.source_effect };
+            visit(context, &info, event, applied.effects, applied.mug);
+            shown = true;
+        } else if (ok && record.number % STORE_REPLAY_FLUSH_EVENTS == 0) {
+            maybe_collect(store, replay.backend);
+        }
+        progress_report(store, &progress, record.number, false);
+    }
+    if (ok && !shown)
+        ok = fail(error, log_error.event_number, "%s", log_error.message[0] ? log_error.message : "the log ended early");
+    progress_report(store, &progress, kernel_event_number(kernel), true);
+    evlog_cursor_close(cursor);
+    store->replay_kernel = NULL;
+    store->replay_backend = NULL;
+    store->listener = NULL;
+    while (replay.spawns)
+        forget_spawn(&replay, &replay.spawns);
+    kernel_backend_free(replay.backend);
     kernel_free(kernel);
     return ok;
 }

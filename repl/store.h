@@ -136,6 +136,15 @@ unsigned store_workers(const struct store *store);
  * finish. */
 void store_set_ordered(struct store *store, bool ordered);
 bool store_ordered(const struct store *store);
+/* Replay events 1..number from the boot kernel into a kernel of its own
+ * (no profile run; the live kernel is left alone), checking mugs, and call
+ * `visit` once with event `number`: the event (NOUN_NONE if it cannot be
+ * shown), its effects and the kernel's mug after it.  The nouns are valid
+ * during the call only. */
+typedef void store_event_visitor(void *context, const struct store_event_info *event, noun event_noun,
+                                 noun effects, uint32_t mug);
+bool store_event(struct store *store, uint64_t number, const struct store_listener *listener,
+                 store_event_visitor *visit, void *context, struct store_error *error);
 
 /* Ask the work now running to stop (its run then fails with
  * "interrupted").  Async-signal-safe. */

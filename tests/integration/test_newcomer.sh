@@ -157,3 +157,17 @@ for ((i = 0; i < 70; i++)); do doubling+=(-e '=a [a a]'); done
 run "${doubling[@]}" -e ':set print-cells 1' -e 'a'
 [[ "$out" == *"[...(70 distinct cells) ...(70 distinct cells)]" ]] && pass elision-counts-distinct-cells ||
     fail elision-counts-distinct-cells "$out" "$err"
+
+# ---- :event ---------------------------------------------------------------------
+
+run --store "$work/kv" -e ':runs'
+runs_before=$(grep -c '  serial  ' <<<"$out")
+mug_of_7=$("$program" replay "$work/kv" --to 7 2>/dev/null)
+run --store "$work/kv" -e ':event 7' -e ':runs'
+runs_after=$(grep -c '  serial  ' <<<"$out")
+[[ "$out" == "event 7: [%"* && "$out" == *"mug after it: ${mug_of_7##* }"* && "$out" == *"effects:"* &&
+   "$out" == *$'\n'"     1  gen  "* ]] && pass event-shows-event-effects-mug-rows || fail event-shows-event-effects-mug-rows "$out" "$err" "$mug_of_7"
+# (`nocklab replay` above added one run; :event adds none)
+(( runs_after == runs_before + 1 )) && pass event-adds-no-run || fail event-adds-no-run "$runs_before -> $runs_after" "$out"
+run --store "$work/kv" -e ':event 100000'
+[[ "$err" == *"there is no event 100000"* ]] && pass event-out-of-range || fail event-out-of-range "$err"
