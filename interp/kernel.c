@@ -56,7 +56,24 @@ struct span_recorder {
     uint64_t started_ns;
 };
 
-static void record_bout(void *context, uint64_t nanoseconds)
+/* A span's name: the clue's bytes when it is a short atom of printable
+ * ASCII (a term or cord), else "". */
+static void span_name(noun clue, char name[24])
+{
+    name[0] = '\0';
+    if (!noun_is_atom(clue) || clue == 0 || noun_atom_byte_length(clue) > 23)
+        return;
+    size_t length = noun_atom_byte_length(clue);
+    uint8_t bytes[23];
+    noun_atom_to_bytes(clue, bytes, length);
+    for (size_t i = 0; i < length; i++)
+        if (bytes[i] < 0x20 || bytes[i] > 0x7e)
+            return;
+    memcpy(name, bytes, length);
+    name[length] = '\0';
+}
+
+static void record_bout(void *context, uint64_t nanoseconds, noun clue)
 {
     struct span_recorder *recorder = context;
     struct kernel_cost *cost = recorder->cost;
@@ -64,10 +81,14 @@ static void record_bout(void *context, uint64_t nanoseconds)
         return;
     uint64_t began = clock_wall_nanoseconds() - nanoseconds;
     uint64_t offset = began > recorder->started_ns ? began - recorder->started_ns : 0;
-    if (cost->span_count < KERNEL_MAX_SPANS)
-        cost->spans[cost->span_count++] = (struct kernel_span){ offset, nanoseconds };
-    else
+    if (cost->span_count < KERNEL_MAX_SPANS) {
+        struct kernel_span *span = &cost->spans[cost->span_count++];
+        span->offset_ns = offset;
+        span->duration_ns = nanoseconds;
+        span_name(clue, span->name);
+    } else {
         cost->spans_dropped++;
+    }
 }
 
 void kernel_cost_add(struct kernel_cost *total, const struct kernel_cost *more, uint64_t offset_ns)
@@ -79,6 +100,11 @@ void kernel_cost_add(struct kernel_cost *total, const struct kernel_cost *more, 
     total->copy_out_bytes += more->copy_out_bytes;
     total->dedup_lookups += more->dedup_lookups;
     total->dedup_hits += more->dedup_hits;
+    total->scratch_collections += more->scratch_collections;
+    total->scratch_collect_ns += more->scratch_collect_ns;
+    total->copy_out_ns += more->copy_out_ns;
+    total->home_collect_ns += more->home_collect_ns;
+    total->commit_wait_ns += more->commit_wait_ns;
     total->spans_dropped += more->spans_dropped;
     for (uint32_t i = 0; i < more->span_count; i++) {
         if (total->span_count == KERNEL_MAX_SPANS) {
@@ -93,7 +119,7 @@ void kernel_cost_add(struct kernel_cost *total, const struct kernel_cost *more, 
 
 /* What a stretch of work cost in a context, measured from `before`. */
 struct cost_mark {
-    uint64_t wall, cpu, steps, bytes_allocated, home_used;
+    uint64_t wall, cpu, steps, bytes_allocated, home_used, collections, collect_ns;
     struct noun_dedup_stats dedup;
 };
 
@@ -102,6 +128,8 @@ static void cost_mark(struct cost_mark *mark, struct nock_context *nock, struct 
     mark->wall = clock_wall_nanoseconds();
     mark->cpu = cpu ? clock_cpu_nanoseconds() : 0;
     mark->steps = nock_context_counters(nock)->steps;
+    mark->collections = nock_context_counters(nock)->scratch_collections;
+    mark->collect_ns = nock_context_counters(nock)->scratch_collect_ns;
     mark->bytes_allocated = noun_region_bytes_allocated(nock_context_region(nock));
     mark->home_used = noun_home_used(home);
     noun_home_dedup_stats(home, &mark->dedup);
@@ -115,6 +143,8 @@ static void cost_since(struct kernel_cost *cost, const struct cost_mark *before,
     cost->wall_ns = now.wall - before->wall;
     cost->cpu_ns = now.cpu - before->cpu;
     cost->steps = now.steps - before->steps;
+    cost->scratch_collections = now.collections - before->collections;
+    cost->scratch_collect_ns = now.collect_ns - before->collect_ns;
     cost->bytes_allocated = now.bytes_allocated - before->bytes_allocated;
     /* home shrinks only by collection, which never runs mid-event */
     cost->copy_out_bytes = now.home_used > before->home_used ? now.home_used - before->home_used : 0;
@@ -200,10 +230,10 @@ static void kernel_hook_slog(void *context, noun clue)
         kernel->slog(kernel->slog_context, clue);
 }
 
-static void kernel_hook_bout(void *context, uint64_t nanoseconds)
+static void kernel_hook_bout(void *context, uint64_t nanoseconds, noun clue)
 {
     struct kernel *kernel = context;
-    record_bout(&kernel->recorder, nanoseconds);
+    record_bout(&kernel->recorder, nanoseconds, clue);
 }
 
 static bool in_home_or_direct(struct noun_home *home, noun n)
@@ -394,8 +424,10 @@ static enum kernel_status accept_product(struct kernel *kernel, noun product, st
         return refuse(error, KERNEL_BAD_PRODUCT,
                       "the kernel's effects (the head of its product) are not a null-terminated list");
     struct noun_region *region = nock_context_region(kernel->nock);
+    uint64_t copy_started = clock_wall_nanoseconds();
     noun new_state = noun_home_copy_out(kernel->home, region, noun_tail(product));
     noun kept_effects = new_state == NOUN_NONE ? NOUN_NONE : noun_home_copy_out(kernel->home, region, effects);
+    applied->cost.copy_out_ns = clock_wall_nanoseconds() - copy_started;
     if (kept_effects == NOUN_NONE)
         return refuse(error, KERNEL_OUT_OF_MEMORY, "out of memory: home is full");
     kernel->state = new_state;
@@ -516,10 +548,10 @@ static void runner_hook_slog(void *context, noun clue)
         runner->slog(runner->slog_context, clue);
 }
 
-static void runner_hook_bout(void *context, uint64_t nanoseconds)
+static void runner_hook_bout(void *context, uint64_t nanoseconds, noun clue)
 {
     struct kernel_spawn_runner *runner = context;
-    record_bout(&runner->recorder, nanoseconds);
+    record_bout(&runner->recorder, nanoseconds, clue);
 }
 
 struct kernel_spawn_runner *kernel_spawn_runner_new(struct noun_home *home, uint64_t memory_mb,

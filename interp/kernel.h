@@ -51,6 +51,7 @@
 struct kernel_span {
     uint64_t offset_ns;
     uint64_t duration_ns;
+    char name[24];        /* the %bout clue when a term or cord, else "" */
 };
 
 /* What applying one event (or running one spawn) cost.  Times are wall
@@ -67,6 +68,15 @@ struct kernel_cost {
     uint64_t copy_out_bytes;
     uint64_t dedup_lookups;
     uint64_t dedup_hits;
+    /* What the machine did besides Nock: scratch collections (how many,
+     * and their wall time), copying the result out to home, the home
+     * collection run just before the event (between batches), and the wait
+     * for the commit that covers the event (the store fills the last two). */
+    uint64_t scratch_collections;
+    uint64_t scratch_collect_ns;
+    uint64_t copy_out_ns;
+    uint64_t home_collect_ns;
+    uint64_t commit_wait_ns;
     uint32_t span_count;      /* spans[0 .. span_count) are valid */
     uint32_t spans_dropped;   /* spans past KERNEL_MAX_SPANS, not kept */
     struct kernel_span spans[KERNEL_MAX_SPANS];

@@ -462,9 +462,10 @@ static void compile_hint(struct assembler *a, noun arguments, bool tail, int nes
         break;
     }
     case TAG_BOUT:
-        emit_op(a, OP_BOUT_START, 0);
+        /* the clue stays under the start time, to name the span */
+        emit_op(a, OP_BOUT_START, 1);
         compile(a, body, false, nesting + 1);
-        emit_op(a, OP_BOUT_END, -1);
+        emit_op(a, OP_BOUT_END, -2);
         break;
     case TAG_FAST:
         compile(a, body, false, nesting + 1);
@@ -702,8 +703,10 @@ static void enumerate_roots(void *argument, struct noun_collector *collector)
 
 static void collect_scratch(struct nock_context *context)
 {
+    uint64_t started = clock_wall_nanoseconds();
     noun_region_collect(context->region, enumerate_roots, context);
     context->counters.scratch_collections++;
+    context->counters.scratch_collect_ns += clock_wall_nanoseconds() - started;
 }
 
 /* ---- memo ---------------------------------------------------------------- */
@@ -1554,15 +1557,16 @@ op_memo_store:
 op_bout_start:
     COUNT(11);
     context->counters.hints++;
-    TOP() = clock_wall_nanoseconds() & NOUN_DIRECT_MAX;
+    PUSH(clock_wall_nanoseconds() & NOUN_DIRECT_MAX);
     pc++;
     NEXT();
 op_bout_end:
     a = POP();
-    b = TOP();
+    b = POP();
+    c = TOP();
     TOP() = a;
     if (context->config.hooks.bout)
-        context->config.hooks.bout(context->config.hooks.context, (clock_wall_nanoseconds() & NOUN_DIRECT_MAX) - b);
+        context->config.hooks.bout(context->config.hooks.context, (clock_wall_nanoseconds() & NOUN_DIRECT_MAX) - b, c);
     pc++;
     NEXT();
 op_fast:

@@ -45,6 +45,7 @@ struct nock_counters {
     uint64_t memo_hits;
     uint64_t fast_registrations;  /* %fast hints seen */
     uint64_t scratch_collections;
+    uint64_t scratch_collect_ns;  /* wall time spent in them */
     uint64_t compiled_formulas;
     uint64_t jet_calls;           /* Nock 9 calls a jet computed */
 };
@@ -56,8 +57,9 @@ struct nock_hooks {
     void *context;
     /* %slog: the clue's product, [priority tank] by convention */
     void (*slog)(void *context, noun clue);
-    /* %bout: nanoseconds the hinted body took */
-    void (*bout)(void *context, uint64_t nanoseconds);
+    /* %bout: nanoseconds the hinted body took, and the hint's clue (its
+     * name, when it is a term or a cord) */
+    void (*bout)(void *context, uint64_t nanoseconds, noun clue);
     /* %fast: clue and the core it labels (for jet registration) */
     void (*fast)(void *context, noun clue, noun core);
 };

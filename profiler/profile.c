@@ -9,9 +9,13 @@
  *            wall_ns (run start to end)
  *   profile  (run, event) primary key; start_ns (from the run's start),
  *            wall_ns, cpu_ns, steps, bytes_allocated, copy_out_bytes,
- *            dedup_lookups, dedup_hits
+ *            dedup_lookups, dedup_hits, and what the machine did besides
+ *            Nock: scratch_collections, scratch_collect_ns, copy_out_ns,
+ *            home_collect_ns (just before the event), commit_wait_ns (the
+ *            commit of its batch); stores made before these five columns
+ *            get them (0) the first time their profile is read
  *   spans    run, event, offset_ns (from the event's start), duration_ns,
- *            name ('%bout')
+ *            name (the %bout clue when a term or cord, else '%bout')
  *
  * A run killed before it ended keeps status 'running'; its event counts
  * are computed from its profile rows, which is why :runs reads them from
@@ -51,6 +55,11 @@ static const char profile_schema[] =
     "  copy_out_bytes INTEGER NOT NULL,"
     "  dedup_lookups INTEGER NOT NULL,"
     "  dedup_hits INTEGER NOT NULL,"
+    "  scratch_collections INTEGER NOT NULL DEFAULT 0,"
+    "  scratch_collect_ns INTEGER NOT NULL DEFAULT 0,"
+    "  copy_out_ns INTEGER NOT NULL DEFAULT 0,"
+    "  home_collect_ns INTEGER NOT NULL DEFAULT 0,"
+    "  commit_wait_ns INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (run, event)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS spans ("
     "  run INTEGER NOT NULL,"
@@ -62,7 +71,15 @@ static const char profile_schema[] =
 
 static const char *const metric_names[PROFILE_METRIC_COUNT] = {
     "wall_ns", "cpu_ns", "steps", "bytes_allocated", "copy_out_bytes", "dedup_lookups", "dedup_hits",
+    "scratch_collections", "scratch_collect_ns", "copy_out_ns", "home_collect_ns", "commit_wait_ns",
 };
+/* The metric columns in that order, for SELECTs. */
+#define METRIC_COLUMNS                                                                                 \
+    "wall_ns, cpu_ns, steps, bytes_allocated, copy_out_bytes, dedup_lookups, dedup_hits, "             \
+    "scratch_collections, scratch_collect_ns, copy_out_ns, home_collect_ns, commit_wait_ns"
+#define METRIC_COLUMNS_OF_P                                                                            \
+    "p.wall_ns, p.cpu_ns, p.steps, p.bytes_allocated, p.copy_out_bytes, p.dedup_lookups, p.dedup_hits, " \
+    "p.scratch_collections, p.scratch_collect_ns, p.copy_out_ns, p.home_collect_ns, p.commit_wait_ns"
 
 const char *profile_metric_name(enum profile_metric metric) { return metric_names[metric]; }
 
@@ -89,7 +106,7 @@ static void copy_evlog_error(struct profile_error *error, const struct evlog_err
  * multi-row INSERT: SQLite's cost per statement is most of the cost of a
  * one-row insert, and a replay records a row for every event. */
 #define PROFILE_BATCH_ROWS 64
-#define PROFILE_ROW_COLUMNS 10
+#define PROFILE_ROW_COLUMNS (3 + PROFILE_METRIC_COUNT)
 
 /* A run being recorded.  The insert statements are prepared once;
  * `pending` holds rows recorded but not yet inserted (pending_count of
@@ -104,6 +121,12 @@ struct profile_run {
     sqlite3_stmt *insert_row;
     sqlite3_stmt *insert_batch;
     sqlite3_stmt *insert_span;
+    sqlite3_stmt *note_commit;
+    uint64_t stopped_ns;        /* profile_run_stop's reading, 0 before */
+    /* A commit wait waiting to be written into its rows with the next
+     * batch (so noting it costs no transaction of its own). */
+    bool has_commit_wait;
+    uint64_t commit_first, commit_last, commit_wait_ns;
     size_t pending_count;
     int64_t pending[PROFILE_BATCH_ROWS][PROFILE_ROW_COLUMNS];
 };
@@ -116,11 +139,31 @@ static bool prepare(sqlite3 *database, const char *sql, sqlite3_stmt **statement
     return false;
 }
 
+/* Add the columns a store made by an older nocklab lacks (ALTER TABLE ADD
+ * COLUMN only writes the schema).  Failing (a read-only store) is left to
+ * the query that needs them to report. */
+static void add_missing_columns(sqlite3 *database)
+{
+    for (int m = PROFILE_SCRATCH_COLLECTIONS; m < PROFILE_METRIC_COUNT; m++) {
+        char sql[160];
+        sqlite3_stmt *probe;
+        snprintf(sql, sizeof sql, "SELECT %s FROM profile LIMIT 0", metric_names[m]);
+        if (sqlite3_prepare_v2(database, sql, -1, &probe, NULL) == SQLITE_OK) {
+            sqlite3_finalize(probe);
+            continue;
+        }
+        snprintf(sql, sizeof sql, "ALTER TABLE profile ADD COLUMN %s INTEGER NOT NULL DEFAULT 0", metric_names[m]);
+        sqlite3_exec(database, sql, NULL, NULL, NULL);
+    }
+}
+
 static bool ensure_tables(struct evlog *log, struct profile_error *error)
 {
     char *message = NULL;
-    if (sqlite3_exec(evlog_database(log), profile_schema, NULL, NULL, &message) == SQLITE_OK)
+    if (sqlite3_exec(evlog_database(log), profile_schema, NULL, NULL, &message) == SQLITE_OK) {
+        add_missing_columns(evlog_database(log));
         return true;
+    }
     set_error(error, "profile: cannot make the profile tables: %s", message ? message : "unknown error");
     sqlite3_free(message);
     return false;
@@ -142,6 +185,7 @@ static bool prepare_batch_insert(sqlite3 *database, sqlite3_stmt **statement, st
 
 static void run_free(struct profile_run *run)
 {
+    sqlite3_finalize(run->note_commit);
     sqlite3_finalize(run->insert_row);
     sqlite3_finalize(run->insert_batch);
     sqlite3_finalize(run->insert_span);
@@ -182,12 +226,15 @@ struct profile_run *profile_run_begin(struct evlog *log, const char *kind, const
     sqlite3_finalize(insert_run);
     ok = ok &&
          prepare(database,
-                 "INSERT INTO profile (run, event, start_ns, wall_ns, cpu_ns, steps, bytes_allocated, "
-                 "copy_out_bytes, dedup_lookups, dedup_hits) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                 "INSERT INTO profile (run, event, start_ns, " METRIC_COLUMNS ") "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                  &run->insert_row, error) &&
          prepare(database,
-                 "INSERT INTO spans (run, event, offset_ns, duration_ns, name) VALUES (?1, ?2, ?3, ?4, '%bout')",
+                 "INSERT INTO spans (run, event, offset_ns, duration_ns, name) VALUES (?1, ?2, ?3, ?4, ?5)",
                  &run->insert_span, error) &&
+         prepare(database,
+                 "UPDATE profile SET commit_wait_ns = ?4 WHERE run = ?1 AND event BETWEEN ?2 AND ?3",
+                 &run->note_commit, error) &&
          prepare_batch_insert(database, &run->insert_batch, error);
     if (ok && !evlog_commit(log, &log_error)) {
         copy_evlog_error(error, &log_error);
@@ -214,6 +261,8 @@ static bool insert_spans(struct profile_run *run, uint64_t event_number, const s
         sqlite3_bind_int64(insert, 2, (sqlite3_int64)event_number);
         sqlite3_bind_int64(insert, 3, (sqlite3_int64)cost->spans[i].offset_ns);
         sqlite3_bind_int64(insert, 4, (sqlite3_int64)cost->spans[i].duration_ns);
+        const char *name = cost->spans[i].name;
+        sqlite3_bind_text(insert, 5, name[0] ? name : "%bout", -1, SQLITE_TRANSIENT);
         if (sqlite3_step(insert) != SQLITE_DONE) {
             set_error(error, "profile: cannot record a span of event %llu: %s", (unsigned long long)event_number,
                       sqlite3_errmsg(evlog_database(run->log)));
@@ -225,16 +274,23 @@ static bool insert_spans(struct profile_run *run, uint64_t event_number, const s
     return true;
 }
 
-/* Insert the pending rows into the open transaction. */
+static bool write_commit_wait(struct profile_run *run, struct profile_error *error);
+
+/* Insert the pending rows (and a noted commit wait) into the open
+ * transaction. */
 static bool write_pending(struct profile_run *run, struct profile_error *error)
 {
-    if (!run->pending_count)
+    if (!run->pending_count && !run->has_commit_wait)
         return true;
     struct evlog_error log_error = { 0 };
     if (!evlog_begin(run->log, &log_error)) {
         copy_evlog_error(error, &log_error);
         return false;
     }
+    if (!write_commit_wait(run, error))
+        return false;
+    if (!run->pending_count)
+        return true;
     bool full = run->pending_count == PROFILE_BATCH_ROWS;
     size_t rows = full ? 1 : run->pending_count;
     sqlite3_stmt *insert = full ? run->insert_batch : run->insert_row;
@@ -272,6 +328,11 @@ bool profile_record(struct profile_run *run, uint64_t event_number, uint64_t sta
     row[7] = (int64_t)cost->copy_out_bytes;
     row[8] = (int64_t)cost->dedup_lookups;
     row[9] = (int64_t)cost->dedup_hits;
+    row[10] = (int64_t)cost->scratch_collections;
+    row[11] = (int64_t)cost->scratch_collect_ns;
+    row[12] = (int64_t)cost->copy_out_ns;
+    row[13] = (int64_t)cost->home_collect_ns;
+    row[14] = (int64_t)cost->commit_wait_ns;
     if (run->pending_count == PROFILE_BATCH_ROWS && !write_pending(run, error))
         return false;
     if (cost->span_count) {
@@ -296,6 +357,45 @@ bool profile_record(struct profile_run *run, uint64_t event_number, uint64_t sta
 bool profile_write(struct profile_run *run, struct profile_error *error)
 {
     return !run || write_pending(run, error);
+}
+
+void profile_note_commit_wait(struct profile_run *run, uint64_t first_event, uint64_t last_event,
+                              uint64_t nanoseconds)
+{
+    if (!run)
+        return;
+    /* One batch's wait is kept at a time: the next batch writes it. */
+    run->has_commit_wait = true;
+    run->commit_first = first_event;
+    run->commit_last = last_event;
+    run->commit_wait_ns = nanoseconds;
+}
+
+static bool write_commit_wait(struct profile_run *run, struct profile_error *error)
+{
+    if (!run->has_commit_wait)
+        return true;
+    run->has_commit_wait = false;
+    sqlite3_stmt *update = run->note_commit;
+    sqlite3_reset(update);
+    sqlite3_bind_int64(update, 1, run->id);
+    sqlite3_bind_int64(update, 2, (sqlite3_int64)run->commit_first);
+    sqlite3_bind_int64(update, 3, (sqlite3_int64)run->commit_last);
+    sqlite3_bind_int64(update, 4, (sqlite3_int64)run->commit_wait_ns);
+    bool ok = sqlite3_step(update) == SQLITE_DONE;
+    if (!ok)
+        set_error(error, "profile: cannot note the commit of events %llu..%llu: %s",
+                  (unsigned long long)run->commit_first, (unsigned long long)run->commit_last,
+                  sqlite3_errmsg(evlog_database(run->log)));
+    sqlite3_reset(update);
+    return ok;
+}
+
+uint64_t profile_run_stop(struct profile_run *run)
+{
+    if (!run->stopped_ns)
+        run->stopped_ns = clock_wall_nanoseconds();
+    return run->stopped_ns - run->started_ns;
 }
 
 void profile_discard(struct profile_run *run)
@@ -337,7 +437,7 @@ bool profile_run_end(struct profile_run *run, const char *status, struct profile
             sqlite3_bind_int64(update, 4, (sqlite3_int64)run->last_event);
         }
         sqlite3_bind_int64(update, 5, (sqlite3_int64)run->events);
-        sqlite3_bind_int64(update, 6, (sqlite3_int64)(clock_wall_nanoseconds() - run->started_ns));
+        sqlite3_bind_int64(update, 6, (sqlite3_int64)profile_run_stop(run));
         ok = sqlite3_step(update) == SQLITE_DONE;
         if (!ok)
             set_error(error, "profile: cannot finish run %lld: %s", (long long)run->id, sqlite3_errmsg(database));
@@ -364,7 +464,8 @@ static const char runs_query[] =
     "       (SELECT count(*) FROM profile p WHERE p.run = r.id), "
     "       (SELECT min(event) FROM profile p WHERE p.run = r.id), "
     "       (SELECT max(event) FROM profile p WHERE p.run = r.id), "
-    "       (SELECT max(start_ns + wall_ns) FROM profile p WHERE p.run = r.id) "
+    "       (SELECT max(start_ns + wall_ns) FROM profile p WHERE p.run = r.id), "
+    "       (SELECT sum(wall_ns + home_collect_ns + commit_wait_ns) FROM profile p WHERE p.run = r.id) "
     "FROM runs r";
 
 static void read_run_info(sqlite3_stmt *select, struct profile_run_info *info)
@@ -382,6 +483,7 @@ static void read_run_info(sqlite3_stmt *select, struct profile_run_info *info)
     /* a run that ended has its own wall time; a killed one, its rows' */
     info->wall_ns = sqlite3_column_type(select, 6) == SQLITE_NULL ? (uint64_t)sqlite3_column_int64(select, 10)
                                                                    : (uint64_t)sqlite3_column_int64(select, 6);
+    info->working_ns = (uint64_t)sqlite3_column_int64(select, 11);
 }
 
 /* Whether the database has the profile tables (a store that never ran has
@@ -394,6 +496,8 @@ static bool has_tables(sqlite3 *database)
         return false;
     bool has = sqlite3_step(select) == SQLITE_ROW;
     sqlite3_finalize(select);
+    if (has)
+        add_missing_columns(database);
     return has;
 }
 
@@ -510,8 +614,7 @@ static bool read_metrics(sqlite3 *database, int64_t run_id, uint64_t count, uint
 {
     sqlite3_stmt *select;
     if (!prepare(database,
-                 "SELECT event, wall_ns, cpu_ns, steps, bytes_allocated, copy_out_bytes, dedup_lookups, dedup_hits "
-                 "FROM profile WHERE run = ?1 ORDER BY event",
+                 "SELECT event, " METRIC_COLUMNS " FROM profile WHERE run = ?1 ORDER BY event",
                  &select, error))
         return false;
     sqlite3_bind_int64(select, 1, run_id);
@@ -608,33 +711,87 @@ static void write_trace_header(FILE *file, const struct profile_run_info *info)
             (long long)info->id);
     write_json_text(file, info->kind);
     fputs(")\"}},\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":1,\"args\":{\"name\":\"events\"}}", file);
+    fputs(",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":2,\"args\":{\"name\":\"machine "
+          "(collections, copy-out, commits)\"}}",
+          file);
 }
 
+/* A slice on the "machine" track (tid 2): what ran besides Nock. */
+static void write_machine_slice(FILE *file, const char *name, uint64_t start_ns, uint64_t duration_ns,
+                                unsigned long long event)
+{
+    fprintf(file, ",\n{\"name\":\"%s\",\"cat\":\"machine\",\"ph\":\"X\",\"ts\":", name);
+    write_microseconds(file, start_ns);
+    fputs(",\"dur\":", file);
+    write_microseconds(file, duration_ns);
+    fprintf(file, ",\"pid\":1,\"tid\":2,\"args\":{\"event\":%llu}}", event);
+}
+
+/* A counter track sample ("ph":"C"): Perfetto draws one track per name. */
+static void write_counter(FILE *file, const char *name, uint64_t at_ns, const char *series, unsigned long long value)
+{
+    fprintf(file, ",\n{\"name\":\"%s\",\"ph\":\"C\",\"ts\":", name);
+    write_microseconds(file, at_ns);
+    fprintf(file, ",\"pid\":1,\"args\":{\"%s\":%llu}}", series, value);
+}
+
+/* Per event: its slice (tid 1, every metric in args), counter samples
+ * (steps, bytes, dedup hits), and on the machine track (tid 2) the home
+ * collection just before it, then its scratch collections and copy-out at
+ * its end (they are measured as totals, so placed where they mostly fall:
+ * copy-out last, collections before it).  The events of a batch share one
+ * commit wait (the same value in each row): one slice after the batch's
+ * last event. */
 static bool write_trace_events(FILE *file, sqlite3 *database, int64_t run_id, uint64_t *written,
                                struct profile_error *error)
 {
     sqlite3_stmt *select;
-    if (!prepare(database,
-                 "SELECT event, start_ns, wall_ns, cpu_ns, steps, bytes_allocated, copy_out_bytes, dedup_lookups, "
-                 "dedup_hits FROM profile WHERE run = ?1 ORDER BY event",
+    if (!prepare(database, "SELECT event, start_ns, " METRIC_COLUMNS " FROM profile WHERE run = ?1 ORDER BY event",
                  &select, error))
         return false;
     sqlite3_bind_int64(select, 1, run_id);
     int status;
+    uint64_t commit_at = 0, commit_wait = 0;
+    unsigned long long commit_event = 0;
     while ((status = sqlite3_step(select)) == SQLITE_ROW) {
-        unsigned long long v[9];
-        for (int i = 0; i < 9; i++)
+        unsigned long long v[2 + PROFILE_METRIC_COUNT];
+        for (int i = 0; i < 2 + PROFILE_METRIC_COUNT; i++)
             v[i] = (unsigned long long)sqlite3_column_int64(select, i);
+        const unsigned long long *m = v + 2;
+        uint64_t start = v[1], end = v[1] + m[PROFILE_WALL_NS];
         fprintf(file, ",\n{\"name\":\"event %llu\",\"cat\":\"event\",\"ph\":\"X\",\"ts\":", v[0]);
-        write_microseconds(file, v[1]);
+        write_microseconds(file, start);
         fputs(",\"dur\":", file);
-        write_microseconds(file, v[2]);
-        fprintf(file,
-                ",\"pid\":1,\"tid\":1,\"args\":{\"event\":%llu,\"cpu_ns\":%llu,\"steps\":%llu,"
-                "\"bytes_allocated\":%llu,\"copy_out_bytes\":%llu,\"dedup_lookups\":%llu,\"dedup_hits\":%llu}}",
-                v[0], v[3], v[4], v[5], v[6], v[7], v[8]);
+        write_microseconds(file, m[PROFILE_WALL_NS]);
+        fprintf(file, ",\"pid\":1,\"tid\":1,\"args\":{\"event\":%llu", v[0]);
+        for (int i = 1; i < PROFILE_METRIC_COUNT; i++)
+            fprintf(file, ",\"%s\":%llu", metric_names[i], m[i]);
+        fputs("}}", file);
+        write_counter(file, "steps", start, "steps", m[PROFILE_STEPS]);
+        write_counter(file, "bytes allocated", start, "bytes", m[PROFILE_BYTES_ALLOCATED]);
+        write_counter(file, "copy-out bytes", start, "bytes", m[PROFILE_COPY_OUT_BYTES]);
+        write_counter(file, "dedup hits", start, "hits", m[PROFILE_DEDUP_HITS]);
+        if (m[PROFILE_HOME_COLLECT_NS])
+            write_machine_slice(file, "home collection",
+                                start > m[PROFILE_HOME_COLLECT_NS] ? start - m[PROFILE_HOME_COLLECT_NS] : 0,
+                                m[PROFILE_HOME_COLLECT_NS], v[0]);
+        uint64_t copy_start = end > m[PROFILE_COPY_OUT_NS] ? end - m[PROFILE_COPY_OUT_NS] : start;
+        if (m[PROFILE_SCRATCH_COLLECTIONS])
+            write_machine_slice(file, "scratch collections",
+                                copy_start > m[PROFILE_SCRATCH_COLLECT_NS] ? copy_start - m[PROFILE_SCRATCH_COLLECT_NS]
+                                                                          : start,
+                                m[PROFILE_SCRATCH_COLLECT_NS], v[0]);
+        if (m[PROFILE_COPY_OUT_NS])
+            write_machine_slice(file, "copy-out", copy_start, m[PROFILE_COPY_OUT_NS], v[0]);
+        if (m[PROFILE_COMMIT_WAIT_NS] != commit_wait && commit_wait)
+            write_machine_slice(file, "commit", commit_at, commit_wait, commit_event);
+        commit_wait = m[PROFILE_COMMIT_WAIT_NS];
+        commit_at = end;
+        commit_event = v[0];
         (*written)++;
     }
+    if (commit_wait)
+        write_machine_slice(file, "commit", commit_at, commit_wait, commit_event);
     sqlite3_finalize(select);
     if (status != SQLITE_DONE) {
         set_error(error, "profile: cannot read run %lld: %s", (long long)run_id, sqlite3_errmsg(database));
@@ -701,8 +858,7 @@ bool profile_export_csv(struct evlog *log, int64_t run_id, const char *path, uin
     sqlite3 *database = evlog_database(log);
     sqlite3_stmt *select;
     if (!prepare(database,
-                 "SELECT p.event, p.start_ns, p.wall_ns, p.cpu_ns, p.steps, p.bytes_allocated, p.copy_out_bytes, "
-                 "p.dedup_lookups, p.dedup_hits, "
+                 "SELECT p.event, p.start_ns, " METRIC_COLUMNS_OF_P ", "
                  "(SELECT count(*) FROM spans s WHERE s.run = p.run AND s.event = p.event), "
                  "(SELECT coalesce(sum(duration_ns), 0) FROM spans s WHERE s.run = p.run AND s.event = p.event) "
                  "FROM profile p WHERE p.run = ?1 ORDER BY p.event",
@@ -716,11 +872,11 @@ bool profile_export_csv(struct evlog *log, int64_t run_id, const char *path, uin
     }
     sqlite3_bind_int64(select, 1, run_id);
     fputs("event,start_ns,wall_ns,cpu_ns,steps,bytes_allocated,copy_out_bytes,dedup_lookups,dedup_hits,"
-          "bout_spans,bout_ns\n",
+          "scratch_collections,scratch_collect_ns,copy_out_ns,home_collect_ns,commit_wait_ns,bout_spans,bout_ns\n",
           file);
     int status;
     while ((status = sqlite3_step(select)) == SQLITE_ROW) {
-        for (int i = 0; i < 11; i++)
+        for (int i = 0; i < 4 + PROFILE_METRIC_COUNT; i++)
             fprintf(file, i ? ",%llu" : "%llu", (unsigned long long)sqlite3_column_int64(select, i));
         fputc('\n', file);
         (*events_written)++;
@@ -741,10 +897,10 @@ bool profile_each_row_of_event(struct evlog *log, uint64_t event_number,
     sqlite3 *database = evlog_database(log);
     sqlite3_stmt *select = NULL;
     /* No profile table yet (a store with no runs) is no rows. */
-    if (!ensure_tables(log, error) ||
-        !prepare(database,
-                 "SELECT p.run, r.kind, p.wall_ns, p.cpu_ns, p.steps, p.bytes_allocated, p.copy_out_bytes, "
-                 "p.dedup_lookups, p.dedup_hits FROM profile p JOIN runs r ON r.id = p.run "
+    if (!has_tables(database))
+        return true;
+    if (!prepare(database,
+                 "SELECT p.run, r.kind, " METRIC_COLUMNS_OF_P " FROM profile p JOIN runs r ON r.id = p.run "
                  "WHERE p.event = ?1 ORDER BY p.run",
                  &select, error))
         return false;

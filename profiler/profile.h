@@ -56,6 +56,15 @@ void profile_discard(struct profile_run *run);
 /* Commit the rows recorded so far (and anything else in the open
  * transaction). */
 bool profile_flush(struct profile_run *run, struct profile_error *error);
+/* Events first..last of the run waited `nanoseconds` for the commit that
+ * covers them (their rows are written already): their rows get it with
+ * the next write (profile_write, profile_flush, profile_run_end). */
+void profile_note_commit_wait(struct profile_run *run, uint64_t first_event, uint64_t last_event,
+                              uint64_t nanoseconds);
+/* Stop the run's clock (later calls keep the first reading) and return
+ * its wall time: what profile_run_end records, so a caller that reports
+ * the run's speed says what :runs will say. */
+uint64_t profile_run_stop(struct profile_run *run);
 /* Finish the run: store its totals and `status` ("done", or what went
  * wrong), commit, and free it.  `run` may be NULL. */
 bool profile_run_end(struct profile_run *run, const char *status, struct profile_error *error);
@@ -72,6 +81,8 @@ struct profile_run_info {
     char status[96];
     uint64_t first_event, last_event, events;
     uint64_t wall_ns;      /* from the run's start to its end (or last row) */
+    uint64_t working_ns;   /* its events' wall, home collection and commit
+                              time: wall_ns less the time spent idle */
 };
 
 /* Call `visit` for each run, oldest first.  False on a database error. */
@@ -89,6 +100,11 @@ enum profile_metric {
     PROFILE_COPY_OUT_BYTES,
     PROFILE_DEDUP_LOOKUPS,
     PROFILE_DEDUP_HITS,
+    PROFILE_SCRATCH_COLLECTIONS,  /* what the machine did besides Nock: */
+    PROFILE_SCRATCH_COLLECT_NS,
+    PROFILE_COPY_OUT_NS,
+    PROFILE_HOME_COLLECT_NS,
+    PROFILE_COMMIT_WAIT_NS,
     PROFILE_METRIC_COUNT
 };
 /* The column name of a metric ("wall_ns", ...). */

@@ -569,8 +569,10 @@ static void print_run(void *context, const struct profile_run_info *info)
     else
         snprintf(range, sizeof range, "-");
     format_nanoseconds(info->wall_ns, time, sizeof time);
-    format_count(info->wall_ns ? (uint64_t)((double)info->events * 1e9 / (double)info->wall_ns) : 0, rate,
-                 sizeof rate);
+    /* A live run waits for input between events: its speed is over the
+     * time it spent working, not the time it was open. */
+    uint64_t busy_ns = strcmp(info->kind, "live") == 0 ? info->working_ns : info->wall_ns;
+    format_count(busy_ns ? (uint64_t)((double)info->events * 1e9 / (double)busy_ns) : 0, rate, sizeof rate);
     char line[1024];
     snprintf(line, sizeof line, "%4lld  %-7s  %-7s  %8llu  %-15s  %9s  %10s  %-20s  %-8s  %s", (long long)info->id,
              info->kind, info->backend, (unsigned long long)info->events, range, time, rate, info->started_at,
@@ -720,11 +722,13 @@ static void print_distribution(const struct session_output *output, enum profile
 {
     static const char *const labels[PROFILE_METRIC_COUNT] = {
         "wall time", "cpu time", "nock steps", "bytes allocated", "copy-out bytes", "dedup lookups", "dedup hits",
+        "scratch gcs", "scratch gc time", "copy-out time", "home gc time", "commit wait",
     };
     char cells[5][32];
     const uint64_t values[5] = { d->total, d->p50, d->p90, d->p99, d->max };
     for (int i = 0; i < 5; i++) {
-        if (metric == PROFILE_WALL_NS || metric == PROFILE_CPU_NS)
+        if (metric == PROFILE_WALL_NS || metric == PROFILE_CPU_NS || metric == PROFILE_SCRATCH_COLLECT_NS ||
+            metric == PROFILE_COPY_OUT_NS || metric == PROFILE_HOME_COLLECT_NS || metric == PROFILE_COMMIT_WAIT_NS)
             format_nanoseconds(values[i], cells[i], sizeof cells[i]);
         else
             format_count(values[i], cells[i], sizeof cells[i]);

@@ -239,15 +239,21 @@ static void hook_fast(void *context, noun clue, noun core)
     jets_dashboard_fast(session->jets, session->nock, clue, core);
 }
 
-static void hook_bout(void *context, uint64_t nanoseconds)
+static void hook_bout(void *context, uint64_t nanoseconds, noun clue)
 {
     struct session *session = context;
     const struct session_output *output = session->output;
     if (!output || !output->notice)
         return;
-    char line[64];
-    int length = snprintf(line, sizeof line, "bout: %.3f ms", (double)nanoseconds / 1e6);
-    output->notice(output->context, line, (size_t)length);
+    struct text_buffer buffer;
+    text_buffer_init(&buffer);
+    struct text_print_options options = { .style = TEXT_TERM, .max_cells = 20 };
+    bool ok = text_buffer_printf(&buffer, "bout: %.3f ms", (double)nanoseconds / 1e6);
+    if (ok && clue != 0)
+        ok = text_buffer_append(&buffer, " ", 1) && text_print(&buffer, clue, &options);
+    if (ok)
+        output->notice(output->context, buffer.data, buffer.length);
+    text_buffer_free(&buffer);
 }
 
 /* ---- bindings ----------------------------------------------------------- */

@@ -96,6 +96,7 @@ struct store {
     noun batch_base_state;
     uint64_t batch_base_number;
     uint64_t batch_started_ns;
+    uint64_t home_collect_ns;  /* a collection not yet charged to an event */
 
     volatile sig_atomic_t interrupt_requested;
     struct kernel *volatile replay_kernel;
@@ -193,7 +194,9 @@ static void store_roots(void *context, struct noun_collector *collector)
 }
 
 /* Collect home, before an event, if it has grown enough (or always, in
- * collection stress mode) and `backend` holds no spawn. */
+ * collection stress mode) and `backend` holds no spawn.  The time it took
+ * is charged to the next event applied (its profile row's
+ * home_collect_ns). */
 static void maybe_collect(struct store *store, struct kernel_backend *backend)
 {
     if (backend->running(backend->self))
@@ -202,8 +205,11 @@ static void maybe_collect(struct store *store, struct kernel_backend *backend)
     size_t floor = noun_home_used_after_collect(store->home);
     if (floor < STORE_COLLECT_FLOOR / 2)
         floor = STORE_COLLECT_FLOOR / 2;
-    if (used > 2 * floor || noun_collection_stress())
+    if (used > 2 * floor || noun_collection_stress()) {
+        uint64_t started = clock_wall_nanoseconds();
         noun_home_collect(store->home);
+        store->home_collect_ns += clock_wall_nanoseconds() - started;
+    }
 }
 
 /* Progress, at most every STORE_PROGRESS_NANOSECONDS unless `final`. */
@@ -546,6 +552,8 @@ static enum applied_as apply_event(struct store *store, noun event, const struct
         record.source_effect = info.source_effect;
     }
     struct kernel_cost cost = outcome ? outcome_cost(outcome, &applied.cost, started) : applied.cost;
+    cost.home_collect_ns += store->home_collect_ns;
+    store->home_collect_ns = 0;
     struct evlog_error log_error = { 0 };
     struct profile_error profile_error = { { 0 } };
     bool logged = evlog_append(store->log, &record, &log_error);
@@ -744,6 +752,7 @@ static bool commit_and_release(struct store *store, struct profile_run *run, str
         return true;
     struct evlog_error log_error = { 0 };
     struct profile_error profile_error = { { 0 } };
+    uint64_t commit_started = clock_wall_nanoseconds();
     if (!profile_write(run, &profile_error)) {
         abandon_batch(store);
         return fail(error, 0, "%s", profile_error.message);
@@ -752,6 +761,11 @@ static bool commit_and_release(struct store *store, struct profile_run *run, str
         abandon_batch(store);
         return fail(error, log_error.event_number, "%s", log_error.message);
     }
+    /* Every event of the batch waited for this commit before its effects
+     * were released. */
+    profile_note_commit_wait(run, store->unreleased[0].info.number,
+                             store->unreleased[store->unreleased_count - 1].info.number,
+                             clock_wall_nanoseconds() - commit_started);
     store->batch_open = false;
     /* The batch moves to `releasing`, still visited by store_roots, and
      * the outcomes its spawns give open the next batch in `unreleased`. */
@@ -969,7 +983,8 @@ bool store_generate(struct store *store, const char *sample, uint64_t count, uin
     result->generated = count - source.remaining;
     result->last_event = kernel_event_number(store->kernel);
     result->mug = kernel_mug(store->kernel);
-    result->seconds = (double)(clock_wall_nanoseconds() - generation.progress.started_ns) / 1e9;
+    /* the run's own clock, so the rate printed is the one :runs shows */
+    result->seconds = (double)profile_run_stop(run) / 1e9;
     result->run_id = profile_run_id(run);
     qsort(generation.gaps, generation.gap_count, sizeof *generation.gaps, compare_gaps);
     result->gap_p50_ns = gap_percentile(&generation, 50);
@@ -1206,7 +1221,7 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
     result->first_event = from > 1 ? from : 1;
     result->last_event = kernel_event_number(kernel);
     result->mug = kernel_mug(kernel);
-    result->seconds = (double)(clock_wall_nanoseconds() - progress.started_ns) / 1e9;
+    result->seconds = (double)profile_run_stop(replay.run) / 1e9;
     result->run_id = profile_run_id(replay.run);
     if (!profile_run_end(replay.run, ok ? "done" : error->message, &profile_error) && ok)
         ok = fail(error, 0, "%s", profile_error.message);
