@@ -171,3 +171,38 @@ runs_after=$(grep -c '  serial  ' <<<"$out")
 (( runs_after == runs_before + 1 )) && pass event-adds-no-run || fail event-adds-no-run "$runs_before -> $runs_after" "$out"
 run --store "$work/kv" -e ':event 100000'
 [[ "$err" == *"there is no event 100000"* ]] && pass event-out-of-range || fail event-out-of-range "$err"
+
+# ---- profiles: what the machine did besides Nock; speed; the Chrome trace -------
+
+run --store "$work/kv" -e ':profile 1' -e ":export 1 $work/run.csv" -e ":export 1 $work/run.json"
+[[ "$out" == *"scratch gc time"*"copy-out time"*"home gc time"*"commit wait"* ]] && pass profile-shows-machine-costs ||
+    fail profile-shows-machine-costs "$out" "$err"
+header=$(head -1 "$work/run.csv")
+[[ "$header" == *scratch_collections,scratch_collect_ns,copy_out_ns,home_collect_ns,commit_wait_ns* ]] &&
+    awk -F, 'NR > 1 && $12 > 0 { copied++ } NR > 1 && $14 > 0 { waited++ } END { exit !(copied > 0 && waited > 0) }' \
+        "$work/run.csv" && pass csv-has-machine-costs || fail csv-has-machine-costs "$header" "$(sed -n 2,3p "$work/run.csv")"
+# gen says the speed :runs says
+gen_line=$("$program" gen kv 200 "$work/speed" 2>&1 >/dev/null)
+run --store "$work/speed" -e ':runs'
+gen_rate=$(sed -E 's/.*\(([0-9,]+) events\/s\).*/\1/' <<<"$gen_line")
+[[ -n "$gen_rate" && "$out" == *" $gen_rate  "* ]] && pass gen-and-runs-agree-on-speed ||
+    fail gen-and-runs-agree-on-speed "$gen_line" "$out"
+# A live run idle between pokes: its speed leaves the idle time out (the
+# pause makes idle time; the check is that it is not counted).
+{ echo ":poke [%put 0x1.0000 2]"; sleep 1; echo ":poke [%put 0x1.0001 4]"; echo ':runs'; } |
+    "$program" --store "$work/speed" >"$work/live.out" 2>&1
+live_rate=$(grep -E '^ +[0-9]+  live ' "$work/live.out" | awk '{ print $8 }' | tr -d ,)
+[[ -n "$live_rate" ]] && (( live_rate > 10 )) && pass live-speed-over-working-time ||
+    fail live-speed-over-working-time "$(cat "$work/live.out")"
+python3 - "$work/run.json" <<'PY' && pass trace-has-counters-and-machine-slices || fail trace-has-counters-and-machine-slices
+import json, sys
+events = json.load(open(sys.argv[1]))["traceEvents"]
+counters = {e["name"] for e in events if e.get("ph") == "C"}
+machine = {e["name"] for e in events if e.get("cat") == "machine"}
+sys.exit(0 if {"steps", "dedup hits", "bytes allocated"} <= counters and {"copy-out", "commit"} <= machine else 1)
+PY
+# a kernel whose every event runs under [%bout %work]: the span is named
+run --store "$work/bout" -e '=k [[11 [%bout 1 %work] [1 0] 0 1] 0 0]' -e ':boot k k' -e ':poke 5' \
+    -e ":export last $work/bout.json"
+grep -q '"name":"work","cat":"bout"' "$work/bout.json" && pass trace-names-bout-by-clue ||
+    fail trace-names-bout-by-clue "$out" "$err" "$(grep bout "$work/bout.json" | head -3)"
