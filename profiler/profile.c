@@ -287,10 +287,9 @@ static bool write_pending(struct profile_run *run, struct profile_error *error)
         copy_evlog_error(error, &log_error);
         return false;
     }
-    if (!write_commit_wait(run, error))
-        return false;
+    /* rows first: the commit wait may be for rows still pending */
     if (!run->pending_count)
-        return true;
+        return write_commit_wait(run, error);
     bool full = run->pending_count == PROFILE_BATCH_ROWS;
     size_t rows = full ? 1 : run->pending_count;
     sqlite3_stmt *insert = full ? run->insert_batch : run->insert_row;
@@ -310,7 +309,7 @@ static bool write_pending(struct profile_run *run, struct profile_error *error)
     }
     sqlite3_reset(insert);
     run->pending_count = 0;
-    return true;
+    return write_commit_wait(run, error);
 }
 
 bool profile_record(struct profile_run *run, uint64_t event_number, uint64_t started_ns,

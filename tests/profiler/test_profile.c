@@ -55,7 +55,8 @@ static size_t count_of(const char *text, const char *needle)
 }
 
 /* Record 100 events: event i takes i microseconds and 10*i steps; event
- * 50 has two %bout spans. */
+ * 50 has two %bout spans (one named by its clue) and a scratch collection;
+ * all wait 12.345 us for one commit. */
 static int64_t record_run(void)
 {
     struct profile_error error = { { 0 } };
@@ -65,17 +66,21 @@ static int64_t record_run(void)
     uint64_t at = profile_run_started_ns(run);
     for (uint64_t i = 1; i <= 100; i++) {
         struct kernel_cost cost = { .wall_ns = i * 1000, .cpu_ns = i * 900, .steps = 10 * i, .bytes_allocated = 64,
-                                    .copy_out_bytes = 32, .dedup_lookups = 2, .dedup_hits = i % 2 };
+                                    .copy_out_bytes = 32, .dedup_lookups = 2, .dedup_hits = i % 2,
+                                    .copy_out_ns = 7 };
         if (i == 50) {
+            cost.scratch_collections = 1;
+            cost.scratch_collect_ns = 400;
             cost.span_count = 2;
-            cost.spans[0] = (struct kernel_span){ 1000, 2000 };
-            cost.spans[1] = (struct kernel_span){ 10000, 30000 };
+            cost.spans[0] = (struct kernel_span){ 1000, 2000, "" };
+            cost.spans[1] = (struct kernel_span){ 10000, 30000, "work" };
         }
         if (!profile_record(run, i, at, &cost, &error))
             fail_msg("%s", error.message);
         at += cost.wall_ns + 500;
     }
     int64_t id = profile_run_id(run);
+    profile_note_commit_wait(run, 1, 100, 12345);
     assert_true(profile_run_end(run, "done", &error));
     return id;
 }
@@ -100,6 +105,10 @@ static void test_summary(void **state)
     assert_int_equal(wall->max, 100 * 1000);
     assert_int_equal(summary.metrics[PROFILE_STEPS].p50, 500);
     assert_int_equal(summary.metrics[PROFILE_DEDUP_HITS].total, 50);
+    assert_int_equal(summary.metrics[PROFILE_COPY_OUT_NS].total, 700);
+    assert_int_equal(summary.metrics[PROFILE_SCRATCH_COLLECTIONS].total, 1);
+    assert_int_equal(summary.metrics[PROFILE_SCRATCH_COLLECT_NS].max, 400);
+    assert_int_equal(summary.metrics[PROFILE_COMMIT_WAIT_NS].total, 100 * 12345);
     assert_int_equal(summary.slowest_count, PROFILE_SLOWEST);
     for (size_t i = 0; i < PROFILE_SLOWEST; i++)
         assert_int_equal(summary.slowest[i].event_number, 100 - i);
@@ -135,6 +144,12 @@ static void test_trace_export(void **state)
     assert_non_null(strstr(text, "\"traceEvents\":["));
     assert_int_equal(count_of(text, "\"cat\":\"event\""), 100);
     assert_int_equal(count_of(text, "\"cat\":\"bout\""), 2);
+    assert_int_equal(count_of(text, "\"name\":\"work\",\"cat\":\"bout\""), 1);
+    assert_int_equal(count_of(text, "\"name\":\"%bout\",\"cat\":\"bout\""), 1);
+    assert_int_equal(count_of(text, "\"ph\":\"C\""), 4 * 100);
+    assert_int_equal(count_of(text, "\"name\":\"copy-out\",\"cat\":\"machine\""), 100);
+    assert_int_equal(count_of(text, "\"name\":\"scratch collections\",\"cat\":\"machine\""), 1);
+    assert_int_equal(count_of(text, "\"name\":\"commit\",\"cat\":\"machine\""), 1); /* one batch */
     assert_non_null(strstr(text, "\"name\":\"event 50\""));
     assert_non_null(strstr(text, "a \\\"test\\\" run")); /* the note, escaped */
     /* event 1 starts at 0 and lasts 1 us */
