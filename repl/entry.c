@@ -6,31 +6,9 @@
 
 #include "repl/expression.h"
 
-long entry_bracket_depth(const char *line, size_t length, long depth)
-{
-    char quote = 0;
-    for (size_t i = 0; i < length; i++) {
-        char c = line[i];
-        if (quote) {
-            if (c == '\\' && i + 1 < length)
-                i++;
-            else if (c == quote)
-                quote = 0;
-        } else if (c == '\'' || c == '"') {
-            quote = c;
-        } else if (c == ':' && i + 1 < length && line[i + 1] == ':') {
-            break;
-        } else if (c == '[') {
-            depth++;
-        } else if (c == ']') {
-            depth--;
-        }
-    }
-    return depth;
-}
-
-/* Length of a line without its `::` comment (outside quotes). */
-static size_t without_comment(const char *line, size_t length)
+/* Scan a line outside quotes: add each '[' and subtract each ']' to
+ * *depth, and return where its `::` comment starts (length if none). */
+static size_t scan_line(const char *line, size_t length, long *depth)
 {
     char quote = 0;
     for (size_t i = 0; i < length; i++) {
@@ -44,9 +22,26 @@ static size_t without_comment(const char *line, size_t length)
             quote = c;
         } else if (c == ':' && i + 1 < length && line[i + 1] == ':') {
             return i;
+        } else if (c == '[') {
+            ++*depth;
+        } else if (c == ']') {
+            --*depth;
         }
     }
     return length;
+}
+
+long entry_bracket_depth(const char *line, size_t length, long depth)
+{
+    scan_line(line, length, &depth);
+    return depth;
+}
+
+/* Length of a line without its `::` comment (outside quotes). */
+static size_t without_comment(const char *line, size_t length)
+{
+    long ignored = 0;
+    return scan_line(line, length, &ignored);
 }
 
 static bool append(struct entry *entry, const char *text, size_t length)

@@ -302,21 +302,6 @@ struct caret_output {
     struct pager *pager; /* values go through it (NULL: straight out) */
 };
 
-/* The N of the first "column N" in an error line (0 when none). */
-static size_t column_in(const char *text, size_t length)
-{
-    static const char key[] = "column ";
-    for (size_t i = 0; i + sizeof key - 1 < length; i++) {
-        if (memcmp(text + i, key, sizeof key - 1) != 0)
-            continue;
-        size_t column = 0;
-        for (size_t j = i + sizeof key - 1; j < length && text[j] >= '0' && text[j] <= '9' && column < 1000000; j++)
-            column = column * 10 + (size_t)(text[j] - '0');
-        return column;
-    }
-    return 0;
-}
-
 static void caret_value(void *context, const char *text, size_t length)
 {
     struct caret_output *caret = context;
@@ -342,7 +327,7 @@ static void caret_error(void *context, const char *text, size_t length)
         pager_flush(caret->pager);
     if (!caret->done && length >= 6 && memcmp(text, "error:", 6) == 0) {
         caret->done = true;
-        size_t column = column_in(text, length);
+        size_t column = session_error_column(text, length);
         const char *on = repl.coloured_errors ? COLOUR_ERROR : "", *off = repl.coloured_errors ? COLOUR_RESET : "";
         if (column >= 1 && column <= caret->length + 1) {
             if (caret->multi_line)

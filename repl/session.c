@@ -731,8 +731,7 @@ struct located_output {
     size_t first_line;          /* 1-based line of the file the entry starts on */
 };
 
-/* The N of the first "column N" in an error line (0 when none). */
-static size_t column_mentioned(const char *text, size_t length)
+size_t session_error_column(const char *text, size_t length)
 {
     static const char key[] = "column ";
     for (size_t i = 0; i + sizeof key - 1 < length; i++) {
@@ -765,7 +764,7 @@ static void located_error(void *context, const char *text, size_t length)
         located->inner->error(located->inner->context, text, length);
         return;
     }
-    size_t column = column_mentioned(text, length);
+    size_t column = session_error_column(text, length);
     size_t line = located->first_line + (column ? entry_line_of_column(located->entry, column) : 0);
     session_print_error(located->inner, "%s:%zu: %.*s", located->name, line, (int)length, text);
 }

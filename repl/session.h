@@ -156,6 +156,10 @@ struct jets_dashboard *session_jets(struct session *session);
 struct hoon_runtime *session_hoon(struct session *session);
 void session_set_hoon(struct session *session, struct hoon_runtime *runtime);
 
+/* The N of the first "column N" in an error line (0 when none): where
+ * the caret goes, and which line of a file an error is on. */
+size_t session_error_column(const char *text, size_t length);
+
 /* Write one line through output->value / output->error, printf-style. */
 void session_print(const struct session_output *output, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
