@@ -227,7 +227,7 @@ run_capture -e '1' -e '*[42 [0 2]]' -e '2' -e '[1' -e '3'
 [[ $status -eq 1 && "$out" == $'1\n2\n3' && $(grep -c '^error:' <<<"$err") -eq 2 ]]
 check later-lines-run-after-errors $? "exit $status, out '$out', err '$err'"
 run_capture -e '*[42 [11 [%mean [1 %foo]] [11 [%spot [1 [1 2]]] [0 2]]]]'
-[[ $status -eq 1 && "$err" == $'error: crash: '*$'\n  %spot [1 2]\n  %mean 'foo'' ]]
+[[ $status -eq 1 && "$err" == $'error: crash: '*$'\n  %spot [1 2]\n  %mean \'foo\'' ]]
 check crash-trace-innermost-first $? "$err"
 expect_stderr_match pseudo-operator-crash '^error: crash: \+ of a cell' -e '+[1 2]'
 expect_stderr_match too-deep '^error: too deep' -e '*[[4 2 [0 1] 0 1] [4 2 [0 1] 0 1]]'
