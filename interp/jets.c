@@ -603,6 +603,17 @@ void jets_dashboard_fast(struct jets_dashboard *d, struct nock_context *nock, no
     register_core(d, nock, clue, core, battery);
 }
 
+const char *jets_dashboard_label(const struct jets_dashboard *d, noun core)
+{
+    if (!noun_is_cell(core))
+        return NULL;
+    noun battery = noun_head(core);
+    if (!noun_home_holds(d->home, battery))
+        return NULL;
+    struct registered_core *registered = core_by_address(d, battery);
+    return registered ? registered->path : NULL;
+}
+
 /* ---- running -------------------------------------------------------------- */
 
 static bool is_candidate(void *context, noun formula)

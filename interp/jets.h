@@ -77,6 +77,12 @@ struct jets_stats {
 };
 void jets_dashboard_stats(const struct jets_dashboard *dashboard, struct jets_stats *out);
 
+/* The label path of a core whose battery (in home) a %fast hint
+ * registered, e.g. "k140/one/two/by/put"; NULL for any other core.  Looks
+ * at the battery's address only, not the parents (cheap enough for a
+ * sampling profiler, which calls it for every frame of a sample). */
+const char *jets_dashboard_label(const struct jets_dashboard *d, noun core);
+
 /* A registered core, for listings.  `path` is its labels from the root,
  * e.g. "k140/one/two/by/put". */
 struct jets_core_info {

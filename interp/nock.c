@@ -139,6 +139,13 @@ struct nock_context {
     struct nock_config config;
     struct nock_counters counters;
     volatile int interrupt_requested;
+    /* Sampling: nock_request_sample sets sample_requested and zeroes the
+     * region's collection trigger, so the safe-point test the machine
+     * makes anyway also catches it and the hot loop pays nothing extra;
+     * the machine then calls `sampler` on its own thread. */
+    volatile int sample_requested;
+    nock_sampler *sampler;
+    void *sampler_context;
 
     /* machine state; valid in these fields at safe points */
     noun subject;
@@ -679,6 +686,7 @@ static void code_clear_call_caches(struct nock_context *context)
 /* ---- collection ---------------------------------------------------------- */
 
 static void memo_relocate(struct nock_context *context, struct noun_collector *collector);
+static void take_sample(struct nock_context *context);
 
 static void enumerate_roots(void *argument, struct noun_collector *collector)
 {
@@ -891,6 +899,48 @@ const struct nock_counters *nock_context_counters(const struct nock_context *con
     return &context->counters;
 }
 
+void nock_set_sampler(struct nock_context *context, nock_sampler *sampler, void *sampler_context)
+{
+    context->sampler = sampler;
+    context->sampler_context = sampler_context;
+}
+
+void nock_request_sample(struct nock_context *context)
+{
+    __atomic_store_n(&context->sample_requested, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&context->region->collect_trigger, 0, __ATOMIC_RELEASE);
+}
+
+/* At a safe point with a sample asked for: put the trigger back first (a
+ * request arriving meanwhile zeroes it again and is seen at the next safe
+ * point), then let the sampler look. */
+static void take_sample(struct nock_context *context)
+{
+    __atomic_store_n(&context->sample_requested, 0, __ATOMIC_RELAXED);
+    noun_region_restore_trigger(context->region);
+    if (context->sampler)
+        context->sampler(context->sampler_context, context);
+}
+
+size_t nock_context_call_subjects(const struct nock_context *context, noun *subjects, size_t max)
+{
+    /* frames[0] returns to HALT with the evaluation's subject; frames[i]
+     * (i >= 1) holds the subject of the level that made call i; the
+     * innermost level's subject is the machine's register, spilled. */
+    size_t levels = context->frame_count;
+    size_t first = levels > max ? levels - max : 0;
+    size_t written = 0;
+    for (size_t level = first; level < levels; level++)
+        subjects[written++] = level + 1 < levels ? context->frames[level + 1].subject : context->subject;
+    return written;
+}
+
+const noun *nock_context_trace(const struct nock_context *context, size_t *pairs)
+{
+    *pairs = context->trace_count / 2;
+    return context->trace;
+}
+
 void nock_set_crash_reason(struct nock_context *context, const char *reason)
 {
     context->crash_reason = reason;
@@ -921,6 +971,9 @@ void nock_context_reset(struct nock_context *context)
 struct nock_outcome nock_evaluate(struct nock_context *context, noun subject, noun formula)
 {
     __atomic_store_n(&context->interrupt_requested, 0, __ATOMIC_RELAXED);
+    /* a sample asked for while nothing ran would charge this evaluation */
+    if (__atomic_exchange_n(&context->sample_requested, 0, __ATOMIC_RELAXED))
+        noun_region_restore_trigger(context->region);
     struct nock_outcome outcome = run(context, subject, formula);
     uint64_t steps = 0;
     for (int i = 0; i < 13; i++)
@@ -1463,9 +1516,15 @@ enter:
     if (__builtin_expect(noun_region_wants_collect(region), 0)) {
         if (__atomic_load_n(&context->interrupt_requested, __ATOMIC_RELAXED))
             goto interrupted;
-        /* the formula is held by the code, which collection relocates */
         SPILL();
-        collect_scratch(context);
+        if (context->sample_requested) {
+            take_sample(context);
+            if (context->interrupt_requested)
+                goto interrupted;
+        }
+        /* the formula is held by the code, which collection relocates */
+        if (noun_region_wants_collect(region))
+            collect_scratch(context);
         RELOAD();
         if (__atomic_load_n(&context->interrupt_requested, __ATOMIC_RELAXED))
             goto interrupted;

@@ -117,6 +117,31 @@ struct noun_home *nock_context_home(struct nock_context *context);
 /* Drop all scratch nouns (after their useful parts were copied out). */
 void nock_context_reset(struct nock_context *context);
 const struct nock_counters *nock_context_counters(const struct nock_context *context);
+/* ---- sampling profilers ----------------------------------------------------
+ *
+ * A sampler (profiler/sampler.h) asks, from another thread or a signal
+ * handler, for a look at the running evaluation; the machine answers at its
+ * next safe point (the start of a call, usually well under a microsecond
+ * away) by calling the sampler on the evaluating thread, where it may read
+ * the stack with the two functions below.  Asking costs the machine
+ * nothing while no one asks: it rides on the safe-point test it makes
+ * anyway.  The sampler must not allocate in scratch or evaluate. */
+typedef void nock_sampler(void *sampler_context, struct nock_context *nock);
+void nock_set_sampler(struct nock_context *context, nock_sampler *sampler, void *sampler_context);
+/* Async-signal-safe and thread-safe.  Requests made while nothing runs
+ * are dropped when the next evaluation starts. */
+void nock_request_sample(struct nock_context *context);
+/* During a sampler's call: the subjects of the calls in progress (Nock 2
+ * and 9 that were not tail calls, plus the evaluation itself), outermost
+ * first, the last being the subject of the formula now entered.  At most
+ * `max` are written, the innermost ones when there are more. */
+size_t nock_context_call_subjects(const struct nock_context *context, noun *subjects, size_t max);
+/* The %spot/%hunk/%mean/%lose clues the running evaluation is under, as
+ * `*pairs` pairs [tag clue], outermost first.  Only reads the context, so
+ * a fault handler on the evaluating thread may call it (a fault in the
+ * middle of a trace push can leave the last pair stale). */
+const noun *nock_context_trace(const struct nock_context *context, size_t *pairs);
+
 /* For jets: the reason a NOCK_JET_CRASH reports (a static string). */
 void nock_set_crash_reason(struct nock_context *context, const char *reason);
 /* Whether nock_interrupt was called since the evaluation began. */

@@ -196,6 +196,18 @@ static void region_trim(char *half_base, size_t used)
         madvise(half_base + REGION_KEEP_RESIDENT, used - REGION_KEEP_RESIDENT, MADV_DONTNEED);
 }
 
+/* Allocate twice what survived before collecting again, so copying
+ * costs at most half as much as allocating however much is live. */
+static size_t region_trigger_after(size_t live)
+{
+    return live + (2 * live > REGION_MIN_TRIGGER ? 2 * live : REGION_MIN_TRIGGER);
+}
+
+void noun_region_restore_trigger(struct noun_region *region)
+{
+    __atomic_store_n(&region->collect_trigger, region_trigger_after(region->live_after_collect), __ATOMIC_RELAXED);
+}
+
 void noun_region_reset(struct noun_region *region)
 {
     size_t used = noun_region_used(region);
@@ -724,10 +736,7 @@ void noun_region_collect(struct noun_region *region, noun_root_enumerator *roots
         region->out_of_memory(region->out_of_memory_context);
     size_t live = noun_region_used(region);
     region->live_after_collect = live;
-    /* Allocate twice what survived before collecting again, so copying
-     * costs at most half as much as allocating however much is live. */
-    __atomic_store_n(&region->collect_trigger, live + (2 * live > REGION_MIN_TRIGGER ? 2 * live : REGION_MIN_TRIGGER),
-                     __ATOMIC_RELAXED);
+    __atomic_store_n(&region->collect_trigger, region_trigger_after(live), __ATOMIC_RELAXED);
     region->collections++;
     if (region->stress) {
         /* Every pointer into the evacuated half is stale now: make the

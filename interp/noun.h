@@ -140,6 +140,11 @@ static inline bool noun_region_wants_collect(const struct noun_region *region)
 #endif
 }
 
+/* Put back the collection trigger that someone zeroed to make the owner
+ * stop at its next safe point (nock_interrupt, nock_request_sample), when
+ * no collection is due after all.  Only the owner's thread calls this. */
+void noun_region_restore_trigger(struct noun_region *region);
+
 void *noun_region_alloc_slow(struct noun_region *region, size_t bytes);
 
 /* Allocate `bytes` (a multiple of 8) in the region.  Never returns NULL: a

@@ -21,6 +21,7 @@
 #include "repl/commands_hoon.h"
 #include "repl/commands_backend.h"
 #include "repl/commands_kernel.h"
+#include "repl/commands_profile.h"
 #include "repl/expression.h"
 
 /* :save writes noun text only for nouns this small as a tree: text repeats
@@ -86,6 +87,7 @@ static const struct command commands[] = {
     COMMANDS_BACKEND_ROWS
     COMMANDS_HOON_ROWS
     COMMANDS_EXPLORE_ROWS
+    COMMANDS_PROFILE_ROWS
     { "quit", command_quit, COMMAND_TAKES_NOTHING, ":quit",
       "end the session (no further lines run)",
       "In a file or a list of -e lines, the lines after :quit are not run.\n"

@@ -1,0 +1,55 @@
+/* sampler.h -- the Nock sampling profiler: where the evaluator spends time.
+ *
+ * A timer thread wakes `hz` times a second and asks the watched evaluator
+ * for a sample (nock_request_sample); at its next safe point the evaluator
+ * hands its stack over, on its own thread.  Each call in progress is named
+ * by the %fast label of the core it runs in (as the jet dashboard knows
+ * it: "k140/one/two/by/put"), calls in unlabelled cores are left out and
+ * runs of the same label are folded into one frame; the innermost %spot
+ * clue, if any, is added as the last frame ("spot /sys/hoon 1234").  That
+ * is Vere's -P, which names arms by %fast as well.  The stacks are counted
+ * in a `struct folded` (profiler/folded.h).
+ *
+ * A sample is taken when the evaluator next starts a call: a long jet or a
+ * long copy-out is charged to the call after it, and time outside any
+ * evaluation is not sampled at all.
+ */
+#ifndef NOCKLAB_SAMPLER_H
+#define NOCKLAB_SAMPLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "interp/nock.h"
+#include "profiler/folded.h"
+
+#define SAMPLER_DEFAULT_HZ 100
+#define SAMPLER_MIN_HZ 1
+#define SAMPLER_MAX_HZ 10000
+
+/* The %fast label of a core, or NULL (jets_dashboard_label fits). */
+typedef const char *sampler_labeller(void *context, noun core);
+
+struct sampler;
+
+/* A sampler counting into `folded` (kept by the caller). */
+struct sampler *sampler_new(struct folded *folded);
+/* Stops it first. */
+void sampler_free(struct sampler *sampler);
+
+/* Start sampling `evaluator` `hz` times a second, naming cores with
+ * `labeller` (may be NULL: every frame unlabelled).  A sampler already
+ * running is stopped first.  False (with errno) when the thread can't
+ * start.  Call it, and sampler_stop, while `evaluator` is not running. */
+bool sampler_start(struct sampler *sampler, struct nock_context *evaluator, unsigned hz,
+                   sampler_labeller *labeller, void *labeller_context);
+void sampler_stop(struct sampler *sampler);
+/* Sample another evaluator from now on (a replay's kernel, say) with the
+ * same rate; NULL pauses sampling.  Same rule as sampler_start. */
+void sampler_watch(struct sampler *sampler, struct nock_context *evaluator, sampler_labeller *labeller,
+                   void *labeller_context);
+bool sampler_running(const struct sampler *sampler);
+unsigned sampler_hz(const struct sampler *sampler);
+struct folded *sampler_folded(struct sampler *sampler);
+
+#endif
