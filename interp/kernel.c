@@ -317,6 +317,7 @@ uint64_t kernel_event_number(const struct kernel *kernel) { return kernel->event
 uint32_t kernel_mug(const struct kernel *kernel) { return mug_noun(kernel->state); }
 struct noun_home *kernel_home(const struct kernel *kernel) { return kernel->home; }
 struct noun_region *kernel_region(struct kernel *kernel) { return nock_context_region(kernel->nock); }
+struct nock_context *kernel_evaluator(struct kernel *kernel) { return kernel->nock; }
 
 bool kernel_set_state(struct kernel *kernel, noun state, uint64_t event_number)
 {

@@ -133,6 +133,8 @@ uint32_t kernel_mug(const struct kernel *kernel);
 struct noun_home *kernel_home(const struct kernel *kernel);
 /* The scratch region events may be built in (replay cues into it). */
 struct noun_region *kernel_region(struct kernel *kernel);
+/* The evaluator that applies its events (for a sampling profiler). */
+struct nock_context *kernel_evaluator(struct kernel *kernel);
 
 /* The result of one applied event. */
 struct kernel_applied {

@@ -34,6 +34,7 @@
 #include "interp/jam.h"
 #include "interp/mug.h"
 #include "interp/text.h"
+#include "profiler/monitor.h"
 #include "profiler/profile.h"
 #include "repl/samples.h"
 
@@ -238,6 +239,31 @@ static void progress_report(struct store *store, struct progress *progress, uint
     progress->reported_ns = now;
     listener->progress(listener->context, progress->what, done, progress->total,
                        (double)(now - progress->started_ns) / 1e9, final);
+}
+
+/* Tell the listener which evaluator runs the events now (NULL: none). */
+static void tell_evaluator(struct store *store, struct kernel *kernel)
+{
+    const struct store_listener *listener = store->listener;
+    if (listener && listener->evaluator)
+        listener->evaluator(listener->context, kernel ? kernel_evaluator(kernel) : NULL);
+}
+
+/* An event was applied and profiled: the live panes see it too. */
+static void report_event(struct store *store, struct kernel_backend *backend, uint64_t number,
+                         const struct kernel_cost *cost)
+{
+    struct monitor *monitor = monitor_process();
+    if (!monitor_watched(monitor))
+        return;
+    monitor_event(monitor, number, cost);
+    struct noun_dedup_stats dedup;
+    noun_home_dedup_stats(store->home, &dedup);
+    monitor_dedup(monitor, &dedup);
+    struct monitor_backend state = { .workers = 1, .in_flight = backend->running(backend->self) };
+    snprintf(state.name, sizeof state.name, "%s", backend->name);
+    snprintf(state.doing[0], sizeof state.doing[0], "event %llu", (unsigned long long)number);
+    monitor_backend(monitor, &state);
 }
 
 /* ---- opening and closing ------------------------------------------------------- */
@@ -565,6 +591,8 @@ static enum applied_as apply_event(struct store *store, noun event, const struct
     else if (!hold_effects(store, &info, applied.effects))
         logged = !fail(error, info.number, "out of memory holding the effects of event %llu",
                        (unsigned long long)info.number);
+    if (logged)
+        report_event(store, store->backend, info.number, &cost);
     if (!logged) {
         abandon_batch(store);
         return LOG_FAILED;
@@ -887,8 +915,10 @@ bool store_poke(struct store *store, noun event, const struct store_listener *li
     }
     store->listener = listener;
     store->poked_event = event;
+    tell_evaluator(store, store->kernel);
     struct event_source source = { .next = next_given_event, .context = NULL, .remaining = 1 };
     bool ok = drive(store, &source, store->live_run, error);
+    tell_evaluator(store, NULL);
     store->poked_event = 0;
     store->listener = NULL;
     return ok;
@@ -977,7 +1007,9 @@ bool store_generate(struct store *store, const char *sample, uint64_t count, uin
     store->listener = listener;
     progress_start(&generation.progress, "generating", count);
     struct event_source source = { .next = next_generated_event, .context = &generation, .remaining = count };
+    tell_evaluator(store, store->kernel);
     bool ok = drive(store, &source, run, error);
+    tell_evaluator(store, NULL);
     progress_report(store, &generation.progress, count - source.remaining, true);
     store->listener = NULL;
     result->generated = count - source.remaining;
@@ -1148,6 +1180,7 @@ static bool replay_one_applied(struct replay *replay, const struct evlog_record 
     struct profile_error profile_error;
     if (record->number >= profile_from && !profile_record(replay->run, record->number, started, &cost, &profile_error))
         return fail(error, record->number, "%s", profile_error.message);
+    report_event(replay->store, replay->backend, record->number, &cost);
     *out = applied;
     return true;
 }
@@ -1188,6 +1221,7 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
     }
     store->replay_kernel = kernel;
     store->replay_backend = replay.backend;
+    tell_evaluator(store, kernel);
     uint64_t last = evlog_last_event(store->log);
     struct progress progress;
     progress_start(&progress, "replaying", to && to < last ? to : last);
@@ -1216,6 +1250,7 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
         ok = fail(error, 0, "the log ends at event %llu, before event %llu", (unsigned long long)kernel_event_number(kernel),
                   (unsigned long long)to);
     progress_report(store, &progress, kernel_event_number(kernel), true);
+    tell_evaluator(store, NULL);
     store->replay_kernel = NULL;
     store->replay_backend = NULL;
     result->first_event = from > 1 ? from : 1;

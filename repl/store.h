@@ -62,6 +62,10 @@ struct store_listener {
     void (*progress)(void *context, const char *what, uint64_t done, uint64_t total, double seconds, bool final);
     /* %slog from the kernel or a spawn. */
     void (*slog)(void *context, noun clue);
+    /* The evaluator that will apply the events from now on (a replay's
+     * own kernel, or the live one), and NULL when the work ends: for a
+     * sampling profiler to follow. */
+    void (*evaluator)(void *context, struct nock_context *nock);
 };
 
 struct store;
