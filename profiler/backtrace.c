@@ -1,28 +1,102 @@
 /* backtrace.c -- native backtraces on a fault (see backtrace.h).
  *
  * The handler runs on its own stack (sigaltstack) and uses only what is
- * safe there: write(2) and libunwind's local unwinding, which libunwind
- * documents as usable from a signal handler.  It then restores the default
- * action and re-raises, so the exit status still says which signal it was.
+ * safe there: open(2), write(2), libunwind's local unwinding, which
+ * libunwind documents as usable from a signal handler, and clue_format,
+ * which only reads nouns.  Everything goes both to standard error and to
+ * the crash report file.  It then restores the default action and
+ * re-raises, so the exit status still says which signal it was.
  */
 #define UNW_LOCAL_ONLY
 #include "profiler/backtrace.h"
 
+#include <fcntl.h>
 #include <libunwind.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "profiler/clue.h"
+
 #define HANDLER_STACK_BYTES (256 * 1024)
 #define MAX_FRAMES 64
 
+#define MAX_TRACE_ENTRIES 40
+
 static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
+
+/* The evaluator whose trace a report shows, and where reports go: the
+ * directory part is fixed at install, the process id added when it
+ * happens (a forked child reports as itself). */
+static struct nock_context *volatile watched;
+static char report_directory[512];
+static int report_fd = -1;
+
+static void write_fd(int fd, const char *text)
+{
+    ssize_t ignored = write(fd, text, strlen(text));
+    (void)ignored;
+}
 
 static void write_text(const char *text)
 {
-    ssize_t ignored = write(STDERR_FILENO, text, strlen(text));
-    (void)ignored;
+    write_fd(STDERR_FILENO, text);
+    if (report_fd >= 0)
+        write_fd(report_fd, text);
+}
+
+static void decimal(unsigned long value, char *out)
+{
+    char digits[24];
+    size_t at = sizeof digits;
+    digits[--at] = 0;
+    do {
+        digits[--at] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value);
+    memcpy(out, digits + at, sizeof digits - at);
+}
+
+/* Open <directory>/nocklab-crash-<pid>.txt into report_fd; its path into
+ * `path`. */
+static void open_report(char *path, size_t size)
+{
+    char pid[24];
+    decimal((unsigned long)getpid(), pid);
+    size_t length = strlen(report_directory);
+    const char *name = "/nocklab-crash-";
+    if (length + strlen(name) + strlen(pid) + 5 > size)
+        return;
+    memcpy(path, report_directory, length);
+    memcpy(path + length, name, strlen(name) + 1);
+    strcat(path, pid);
+    strcat(path, ".txt");
+    report_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+}
+
+/* The %spot/%hunk/%mean/%lose trace the watched evaluator was under. */
+static void write_nock_trace(void)
+{
+    struct nock_context *context = watched;
+    if (!context)
+        return;
+    size_t pairs;
+    const noun *trace = nock_context_trace(context, &pairs);
+    write_text("Nock trace (innermost first):\n");
+    if (pairs == 0)
+        write_text("  (empty: no evaluation was under a %spot/%hunk/%mean/%lose hint)\n");
+    for (size_t shown = 0; shown < pairs && shown < MAX_TRACE_ENTRIES; shown++) {
+        size_t i = pairs - 1 - shown;
+        char line[400];
+        clue_format(trace[2 * i], trace[2 * i + 1], line, sizeof line);
+        write_text("  ");
+        write_text(line);
+        write_text("\n");
+    }
+    if (pairs > MAX_TRACE_ENTRIES)
+        write_text("  ...\n");
 }
 
 /* Hex without printf, which is not safe in a handler. */
@@ -73,14 +147,28 @@ static void on_fault(int signal_number)
                        : signal_number == SIGILL ? "SIGILL"
                                                  : "SIGABRT";
     write_text(name);
+    char path[600] = "";
+    open_report(path, sizeof path);
     write_text(" (a bug in nocklab; please report it with this backtrace)\n");
     write_frames();
+    write_nock_trace();
+    if (report_fd >= 0) {
+        close(report_fd);
+        report_fd = -1;
+        write_fd(STDERR_FILENO, "nocklab: crash report written to ");
+        write_fd(STDERR_FILENO, path);
+        write_fd(STDERR_FILENO, "\n");
+    }
     signal(signal_number, SIG_DFL);
     raise(signal_number);
 }
 
+void backtrace_watch(struct nock_context *evaluator) { watched = evaluator; }
+
 bool backtrace_install(void)
 {
+    const char *directory = getenv("TMPDIR");
+    snprintf(report_directory, sizeof report_directory, "%s", directory && *directory ? directory : "/tmp");
     stack_t handler_stack = { .ss_size = HANDLER_STACK_BYTES, .ss_flags = 0 };
     handler_stack.ss_sp = malloc(HANDLER_STACK_BYTES);
     if (!handler_stack.ss_sp || sigaltstack(&handler_stack, NULL) != 0)

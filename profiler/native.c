@@ -134,6 +134,10 @@ static void drain(struct native_sampler *s)
 
 static void *timer_main(void *argument)
 {
+    /* signals (Ctrl-C, a fault sent with kill) are for the working thread */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
     struct native_sampler *s = argument;
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);

@@ -10,11 +10,13 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "interp/mug.h"
 #include "profiler/clue.h"
 
 /* Calls looked at per sample: the innermost ones when the stack is deeper
@@ -38,6 +40,7 @@ struct sampler {
     /* used by the evaluating thread only */
     noun subjects[SAMPLER_MAX_LEVELS];
     const char *frames[SAMPLER_MAX_LEVELS + 2];
+    char battery_names[SAMPLER_MAX_LEVELS][16];
     char spot[SAMPLER_SPOT_TEXT];
 };
 
@@ -63,6 +66,19 @@ void sampler_free(struct sampler *sampler)
     free(sampler);
 }
 
+/* Without labels (a kernel that no jet dashboard watches), a call is named
+ * by the mug of its core's battery: the same arm gets the same name in
+ * every sample, and in :mug's notation. */
+static const char *battery_name(struct sampler *sampler, size_t level)
+{
+    noun core = sampler->subjects[level];
+    if (!noun_is_cell(core))
+        return NULL;
+    snprintf(sampler->battery_names[level], sizeof sampler->battery_names[level], "core 0x%x",
+             (unsigned)mug_noun(noun_head(core)));
+    return sampler->battery_names[level];
+}
+
 /* On the evaluating thread, at a safe point: fold the stack into frames. */
 static void take_sample(void *argument, struct nock_context *evaluator)
 {
@@ -73,8 +89,8 @@ static void take_sample(void *argument, struct nock_context *evaluator)
         sampler->frames[count++] = "(deeper calls)";
     for (size_t i = 0; i < levels; i++) {
         const char *label = sampler->labeller ? sampler->labeller(sampler->labeller_context, sampler->subjects[i])
-                                              : NULL;
-        if (!label || (count && sampler->frames[count - 1] == label))
+                                              : battery_name(sampler, i);
+        if (!label || (count && strcmp(sampler->frames[count - 1], label) == 0))
             continue;
         sampler->frames[count++] = label;
     }
@@ -97,6 +113,10 @@ static void take_sample(void *argument, struct nock_context *evaluator)
 
 static void *timer_main(void *argument)
 {
+    /* signals (Ctrl-C, a fault sent with kill) are for the working thread */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
     struct sampler *sampler = argument;
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);

@@ -4,10 +4,12 @@
  * for a sample (nock_request_sample); at its next safe point the evaluator
  * hands its stack over, on its own thread.  Each call in progress is named
  * by the %fast label of the core it runs in (as the jet dashboard knows
- * it: "k140/one/two/by/put"), calls in unlabelled cores are left out and
+ * it: "k140/one/two/by/put"), calls in unlabelled cores are left out, and
  * runs of the same label are folded into one frame; the innermost %spot
  * clue, if any, is added as the last frame ("spot /sys/hoon 1234").  That
- * is Vere's -P, which names arms by %fast as well.  The stacks are counted
+ * is Vere's -P, which names arms by %fast as well.  Without a labeller (a
+ * kernel no jet dashboard watches), a call is named by the mug of its
+ * core's battery instead ("core 0x1a2b3c").  The stacks are counted
  * in a `struct folded` (profiler/folded.h).
  *
  * A sample is taken when the evaluator next starts a call: a long jet or a
@@ -38,7 +40,7 @@ struct sampler *sampler_new(struct folded *folded);
 void sampler_free(struct sampler *sampler);
 
 /* Start sampling `evaluator` `hz` times a second, naming cores with
- * `labeller` (may be NULL: every frame unlabelled).  A sampler already
+ * `labeller` (NULL: by battery mug).  A sampler already
  * running is stopped first.  False (with errno) when the thread can't
  * start.  Call it, and sampler_stop, while `evaluator` is not running. */
 bool sampler_start(struct sampler *sampler, struct nock_context *evaluator, unsigned hz,

@@ -18,8 +18,11 @@
 #include "interp/backend.h"
 #include "interp/mug.h"
 #include "interp/text.h"
+#include "profiler/monitor.h"
 #include "profiler/profile.h"
 #include "repl/memory.h"
+#include "profiler/tui.h"
+#include "repl/commands_profile.h"
 #include "repl/samples.h"
 #include "repl/store.h"
 
@@ -831,7 +834,10 @@ const char commands_kernel_usage[] =
     "                STORE and log N generated events (seed 1 by default)\n"
     "  nocklab replay STORE [--from N] [--to M]\n"
     "                replay STORE's log, checking every mug; ends by printing\n"
-    "                `event N mug 0x...` for the final kernel\n";
+    "                `event N mug 0x...` for the final kernel\n"
+    "  --tui         (before or after either) show the live panes while it\n"
+    "                runs, and the summary at the end until q\n"
+    "  --prof FILE   sample the kernel's Nock and write folded stacks to FILE\n";
 
 bool commands_kernel_is_subcommand(const char *word)
 {
@@ -879,6 +885,77 @@ static bool parse_count(const char *text, uint64_t *value)
     return *end == '\0';
 }
 
+/* ---- panes and sampling for a subcommand (--tui, --prof FILE) ----------------------- */
+
+/* The sampler follows whichever evaluator the store runs events on. */
+static void follow_evaluator(void *context, struct nock_context *nock)
+{
+    struct sampler *sampler = commands_profile_sampler();
+    if (sampler && sampler_running(sampler))
+        sampler_watch(sampler, nock, NULL, NULL);
+}
+
+static void progress_to_monitor(void *context, const char *what, uint64_t done, uint64_t total, double seconds)
+{
+    monitor_progress(monitor_process(), done, total);
+}
+
+static void quit_from_panes(void *context) { store_interrupt(context); }
+
+/* Start what the command line asked for; returns the panes, or NULL when
+ * there are none (not asked for, or no terminal: then it says so). */
+static struct tui *watch_begin(const char *title, const char *activity, struct store *store,
+                               struct store_listener *listener)
+{
+    const struct profile_request *request = commands_profile_request();
+    struct sampler *sampler = NULL;
+    if (request->tui || request->prof_path) {
+        sampler = commands_profile_sampler();
+        if (sampler && !sampler_running(sampler) && !commands_profile_start(NULL, NULL, SAMPLER_DEFAULT_HZ))
+            sampler = NULL;
+        listener->evaluator = follow_evaluator;
+    }
+    if (!request->tui)
+        return NULL;
+    char why[200];
+    if (!tui_terminal_usable(why, sizeof why)) {
+        fprintf(stderr, "nocklab: --tui: %s; running without them\n", why);
+        return NULL;
+    }
+    monitor_begin_run(monitor_process(), activity, 0);
+    struct tui_options options = {
+        .mode = TUI_RUN,
+        .title = title,
+        .hot = sampler ? sampler_folded(sampler) : NULL,
+        .quit = quit_from_panes,
+        .quit_context = store,
+    };
+    struct tui *tui = tui_open(&options, why, sizeof why);
+    if (!tui) {
+        fprintf(stderr, "nocklab: --tui: %s; running without the panes\n", why);
+        return NULL;
+    }
+    listener->progress = progress_to_monitor;
+    return tui;
+}
+
+/* The work is over: the panes show `summary` until q; the profile is
+ * written if --prof asked for it. */
+static void watch_end(struct tui *tui, const char *summary)
+{
+    struct sampler *sampler = commands_profile_sampler();
+    if (sampler)
+        sampler_stop(sampler);
+    if (tui) {
+        monitor_set_activity(monitor_process(), "done");
+        tui_finish(tui, summary);
+        tui_close(tui);
+    }
+    const char *path = commands_profile_request()->prof_path;
+    if (path)
+        commands_profile_write(path);
+}
+
 static int run_gen(struct noun_home *home, const char *sample, uint64_t count, const char *directory, uint64_t seed)
 {
     char why[400];
@@ -900,20 +977,30 @@ static int run_gen(struct noun_home *home, const char *sample, uint64_t count, c
     }
     subcommand_store = store;
     struct store_listener listener = subcommand_listener();
+    char title[300];
+    snprintf(title, sizeof title, "gen %s %s", sample, directory);
+    struct tui *tui = watch_begin(title, "generating", store, &listener);
     struct store_generate_result result;
     int status = 0;
+    char report[600], last[120] = "";
     if (!store_boot(store, sample, kernel, &error) ||
         !store_generate(store, sample, count, seed, &listener, &result, &error)) {
-        fprintf(stderr, "nocklab gen: %s\n", error.message);
+        snprintf(report, sizeof report, "nocklab gen: %s", error.message);
         status = 1;
     } else {
         char events[32], rate[32];
         format_count(result.generated, events, sizeof events);
         format_count(result.seconds > 0 ? (uint64_t)((double)result.generated / result.seconds) : 0, rate, sizeof rate);
-        fprintf(stderr, "generated %s %s events in %.2f s (%s events/s) into %s\n", events, sample, result.seconds, rate,
-                directory);
-        printf("event %llu mug 0x%x\n", (unsigned long long)result.last_event, (unsigned)result.mug);
+        snprintf(report, sizeof report, "generated %s %s events in %.2f s (%s events/s) into %s", events, sample,
+                 result.seconds, rate, directory);
+        snprintf(last, sizeof last, "event %llu mug 0x%x", (unsigned long long)result.last_event, (unsigned)result.mug);
     }
+    char summary[800];
+    snprintf(summary, sizeof summary, "%s\n%s", report, last);
+    watch_end(tui, summary);
+    fprintf(stderr, "%s\n", report);
+    if (last[0])
+        printf("%s\n", last);
     subcommand_store = NULL;
     store_close(store);
     return status;
@@ -934,17 +1021,25 @@ static int run_replay(struct noun_home *home, const char *directory, uint64_t fr
     }
     subcommand_store = store;
     struct store_listener listener = subcommand_listener();
+    char title[300];
+    snprintf(title, sizeof title, "replay %s", directory);
+    struct tui *tui = watch_begin(title, "replaying", store, &listener);
     struct store_replay_result result;
     int status = 0;
+    char report[600], last[120] = "";
     if (!store_replay(store, from, to, &listener, &result, &error)) {
-        fprintf(stderr, "nocklab replay: replay stopped: %s\n", error.message);
+        snprintf(report, sizeof report, "nocklab replay: replay stopped: %s", error.message);
         status = 1;
     } else {
-        char line[256];
-        describe_replay(line, sizeof line, &result);
-        fprintf(stderr, "%s\n", line);
-        printf("event %llu mug 0x%x\n", (unsigned long long)result.last_event, (unsigned)result.mug);
+        describe_replay(report, sizeof report, &result);
+        snprintf(last, sizeof last, "event %llu mug 0x%x", (unsigned long long)result.last_event, (unsigned)result.mug);
     }
+    char summary[800];
+    snprintf(summary, sizeof summary, "%s\n%s", report, last);
+    watch_end(tui, summary);
+    fprintf(stderr, "%s\n", report);
+    if (last[0])
+        printf("%s\n", last);
     subcommand_store = NULL;
     store_close(store);
     return status;

@@ -37,6 +37,40 @@ static bool ensure_profiling(void)
     return profiling.nock && profiling.native;
 }
 
+static struct profile_request request;
+
+const struct profile_request *commands_profile_request(void) { return &request; }
+
+bool commands_profile_take_options(int *argc, char **argv)
+{
+    int kept = 1;
+    bool options_done = false;
+    for (int i = 1; i < *argc; i++) {
+        if (!options_done && strcmp(argv[i], "--") == 0)
+            options_done = true;
+        if (!options_done && strcmp(argv[i], "-e") == 0 && i + 1 < *argc) {
+            argv[kept++] = argv[i++]; /* a line to run is never an option */
+        } else if (!options_done && strcmp(argv[i], "--tui") == 0) {
+            request.tui = true;
+            continue;
+        } else if (!options_done && strcmp(argv[i], "--prof") == 0) {
+            if (i + 1 >= *argc) {
+                fprintf(stderr, "nocklab: --prof needs a file to write the folded stacks to\n");
+                return false;
+            }
+            request.prof_path = argv[++i];
+            continue;
+        } else if (!options_done && strncmp(argv[i], "--prof=", 7) == 0) {
+            request.prof_path = argv[i] + 7;
+            continue;
+        }
+        argv[kept++] = argv[i];
+    }
+    argv[kept] = NULL;
+    *argc = kept;
+    return true;
+}
+
 struct sampler *commands_profile_sampler(void)
 {
     return ensure_profiling() ? profiling.nock : NULL;

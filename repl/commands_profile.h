@@ -41,6 +41,18 @@ command_handler commands_profile_prof, commands_profile_tui;
       "arrows scroll the events pane, q (on a pane) or `:tui off` leaves them.\n"                                \
       "Example: :tui on" },
 
+/* What the command line asked for (--tui, --prof FILE), for main and the
+ * subcommands. */
+struct profile_request {
+    bool tui;
+    const char *prof_path;
+};
+const struct profile_request *commands_profile_request(void);
+/* Take --tui and --prof FILE (or --prof=FILE) out of argv, wherever they
+ * are before a "--"; false (with a message on stderr) when --prof has no
+ * file. */
+bool commands_profile_take_options(int *argc, char **argv);
+
 /* The Nock sampler's state for everything in this process. */
 struct sampler *commands_profile_sampler(void);
 /* Start the Nock sampler on `evaluator` (labels from the session's jet

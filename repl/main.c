@@ -33,6 +33,7 @@
 #include "repl/commands_kernel.h"
 #include "repl/interactive.h"
 #include "repl/memory.h"
+#include "repl/commands_profile.h"
 #include "repl/session.h"
 
 #define NOCKLAB_VERSION "0.1.0"
@@ -64,9 +65,9 @@ static void install_interrupt_handler(struct session *session)
 
 static void print_usage(FILE *stream)
 {
-    fputs("usage: nocklab [--store DIR] [-e LINE]... [-i FILE] [FILE]...\n"
-          "       nocklab gen SAMPLE N STORE [--seed S]\n"
-          "       nocklab replay STORE [--from N] [--to M]\n"
+    fputs("usage: nocklab [--tui] [--prof FILE] [--store DIR] [-e LINE]... [-i FILE] [FILE]...\n"
+          "       nocklab [--tui] [--prof FILE] gen SAMPLE N STORE [--seed S]\n"
+          "       nocklab [--tui] [--prof FILE] replay STORE [--from N] [--to M]\n"
           "       nocklab compare SAMPLE [N]\n"
           "\n"
           "A workbench for Nock: evaluate Nock 4K, jam/cue/mug as Vere does.\n"
@@ -84,6 +85,8 @@ static void print_usage(FILE *stream)
           "                      64G, or half of what `ulimit -v` leaves)\n"
           "  --scratch-max SIZE  each half of a scratch region (default 8G, or what\n"
           "                      fits under `ulimit -v`)\n"
+          "  --tui         the REPL (or replay, gen) under the live panes\n"
+          "  --prof FILE   sample the Nock that runs; write folded stacks to FILE\n"
           "  -h, --help    show this help\n"
           "  --version     print the version\n"
           "\n"
@@ -314,6 +317,8 @@ int main(int argc, char **argv)
     backtrace_install();
     if (!take_backend_options(&argc, argv))
         return 2;
+    if (!commands_profile_take_options(&argc, argv))
+        return 2;
     if (argc >= 2 && strcmp(argv[1], "compare") == 0)
         return commands_backend_compare_main(argc, argv);
     if (argc >= 2 && commands_kernel_is_subcommand(argv[1]))
@@ -363,10 +368,16 @@ int main(int argc, char **argv)
         session_free(session);
         return 1;
     }
+    backtrace_watch(session_nock(session));
+    const struct profile_request *profiling = commands_profile_request();
+    if (profiling->prof_path && !commands_profile_start(session, session_nock(session), SAMPLER_DEFAULT_HZ))
+        fprintf(stderr, "nocklab: --prof: cannot start sampling: %m\n");
 
     int status = 0;
     bool at_terminal = isatty(STDIN_FILENO);
     bool goes_interactive = at_terminal && (!line.has_work || line.stay_interactive);
+    if (profiling->tui && !goes_interactive)
+        fprintf(stderr, "nocklab: --tui needs the interactive REPL on a terminal (or replay, gen); running without the panes\n");
     if (goes_interactive) {
         interactive_prepare(session);
         run_init_file(session);
@@ -379,6 +390,11 @@ int main(int argc, char **argv)
         interactive = 1;
         status = session_interactive(session);
     }
+    if (profiling->prof_path) {
+        sampler_stop(commands_profile_sampler());
+        commands_profile_write(profiling->prof_path);
+    }
+    backtrace_watch(NULL);
     interrupt_target = NULL;
     session_free(session);
     return status;
