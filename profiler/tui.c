@@ -157,15 +157,17 @@ static void draw_frame(struct tui *tui, const struct box *box, int pane)
         return;
     bool focused = tui->focus == pane;
     attr_t frame = focused ? (tui->colour ? colour(tui, COLOUR_FOCUS) | A_BOLD : A_BOLD) : A_NORMAL;
+    /* plain ASCII frames, like the sparklines: the same in every terminal,
+     * in tmux, and in a text capture of the screen */
     attron(frame);
-    mvhline(box->top, box->left + 1, ACS_HLINE, box->width - 2);
-    mvhline(box->top + box->height - 1, box->left + 1, ACS_HLINE, box->width - 2);
-    mvvline(box->top + 1, box->left, ACS_VLINE, box->height - 2);
-    mvvline(box->top + 1, box->left + box->width - 1, ACS_VLINE, box->height - 2);
-    mvaddch(box->top, box->left, ACS_ULCORNER);
-    mvaddch(box->top, box->left + box->width - 1, ACS_URCORNER);
-    mvaddch(box->top + box->height - 1, box->left, ACS_LLCORNER);
-    mvaddch(box->top + box->height - 1, box->left + box->width - 1, ACS_LRCORNER);
+    mvhline(box->top, box->left + 1, '-', box->width - 2);
+    mvhline(box->top + box->height - 1, box->left + 1, '-', box->width - 2);
+    mvvline(box->top + 1, box->left, '|', box->height - 2);
+    mvvline(box->top + 1, box->left + box->width - 1, '|', box->height - 2);
+    mvaddch(box->top, box->left, '+');
+    mvaddch(box->top, box->left + box->width - 1, '+');
+    mvaddch(box->top + box->height - 1, box->left, '+');
+    mvaddch(box->top + box->height - 1, box->left + box->width - 1, '+');
     attroff(frame);
     char title[48];
     snprintf(title, sizeof title, focused ? "[%s]" : " %s ", pane_titles[pane]);
@@ -313,10 +315,12 @@ static void draw_backend(struct tui *tui, const struct box *box)
         put_inner(box, 0, "serial (no run yet)");
         return;
     }
-    snprintf(line, sizeof line, "%s  workers %u  queue %llu  in flight %llu", backend->name, backend->workers,
-             (unsigned long long)backend->queued, (unsigned long long)backend->in_flight);
+    snprintf(line, sizeof line, "%s, %u worker%s", backend->name, backend->workers, backend->workers == 1 ? "" : "s");
     put_inner(box, 0, line);
-    int index = 1;
+    snprintf(line, sizeof line, "queue %llu  in flight %llu", (unsigned long long)backend->queued,
+             (unsigned long long)backend->in_flight);
+    put_inner(box, 1, line);
+    int index = 2;
     if (backend->fork_children || strcmp(backend->name, "fork") == 0) {
         snprintf(line, sizeof line, "fork children %llu", (unsigned long long)backend->fork_children);
         put_inner(box, index++, line);

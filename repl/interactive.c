@@ -30,9 +30,12 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
+#include "profiler/monitor.h"
+#include "profiler/tui.h"
 #include "repl/colour.h"
 #include "repl/command.h"
 #include "repl/commands_explore.h"
+#include "repl/commands_profile.h"
 #include "repl/entry.h"
 #include "repl/expression.h"
 #include "repl/pager.h"
@@ -47,6 +50,17 @@
 #define INTERACTIVE_PRINT_MAX_DEPTH 12
 
 static const char *const hint_tags[] = { "%spot", "%hunk", "%mean", "%lose", "%slog", "%memo", "%bout", "%fast" };
+
+/* The live panes (:tui on, --tui), while they are up: readline then reads
+ * the keys the panes pass on (keys) and draws its line through them
+ * (tui_set_prompt); `quiet` swallows what readline would write to the
+ * terminal itself.  `started_sampler`: the hot arms pane needed the Nock
+ * sampler, so leaving the panes stops it. */
+struct panes {
+    struct tui *tui;
+    FILE *keys, *quiet;
+    bool started_sampler;
+};
 
 /* The REPL's state.  Readline's callbacks take no context argument, so it
  * is one static object (there is one terminal).
@@ -68,6 +82,7 @@ static struct {
     bool coloured_prompt, coloured_errors;
     char **candidates;
     size_t candidate_count, candidate_capacity;
+    struct panes panes;
 } repl;
 
 /* ---- entries ------------------------------------------------------------ */
@@ -339,6 +354,91 @@ static void caret_error(void *context, const char *text, size_t length)
     session_output_stdio.error(session_output_stdio.context, text, length);
 }
 
+/* ---- the panes ---------------------------------------------------------- */
+
+static void panes_redisplay(void)
+{
+    tui_set_prompt(repl.panes.tui, rl_display_prompt, rl_line_buffer, (size_t)rl_point);
+}
+
+/* The dedup pane follows home as lines copy their values into it. */
+static void panes_report_home(void)
+{
+    if (!repl.panes.tui)
+        return;
+    struct noun_dedup_stats dedup;
+    noun_home_dedup_stats(session_home(repl.session), &dedup);
+    monitor_dedup(monitor_process(), &dedup);
+}
+
+static void terminal_left_alone(int meta) { (void)meta; }
+static void terminal_left_alone_too(void) {}
+
+static void panes_begin(void)
+{
+    struct sampler *sampler = commands_profile_sampler();
+    repl.panes.started_sampler = false;
+    if (sampler && !sampler_running(sampler))
+        repl.panes.started_sampler =
+            commands_profile_start(repl.session, session_nock(repl.session), SAMPLER_DEFAULT_HZ);
+    struct tui_options options = {
+        .mode = TUI_REPL,
+        .title = "REPL",
+        .hot = sampler ? sampler_folded(sampler) : NULL,
+    };
+    char why[200];
+    rl_callback_handler_remove();
+    struct tui *tui = tui_open(&options, why, sizeof why);
+    if (!tui) {
+        fprintf(stderr, "error: cannot show the panes: %s\n", why);
+        if (repl.panes.started_sampler)
+            sampler_stop(sampler);
+        return;
+    }
+    repl.panes.tui = tui;
+    panes_report_home();
+    repl.panes.keys = fdopen(dup(tui_key_fd(tui)), "r");
+    repl.panes.quiet = fopen("/dev/null", "w");
+    rl_instream = repl.panes.keys;
+    rl_outstream = repl.panes.quiet;
+    rl_redisplay_function = panes_redisplay;
+    rl_prep_term_function = terminal_left_alone;
+    rl_deprep_term_function = terminal_left_alone_too;
+}
+
+static void panes_end(void)
+{
+    if (!repl.panes.tui)
+        return;
+    rl_callback_handler_remove();
+    tui_close(repl.panes.tui);
+    repl.panes.tui = NULL;
+    rl_instream = stdin;
+    rl_outstream = stdout;
+    rl_redisplay_function = rl_redisplay;
+    rl_prep_term_function = rl_prep_terminal;
+    rl_deprep_term_function = rl_deprep_terminal;
+    if (repl.panes.keys)
+        fclose(repl.panes.keys);
+    if (repl.panes.quiet)
+        fclose(repl.panes.quiet);
+    repl.panes.keys = repl.panes.quiet = NULL;
+    if (repl.panes.started_sampler)
+        sampler_stop(commands_profile_sampler());
+}
+
+/* After each entry: put the panes up or take them down if :tui asked. */
+static void panes_follow_request(void)
+{
+    bool on;
+    if (!commands_profile_take_tui_request(&on))
+        return;
+    if (on && !repl.panes.tui)
+        panes_begin();
+    else if (!on)
+        panes_end();
+}
+
 /* ---- the loop ----------------------------------------------------------- */
 
 static void on_interrupt(int signal_number)
@@ -409,6 +509,8 @@ static bool run_entry(void)
     if (end > start) {
         text[end] = '\0';
         history_remember(text + start);
+        if (repl.panes.tui) /* the panes' output area shows what was run */
+            printf("%s%s\n", PROMPT, text + start);
         /* Long output is paged, and stays on the screen afterwards. */
         struct caret_output caret = {
             .entry = text + (multi_line ? start : 0),
@@ -445,6 +547,8 @@ static bool take_line(const char *line, size_t length)
 
 static void read_loop(void)
 {
+    if (commands_profile_request()->tui)
+        panes_begin();
     prompt_install();
     for (;;) {
         if (repl.interrupted) {
@@ -453,14 +557,24 @@ static void read_loop(void)
         }
         if (repl.resized) {
             repl.resized = 0;
-            rl_resize_terminal();
+            if (!repl.panes.tui)
+                rl_resize_terminal();
         }
-        struct pollfd input = { .fd = STDIN_FILENO, .events = POLLIN };
-        int ready = poll(&input, 1, -1);
+        struct pollfd input[2] = {
+            { .fd = repl.panes.tui ? fileno(repl.panes.keys) : STDIN_FILENO, .events = POLLIN },
+            { .fd = repl.panes.tui ? tui_notify_fd(repl.panes.tui) : -1, .events = POLLIN },
+        };
+        int ready = poll(input, 2, -1);
         if (ready < 0) {
             if (errno == EINTR)
                 continue;
             break;
+        }
+        if (repl.panes.tui && tui_leave_requested(repl.panes.tui)) {
+            /* q on a pane: back to the plain prompt */
+            panes_end();
+            prompt_install();
+            continue;
         }
         rl_callback_read_char();
         if (!repl.line_ready)
@@ -483,9 +597,12 @@ static void read_loop(void)
         repl.completed = NULL;
         if (quit)
             break;
+        panes_report_home();
+        panes_follow_request();
         prompt_install();
     }
     rl_callback_handler_remove();
+    panes_end();
 }
 
 void interactive_prepare(struct session *session)
