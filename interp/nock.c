@@ -144,6 +144,7 @@ struct nock_context {
      * makes anyway also catches it and the hot loop pays nothing extra;
      * the machine then calls `sampler` on its own thread. */
     volatile int sample_requested;
+    int evaluations_running;      /* nock_evaluate calls in progress (atomic) */
     nock_sampler *sampler;
     void *sampler_context;
 
@@ -905,6 +906,11 @@ void nock_set_sampler(struct nock_context *context, nock_sampler *sampler, void 
     context->sampler_context = sampler_context;
 }
 
+bool nock_context_running(const struct nock_context *context)
+{
+    return __atomic_load_n(&context->evaluations_running, __ATOMIC_RELAXED) > 0;
+}
+
 void nock_request_sample(struct nock_context *context)
 {
     __atomic_store_n(&context->sample_requested, 1, __ATOMIC_RELEASE);
@@ -971,10 +977,9 @@ void nock_context_reset(struct nock_context *context)
 struct nock_outcome nock_evaluate(struct nock_context *context, noun subject, noun formula)
 {
     __atomic_store_n(&context->interrupt_requested, 0, __ATOMIC_RELAXED);
-    /* a sample asked for while nothing ran would charge this evaluation */
-    if (__atomic_exchange_n(&context->sample_requested, 0, __ATOMIC_RELAXED))
-        noun_region_restore_trigger(context->region);
+    __atomic_add_fetch(&context->evaluations_running, 1, __ATOMIC_RELAXED);
     struct nock_outcome outcome = run(context, subject, formula);
+    __atomic_sub_fetch(&context->evaluations_running, 1, __ATOMIC_RELAXED);
     uint64_t steps = 0;
     for (int i = 0; i < 13; i++)
         steps += context->counters.steps_by_opcode[i];

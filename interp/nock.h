@@ -128,9 +128,14 @@ const struct nock_counters *nock_context_counters(const struct nock_context *con
  * anyway.  The sampler must not allocate in scratch or evaluate. */
 typedef void nock_sampler(void *sampler_context, struct nock_context *nock);
 void nock_set_sampler(struct nock_context *context, nock_sampler *sampler, void *sampler_context);
-/* Async-signal-safe and thread-safe.  Requests made while nothing runs
- * are dropped when the next evaluation starts. */
+/* Async-signal-safe and thread-safe.  A request not answered when its
+ * evaluation ends is answered at the start of the next one (so evaluations
+ * shorter than a call's length are sampled too, as their outermost call);
+ * samplers ask only while nock_context_running says one runs. */
 void nock_request_sample(struct nock_context *context);
+/* Whether an evaluation is running in the context now (thread-safe; the
+ * answer may be stale by the time it is used). */
+bool nock_context_running(const struct nock_context *context);
 /* During a sampler's call: the subjects of the calls in progress (Nock 2
  * and 9 that were not tail calls, plus the evaluation itself), outermost
  * first, the last being the subject of the formula now entered.  At most

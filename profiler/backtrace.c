@@ -140,6 +140,8 @@ static void write_frames(void)
 
 static void on_fault(int signal_number)
 {
+    char path[600] = "";
+    open_report(path, sizeof path);
     write_text("nocklab: fatal signal ");
     const char *name = signal_number == SIGSEGV ? "SIGSEGV"
                        : signal_number == SIGBUS ? "SIGBUS"
@@ -147,8 +149,6 @@ static void on_fault(int signal_number)
                        : signal_number == SIGILL ? "SIGILL"
                                                  : "SIGABRT";
     write_text(name);
-    char path[600] = "";
-    open_report(path, sizeof path);
     write_text(" (a bug in nocklab; please report it with this backtrace)\n");
     write_frames();
     write_nock_trace();

@@ -30,6 +30,7 @@ struct monitor {
     bool dedup_start_known;
     struct monitor_snapshots snapshots;
     struct monitor_backend backend;
+    uint64_t state_reported_ns;              /* see monitor_state_due */
 };
 
 static struct monitor *the_monitor;
@@ -127,6 +128,18 @@ void monitor_event(struct monitor *monitor, uint64_t number, const struct kernel
     if (event.wall_ns > monitor->max_wall_ns)
         monitor->max_wall_ns = event.wall_ns;
     pthread_mutex_unlock(&monitor->lock);
+}
+
+bool monitor_state_due(struct monitor *monitor)
+{
+    if (!monitor_watched(monitor))
+        return false;
+    uint64_t now = clock_wall_nanoseconds();
+    uint64_t last = __atomic_load_n(&monitor->state_reported_ns, __ATOMIC_RELAXED);
+    if (now - last < MONITOR_STATE_PERIOD_NS)
+        return false;
+    __atomic_store_n(&monitor->state_reported_ns, now, __ATOMIC_RELAXED);
+    return true;
 }
 
 void monitor_dedup(struct monitor *monitor, const struct noun_dedup_stats *dedup)

@@ -85,6 +85,11 @@ void monitor_set_activity(struct monitor *monitor, const char *activity);
 void monitor_progress(struct monitor *monitor, uint64_t done, uint64_t total);
 /* Reporters; each does nothing while nobody watches. */
 void monitor_event(struct monitor *monitor, uint64_t number, const struct kernel_cost *cost);
+/* The panes redraw ten times a second, so state that is not per event
+ * (dedup table, backend, snapshots) need not be reported more often than
+ * this: true at most once per MONITOR_STATE_PERIOD_NS while watched. */
+#define MONITOR_STATE_PERIOD_NS 20000000u
+bool monitor_state_due(struct monitor *monitor);
 void monitor_dedup(struct monitor *monitor, const struct noun_dedup_stats *dedup);
 void monitor_snapshots(struct monitor *monitor, const struct monitor_snapshots *snapshots);
 void monitor_backend(struct monitor *monitor, const struct monitor_backend *backend);

@@ -35,6 +35,7 @@ struct sampler {
     bool quit;
     unsigned hz;
     struct nock_context *evaluator;
+    bool count_outside;            /* sampler_count_outside */
     sampler_labeller *labeller;
     void *labeller_context;
     /* used by the evaluating thread only */
@@ -131,8 +132,16 @@ static void *timer_main(void *argument)
         /* the condition variable waits on CLOCK_REALTIME by default; use
          * a monotonic one so a date change doesn't stall sampling */
         pthread_cond_timedwait(&sampler->wake, &sampler->lock, &next);
-        if (!sampler->quit && sampler->evaluator)
+        if (sampler->quit || !sampler->evaluator)
+            continue;
+        if (nock_context_running(sampler->evaluator)) {
             nock_request_sample(sampler->evaluator);
+        } else if (sampler->count_outside) {
+            static const char *const outside[] = { SAMPLER_OUTSIDE };
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            folded_add(sampler->folded, outside, 1, (uint64_t)now.tv_sec);
+        }
     }
     pthread_mutex_unlock(&sampler->lock);
     return NULL;
@@ -190,6 +199,13 @@ void sampler_stop(struct sampler *sampler)
     pthread_join(sampler->thread, NULL);
     sampler->running = false;
     sampler_watch(sampler, NULL, NULL, NULL);
+}
+
+void sampler_count_outside(struct sampler *sampler, bool count)
+{
+    pthread_mutex_lock(&sampler->lock);
+    sampler->count_outside = count;
+    pthread_mutex_unlock(&sampler->lock);
 }
 
 bool sampler_running(const struct sampler *sampler) { return sampler->running; }

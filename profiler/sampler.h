@@ -50,6 +50,13 @@ void sampler_stop(struct sampler *sampler);
  * same rate; NULL pauses sampling.  Same rule as sampler_start. */
 void sampler_watch(struct sampler *sampler, struct nock_context *evaluator, sampler_labeller *labeller,
                    void *labeller_context);
+/* Whether a tick that finds the watched evaluator idle counts a sample
+ * of SAMPLER_OUTSIDE (default: no, it is skipped).  A run that applies
+ * events (replay, gen) spends most of its time outside its kernel's Nock
+ * (reading the log, cue, copy-out, commits, spawns on the backend), and
+ * this shows how much. */
+#define SAMPLER_OUTSIDE "(outside the kernel's Nock)"
+void sampler_count_outside(struct sampler *sampler, bool count);
 bool sampler_running(const struct sampler *sampler);
 unsigned sampler_hz(const struct sampler *sampler);
 struct folded *sampler_folded(struct sampler *sampler);

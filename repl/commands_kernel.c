@@ -913,6 +913,8 @@ static struct tui *watch_begin(const char *title, const char *activity, struct s
         sampler = commands_profile_sampler();
         if (sampler && !sampler_running(sampler) && !commands_profile_start(NULL, NULL, SAMPLER_DEFAULT_HZ))
             sampler = NULL;
+        if (sampler)
+            sampler_count_outside(sampler, true);
         listener->evaluator = follow_evaluator;
     }
     if (!request->tui)

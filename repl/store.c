@@ -257,6 +257,8 @@ static void report_event(struct store *store, struct kernel_backend *backend, ui
     if (!monitor_watched(monitor))
         return;
     monitor_event(monitor, number, cost);
+    if (!monitor_state_due(monitor))
+        return;
     struct noun_dedup_stats dedup;
     noun_home_dedup_stats(store->home, &dedup);
     monitor_dedup(monitor, &dedup);

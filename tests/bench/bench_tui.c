@@ -1,0 +1,185 @@
+/* bench_tui.c -- what the live panes cost the work they watch.
+ *
+ * Generates a kv store of N events (default 50,000), then replays it
+ * REPLAYS times plain and REPLAYS times under the panes, alternating: the
+ * panes drawing ten times a second (to /dev/null, as a 120x40 xterm), the
+ * monitor fed every event and the Nock sampler at 100 Hz, as
+ * `nocklab --tui replay` runs them.  The cost to the work is the median of
+ * the paired differences in the replaying thread's CPU time, relative to
+ * the plain replay (a replay's wall time is mostly waiting on the log, and
+ * too noisy on a shared machine to show 2%); wall time and the whole
+ * process's CPU time (the screen thread's included) are reported on
+ * standard error.
+ *
+ *   build/bench/bench_tui [N]
+ *
+ * Prints one line:
+ *   panes cost: <percent>% of the replaying thread's CPU time (target < 2%) <ratio>x OK|MISSED
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "interp/noun.h"
+#include "profiler/folded.h"
+#include "profiler/monitor.h"
+#include "profiler/sampler.h"
+#include "profiler/tui.h"
+#include "repl/samples.h"
+#include "repl/store.h"
+
+#define TARGET_PERCENT 2.0
+#define REPLAYS 5
+
+static struct sampler *sampler;
+
+static double thread_cpu_seconds(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6 + (double)usage.ru_stime.tv_sec +
+           (double)usage.ru_stime.tv_usec / 1e6;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int generate(const char *directory, uint64_t count)
+{
+    struct noun_home *home = noun_home_new(noun_arena_memory((size_t)16 << 30));
+    struct store_error error = { 0 };
+    struct store *store = home ? store_open(directory, true, home, &error) : NULL;
+    char why[300];
+    noun kernel;
+    struct store_generate_result result;
+    if (!store || !samples_load_kernel("kv", home, &kernel, why, sizeof why) ||
+        !store_boot(store, "kv", kernel, &error) || !store_generate(store, "kv", count, 1, NULL, &result, &error)) {
+        fprintf(stderr, "bench_tui: %s\n", store ? error.message : "cannot make the store");
+        return 1;
+    }
+    store_close(store);
+    noun_home_free(home);
+    return 0;
+}
+
+static void follow(void *context, struct nock_context *nock) { sampler_watch(sampler, nock, NULL, NULL); }
+
+/* One replay, watched or not: its wall seconds, the replaying thread's
+ * CPU seconds and the whole process's. */
+static int replay(const char *directory, bool watched, double *seconds, double *work_cpu, double *cpu)
+{
+    struct noun_home *home = noun_home_new(noun_arena_memory((size_t)16 << 30));
+    struct store_error error = { 0 };
+    struct store *store = home ? store_open(directory, false, home, &error) : NULL;
+    if (!store) {
+        fprintf(stderr, "bench_tui: %s\n", error.message);
+        return 1;
+    }
+    struct tui *tui = NULL;
+    FILE *screen = NULL, *keys = NULL;
+    int key_pipe[2] = { -1, -1 };
+    struct store_listener listener = { .evaluator = follow };
+    if (watched) {
+        screen = fopen("/dev/null", "w");
+        if (pipe(key_pipe) == 0)
+            keys = fdopen(key_pipe[0], "r");
+        sampler_start(sampler, NULL, SAMPLER_DEFAULT_HZ, NULL, NULL);
+        sampler_count_outside(sampler, true);
+        monitor_begin_run(monitor_process(), "replaying", 0);
+        struct tui_options options = { .mode = TUI_RUN, .title = "bench", .hot = sampler_folded(sampler),
+                                       .screen_in = keys, .screen_out = screen };
+        char why[200];
+        tui = tui_open(&options, why, sizeof why);
+        if (!tui) {
+            fprintf(stderr, "bench_tui: %s\n", why);
+            return 1;
+        }
+    }
+    double cpu_before = cpu_seconds(), work_before = thread_cpu_seconds();
+    struct store_replay_result result;
+    bool ok = store_replay(store, 1, 0, watched ? &listener : NULL, &result, &error);
+    *work_cpu = thread_cpu_seconds() - work_before;
+    *cpu = cpu_seconds() - cpu_before;
+    *seconds = result.seconds;
+    if (tui) {
+        tui_close(tui);
+        sampler_stop(sampler);
+        fclose(screen);
+        fclose(keys);
+        close(key_pipe[1]);
+    }
+    if (!ok)
+        fprintf(stderr, "bench_tui: %s\n", error.message);
+    store_close(store);
+    noun_home_free(home);
+    return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t count = argc > 1 ? strtoull(argv[1], NULL, 10) : 50000;
+    setenv("TERM", "xterm-256color", 0);
+    setenv("COLUMNS", "120", 1);
+    setenv("LINES", "40", 1);
+    char base[] = "/tmp/nocklab-bench-tui-XXXXXX";
+    if (!mkdtemp(base)) {
+        perror("bench_tui: mkdtemp");
+        return 1;
+    }
+    char directory[sizeof base + 16];
+    snprintf(directory, sizeof directory, "%s/store", base);
+    struct folded *samples = folded_new();
+    sampler = samples ? sampler_new(samples) : NULL;
+    int status = sampler ? generate(directory, count) : 1;
+    double plain[REPLAYS], watched[REPLAYS], differences[REPLAYS], plain_cpu[REPLAYS], watched_cpu[REPLAYS];
+    double plain_work[REPLAYS], watched_work[REPLAYS];
+    double warm, warm_work, warm_cpu;
+    if (status == 0)
+        status = replay(directory, false, &warm, &warm_work, &warm_cpu); /* page cache, allocator */
+    for (int i = 0; i < REPLAYS && status == 0; i++) {
+        status = replay(directory, false, &plain[i], &plain_work[i], &plain_cpu[i]);
+        status = status ? status : replay(directory, true, &watched[i], &watched_work[i], &watched_cpu[i]);
+        differences[i] = (watched_work[i] - plain_work[i]) / plain_work[i] * 100.0;
+    }
+    char command[200];
+    snprintf(command, sizeof command, "rm -rf '%s'", base);
+    if (system(command) != 0)
+        fprintf(stderr, "bench_tui: could not remove %s\n", base);
+    if (status != 0)
+        return status;
+    qsort(differences, REPLAYS, sizeof differences[0], compare_doubles);
+    qsort(plain, REPLAYS, sizeof plain[0], compare_doubles);
+    qsort(watched, REPLAYS, sizeof watched[0], compare_doubles);
+    qsort(plain_cpu, REPLAYS, sizeof plain_cpu[0], compare_doubles);
+    qsort(watched_cpu, REPLAYS, sizeof watched_cpu[0], compare_doubles);
+    double cost = differences[REPLAYS / 2];
+    qsort(plain_work, REPLAYS, sizeof plain_work[0], compare_doubles);
+    qsort(watched_work, REPLAYS, sizeof watched_work[0], compare_doubles);
+    fprintf(stderr,
+            "bench_tui: %llu kv events; replaying thread's CPU median %.3f s plain, %.3f s under the panes; wall "
+            "median %.3f s plain, %.3f s under the panes; process CPU median %.3f s plain, %.3f s under the panes "
+            "(%+.1f%%, the screen thread included); %llu Nock samples\n",
+            (unsigned long long)count, plain_work[REPLAYS / 2], watched_work[REPLAYS / 2], plain[REPLAYS / 2],
+            watched[REPLAYS / 2], plain_cpu[REPLAYS / 2],
+            watched_cpu[REPLAYS / 2], (watched_cpu[REPLAYS / 2] - plain_cpu[REPLAYS / 2]) / plain_cpu[REPLAYS / 2] * 100,
+            (unsigned long long)folded_samples(samples));
+    double shown = cost > 0 ? cost : 0;
+    printf("panes cost: %.2f%% of the replaying thread's CPU time (target < %.0f%%) %.2fx %s\n", shown, TARGET_PERCENT,
+           shown > 0 ? TARGET_PERCENT / shown : 99.0, shown < TARGET_PERCENT ? "OK" : "MISSED");
+    sampler_free(sampler);
+    folded_free(samples);
+    return 0;
+}
