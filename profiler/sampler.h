@@ -55,7 +55,7 @@ void sampler_watch(struct sampler *sampler, struct nock_context *evaluator, samp
  * events (replay, gen) spends most of its time outside its kernel's Nock
  * (reading the log, cue, copy-out, commits, spawns on the backend), and
  * this shows how much. */
-#define SAMPLER_OUTSIDE "(outside the kernel's Nock)"
+#define SAMPLER_OUTSIDE "(outside Nock)"
 void sampler_count_outside(struct sampler *sampler, bool count);
 bool sampler_running(const struct sampler *sampler);
 unsigned sampler_hz(const struct sampler *sampler);

@@ -103,9 +103,9 @@ static void format_count(uint64_t n, char *out, size_t size)
 {
     if (n < 10000)
         snprintf(out, size, "%llu", (unsigned long long)n);
-    else if (n < 10000000)
+    else if (n < 1000000)
         snprintf(out, size, "%.1fk", (double)n / 1e3);
-    else if (n < 10000000000ull)
+    else if (n < 1000000000)
         snprintf(out, size, "%.1fM", (double)n / 1e6);
     else
         snprintf(out, size, "%.1fG", (double)n / 1e9);
@@ -337,11 +337,12 @@ static void draw_backend(struct tui *tui, const struct box *box)
     }
 }
 
-/* The end of a long label path, which says the most ("..ut/mint"). */
+/* The end of a long label path, which says the most ("..ut/mint"); other
+ * names keep their start. */
 static const char *label_tail(const char *name, int width)
 {
     int length = (int)strlen(name);
-    return length <= width ? name : name + (length - width);
+    return length <= width || !strchr(name, '/') ? name : name + (length - width);
 }
 
 static void draw_hot(struct tui *tui, const struct box *box)
@@ -429,7 +430,7 @@ static void draw(struct tui *tui)
     erase();
     pthread_mutex_lock(&tui->lock);
     bool repl = tui->options.mode == TUI_REPL;
-    int bottom_rows = repl ? (LINES >= 30 ? 6 : 3) + 1 : (tui->finished ? 4 : 2);
+    int bottom_rows = repl ? (LINES >= 30 ? 6 : 3) + 1 : (tui->finished ? 5 : 2);
     int pane_rows = LINES - 1 - bottom_rows;
     if (pane_rows < 8) {
         bottom_rows = LINES - 1 - 8 > 1 ? LINES - 1 - 8 : 1;
@@ -466,8 +467,10 @@ static void draw(struct tui *tui)
         char summary[sizeof tui->summary];
         memcpy(summary, tui->summary, sizeof summary);
         int row = output_top;
+        /* long summary lines wrap rather than lose their end */
         for (char *line = strtok(summary, "\n"); line && row < LINES - 1; line = strtok(NULL, "\n"))
-            put_attr(row++, 0, COLS, line, A_BOLD);
+            for (size_t at = 0, length = strlen(line); at < length && row < LINES - 1; at += (size_t)COLS)
+                put_attr(row++, 0, COLS, line + at, A_BOLD);
         put_attr(LINES - 1, 0, COLS, "done: press q to quit", A_REVERSE);
     } else {
         draw_output(tui, output_top, bottom_rows);

@@ -3,7 +3,8 @@
 # ivory pill writes folded stacks that parse (every line "frames count",
 # the counts summing to the samples taken) and whose top frames are the
 # compiler's arms by %fast label; `nocklab --prof FILE replay` writes the
-# same for a kernel (and how much of the replay is outside its Nock); native sampling names nocklab's own functions; a fault
+# same for a kernel (and how much of the replay is outside its Nock);
+# native sampling names nocklab's own functions; a fault
 # under a %spot hint puts the Nock trace in the crash report file.
 cd "$(dirname "$0")/../.." || exit 1
 source tests/integration/lib.sh
@@ -46,7 +47,7 @@ samples=$(sed -n 's/.*: \([0-9][0-9]*\) samples in [0-9]* stacks written to.*/\1
 check_folded replay "$work/replay.folded" "${samples:-0}"
 # a kernel without %fast labels: calls are named by battery mug; the rest
 # of a replay's time is outside the kernel's evaluator
-if grep -Evq "^(core 0x[0-9a-f]+(;core 0x[0-9a-f]+)*|\(outside the kernel's Nock\)) [0-9]+$" "$work/replay.folded"; then
+if grep -Evq "^(core 0x[0-9a-f]+(;core 0x[0-9a-f]+)*|\(outside Nock\)) [0-9]+$" "$work/replay.folded"; then
     fail replay-frames-named "$(head -3 "$work/replay.folded")"
 else
     pass replay-frames-named
