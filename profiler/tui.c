@@ -98,30 +98,29 @@ static void format_duration(uint64_t ns, char *out, size_t size)
         snprintf(out, size, "%.2fs", (double)ns / 1e9);
 }
 
-/* A count in a few characters: 950, 12.3k, 4.5M, 1.2G. */
-static void format_count(uint64_t n, char *out, size_t size)
+/* A count in a few characters, with `unit` after it: 950, 12.3k, 4.5M,
+ * 1.2G (unit "") or 950B, 12.3KB (unit "B"). */
+static void format_scaled(uint64_t n, const char *unit, char *out, size_t size)
 {
-    if (n < 10000)
-        snprintf(out, size, "%llu", (unsigned long long)n);
-    else if (n < 1000000)
-        snprintf(out, size, "%.1fk", (double)n / 1e3);
-    else if (n < 1000000000)
-        snprintf(out, size, "%.1fM", (double)n / 1e6);
-    else
-        snprintf(out, size, "%.1fG", (double)n / 1e9);
+    static const char prefixes[] = "kMG";
+    if (n < 10000) {
+        snprintf(out, size, "%llu%s", (unsigned long long)n, unit);
+        return;
+    }
+    double value = (double)n / 1e3;
+    int prefix = 0;
+    while (value >= 1000 && prefix < 2) {
+        value /= 1e3;
+        prefix++;
+    }
+    char letter = prefixes[prefix];
+    if (*unit && letter == 'k')
+        letter = 'K';
+    snprintf(out, size, "%.1f%c%s", value, letter, unit);
 }
 
-static void format_bytes(uint64_t n, char *out, size_t size)
-{
-    if (n < 10000)
-        snprintf(out, size, "%lluB", (unsigned long long)n);
-    else if (n < 10000000)
-        snprintf(out, size, "%.1fKB", (double)n / 1e3);
-    else if (n < 10000000000ull)
-        snprintf(out, size, "%.1fMB", (double)n / 1e6);
-    else
-        snprintf(out, size, "%.1fGB", (double)n / 1e9);
-}
+static void format_count(uint64_t n, char *out, size_t size) { format_scaled(n, "", out, size); }
+static void format_bytes(uint64_t n, char *out, size_t size) { format_scaled(n, "B", out, size); }
 
 /* ---- drawing helpers ---------------------------------------------------------- */
 

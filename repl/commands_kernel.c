@@ -958,6 +958,21 @@ static void watch_end(struct tui *tui, const char *summary)
         commands_profile_write(path);
 }
 
+/* Show the outcome (in the panes until q, if they are up, then on the
+ * terminal: the report on stderr, the final `event N mug` line on
+ * stdout) and close the store. */
+static void finish_subcommand(struct tui *tui, struct store *store, const char *report, const char *last)
+{
+    char summary[800];
+    snprintf(summary, sizeof summary, "%s\n%s", report, last);
+    watch_end(tui, summary);
+    fprintf(stderr, "%s\n", report);
+    if (last[0])
+        printf("%s\n", last);
+    subcommand_store = NULL;
+    store_close(store);
+}
+
 static int run_gen(struct noun_home *home, const char *sample, uint64_t count, const char *directory, uint64_t seed)
 {
     char why[400];
@@ -997,14 +1012,7 @@ static int run_gen(struct noun_home *home, const char *sample, uint64_t count, c
                  result.seconds, rate, directory);
         snprintf(last, sizeof last, "event %llu mug 0x%x", (unsigned long long)result.last_event, (unsigned)result.mug);
     }
-    char summary[800];
-    snprintf(summary, sizeof summary, "%s\n%s", report, last);
-    watch_end(tui, summary);
-    fprintf(stderr, "%s\n", report);
-    if (last[0])
-        printf("%s\n", last);
-    subcommand_store = NULL;
-    store_close(store);
+    finish_subcommand(tui, store, report, last);
     return status;
 }
 
@@ -1036,14 +1044,7 @@ static int run_replay(struct noun_home *home, const char *directory, uint64_t fr
         describe_replay(report, sizeof report, &result);
         snprintf(last, sizeof last, "event %llu mug 0x%x", (unsigned long long)result.last_event, (unsigned)result.mug);
     }
-    char summary[800];
-    snprintf(summary, sizeof summary, "%s\n%s", report, last);
-    watch_end(tui, summary);
-    fprintf(stderr, "%s\n", report);
-    if (last[0])
-        printf("%s\n", last);
-    subcommand_store = NULL;
-    store_close(store);
+    finish_subcommand(tui, store, report, last);
     return status;
 }
 
