@@ -2,7 +2,8 @@
  *
  * One thread, the screen thread, does every ncurses call; nothing else
  * touches the screen.  It wakes on a key, on output arriving in the pipe
- * that standard output and error were pointed at, or every FRAME_MS, and
+ * that standard output and error were pointed at, on a change of the
+ * prompt line (the wake pipe), or every FRAME_MS, and
  * redraws the whole screen from a fresh monitor_read (ncurses sends only
  * what changed).  What other threads hand it (the prompt line, the
  * summary, output lines) goes through `lock`.
@@ -52,7 +53,7 @@ struct tui {
     pthread_mutex_t lock;
     bool quit;                       /* the screen thread should end */
     bool finished;                   /* tui_finish was called */
-    bool closing;                    /* q after finish */
+    bool closing;                    /* q was pressed */
     pthread_cond_t closed;
     bool leave_requested;
     char summary[1024];
@@ -81,6 +82,7 @@ struct tui {
     int output_pipe[2];
     int key_pipe[2];
     int notify_pipe[2];
+    int wake_pipe[2];                /* tui_set_prompt: redraw now */
 };
 
 /* ---- formatting --------------------------------------------------------------- */
@@ -563,12 +565,12 @@ static void handle_key(struct tui *tui, int key)
         if (repl) {
             request_leave(tui);
         } else {
+            /* q quits: before the end it stops the work, and the
+             * summary then doesn't wait for another q */
             pthread_mutex_lock(&tui->lock);
             bool finished = tui->finished;
-            if (finished) {
-                tui->closing = true;
-                pthread_cond_broadcast(&tui->closed);
-            }
+            tui->closing = true;
+            pthread_cond_broadcast(&tui->closed);
             pthread_mutex_unlock(&tui->lock);
             if (!finished && tui->options.quit)
                 tui->options.quit(tui->options.quit_context);
@@ -640,14 +642,21 @@ static void *screen_main(void *argument)
             break;
         uint64_t now = clock_wall_nanoseconds();
         int wait_ms = next_frame > now ? (int)((next_frame - now) / 1000000) + 1 : 0;
-        struct pollfd watched[2] = {
+        struct pollfd watched[3] = {
             { .fd = fileno(tui->screen_in), .events = POLLIN },
             { .fd = tui->output_pipe[0], .events = POLLIN },
+            { .fd = tui->wake_pipe[0], .events = POLLIN },
         };
-        int ready = poll(watched, tui->output_pipe[0] >= 0 ? 2 : 1, wait_ms);
+        int ready = poll(watched, 3, wait_ms);
         bool redraw = false;
         if (ready > 0 && (watched[1].revents & POLLIN)) {
             read_output(tui);
+            redraw = true;
+        }
+        if (ready > 0 && (watched[2].revents & POLLIN)) {
+            char drained[64];
+            while (read(tui->wake_pipe[0], drained, sizeof drained) > 0)
+                continue;
             redraw = true;
         }
         follow_size(tui);
@@ -735,6 +744,7 @@ static void free_tui(struct tui *tui)
     close_pair(tui->output_pipe);
     close_pair(tui->key_pipe);
     close_pair(tui->notify_pipe);
+    close_pair(tui->wake_pipe);
     if (tui->own_screen_files) {
         if (tui->screen_in)
             fclose(tui->screen_in);
@@ -784,7 +794,7 @@ struct tui *tui_open(const struct tui_options *options, char *why, size_t why_si
     tui->options = *options;
     tui->saved_stdout = tui->saved_stderr = -1;
     tui->output_pipe[0] = tui->output_pipe[1] = tui->key_pipe[0] = tui->key_pipe[1] = -1;
-    tui->notify_pipe[0] = tui->notify_pipe[1] = -1;
+    tui->notify_pipe[0] = tui->notify_pipe[1] = tui->wake_pipe[0] = tui->wake_pipe[1] = -1;
     pthread_mutex_init(&tui->lock, NULL);
     pthread_cond_init(&tui->closed, NULL);
     tui->focus = options->mode == TUI_REPL ? FOCUS_PROMPT : PANE_EVENTS;
@@ -799,13 +809,15 @@ struct tui *tui_open(const struct tui_options *options, char *why, size_t why_si
         tui->own_screen_files = true;
     }
     bool ok = tui->screen_in && tui->screen_out && pipe(tui->output_pipe) == 0 && pipe(tui->key_pipe) == 0 &&
-              pipe(tui->notify_pipe) == 0;
+              pipe(tui->notify_pipe) == 0 && pipe(tui->wake_pipe) == 0;
     if (!ok) {
         snprintf(why, why_size, "cannot set up the panes: %s", strerror(errno));
         free_tui(tui);
         return NULL;
     }
     set_nonblocking(tui->output_pipe[0]);
+    set_nonblocking(tui->wake_pipe[0]);
+    set_nonblocking(tui->wake_pipe[1]);
     if (!start_screen(tui, why, why_size)) {
         free_tui(tui);
         return NULL;
@@ -882,6 +894,10 @@ void tui_set_prompt(struct tui *tui, const char *prompt, const char *line, size_
     size_t length = strlen(tui->line);
     tui->cursor = cursor < length ? cursor : length;
     pthread_mutex_unlock(&tui->lock);
+    /* typing shows at once, not at the next frame (a full pipe means a
+     * redraw is pending anyway) */
+    ssize_t written = write(tui->wake_pipe[1], "", 1);
+    (void)written;
 }
 
 unsigned long tui_frames(struct tui *tui) { return tui->frames; }

@@ -15,9 +15,9 @@
  *   | output lines ...                                                |
  *   | nocklab> the prompt (REPL mode)                                 |
  *
- * Two modes.  TUI_RUN (replay, gen): no prompt; `q` asks the work to stop
- * through the quit callback, and once tui_finish shows the summary, `q`
- * closes.  TUI_REPL: the bottom line is the REPL's prompt; the REPL keeps
+ * Two modes.  TUI_RUN (replay, gen): no prompt; `q` before the end asks
+ * the work to stop through the quit callback (tui_finish then returns at
+ * once); once tui_finish shows the summary, `q` closes.  TUI_REPL: the bottom line is the REPL's prompt; the REPL keeps
  * its line editor (readline, in callback mode) on its own thread, reading
  * the keys the panes pass on through tui_key_fd and showing its line with
  * tui_set_prompt.  Tab on an empty prompt, and Tab on a pane, move the
@@ -63,7 +63,7 @@ struct tui *tui_open(const struct tui_options *options, char *why, size_t why_si
 void tui_close(struct tui *tui);
 
 /* TUI_RUN: the work ended; show `summary` (lines separated by '\n') and
- * wait until the user presses q. */
+ * wait until the user presses q (unless q already stopped the work). */
 void tui_finish(struct tui *tui, const char *summary);
 
 /* TUI_REPL: the read end of the keys typed at the prompt, for the line

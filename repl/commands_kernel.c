@@ -210,6 +210,8 @@ static void print_effects(void *context, const struct store_event_info *event, n
     }
 }
 
+static void follow_evaluator(void *context, struct nock_context *nock);
+
 static struct store_listener listener_for(const struct session_output *output)
 {
     return (struct store_listener){
@@ -218,6 +220,7 @@ static struct store_listener listener_for(const struct session_output *output)
         .notice = print_notice,
         .progress = show_progress,
         .slog = print_slog,
+        .evaluator = follow_evaluator,
     };
 }
 
@@ -888,12 +891,7 @@ static bool parse_count(const char *text, uint64_t *value)
 /* ---- panes and sampling for a subcommand (--tui, --prof FILE) ----------------------- */
 
 /* The sampler follows whichever evaluator the store runs events on. */
-static void follow_evaluator(void *context, struct nock_context *nock)
-{
-    struct sampler *sampler = commands_profile_sampler();
-    if (sampler && sampler_running(sampler))
-        sampler_watch(sampler, nock, NULL, NULL);
-}
+static void follow_evaluator(void *context, struct nock_context *nock) { commands_profile_follow(nock); }
 
 static void progress_to_monitor(void *context, const char *what, uint64_t done, uint64_t total, double seconds)
 {

@@ -22,6 +22,9 @@ static struct {
     struct sampler *nock;
     struct native_sampler *native;
     bool tui_requested, tui_on;
+    /* what commands_profile_start sampled, to come back to */
+    struct nock_context *home_evaluator;
+    struct jets_dashboard *home_jets;
 } profiling;
 
 static bool ensure_profiling(void)
@@ -88,7 +91,20 @@ bool commands_profile_start(struct session *session, struct nock_context *evalua
         return false;
     }
     struct jets_dashboard *jets = session ? session_jets(session) : NULL;
+    profiling.home_evaluator = evaluator;
+    profiling.home_jets = jets;
     return sampler_start(profiling.nock, evaluator, hz, jets ? label_from_jets : NULL, jets);
+}
+
+void commands_profile_follow(struct nock_context *evaluator)
+{
+    if (!profiling.nock || !sampler_running(profiling.nock))
+        return;
+    if (evaluator)
+        sampler_watch(profiling.nock, evaluator, NULL, NULL);
+    else
+        sampler_watch(profiling.nock, profiling.home_evaluator, profiling.home_jets ? label_from_jets : NULL,
+                      profiling.home_jets);
 }
 
 bool commands_profile_take_tui_request(bool *on)

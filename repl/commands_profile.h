@@ -58,6 +58,10 @@ struct sampler *commands_profile_sampler(void);
 /* Start the Nock sampler on `evaluator` (labels from the session's jet
  * dashboard when `session` is given) at `hz`.  False with errno. */
 bool commands_profile_start(struct session *session, struct nock_context *evaluator, unsigned hz);
+/* While the store applies events on `evaluator` (a kernel's), sample it
+ * instead; NULL goes back to what commands_profile_start sampled.  Does
+ * nothing while the sampler is off.  A store_listener's `evaluator`. */
+void commands_profile_follow(struct nock_context *evaluator);
 /* Whether `:tui on` asked for the panes (and clear the request); `off`
  * likewise for `:tui off`. */
 bool commands_profile_take_tui_request(bool *on);
