@@ -130,6 +130,17 @@ void monitor_event(struct monitor *monitor, uint64_t number, const struct kernel
     pthread_mutex_unlock(&monitor->lock);
 }
 
+void monitor_dirty_pages(struct monitor *monitor, uint64_t number, uint64_t pages)
+{
+    if (!monitor_watched(monitor))
+        return;
+    pthread_mutex_lock(&monitor->lock);
+    struct monitor_event *newest = monitor->next ? &monitor->ring[(monitor->next - 1) % MONITOR_RECENT] : NULL;
+    if (newest && newest->number == number)
+        newest->dirty_pages = pages;
+    pthread_mutex_unlock(&monitor->lock);
+}
+
 bool monitor_state_due(struct monitor *monitor)
 {
     if (!monitor_watched(monitor))

@@ -85,6 +85,9 @@ void monitor_set_activity(struct monitor *monitor, const char *activity);
 void monitor_progress(struct monitor *monitor, uint64_t done, uint64_t total);
 /* Reporters; each does nothing while nobody watches. */
 void monitor_event(struct monitor *monitor, uint64_t number, const struct kernel_cost *cost);
+/* The pages event `number` dirtied (a PMA store knows after the event);
+ * attached to that event if it is the newest. */
+void monitor_dirty_pages(struct monitor *monitor, uint64_t number, uint64_t pages);
 /* The panes redraw ten times a second, so state that is not per event
  * (dedup table, backend, snapshots) need not be reported more often than
  * this: true at most once per MONITOR_STATE_PERIOD_NS while watched. */

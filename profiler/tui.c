@@ -357,7 +357,7 @@ static void draw_hot(struct tui *tui, const struct box *box)
     for (size_t i = 0; i < tui->hot_count; i++)
         total += tui->hot[i].self;
     if (tui->hot_count == 0) {
-        put_inner(box, 0, "(no samples in the last second)");
+        put_inner(box, 0, "(none in the last second)");
         return;
     }
     int rows = box->height - 2;

@@ -219,6 +219,16 @@ static void test_monitor_percentiles(void **state)
     assert_int_equal(view.max_wall_ns, 1000000);
     assert_true(view.events_per_second > 0);
     assert_string_equal(view.activity, "testing");
+    /* dirty pages reach the newest event only */
+    monitor_dirty_pages(monitor, 1000, 7);
+    monitor_dirty_pages(monitor, 999, 9);
+    monitor_set_watched(monitor, true);
+    monitor_dirty_pages(monitor, 1000, 7);
+    monitor_dirty_pages(monitor, 999, 9);
+    monitor_set_watched(monitor, false);
+    monitor_read(monitor, &view);
+    assert_int_equal(view.recent[0].dirty_pages, 7);
+    assert_int_equal(view.recent[1].dirty_pages, 0);
     /* nothing is recorded while nobody watches */
     monitor_event(monitor, 1001, &cost);
     monitor_read(monitor, &view);
