@@ -205,7 +205,8 @@ static size_t region_trigger_after(size_t live)
 
 void noun_region_restore_trigger(struct noun_region *region)
 {
-    __atomic_store_n(&region->collect_trigger, region_trigger_after(region->live_after_collect), __ATOMIC_RELAXED);
+    size_t trigger = region->stress ? 0 : region_trigger_after(region->live_after_collect);
+    __atomic_store_n(&region->collect_trigger, trigger, __ATOMIC_RELAXED);
 }
 
 void noun_region_reset(struct noun_region *region)
