@@ -893,7 +893,7 @@ static bool parse_count(const char *text, uint64_t *value)
 /* The sampler follows whichever evaluator the store runs events on. */
 static void follow_evaluator(void *context, struct nock_context *nock) { commands_profile_follow(nock); }
 
-static void progress_to_monitor(void *context, const char *what, uint64_t done, uint64_t total, double seconds)
+static void progress_to_monitor(void *context, const char *what, uint64_t done, uint64_t total, double seconds, bool final)
 {
     monitor_progress(monitor_process(), done, total);
 }
