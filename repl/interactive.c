@@ -469,7 +469,9 @@ static void prompt_install(void)
      * \001 and \002 so they count as nothing. */
     const char *prompt = repl.entry.depth > 0 ? CONTINUATION_PROMPT : PROMPT;
     char coloured[64];
-    if (repl.coloured_prompt) {
+    /* Under the panes the prompt is drawn by ncurses, which shows escape
+     * codes as text: it stays plain there. */
+    if (repl.coloured_prompt && !repl.panes.tui) {
         snprintf(coloured, sizeof coloured, "\001" COLOUR_PROMPT "\002%s\001" COLOUR_RESET "\002", prompt);
         prompt = coloured;
     }
