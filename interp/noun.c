@@ -121,6 +121,11 @@ static size_t round_to_pages(size_t bytes)
 /* ---- scratch regions ---------------------------------------------------- */
 
 #define REGION_MIN_TRIGGER ((size_t)512 << 10)
+/* Stress mode collects at every safe point while less than this survives,
+ * and reuses an evacuated address only after this much was copied into
+ * the half after it. */
+#define REGION_STRESS_EVERY_CALL ((size_t)256 << 10)
+#define REGION_STRESS_WRAP ((size_t)16 << 20)
 /* After a collection, pages of the idle half above this much stay resident
  * only if they were needed; the rest are given back to the system. */
 #define REGION_KEEP_RESIDENT ((size_t)64 << 20)
@@ -213,10 +218,12 @@ void noun_region_reset(struct noun_region *region)
 {
     size_t used = noun_region_used(region);
     region_account(region);
-    if (region->stress)
-        poison(region->active_base, used);
-    else
+    if (region->stress) {
+        poison(region->active_base + region->stress_active_offset, used - region->stress_active_offset);
+        region->stress_active_offset = 0;
+    } else {
         region_trim(region->active_base, used);
+    }
     region->cursor = region->active_base;
     region->live_after_collect = 0;
     __atomic_store_n(&region->collect_trigger, region->stress ? 0 : REGION_MIN_TRIGGER, __ATOMIC_RELAXED); /* see nock_interrupt */
@@ -718,10 +725,14 @@ void noun_region_collect(struct noun_region *region, noun_root_enumerator *roots
 {
     size_t used_before = noun_region_used(region);
     region_account(region);
+    /* Stress mode copies into the idle half past what it held last time
+     * (see stress_copy_offset), so an evacuated address stays poisoned for
+     * many collections instead of holding a copy after the next one. */
+    size_t copy_offset = region->stress ? region->stress_copy_offset : 0;
     struct noun_collector collector = {
         .from_low = region->active_base,
         .from_high = region->active_base + region->half_bytes,
-        .cursor = region->other_base,
+        .cursor = region->other_base + copy_offset,
         .limit = region->other_base + region->half_bytes,
         .target = region,
     };
@@ -730,7 +741,7 @@ void noun_region_collect(struct noun_region *region, noun_root_enumerator *roots
     region->active_base = region->other_base;
     region->other_base = from_base;
     roots(context, &collector);
-    collector_scan(&collector, region->active_base);
+    collector_scan(&collector, region->active_base + copy_offset);
     region->cursor = collector.cursor;
     region->limit = region->active_base + region->half_bytes;
     if (collector.failed)
@@ -741,9 +752,17 @@ void noun_region_collect(struct noun_region *region, noun_root_enumerator *roots
     region->collections++;
     if (region->stress) {
         /* Every pointer into the evacuated half is stale now: make the
-         * first use of one fault, and collect again at the next chance. */
-        __atomic_store_n(&region->collect_trigger, 0, __ATOMIC_RELAXED);
-        poison(from_base, used_before);
+         * first use of one fault, and collect again at the next chance --
+         * or, once much survives, after a quarter of it was allocated
+         * again, so a big live set costs a constant factor, not a square. */
+        size_t copied = live - copy_offset;
+        __atomic_store_n(&region->collect_trigger, copied < REGION_STRESS_EVERY_CALL ? live : live + copied / 4,
+                         __ATOMIC_RELAXED);
+        size_t evacuated_from = region->stress_active_offset;
+        poison(from_base + evacuated_from, used_before - evacuated_from);
+        region->stress_active_offset = copy_offset;
+        size_t wrap = region->half_bytes / 4 < REGION_STRESS_WRAP ? region->half_bytes / 4 : REGION_STRESS_WRAP;
+        region->stress_copy_offset = used_before < wrap ? (used_before + 15) & ~(size_t)15 : 0;
     } else {
         region_trim(from_base, used_before);
     }

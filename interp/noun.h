@@ -106,6 +106,10 @@ struct noun_region {
                                   reset; see noun_region_bytes_allocated */
     uint64_t collections;
     bool stress;            /* collection stress mode (noun_collection_stress) */
+    size_t stress_copy_offset; /* stress: where in the idle half the next
+                                  collection starts copying */
+    size_t stress_active_offset; /* stress: where in the active half its
+                                    use began (before: poisoned already) */
     void (*out_of_memory)(void *context); /* called when a half is full; must not return */
     void *out_of_memory_context;
 };
@@ -221,7 +225,10 @@ void noun_table_memory_free(void *memory, size_t bytes);
  * noun_collection_stress_set(true); regions and homes made while it is on
  * behave so:
  *   - a scratch region wants collecting whenever anything is in it, so the
- *     evaluator collects at every safe point;
+ *     evaluator collects at every safe point (once more than 256 KiB
+ *     survive, at the first safe point after a quarter of that was
+ *     allocated again: a big live set costs a constant factor, not a
+ *     square);
  *   - the half a scratch collection evacuated, and what a reset dropped, is
  *     overwritten with NOUN_POISON, so a stale pointer to a moved or
  *     dropped noun reads a cell whose head and tail point at an address
