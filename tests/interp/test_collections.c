@@ -59,24 +59,13 @@ static noun fib_formula(struct machine *m)
     return support_parse(m->region, fib_text);
 }
 
-static uint64_t fib_number(uint64_t n)
-{
-    uint64_t a = 0, b = 1;
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t c = a + b;
-        a = b;
-        b = c;
-    }
-    return a;
-}
-
 /* fib(n) as text, for expect(); three buffers in turn. */
 static const char *fib(uint64_t n)
 {
     static char text[3][32];
     static int next;
     char *out = text[next++ % 3];
-    snprintf(out, sizeof text[0], "%llu", (unsigned long long)fib_number(n));
+    snprintf(out, sizeof text[0], "%llu", (unsigned long long)support_fibonacci(n));
     return out;
 }
 

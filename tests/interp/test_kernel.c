@@ -249,17 +249,6 @@ static void test_kv_event_touches_one_shard(void **state)
 
 /* ---- jobs and spawns --------------------------------------------------------------- */
 
-static uint64_t fibonacci(uint64_t n)
-{
-    uint64_t a = 0, b = 1;
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t next = a + b;
-        a = b;
-        b = next;
-    }
-    return a;
-}
-
 /* The single spawn among an event's effects. */
 static struct kernel_spawn only_spawn(noun effects, uint64_t event_number)
 {
@@ -291,7 +280,7 @@ static void test_jobs_spawns_fibonacci(void **state)
         assert_int_equal(outcome.result, KERNEL_SPAWN_DONE);
         char expected[96];
         snprintf(expected, sizeof expected, "[%%done %llu %llu]", (unsigned long long)(100 + n),
-                 (unsigned long long)fibonacci(n));
+                 (unsigned long long)support_fibonacci(n));
         assert_noun(outcome.event, expected);
         assert_int_equal(outcome.cost.span_count, 1); /* FIB runs under %bout */
         /* the outcome goes back in, is kept and shown */

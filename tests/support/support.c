@@ -97,3 +97,14 @@ int support_region_close(struct noun_region **region)
     *region = NULL;
     return 0;
 }
+
+uint64_t support_fibonacci(uint64_t n)
+{
+    uint64_t a = 0, b = 1;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t next = a + b;
+        a = b;
+        b = next;
+    }
+    return a;
+}

@@ -21,6 +21,9 @@ noun support_parse(struct noun_region *region, const char *text);
 int support_region_open(struct noun_region **region);
 int support_region_close(struct noun_region **region);
 
+/* The nth Fibonacci number (fib 0 = 0), for checking Nock that computes it. */
+uint64_t support_fibonacci(uint64_t n);
+
 /* Reading a tab-separated vector file of ../shared/vectors. */
 FILE *support_open_vectors(const char *name);
 /* The next row's fields (split in place in `line`, comments and blank lines
