@@ -15,6 +15,7 @@
 #include "interp/noun.h"
 #include "interp/text.h"
 #include "repl/samples.h"
+#include "tests/support/support.h"
 
 static struct noun_home *home;
 static struct noun_region *region; /* where tests parse their nouns */
