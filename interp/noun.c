@@ -125,7 +125,7 @@ static size_t round_to_pages(size_t bytes)
  * and reuses an evacuated address only after this much was copied into
  * the half after it. */
 #define REGION_STRESS_EVERY_CALL ((size_t)256 << 10)
-#define REGION_STRESS_WRAP ((size_t)16 << 20)
+#define REGION_STRESS_WRAP ((size_t)4 << 20)
 /* After a collection, pages of the idle half above this much stay resident
  * only if they were needed; the rest are given back to the system. */
 #define REGION_KEEP_RESIDENT ((size_t)64 << 20)
