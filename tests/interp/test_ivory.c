@@ -263,6 +263,39 @@ static void test_hoon_errors(void **state)
     run_example(&booted, &examples[0]);
 }
 
+/* ---- history --------------------------------------------------------------- */
+
+/* Expressions whose answers once depended on what ran before them (state
+ * left in the evaluator by earlier lines changed them): each must print the
+ * same first line whatever order they run in, each order on a fresh boot. */
+static const struct example order_examples[] = {
+    { "(add 1 1)", "2", "2" },
+    { "(mack |.((lsh 3 1)) [9 2 0 1])", "[0 256]", "[~ 256]" },
+};
+#define ORDER_EXAMPLE_COUNT (sizeof order_examples / sizeof order_examples[0])
+
+static void run_in_order(const size_t *order)
+{
+    struct machine fresh;
+    assert_true(machine_open(&fresh, JETS_ON));
+    assert_true(machine_boot(&fresh));
+    for (size_t i = 0; i < ORDER_EXAMPLE_COUNT; i++)
+        run_example(&fresh, &order_examples[order[i]]);
+    machine_close(&fresh);
+}
+
+static void test_answers_do_not_depend_on_order(void **state)
+{
+    (void)state;
+    size_t order[ORDER_EXAMPLE_COUNT];
+    for (size_t i = 0; i < ORDER_EXAMPLE_COUNT; i++)
+        order[i] = i;
+    run_in_order(order);
+    for (size_t i = 0; i < ORDER_EXAMPLE_COUNT; i++)
+        order[i] = ORDER_EXAMPLE_COUNT - 1 - i;
+    run_in_order(order);
+}
+
 /* ---- check mode ------------------------------------------------------------- */
 
 static void test_check_mode_finds_no_difference(void **state)
@@ -298,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_squares),
         cmocka_unit_test(test_compile_only),
         cmocka_unit_test(test_hoon_errors),
+        cmocka_unit_test(test_answers_do_not_depend_on_order),
         cmocka_unit_test(test_check_mode_finds_no_difference),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -250,6 +250,29 @@ static void test_fresh_formulas_reuse_code(void **state)
     assert_true(nock_context_counters(context)->compiled_formulas - before < 10);
 }
 
+/* A code compiled from a scratch formula keeps its formula (and the
+ * constants in it) through scratch collections: once the collector has
+ * moved and reused the memory, an equal formula still finds that code, and
+ * running it gives the constant, not whatever now lies at its old address. */
+static void test_scratch_codes_survive_collections(void **state)
+{
+    nock_context_reset(context);
+    const char *formula = "[1 [7 8 9] 10 11]";
+    struct nock_outcome outcome = evaluate_text("0", formula);
+    assert_int_equal(outcome.status, NOCK_OK);
+    uint64_t compiled = nock_context_counters(context)->compiled_formulas;
+    uint64_t collections = nock_context_counters(context)->scratch_collections;
+    /* a loop that allocates ~48 MB: many collections */
+    outcome = evaluate_text("1000000", "[8 [1 0] 8 [1 6 [5 [0 7] 4 0 6] [0 6] 9 2 [0 2] [4 0 6] 0 7] 9 2 0 1]");
+    assert_int_equal(outcome.status, NOCK_OK);
+    assert_true(nock_context_counters(context)->scratch_collections >= collections + 2);
+    compiled = nock_context_counters(context)->compiled_formulas;
+    outcome = evaluate_text("0", formula);
+    assert_int_equal(outcome.status, NOCK_OK);
+    assert_true(noun_equal(outcome.product, parse("[[7 8 9] 10 11]")));
+    assert_int_equal(nock_context_counters(context)->compiled_formulas, compiled);
+}
+
 /* Two contexts on two threads over one home give the same answers. */
 struct thread_job {
     noun subject, formula, product;
@@ -293,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_interrupt),
         cmocka_unit_test(test_deep_formula),
         cmocka_unit_test(test_fresh_formulas_reuse_code),
+        cmocka_unit_test(test_scratch_codes_survive_collections),
         cmocka_unit_test(test_threads_share_home),
     };
     return cmocka_run_group_tests_name("nock", tests, setup, teardown);
