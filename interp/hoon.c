@@ -84,6 +84,7 @@ static const char *status_text(enum nock_status status)
     case NOCK_OUT_OF_MEMORY: return "out of memory";
     case NOCK_TOO_DEEP: return "nested too deep";
     case NOCK_INTERRUPTED: return "interrupted";
+    case NOCK_BLOCKED: return "blocked on a scry";
     }
     return "failed";
 }

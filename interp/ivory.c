@@ -22,6 +22,7 @@ static const char *status_text(enum nock_status status)
     case NOCK_OUT_OF_MEMORY: return "ran out of memory";
     case NOCK_TOO_DEEP: return "nested too deep";
     case NOCK_INTERRUPTED: return "was interrupted";
+    case NOCK_BLOCKED: return "blocked on a scry";
     }
     return "failed";
 }

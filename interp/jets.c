@@ -43,7 +43,7 @@
 
 static const struct jets_family *const families[] = {
     &jets_family_math, &jets_family_bits, &jets_family_tree,
-    &jets_family_order, &jets_family_lists, &jets_family_sets, &jets_family_parse,
+    &jets_family_order, &jets_family_lists, &jets_family_sets, &jets_family_parse, &jets_family_virtual,
 };
 #define FAMILY_COUNT (sizeof families / sizeof families[0])
 
@@ -642,9 +642,12 @@ static enum nock_jet_result run(void *context, struct nock_context *nock, noun c
             return NOCK_JET_DECLINED;
         struct jets_call call = { .nock = nock, .region = nock_context_region(nock), .core = core };
         enum nock_jet_result result = c->arm->arm->function(&call, product);
-        if (d->mode == JETS_CHECK && nock != d->check_nock && result != NOCK_JET_DECLINED)
-            result = check_call(d, nock, c, core, result, product);
+        /* call.core, not core: a jet that ran Nock may have seen it move */
+        if (d->mode == JETS_CHECK && nock != d->check_nock &&
+            (result == NOCK_JET_DONE || result == NOCK_JET_CRASH))
+            result = check_call(d, nock, c, call.core, result, product);
         switch (result) {
+        case NOCK_JET_PASS_ON: /* a nested evaluation's crash, block or failure */
         case NOCK_JET_DONE:
             c->arm->calls++;
             d->stats.calls++;

@@ -407,6 +407,8 @@ static enum kernel_status refuse_outcome(struct kernel *kernel, const struct noc
         return refuse(error, KERNEL_TOO_DEEP, "the event nested calls too deeply");
     case NOCK_INTERRUPTED:
         return refuse(error, KERNEL_INTERRUPTED, "interrupted after %llu steps", (unsigned long long)steps);
+    case NOCK_BLOCKED: /* only nested evaluations block; a top-level Nock 12 crashes */
+        return refuse(error, KERNEL_CRASH, "the event blocked on a scry");
     case NOCK_OK:
         break;
     }
@@ -646,6 +648,9 @@ static void make_outcome_event(struct kernel_spawn_runner *runner, const struct 
     }
     case NOCK_TOO_DEEP:
         spawn_failed(outcome, "nested calls too deeply");
+        return;
+    case NOCK_BLOCKED: /* only nested evaluations block */
+        spawn_failed(outcome, "blocked on a scry");
         return;
     }
     if (event == NOUN_NONE)

@@ -94,6 +94,7 @@ enum nock_op {
     OP_FAST,           /* pop core, clue; tell the fast hook; push core     Nock 11 */
     OP_PAR,            /* done-target : pop clue; map it in parallel, or run the body  Nock 11 */
     OP_PAR_END,        /* pop body product, flag; check against the map's product */
+    OP_SCRY,           /* pop path, ref; push the scry gate's answer       Nock 12 */
     OP_CRASH,          /* reason(char *) */
     OP_RETURN,
     OP_HALT,
@@ -166,6 +167,17 @@ struct nock_context {
 
     struct memo_entry *memo;
     size_t memo_capacity, memo_count;
+
+    /* Nested evaluations (jets that run Nock) run on top of the stacks:
+     * the running one owns the entries from these floors up (0, 0, 0 and
+     * nesting 0 for a top-level evaluation). */
+    size_t stack_floor, frame_floor, trace_floor;
+    uint32_t nesting;
+    /* the scry gates of the nested evaluations given one, innermost last */
+    noun *scry_gates;
+    size_t scry_capacity, scry_count;
+    /* what a jet that returned NOCK_JET_PASS_ON passes on */
+    struct nock_outcome passed;
 
     const void *const *labels;    /* instruction number -> machine label */
     jmp_buf escape;               /* out of memory leaves through here */
@@ -593,8 +605,11 @@ static void compile(struct assembler *a, noun formula, bool tail, int nesting)
         compile_hint(a, arguments, tail, nesting);
         return;
     case 12:
-        emit_crash(a, "Nock 12 (scry) is not supported");
-        stack_change(a, 1);
+        if (!split(arguments, &b, &c))
+            goto malformed;
+        compile(a, b, false, nesting + 1);
+        compile(a, c, false, nesting + 1);
+        emit_op(a, OP_SCRY, -1);
         break;
     default:
         emit_crash(a, "no such Nock opcode");
@@ -697,6 +712,7 @@ static void enumerate_roots(void *argument, struct noun_collector *collector)
     for (size_t i = 0; i < context->frame_count; i++)
         noun_collector_visit(collector, &context->frames[i].subject);
     noun_collector_visit_many(collector, context->trace, context->trace_count);
+    noun_collector_visit_many(collector, context->scry_gates, context->scry_count);
     /* A code's formula and operands move only when the formula is in the
      * half being evacuated.  (noun_region_holds would be the wrong test
      * here: during a collection it answers for the half being filled.) */
@@ -851,7 +867,9 @@ struct nock_context *nock_context_new(struct noun_home *home, const struct nock_
     context->code_table = calloc(context->code_table_capacity, sizeof *context->code_table);
     context->memo_capacity = 256;
     context->memo = calloc(context->memo_capacity, sizeof *context->memo);
-    if (!context->region || !context->stack || !context->frames || !context->trace ||
+    context->scry_capacity = 8;
+    context->scry_gates = malloc(context->scry_capacity * sizeof *context->scry_gates);
+    if (!context->region || !context->stack || !context->frames || !context->trace || !context->scry_gates ||
         !context->code_table || !context->memo || (home && !noun_home_listen(home, on_home_collect, context))) {
         nock_context_free(context);
         return NULL;
@@ -880,6 +898,7 @@ void nock_context_free(struct nock_context *context)
     free(context->stack);
     free(context->frames);
     free(context->trace);
+    free(context->scry_gates);
     free(context->code_table);
     free(context->memo);
     free(context);
@@ -978,6 +997,10 @@ struct nock_outcome nock_evaluate(struct nock_context *context, noun subject, no
 {
     __atomic_store_n(&context->interrupt_requested, 0, __ATOMIC_RELAXED);
     __atomic_add_fetch(&context->evaluations_running, 1, __ATOMIC_RELAXED);
+    /* a jet that left through the out-of-memory exit left these behind */
+    context->stack_floor = context->frame_floor = context->trace_floor = 0;
+    context->nesting = 0;
+    context->scry_count = 0;
     struct nock_outcome outcome = run(context, subject, formula);
     __atomic_sub_fetch(&context->evaluations_running, 1, __ATOMIC_RELAXED);
     uint64_t steps = 0;
@@ -985,6 +1008,67 @@ struct nock_outcome nock_evaluate(struct nock_context *context, noun subject, no
         steps += context->counters.steps_by_opcode[i];
     context->counters.steps = steps;
     return outcome;
+}
+
+/* ---- nested evaluations --------------------------------------------------- */
+
+static bool grow_array(void **items, size_t *capacity, size_t needed, size_t item_size);
+static bool grow_frames(struct nock_context *context);
+
+/* Run on top of the caller's stacks.  The caller's subject and the nouns it
+ * holds go on the value stack below the new floor, where collections find
+ * them, and come back from there. */
+static struct nock_outcome nested(struct nock_context *context, noun subject, noun formula, noun scry_gate,
+                                  noun *const *held, size_t held_count)
+{
+    /* the machine tests the depth only when it reaches frame_limit */
+    if (context->frame_count + 2 >= context->config.max_depth)
+        return (struct nock_outcome){ .status = NOCK_TOO_DEEP };
+    if (!grow_array((void **)&context->stack, &context->stack_capacity, context->stack_count + held_count + 2,
+                    sizeof *context->stack) ||
+        (context->frame_count + 1 > context->frame_capacity && !grow_frames(context)) ||
+        (scry_gate != NOUN_NONE && !grow_array((void **)&context->scry_gates, &context->scry_capacity,
+                                               context->scry_count + 1, sizeof *context->scry_gates)))
+        return (struct nock_outcome){ .status = NOCK_OUT_OF_MEMORY };
+    size_t stack_floor = context->stack_floor, frame_floor = context->frame_floor;
+    size_t trace_floor = context->trace_floor, scry_count = context->scry_count;
+    for (size_t i = 0; i < held_count; i++)
+        context->stack[context->stack_count++] = *held[i];
+    context->stack[context->stack_count++] = context->subject;
+    if (scry_gate != NOUN_NONE)
+        context->scry_gates[context->scry_count++] = scry_gate;
+    context->stack_floor = context->stack_count;
+    context->frame_floor = context->frame_count;
+    context->trace_floor = context->trace_count;
+    context->nesting++;
+    jmp_buf escape;
+    memcpy(escape, context->escape, sizeof escape);
+    struct nock_outcome outcome = run(context, subject, formula);
+    memcpy(context->escape, escape, sizeof escape);
+    context->nesting--;
+    context->scry_count = scry_count;
+    context->trace_count = context->trace_floor;
+    context->frame_count = context->frame_floor;
+    context->stack_count = context->stack_floor;
+    context->subject = context->stack[--context->stack_count];
+    for (size_t i = held_count; i-- > 0;)
+        *held[i] = context->stack[--context->stack_count];
+    context->stack_floor = stack_floor;
+    context->frame_floor = frame_floor;
+    context->trace_floor = trace_floor;
+    return outcome;
+}
+
+struct nock_outcome nock_evaluate_nested(struct nock_context *context, noun subject, noun formula, noun scry_gate,
+                                         noun *const *held, size_t held_count)
+{
+    return nested(context, subject, formula, scry_gate, held, held_count);
+}
+
+enum nock_jet_result nock_jet_pass_on(struct nock_context *context, struct nock_outcome outcome)
+{
+    context->passed = outcome;
+    return NOCK_JET_PASS_ON;
 }
 
 /* ---- growing the machine's stacks ---------------------------------------- */
@@ -1018,7 +1102,7 @@ static bool grow_frames(struct nock_context *context)
 static noun trace_list(struct nock_context *context)
 {
     noun list = 0;
-    for (size_t i = 0; i + 1 < context->trace_count; i += 2)
+    for (size_t i = context->trace_floor; i + 1 < context->trace_count; i += 2)
         list = noun_cell_new(context->region,
                              noun_cell_new(context->region, context->trace[i], context->trace[i + 1]), list);
     return list;
@@ -1109,6 +1193,26 @@ static enum nock_jet_result try_jet(struct nock_context *context, noun core, nou
     if (result == NOCK_JET_DONE)
         context->counters.jet_calls++;
     return result;
+}
+
+static struct nock_outcome nested(struct nock_context *context, noun subject, noun formula, noun scry_gate,
+                                  noun *const *held, size_t held_count);
+
+/* Slam the innermost scry gate with [ref path].  The gate runs as part of
+ * the computation that gave it, so it is off the scry stack meanwhile (a
+ * Nock 12 inside it goes to the next gate out). */
+static struct nock_outcome scry_call(struct nock_context *context, noun ref, noun path)
+{
+    struct noun_region *region = context->region;
+    noun gate = context->scry_gates[--context->scry_count];
+    /* *[[gate ref path] [9 2 10 [6 0 3] 0 2]] */
+    noun subject = noun_cell_new(region, gate, noun_cell_new(region, ref, path));
+    noun formula = noun_trel(region, 9, 2,
+                             noun_trel(region, 10, noun_trel(region, 6, 0, 3), noun_cell_new(region, 0, 2)));
+    noun *const held[] = { &gate };
+    struct nock_outcome outcome = nested(context, subject, formula, NOUN_NONE, held, 1);
+    context->scry_gates[context->scry_count++] = gate;
+    return outcome;
 }
 
 /* ---- the machine --------------------------------------------------------- */
@@ -1211,6 +1315,7 @@ static struct nock_outcome machine(struct nock_context *context, noun subject, n
         [OP_MEMO_LOOKUP] = &&op_memo_lookup, [OP_MEMO_STORE] = &&op_memo_store,
         [OP_BOUT_START] = &&op_bout_start, [OP_BOUT_END] = &&op_bout_end, [OP_FAST] = &&op_fast,
         [OP_PAR] = &&op_par, [OP_PAR_END] = &&op_par_end,
+        [OP_SCRY] = &&op_scry,
         [OP_CRASH] = &&op_crash, [OP_RETURN] = &&op_return, [OP_HALT] = &&op_halt,
     };
     struct nock_outcome outcome = { .status = NOCK_OK, .product = 0, .trace = 0, .reason = NULL };
@@ -1243,18 +1348,21 @@ static struct nock_outcome machine(struct nock_context *context, noun subject, n
     bool tail_call;
     noun par_trace = NOUN_NONE; /* a crashing %par item's trace, inner to the machine's */
 
-    context->stack_count = 0;
-    context->frame_count = 0;
-    context->trace_count = 0;
+    /* A nested evaluation starts above its caller's entries (the floors);
+     * the caller made room for the first value and frame. */
+    const size_t stack_floor = context->stack_floor, frame_floor = context->frame_floor;
+    context->stack_count = stack_floor;
+    context->frame_count = frame_floor;
+    context->trace_count = context->trace_floor;
     context->crash_reason = NULL;
     context->subject = subject;
     /* The evaluation starts as a call of `formula` that returns to HALT. */
-    context->stack[0] = formula;
-    context->stack_count = 1;
+    context->stack[stack_floor] = formula;
+    context->stack_count = stack_floor + 1;
     /* A frame that returns to HALT, then a call of the formula. */
-    context->frames[0].return_pc = context->halt_code->ops;
-    context->frames[0].subject = subject;
-    context->frame_count = 1;
+    context->frames[frame_floor].return_pc = context->halt_code->ops;
+    context->frames[frame_floor].subject = subject;
+    context->frame_count = frame_floor + 1;
     RELOAD();
     a = POP();
     {
@@ -1492,7 +1600,12 @@ arm:
         CRASH("Nock 9: no arm at that axis");
     RESOLVE(pc + 2);
     if (__builtin_expect(code->jet_stamp != *jet_generation * 2, 0) && jet_candidate(context, code)) {
-        switch (try_jet(context, b, pc[1], a, &c)) {
+        /* a jet may run Nock (nock_evaluate_nested), collecting scratch */
+        SPILL();
+        enum nock_jet_result jet = try_jet(context, b, pc[1], a, &c);
+        RELOAD();
+        b = TOP();
+        switch (jet) {
         case NOCK_JET_DONE:
             TOP() = c;
             if (tail_call)
@@ -1501,6 +1614,9 @@ arm:
             NEXT();
         case NOCK_JET_CRASH:
             CRASH(context->crash_reason ? context->crash_reason : "jet crashed");
+        case NOCK_JET_PASS_ON:
+            outcome = context->passed;
+            goto passed_on;
         case NOCK_JET_DECLINED:
             break;
         }
@@ -1697,14 +1813,72 @@ op_par_end:
     TOP() = a;
     pc++;
     NEXT();
+op_scry:
+    /* [ref path] stay on the stack, where a collection finds them, while
+     * the gate runs */
+    if (context->scry_count == 0)
+        CRASH("Nock 12 (scry) with no scry gate (only +mink gives one)");
+    SPILL();
+    outcome = scry_call(context, sp[-2], sp[-1]);
+    RELOAD();
+    if (outcome.status == NOCK_OK) {
+        a = outcome.product;
+        if (a == 0) { /* ~: no value yet */
+            outcome.status = NOCK_BLOCKED;
+            outcome.product = TOP();
+            goto blocked;
+        }
+        if (IS_CELL(a) && noun_head(a) == 0 && noun_tail(a) == 0) { /* [~ ~]: no value ever */
+            b = POP();
+            TOP() = noun_cell_new(region, TOP(), b);
+            if (context->trace_count + 2 > context->trace_capacity &&
+                !grow_array((void **)&context->trace, &context->trace_capacity, context->trace_count + 2,
+                            sizeof *context->trace))
+                longjmp(context->escape, 1);
+            context->trace[context->trace_count++] = TAG_HUNK;
+            context->trace[context->trace_count++] = TOP();
+            CRASH("Nock 12: the scry gate says the path has no value");
+        }
+        if (!IS_CELL(a) || noun_head(a) != 0 || !IS_CELL(noun_tail(a)) || noun_head(noun_tail(a)) != 0)
+            CRASH("Nock 12: the scry gate gave no (unit (unit))");
+        (void)POP();
+        TOP() = noun_tail(noun_tail(a));
+        pc++;
+        NEXT();
+    }
+    /* the gate's own crash or block belongs to the level that gave it */
+    if (outcome.status == NOCK_CRASH || outcome.status == NOCK_BLOCKED)
+        outcome.escalation++;
+    goto passed_on;
+
 op_crash:
     context->crash_reason = (const char *)(uintptr_t)pc[1];
     goto crash;
 
 op_halt:
     outcome.product = POP();
-    context->stack_count = 0;
+    context->stack_count = stack_floor;
     return outcome;
+
+    /* `outcome` came from a nested evaluation, through a jet or a scry gate */
+passed_on:
+    switch (outcome.status) {
+    case NOCK_OUT_OF_MEMORY:
+        longjmp(context->escape, 1);
+    case NOCK_TOO_DEEP:
+        goto too_deep;
+    case NOCK_INTERRUPTED:
+        goto interrupted;
+    case NOCK_OK:
+        CRASH("a jet passed on a product");
+    case NOCK_CRASH: case NOCK_BLOCKED:
+        if (outcome.escalation > 0 && context->nesting > 0)
+            goto belongs_further_out;
+        if (outcome.status == NOCK_CRASH || context->nesting == 0)
+            CRASH(outcome.reason ? outcome.reason : "crashed in a nested evaluation");
+        goto blocked;
+    }
+    CRASH("a jet passed on an unknown outcome");
 
 crash:
     SPILL();
@@ -1713,18 +1887,28 @@ crash:
     outcome.trace = trace_list(context);
     if (par_trace != NOUN_NONE)
         outcome.trace = trace_append(context, par_trace, outcome.trace);
-    context->stack_count = 0;
-    context->frame_count = 0;
+    outcome.escalation = 0;
+    context->stack_count = stack_floor;
+    context->frame_count = frame_floor;
+    return outcome;
+blocked:
+    if (context->nesting == 0)
+        CRASH("Nock 12 blocked with no +mink to report it to");
+    outcome.escalation = 0;
+    /* fall through: product is the path */
+belongs_further_out:
+    context->stack_count = stack_floor;
+    context->frame_count = frame_floor;
     return outcome;
 too_deep:
     outcome.status = NOCK_TOO_DEEP;
-    context->stack_count = 0;
-    context->frame_count = 0;
+    context->stack_count = stack_floor;
+    context->frame_count = frame_floor;
     return outcome;
 interrupted:
     outcome.status = NOCK_INTERRUPTED;
-    context->stack_count = 0;
-    context->frame_count = 0;
+    context->stack_count = stack_floor;
+    context->frame_count = frame_floor;
     return outcome;
 }
 
@@ -1742,8 +1926,8 @@ static struct nock_outcome run(struct nock_context *context, noun subject, noun 
     struct nock_outcome outcome;
     if (formula != NOUN_NONE && setjmp(context->escape)) {
         outcome = (struct nock_outcome){ .status = NOCK_OUT_OF_MEMORY };
-        context->stack_count = 0;
-        context->frame_count = 0;
+        context->stack_count = context->stack_floor;
+        context->frame_count = context->frame_floor;
     } else {
         outcome = machine(context, subject, formula);
     }

@@ -28,13 +28,20 @@ enum nock_status {
     NOCK_OUT_OF_MEMORY,  /* scratch reached its limit */
     NOCK_TOO_DEEP,       /* more nested calls than config.max_depth */
     NOCK_INTERRUPTED,    /* nock_interrupt was called (Ctrl-C, timeout) */
+    NOCK_BLOCKED,        /* Nock 12 found no value: its scry gate gave ~.  Only
+                            nested evaluations (nock_evaluate_nested) block */
 };
 
 struct nock_outcome {
     enum nock_status status;
-    noun product;   /* NOCK_OK: the product */
+    noun product;   /* NOCK_OK: the product; NOCK_BLOCKED: the path asked for */
     noun trace;     /* NOCK_CRASH: list of [tag clue], innermost first */
     const char *reason; /* a short why for a crash, e.g. "fragment of an atom" */
+    /* Nested evaluations only: how many levels out a crash or block belongs.
+     * 0: the nested computation's own.  A scry gate runs as part of the
+     * computation that gave it (+mink's caller), so a crash or block of the
+     * gate belongs one level further out than the Nock 12 that called it. */
+    uint32_t escalation;
 };
 
 /* What the evaluator counts; cumulative over a context's life. */
@@ -64,7 +71,9 @@ struct nock_hooks {
     void (*fast)(void *context, noun clue, noun core);
 };
 
-enum nock_jet_result { NOCK_JET_DECLINED, NOCK_JET_DONE, NOCK_JET_CRASH };
+/* NOCK_JET_PASS_ON: the call comes to the outcome given to nock_jet_pass_on
+ * (a nested evaluation's crash, block or non-Nock outcome). */
+enum nock_jet_result { NOCK_JET_DECLINED, NOCK_JET_DONE, NOCK_JET_CRASH, NOCK_JET_PASS_ON };
 
 /* Jets, as a jet dashboard (interp/jets.h) provides them.  For each compiled
  * formula the evaluator asks is_candidate once (and again whenever
@@ -188,6 +197,31 @@ void nock_set_par_mapper(const struct nock_par_mapper *mapper);
 const struct nock_par_mapper *nock_par_mapper(void);
 void nock_set_par_check(bool check);
 bool nock_par_checking(void);
+
+/* For jets that run Nock (+mink, higher-order arms): *[subject formula]
+ * evaluated inside the running evaluation of `context`, on top of its
+ * stacks, with its own trace (a crash's trace holds only the hints met
+ * inside) and its crash returned as a value.  Scratch may be collected
+ * meanwhile: every scratch noun the jet still needs afterwards must be
+ * named in `held` (their slots are updated), and the jet's core too.
+ *
+ * `scry_gate`, if not NOUN_NONE, answers Nock 12 [ref path] inside, as
+ * +mink's gate does: it is slammed with [ref path] as part of the caller's
+ * computation; ~ blocks (NOCK_BLOCKED, product = path), [~ ~] crashes with
+ * [%hunk [ref path]] on the trace, [~ ~ value] gives value.  Without one,
+ * Nock 12 goes to the gate of the nearest enclosing nested evaluation that
+ * has one, or crashes when there is none.
+ *
+ * Out of memory, too deep and interrupted come back as such; the jet
+ * returns nock_jet_pass_on(context, outcome) for them (and for an outcome
+ * whose escalation says it belongs further out), so they end the
+ * evaluation the jet runs in the same way. */
+struct nock_outcome nock_evaluate_nested(struct nock_context *context, noun subject, noun formula, noun scry_gate,
+                                         noun *const *held, size_t held_count);
+/* What a jet returns to make its call come to `outcome`, as seen from the
+ * jet's caller: a crash (escalation 0) crashes there, with the caller's
+ * trace; a block blocks there; a non-Nock outcome ends the evaluation. */
+enum nock_jet_result nock_jet_pass_on(struct nock_context *context, struct nock_outcome outcome);
 
 
 #endif

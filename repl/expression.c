@@ -200,6 +200,8 @@ static bool run_nock(struct evaluation *e, size_t column, noun subject, noun for
         return fail(e, EXPRESSION_TOO_DEEP, column, "too deep: Nock calls nested past the evaluator's limit");
     case NOCK_INTERRUPTED:
         return fail(e, EXPRESSION_INTERRUPTED, column, "interrupted");
+    case NOCK_BLOCKED: /* only nested evaluations block */
+        break;
     }
     return fail(e, EXPRESSION_CRASH, column, "the evaluator returned an unknown outcome");
 }

@@ -8,19 +8,23 @@
  * The rules a jet follows:
  *   - It reads the core (for a gate, the sample is at axis 6) and never
  *     changes it.
- *   - It allocates its product in call->region only (bump allocation; the
- *     region is not collected while the jet runs).  Running out of scratch
- *     leaves through the region's out-of-memory exit, so a jet keeps nothing
- *     in malloc'd memory across an allocation.
- *   - It never evaluates Nock.  A jet whose arm calls a gate it was given
- *     (turn, roll, sort, ...) can't be written here and is not.
+ *   - It allocates its product in call->region only (bump allocation).
+ *     Running out of scratch leaves through the region's out-of-memory
+ *     exit, so a jet keeps nothing in malloc'd memory across an allocation.
+ *   - It may run Nock with nock_evaluate_nested (virtual.c does, for
+ *     +mink).  The region may be collected then, so every scratch noun the
+ *     jet needs afterwards, call->core included, is named in `held`; and
+ *     an outcome the jet does not turn into its product is handed on with
+ *     nock_jet_pass_on.  Between nested evaluations the region is not
+ *     collected.
  *   - It returns NOCK_JET_DONE with the product, NOCK_JET_DECLINED when the
  *     Nock should run instead (odd input, or a crash the Nock reaches
  *     quickly and reports better, with Hoon's own trace), or NOCK_JET_CRASH
  *     (with call->reason set) for a crash the Nock would take too long to
  *     reach.
  *
- * Each family (math.c, bits.c, tree.c, order.c, lists.c, sets.c, parse.c) exports
+ * Each family (math.c, bits.c, tree.c, order.c, lists.c, sets.c, parse.c,
+ * virtual.c) exports
  * one table of jets_arm rows.  A path names the core by its labels from
  * the child of the kernel's root down, e.g. "one/add", "two/by/get"; the
  * root (Hoon's "k140") is left out so one table serves every kernel
@@ -35,8 +39,9 @@
 #include "interp/nock.h"
 #include "interp/noun.h"
 
-/* One call of a jet.  `core` is the core the Nock 9 was given; `region` is
- * where the product goes; `reason` receives a static string for a crash. */
+/* One call of a jet.  `core` is the core the Nock 9 was given (a jet that
+ * runs Nock holds it across, so it stays current); `region` is where the
+ * product goes; `reason` receives a static string for a crash. */
 struct jets_call {
     struct nock_context *nock;
     struct noun_region *region;
@@ -68,6 +73,7 @@ extern const struct jets_family jets_family_order;
 extern const struct jets_family jets_family_lists;
 extern const struct jets_family jets_family_sets;
 extern const struct jets_family jets_family_parse;
+extern const struct jets_family jets_family_virtual;
 
 /* The gate's sample (axis 6 of the core), or NOUN_NONE. */
 static inline noun jets_sample(const struct jets_call *call)

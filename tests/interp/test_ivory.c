@@ -5,6 +5,8 @@
  * (interp/jets.h) finds no difference between any jet and its Nock over
  * the boot and the same expressions.
  */
+#include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -270,6 +272,9 @@ static void test_hoon_errors(void **state)
  * same first line whatever order they run in, each order on a fresh boot. */
 static const struct example order_examples[] = {
     { "(add 1 1)", "2", "2" },
+    { "(mule |.(~|(%error !!)))", "[1 [1717658988 \"%error\"] 0]", "[%.n p=~[[%leaf p=\"%error\"]]]" },
+    { "(mule |.((trip %ab)))", "[0 \"ab\"]", "[%.y p=\"ab\"]" },
+    { "(mack |.((trip %ab)) [9 2 0 1])", "[0 \"ab\"]", "[~ [97 98 0]]" },
     { "(mack |.((lsh 3 1)) [9 2 0 1])", "[0 256]", "[~ 256]" },
 };
 #define ORDER_EXAMPLE_COUNT (sizeof order_examples / sizeof order_examples[0])
@@ -296,6 +301,73 @@ static void test_answers_do_not_depend_on_order(void **state)
     run_in_order(order);
 }
 
+/* ---- virtual Nock ------------------------------------------------------------ */
+
+/* +mink's three tones and what its scry gate's answers do: ~ blocks, [~ ~]
+ * crashes with a %hunk on the trace, [~ ~ v] gives v; a crash of the gate
+ * itself is a crash of the +mink call (so +mule around it sees it); and a
+ * block inside an inner gate blocks the outer +mink. */
+static const struct example virtual_examples[] = {
+    { "(mink [[7 8] [0 3]] ,~)", "[0 8]", "[%0 product=8]" },
+    { "(mink [0 12 [1 %ref] 1 /foo] |=(^ ~))", "[1 7303014 0]", "[%1 block=[7.303.014 0]]" },
+    { "(mink [0 12 [1 %ref] 1 /foo] |=(^ ``42))", "[0 42]", "[%0 product=42]" },
+    { "(mink [0 12 [1 %ref] 1 /foo] |=(^ [~ ~]))", "[2 [1802401128 6710642 7303014 0] 0]",
+      "[%2 trace=~[[~.hunk [6.710.642 7.303.014 0]]]]" },
+    { "(mule |.((mink [0 12 [1 %ref] 1 /foo] |=(^ !!))))", "[1 0]", "[%.n p=~]" },
+    { "(mink [~ [%9 2 %1 |.((mink [0 [12 [1 %r] 1 /a]] |=(a=^ ;;((unit (unit)) .*(a [12 [0 2] 0 3])))))]] |=(^ ~))",
+      "[1 97 0]", "[%1 block=[97 0]]" },
+    { "(mink [~ [%9 2 %1 |.((mink [0 [12 [1 %r] 1 /a]] |=(a=^ ``.*(a [12 [0 2] 0 3]))))]] |=(^ ``7))",
+      "[0 0 7]", "[%0 product=[0 7]]" },
+    { "(mock [0 [11 [%spot 1 [/a [[1 2] [3 4]]]] 0 5]] |=(^ ~))",
+      "[2 [1702063986 [[58 0] 0 0] [1702063986 [[47 0] [47 0] 0] [1717658988 97 0] 0] "
+      "[1717658988 \"<[1 2].[3 4]>\"] 0] 0]",
+      "[ %2" },
+};
+#define VIRTUAL_EXAMPLE_COUNT (sizeof virtual_examples / sizeof virtual_examples[0])
+
+static void test_virtual_nock(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < VIRTUAL_EXAMPLE_COUNT; i++)
+        run_example(&booted, &virtual_examples[i]);
+    struct hoon_result result;
+    const char *top_scry = ".*(0 [12 [1 0] 1 0])";
+    assert_false(hoon_evaluate(booted.hoon, booted.nock, top_scry, strlen(top_scry), HOON_PRINT, 80, &result));
+    assert_true(lines_contain(&result, "no scry gate"));
+    hoon_result_free(&result);
+    nock_context_reset(booted.nock);
+}
+
+static void *interrupt_when_running(void *argument)
+{
+    struct machine *machine = argument;
+    /* wait for the endless loop to be under way: compiling the line takes
+     * under a million Nock 9 steps, the loop one a turn */
+    const uint64_t *calls = &nock_context_counters(machine->nock)->steps_by_opcode[9];
+    uint64_t seen = __atomic_load_n(calls, __ATOMIC_RELAXED);
+    while (__atomic_load_n(calls, __ATOMIC_RELAXED) < seen + 20000000)
+        sched_yield();
+    nock_interrupt(machine->nock);
+    return NULL;
+}
+
+/* An interrupt inside +mule is not a crash +mule catches: the line stops. */
+static void test_interrupt_inside_mule(void **state)
+{
+    (void)state;
+    const char *endless = "(mule |.(|-($)))";
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, interrupt_when_running, &booted), 0);
+    struct hoon_result result;
+    assert_false(hoon_evaluate(booted.hoon, booted.nock, endless, strlen(endless), HOON_PRINT, 80, &result));
+    pthread_join(thread, NULL);
+    assert_int_equal(result.status, HOON_FAILED);
+    assert_string_equal(result.failure, "running the expression: interrupted");
+    hoon_result_free(&result);
+    nock_context_reset(booted.nock);
+    run_example(&booted, &order_examples[2]);
+}
+
 /* ---- check mode ------------------------------------------------------------- */
 
 static void test_check_mode_finds_no_difference(void **state)
@@ -308,6 +380,8 @@ static void test_check_mode_finds_no_difference(void **state)
     assert_int_equal(checked.boot.kernel_mug, IVORY_KERNEL_MUG);
     for (size_t i = 0; i < EXAMPLE_COUNT; i++)
         run_example(&checked, &examples[i]);
+    for (size_t i = 0; i < ORDER_EXAMPLE_COUNT; i++)
+        run_example(&checked, &order_examples[i]);
     struct jets_stats stats;
     jets_dashboard_stats(checked.jets, &stats);
     print_message("check mode: %llu calls compared, %llu agreed, %llu differed, %llu skipped\n",
@@ -332,6 +406,8 @@ int main(void)
         cmocka_unit_test(test_compile_only),
         cmocka_unit_test(test_hoon_errors),
         cmocka_unit_test(test_answers_do_not_depend_on_order),
+        cmocka_unit_test(test_virtual_nock),
+        cmocka_unit_test(test_interrupt_inside_mule),
         cmocka_unit_test(test_check_mode_finds_no_difference),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
