@@ -81,6 +81,11 @@ static uint32_t mug_hash(const uint8_t *bytes, size_t length, uint32_t seed, uin
 
 /* ---- atoms and cells ------------------------------------------------------ */
 
+uint32_t mug_murmur3(const uint8_t *bytes, size_t length, uint32_t seed)
+{
+    return murmur3_32(bytes, length, seed);
+}
+
 uint32_t mug_bytes(const uint8_t *bytes, size_t length)
 {
     while (length > 0 && bytes[length - 1] == 0)

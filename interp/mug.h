@@ -30,4 +30,8 @@ uint32_t mug_bytes(const uint8_t *bytes, size_t length);
 /* The mug of a cell whose head and tail have these mugs. */
 uint32_t mug_both(uint32_t head_mug, uint32_t tail_mug);
 
+/* Plain MurmurHash3 (x86, 32-bit) of `length` bytes, as Hoon's +muk and
+ * Vere's jet of it compute it: no fold, no retry. */
+uint32_t mug_murmur3(const uint8_t *bytes, size_t length, uint32_t seed);
+
 #endif

@@ -59,6 +59,13 @@ struct jets_arm {
     jets_function *function;
 };
 
+/* A few jets, like Vere's, give a product where the kernel's Hoon crashes
+ * on a bug of its own (order.c's muk, parse.c's bend): check mode doesn't
+ * count that crash as a mismatch, and the jet's product stands.  Those
+ * arms' paths, as in the tables. */
+extern const char *const jets_hiding_a_hoon_crash[];
+extern const size_t jets_hiding_a_hoon_crash_count;
+
 /* A family's table. */
 struct jets_family {
     const char *name;
@@ -74,6 +81,16 @@ extern const struct jets_family jets_family_lists;
 extern const struct jets_family jets_family_sets;
 extern const struct jets_family jets_family_parse;
 extern const struct jets_family jets_family_virtual;
+
+/* For jets that call a gate they were given: (gate sample), a nested
+ * evaluation with no scry gate of its own (see nock_evaluate_nested for
+ * `held`).  jets_pass_on_or_decline then says what to do with an outcome
+ * that isn't a product: a Nock crash declines, so that the arm's Nock
+ * crashes in the same place with Hoon's own trace; anything else (a
+ * block, a crash that belongs further out, a non-Nock outcome) is passed
+ * on as it is, the gate being part of the jet caller's computation. */
+struct nock_outcome jets_slam(struct jets_call *call, noun gate, noun sample, noun *const *held, size_t held_count);
+enum nock_jet_result jets_pass_on_or_decline(struct jets_call *call, struct nock_outcome outcome);
 
 /* The gate's sample (axis 6 of the core), or NOUN_NONE. */
 static inline noun jets_sample(const struct jets_call *call)

@@ -1,5 +1,5 @@
-/* order.c -- jets for insecure hashing and noun ordering: Hoon's mug (2e)
- * and aor, dor, gor, mor (2f).
+/* order.c -- jets for insecure hashing and noun ordering: Hoon's mug and
+ * muk (2e) and aor, dor, gor, mor (2f).
  *
  * mug is the evaluator's own mug (interp/mug.c), bit for bit Hoon's.  The
  * orders walk both nouns together as the Hoon does: equal nouns are ordered
@@ -120,7 +120,34 @@ static enum nock_jet_result jet_mug(struct jets_call *call, noun *product)
     return NOCK_JET_DONE;
 }
 
+/* (muk seed length key): MurmurHash3 of the key's bytes, zero-padded to
+ * `length` bytes, with the seed's low 32 bits, as Vere's jet has it.  The
+ * Hoon arm of %140 cuts the key into 32-bit words without the padding and
+ * crashes (snag-fail) on any key whose length isn't a multiple of four
+ * below `length`; Vere's jet, and so this one, give the hash.  A key longer
+ * than `length` crashes in both (subtract-underflow): declined. */
+static enum nock_jet_result jet_muk(struct jets_call *call, noun *product)
+{
+    noun seed, rest, length, key;
+    uint64_t bytes;
+    if (!jets_split(jets_sample(call), &seed, &rest) || !jets_split(rest, &length, &key) || !noun_is_atom(seed) ||
+        !noun_is_atom(key) || !jets_atom_to_u64(length, &bytes) || bytes > UINT32_MAX ||
+        noun_atom_byte_length(key) > bytes)
+        return NOCK_JET_DECLINED;
+    uint64_t single;
+    size_t count;
+    const uint64_t *seed_words = noun_atom_words(seed, &single, &count);
+    uint32_t seed_bits = count ? (uint32_t)seed_words[0] : 0;
+    /* the padded key, in a scratch atom's words (no malloc: see jet.h) */
+    struct noun_atom *padded = jets_atom_zeroed(call->region, bytes / 8 + 1);
+    noun_atom_to_bytes(key, (uint8_t *)padded->words, noun_atom_byte_length(key));
+    uint32_t hash = mug_murmur3((const uint8_t *)padded->words, bytes, seed_bits);
+    *product = hash;
+    return NOCK_JET_DONE;
+}
+
 static const struct jets_arm order_arms[] = {
+    { "one/two/muk", 2, jet_muk },
     { "one/two/mug", 2, jet_mug }, { "one/two/aor", 2, jet_aor }, { "one/two/dor", 2, jet_dor },
     { "one/two/gor", 2, jet_gor }, { "one/two/mor", 2, jet_mor },
 };

@@ -6,9 +6,9 @@
  * or, for easy, nothing.
  *
  * The rule's own argument is the sample of the builder gate, which is the
- * context of the `fun` gate: axis 30 of the `fun` core.  The combinators
- * that call other rules (cook, stag, pose, plug, stir, ...) slam a gate and
- * have no jet here.
+ * context of the `fun` gate: axis 30 of the `fun` core.  Of the combinators
+ * that call other rules, only bend has a jet (it must: see jet_bend); cook,
+ * stag, pose, plug, stir and the rest run as Nock.
  */
 #include "interp/jets/jet.h"
 
@@ -124,7 +124,73 @@ static enum nock_jet_result jet_easy(struct jets_call *call, noun *product)
     return NOCK_JET_DONE;
 }
 
+/* +last: the later of two hairs [line column]; false if not atoms. */
+static bool later_hair(noun first, noun second, noun *later)
+{
+    noun line_1, column_1, line_2, column_2;
+    if (!jets_split(first, &line_1, &column_1) || !jets_split(second, &line_2, &column_2) ||
+        !noun_is_atom(line_1) || !noun_is_atom(column_1) || !noun_is_atom(line_2) || !noun_is_atom(column_2))
+        return false;
+    int lines = jets_atom_compare(line_1, line_2);
+    if (lines == 0)
+        *later = jets_atom_compare(column_1, column_2) > 0 ? first : second;
+    else
+        *later = lines > 0 ? first : second;
+    return true;
+}
+
+/* ((bend raq) vex sab): after the edge vex, try the rule sab; if it too
+ * succeeds, (raq a b) of the two results decides: ~ keeps vex's result
+ * (the suffix is not taken), [~ u] takes u and sab's rest.
+ *
+ * This one is a jet because %140's Nock for it is wrong: bend's `fun` is a
+ * wet gate, and its battery was compiled once, for the default raq, whose
+ * product is never ~, so the compiler dropped the test of raq's product and
+ * the Nock takes u of ~ ("axis through an atom") whenever the real raq says
+ * no.  Vere's jet makes the test; so does this one, and so both give what
+ * the Hoon says.  vex is the sample's head, sab its tail, raq at axis 30. */
+static enum nock_jet_result jet_bend(struct jets_call *call, noun *product)
+{
+    noun raq = noun_fragment(PARSE_ARGUMENT_AXIS, call->core), vex, sab, p_vex, q_vex, puq_vex, quq_vex;
+    if (raq == NOUN_NONE || !jets_split(jets_sample(call), &vex, &sab) || !jets_split(vex, &p_vex, &q_vex))
+        return NOCK_JET_DECLINED;
+    if (!noun_is_cell(q_vex)) {
+        *product = vex;
+        return NOCK_JET_DONE;
+    }
+    if (!jets_split(noun_tail(q_vex), &puq_vex, &quq_vex))
+        return NOCK_JET_DECLINED;
+    noun *const held[] = { &call->core, &raq, &p_vex, &q_vex, &puq_vex };
+    struct nock_outcome yit = jets_slam(call, sab, quq_vex, held, sizeof held / sizeof held[0]);
+    if (yit.status != NOCK_OK)
+        return jets_pass_on_or_decline(call, yit);
+    noun p_yit, q_yit, puq_yit, quq_yit, yur;
+    if (!jets_split(yit.product, &p_yit, &q_yit) || !later_hair(p_vex, p_yit, &yur))
+        return NOCK_JET_DECLINED;
+    if (!noun_is_cell(q_yit)) {
+        *product = noun_cell_new(call->region, yur, q_vex);
+        return NOCK_JET_DONE;
+    }
+    if (!jets_split(noun_tail(q_yit), &puq_yit, &quq_yit))
+        return NOCK_JET_DECLINED;
+    noun *const kept[] = { &call->core, &q_vex, &yur, &quq_yit };
+    struct nock_outcome vux =
+        jets_slam(call, raq, noun_cell_new(call->region, puq_vex, puq_yit), kept, sizeof kept / sizeof kept[0]);
+    if (vux.status != NOCK_OK)
+        return jets_pass_on_or_decline(call, vux);
+    if (vux.product == 0) {
+        *product = noun_cell_new(call->region, yur, q_vex);
+        return NOCK_JET_DONE;
+    }
+    if (!noun_is_cell(vux.product))
+        return NOCK_JET_DECLINED;
+    noun result = noun_cell_new(call->region, noun_tail(vux.product), quq_yit);
+    *product = noun_cell_new(call->region, yur, noun_cell_new(call->region, 0, result));
+    return NOCK_JET_DONE;
+}
+
 static const struct jets_arm parse_arms[] = {
+    { "one/two/tri/qua/bend/fun", 2, jet_bend },
     { "one/two/tri/qua/just/fun", 2, jet_just },
     { "one/two/tri/qua/mask/fun", 2, jet_mask },
     { "one/two/tri/qua/shim/fun", 2, jet_shim },

@@ -41,6 +41,23 @@ static enum nock_jet_result jet_mink(struct jets_call *call, noun *product)
     return nock_jet_pass_on(call->nock, outcome);
 }
 
+struct nock_outcome jets_slam(struct jets_call *call, noun gate, noun sample, noun *const *held, size_t held_count)
+{
+    struct noun_region *region = call->region;
+    /* *[[gate sample] [9 2 10 [6 0 3] 0 2]] */
+    noun subject = noun_cell_new(region, gate, sample);
+    noun formula = noun_trel(region, 9, 2,
+                             noun_trel(region, 10, noun_trel(region, 6, 0, 3), noun_cell_new(region, 0, 2)));
+    return nock_evaluate_nested(call->nock, subject, formula, NOUN_NONE, held, held_count);
+}
+
+enum nock_jet_result jets_pass_on_or_decline(struct jets_call *call, struct nock_outcome outcome)
+{
+    if (outcome.status == NOCK_CRASH && outcome.escalation == 0)
+        return NOCK_JET_DECLINED;
+    return nock_jet_pass_on(call->nock, outcome);
+}
+
 static const struct jets_arm virtual_arms[] = {
     { "one/two/tri/qua/mink", 2, jet_mink },
 };

@@ -139,8 +139,9 @@ static void test_not_a_pill(void **state)
 
 struct example {
     const char *hoon;
-    const char *product;   /* noun text */
-    const char *printed;   /* Hoon's printer, first line */
+    const char *product;   /* noun text; NULL: Hoon says no */
+    const char *printed;   /* Hoon's printer, first line; or a line of
+                              Hoon's error message */
 };
 
 static const struct example examples[] = {
@@ -159,6 +160,14 @@ static const struct example examples[] = {
     { "(scot %ud 1.234)", "'1.234'", "~.1.234" },
     { "(roll (gulf 1 10) add)", "55", "55" },
     { "`@ux`(bex 70)", "0x40.0000.0000.0000.0000", "0x40.0000.0000.0000.0000" },
+    /* the jets that hide a crash of %140's own Hoon, as Vere's do: bend's
+     * documented examples (the Nock crashes when raq says ~), and muk,
+     * whose Hoon doesn't pad the key (crashes) */
+    { "(scan \"aa\" ;~((bend |=([a=char b=char] ?.(=(a b) ~ (some +(a))))) prn prn))", "98", "98" },
+    { "(;~((bend |=([a=char b=char] ?.(=(a b) ~ (some +(a))))) prn prn) [1 1] \"qs\")",
+      "[[1 3] 0 113 [1 2] \"s\"]", "[p=[p=1 q=3] q=[~ u=[p=113 q=[p=[p=1 q=2] q=\"s\"]]]]" },
+    { "(muk 0 0 0)", "0", "0" },
+    { "(muk 0xcafe.babe 4 'abcd')", "803860271", "803.860.271" },
 };
 #define EXAMPLE_COUNT (sizeof examples / sizeof examples[0])
 
@@ -171,11 +180,21 @@ static noun parse_text(struct nock_context *nock, const char *text)
     return n;
 }
 
+static bool lines_contain(const struct hoon_result *result, const char *text);
+
 static void run_example(struct machine *machine, const struct example *example)
 {
     struct hoon_result result;
     bool ok = hoon_evaluate(machine->hoon, machine->nock, example->hoon, strlen(example->hoon), HOON_PRINT, 80,
                             &result);
+    if (!example->product) {
+        if (ok || result.status != HOON_ERROR || !lines_contain(&result, example->printed))
+            fail_msg("%s: wanted Hoon's error with \"%s\", got %s \"%s\"", example->hoon, example->printed,
+                     ok ? "a product," : result.failure, result.line_count ? result.lines[0] : "");
+        hoon_result_free(&result);
+        nock_context_reset(machine->nock);
+        return;
+    }
     if (!ok)
         fail_msg("%s: %s%s%s", example->hoon, result.failure, result.line_count ? ": " : "",
                  result.line_count ? result.lines[0] : "");
@@ -261,6 +280,7 @@ static void test_hoon_errors(void **state)
     expect_hoon_error("(no-such-arm 2)", "-find.no-such-arm", NULL);
     expect_hoon_error("(dec 0)", "decrement-underflow", NULL);
     expect_hoon_error("~|(%my-own-words !!)", "my-own-words", NULL);
+    expect_hoon_error("(muk 1 2 'abc')", "subtract-underflow", NULL);
     /* after all that, still fine */
     run_example(&booted, &examples[0]);
 }
@@ -276,6 +296,8 @@ static const struct example order_examples[] = {
     { "(mule |.((trip %ab)))", "[0 \"ab\"]", "[%.y p=\"ab\"]" },
     { "(mack |.((trip %ab)) [9 2 0 1])", "[0 \"ab\"]", "[~ [97 98 0]]" },
     { "(mack |.((lsh 3 1)) [9 2 0 1])", "[0 256]", "[~ 256]" },
+    { "(muk 6 15 'jerry')", "2881503571", "2.881.503.571" },
+    { "(scan \"ba\" ;~((bend |=([a=char b=char] ?.(=(a b) ~ (some +(a))))) prn prn))", NULL, "{1 3}" },
 };
 #define ORDER_EXAMPLE_COUNT (sizeof order_examples / sizeof order_examples[0])
 
