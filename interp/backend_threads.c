@@ -584,6 +584,7 @@ static enum nock_par_result par_assemble(struct par_team *team, struct nock_cont
             return NOCK_PAR_INTERRUPTED;
         case NOCK_OUT_OF_MEMORY:
         case NOCK_TOO_DEEP:
+        case NOCK_BLOCKED: /* (only nested evaluations block) */
             /* the body, in the caller's own limits, gives the answer */
             return NOCK_PAR_DECLINED;
         }

@@ -44,6 +44,7 @@
 static const struct jets_family *const families[] = {
     &jets_family_math, &jets_family_bits, &jets_family_tree,
     &jets_family_order, &jets_family_lists, &jets_family_sets, &jets_family_parse, &jets_family_virtual,
+    &jets_family_types,
 };
 #define FAMILY_COUNT (sizeof families / sizeof families[0])
 

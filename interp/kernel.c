@@ -278,8 +278,10 @@ struct kernel *kernel_new(struct noun_home *home, noun state, uint64_t event_num
     kernel->slog = options->slog;
     kernel->slog_context = options->slog_context;
     kernel->cpu_time = !options->no_cpu_time;
+    /* events run one at a time here, and home is written between them */
     struct nock_config config = {
         .scratch_max_bytes = options->scratch_max_bytes,
+        .keep_memo = true,
         .hooks = { .context = kernel, .slog = kernel_hook_slog, .bout = kernel_hook_bout },
     };
     kernel->nock = nock_context_new(home, &config);

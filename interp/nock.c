@@ -167,6 +167,7 @@ struct nock_context {
 
     struct memo_entry *memo;
     size_t memo_capacity, memo_count;
+    size_t memo_home_bytes;       /* home the kept entries took (keep_memo) */
 
     /* Nested evaluations (jets that run Nock) run on top of the stacks:
      * the running one owns the entries from these floors up (0, 0, 0 and
@@ -264,12 +265,14 @@ static bool code_in_scratch(struct nock_context *context, struct nock_code *code
     return noun_region_holds(context->region, code->formula);
 }
 
+static void memo_clear(struct nock_context *context);
+
+/* Home nouns moved: codes of home formulas and the kept %memo entries name
+ * old addresses, so both go. */
 static void on_home_collect(void *context)
 {
     code_drop(context, NULL);
-    struct nock_context *c = context;
-    memset(c->memo, 0, c->memo_capacity * sizeof *c->memo);
-    c->memo_count = 0;
+    memo_clear(context);
 }
 
 /* ---- compiling ----------------------------------------------------------- */
@@ -780,6 +783,13 @@ static void memo_relocate(struct nock_context *context, struct noun_collector *c
     }
 }
 
+static void memo_clear(struct nock_context *context)
+{
+    memset(context->memo, 0, context->memo_capacity * sizeof *context->memo);
+    context->memo_count = 0;
+    context->memo_home_bytes = 0;
+}
+
 /* Entries keyed by scratch nouns die with scratch. */
 static void memo_drop_scratch(struct nock_context *context)
 {
@@ -830,6 +840,50 @@ void nock_set_par_check(bool check)
 bool nock_par_checking(void)
 {
     return __atomic_load_n(&par_check, __ATOMIC_RELAXED);
+}
+
+/* At reset, with config.keep_memo: copy every entry's scratch parts to home
+ * (a key or value keeps its mug, so it keeps its slot).  Home is
+ * hash-consed, so what entries share with the kernel or with each other
+ * is stored once.  Past the bounds, or if home is full, start afresh. */
+static void memo_keep(struct nock_context *context)
+{
+    struct noun_home *home = context->home;
+    if (context->memo_count > NOCK_MEMO_MAX_ENTRIES || context->memo_home_bytes > NOCK_MEMO_MAX_HOME_BYTES) {
+        memo_clear(context);
+        context->counters.memo_clears++;
+        return;
+    }
+    size_t used_before = noun_home_used(home);
+    for (size_t i = 0; i < context->memo_capacity; i++) {
+        struct memo_entry *entry = &context->memo[i];
+        if (!entry->key)
+            continue;
+        noun key = noun_home_copy_out(home, context->region, entry->key);
+        noun value = key == NOUN_NONE ? NOUN_NONE : noun_home_copy_out(home, context->region, entry->value);
+        if (value == NOUN_NONE) {
+            memo_clear(context);
+            return;
+        }
+        entry->key = key;
+        entry->value = value;
+    }
+    context->memo_home_bytes += noun_home_used(home) - used_before;
+}
+
+bool nock_memo_find(struct nock_context *context, noun key, noun *value)
+{
+    size_t slot = memo_find(context, key, mug_noun(key));
+    if (!context->memo[slot].key)
+        return false;
+    context->counters.memo_hits++;
+    *value = context->memo[slot].value;
+    return true;
+}
+
+void nock_memo_save(struct nock_context *context, noun key, noun value)
+{
+    memo_insert(context, key, value);
 }
 
 /* ---- the context --------------------------------------------------------- */
@@ -985,7 +1039,10 @@ void nock_context_forget(struct nock_context *context)
 void nock_context_reset(struct nock_context *context)
 {
     code_drop(context, code_in_scratch);
-    memo_drop_scratch(context);
+    if (context->config.keep_memo && context->home)
+        memo_keep(context);
+    else
+        memo_drop_scratch(context);
     noun_region_reset(context->region);
     context->stack_count = 0;
     context->frame_count = 0;
@@ -1064,6 +1121,8 @@ struct nock_outcome nock_evaluate_nested(struct nock_context *context, noun subj
 {
     return nested(context, subject, formula, scry_gate, held, held_count);
 }
+
+uint32_t nock_nesting(const struct nock_context *context) { return context->nesting; }
 
 enum nock_jet_result nock_jet_pass_on(struct nock_context *context, struct nock_outcome outcome)
 {

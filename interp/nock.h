@@ -50,6 +50,7 @@ struct nock_counters {
     uint64_t steps_by_opcode[13]; /* 0..11, and [12] for autocons */
     uint64_t hints;               /* hints evaluated (static and dynamic) */
     uint64_t memo_hits;
+    uint64_t memo_clears;         /* kept caches cleared for outgrowing their bound */
     uint64_t fast_registrations;  /* %fast hints seen */
     uint64_t scratch_collections;
     uint64_t scratch_collect_ns;  /* wall time spent in them */
@@ -93,10 +94,19 @@ struct nock_jet_hooks {
 struct nock_config {
     size_t scratch_max_bytes; /* each half of scratch; 0 = the default (8 GiB
                                  unless nock_set_default_scratch_bytes) */
+    /* Keep the %memo cache across nock_context_reset: its entries are copied
+     * to home there (so reset writes home: only for a context whose owner
+     * may), kept until a home collection drops them, and cleared when they
+     * pass NOCK_MEMO_MAX_ENTRIES or NOCK_MEMO_MAX_HOME_BYTES.  Without it the
+     * cache lasts until the next reset. */
+    bool keep_memo;
     uint64_t max_depth;       /* nested non-tail calls; 0 = default (10M) */
     struct nock_hooks hooks;
     struct nock_jet_hooks jets;
 };
+
+#define NOCK_MEMO_MAX_ENTRIES ((size_t)1 << 18)
+#define NOCK_MEMO_MAX_HOME_BYTES ((size_t)512 << 20)
 
 struct nock_context;
 
@@ -218,6 +228,18 @@ bool nock_par_checking(void);
  * evaluation the jet runs in the same way. */
 struct nock_outcome nock_evaluate_nested(struct nock_context *context, noun subject, noun formula, noun scry_gate,
                                          noun *const *held, size_t held_count);
+/* For jets that memoize (as Vere's type-checker jets do): the %memo cache,
+ * under a key the jet builds.  So that no %memo hint can make the same key
+ * (a hint's key is [subject formula]), a jet's key is a cell whose tail is
+ * [tag ...] with `tag` an atom above 12, which no formula starts with. */
+bool nock_memo_find(struct nock_context *context, noun key, noun *value);
+void nock_memo_save(struct nock_context *context, noun key, noun value);
+
+/* How many nested evaluations are running now (0 in a jet called from a
+ * top-level evaluation): each holds C stack, so a jet that would nest
+ * deeper than it cares to declines instead. */
+uint32_t nock_nesting(const struct nock_context *context);
+
 /* What a jet returns to make its call come to `outcome`, as seen from the
  * jet's caller: a crash (escalation 0) crashes there, with the caller's
  * trace; a block blocks there; a non-Nock outcome ends the evaluation. */

@@ -420,6 +420,7 @@ struct session *session_new(const struct session_options *options, char *why, si
     }
     struct nock_config config = {
         .scratch_max_bytes = options->scratch_max_bytes,
+        .keep_memo = true,
         .hooks = { .context = session, .slog = hook_slog, .bout = hook_bout, .fast = hook_fast },
         .jets = jets_dashboard_hooks(session->jets),
     };

@@ -24,7 +24,7 @@
  *     reach.
  *
  * Each family (math.c, bits.c, tree.c, order.c, lists.c, sets.c, parse.c,
- * virtual.c) exports
+ * virtual.c, types.c) exports
  * one table of jets_arm rows.  A path names the core by its labels from
  * the child of the kernel's root down, e.g. "one/add", "two/by/get"; the
  * root (Hoon's "k140") is left out so one table serves every kernel
@@ -81,6 +81,7 @@ extern const struct jets_family jets_family_lists;
 extern const struct jets_family jets_family_sets;
 extern const struct jets_family jets_family_parse;
 extern const struct jets_family jets_family_virtual;
+extern const struct jets_family jets_family_types;
 
 /* For jets that call a gate they were given: (gate sample), a nested
  * evaluation with no scry gate of its own (see nock_evaluate_nested for
