@@ -1,9 +1,12 @@
 /* bench_hoon.c -- lite boot of the ivory pill and :hoon (add 2 2), the way
  * Vere's `urbit eval` measures: boot from the pill's bytes to a kernel, then
  * one expression from a booted kernel (wishing for the gates it needs
- * included, as `urbit eval` does on every run).  Each figure is the median
- * of five runs, each in a fresh evaluator (so no compiled code or jet
- * registration carries over), printed as
+ * included, as `urbit eval` does on every run).  Then the Hoon compile
+ * workload: parser- and type-heavy expressions and a 50-line core, each
+ * compiled from a cold boot (wishing for the compile gate included) and
+ * again (warm: the %memo cache kept, as the REPL keeps it).  Each figure is
+ * the median of several runs, each in a fresh evaluator (so no compiled
+ * code, memo or jet registration carries over), printed as
  *
  *     <name>: <measured> (target <= <target>, Vere <figure>) <ratio>x OK|MISSED
  *
@@ -24,6 +27,72 @@
 #include "interp/noun.h"
 
 #define RUNS 5
+#define COMPILE_RUNS 3
+
+/* The compile workload: the parsing examples and a core. */
+static const char core_50_lines[] =
+    "|%\n"
+    "++  square\n"
+    "  |=  a=@ud\n"
+    "  ^-  @ud\n"
+    "  (mul a a)\n"
+    "++  sum-list\n"
+    "  |=  l=(list @ud)\n"
+    "  ^-  @ud\n"
+    "  (roll l add)\n"
+    "++  squares\n"
+    "  |=  n=@ud\n"
+    "  ^-  (list @ud)\n"
+    "  (turn (gulf 1 n) square)\n"
+    "++  fizz\n"
+    "  |=  n=@ud\n"
+    "  ^-  tape\n"
+    "  ?:  =(0 (mod n 15))  \"fizzbuzz\"\n"
+    "  ?:  =(0 (mod n 5))  \"buzz\"\n"
+    "  ?:  =(0 (mod n 3))  \"fizz\"\n"
+    "  (scow %ud n)\n"
+    "++  count-evens\n"
+    "  |=  l=(list @ud)\n"
+    "  =|  count=@ud\n"
+    "  |-  ^-  @ud\n"
+    "  ?~  l  count\n"
+    "  $(l t.l, count ?:(=(0 (mod i.l 2)) +(count) count))\n"
+    "++  index\n"
+    "  |=  l=(list @t)\n"
+    "  ^-  (map @t @ud)\n"
+    "  =|  m=(map @t @ud)\n"
+    "  =/  i=@ud  0\n"
+    "  |-\n"
+    "  ?~  l  m\n"
+    "  $(l t.l, i +(i), m (~(put by m) i.l i))\n"
+    "++  pair-up\n"
+    "  |=  [a=(list @ud) b=(list @ud)]\n"
+    "  ^-  (list [@ud @ud])\n"
+    "  ?~  a  ~\n"
+    "  ?~  b  ~\n"
+    "  [[i.a i.b] $(a t.a, b t.b)]\n"
+    "++  shout\n"
+    "  |=  t=tape\n"
+    "  ^-  tape\n"
+    "  (cuss t)\n"
+    "++  parse-number\n"
+    "  |=  t=@t\n"
+    "  ^-  (unit @ud)\n"
+    "  (rush t dem)\n"
+    "++  total\n"
+    "  |=  n=@ud\n"
+    "  (sum-list (squares n))\n"
+    "--\n";
+
+static const struct {
+    const char *name, *text;
+} compile_workload[] = {
+    { "(scan \"  \" gay)", "(scan \"  \" gay)" },
+    { "(rash '52' dem:ag)", "(rash '52' dem:ag)" },
+    { "(slay '~zod')", "(slay '~zod')" },
+    { "a 50-line core", core_50_lines },
+};
+#define COMPILE_WORKLOAD_SIZE (sizeof compile_workload / sizeof compile_workload[0])
 
 struct machine {
     struct noun_home *home;
@@ -50,6 +119,7 @@ static void machine_open(struct machine *machine)
     if (!machine->jets)
         die("out of memory");
     struct nock_config config = {
+        .keep_memo = true, /* as the REPL has it */
         .hooks = { .context = machine, .fast = machine_fast },
         .jets = jets_dashboard_hooks(machine->jets),
     };
@@ -111,6 +181,64 @@ static uint8_t *read_pill(const char *path, size_t *length)
     fclose(file);
     *length = (size_t)size;
     return bytes;
+}
+
+/* Boot a fresh machine from the pill; its runtime in *runtime. */
+static void boot_machine(struct machine *machine, const uint8_t *pill, size_t length, struct ivory_boot *booted,
+                         struct hoon_runtime **runtime)
+{
+    char why[256];
+    machine_open(machine);
+    if (!ivory_boot_bytes(machine->nock, pill, length, booted, why, sizeof why))
+        die(why);
+    nock_context_reset(machine->nock);
+    *runtime = hoon_runtime_new(machine->home, booted->kernel);
+    if (!*runtime)
+        die("out of memory");
+}
+
+/* Seconds to compile `text` with hoon_evaluate, dying if Hoon says no. */
+static double compile_seconds(struct machine *machine, struct hoon_runtime *runtime, const char *name,
+                              const char *text, uint64_t *steps)
+{
+    struct hoon_result result;
+    double started = clock_wall_seconds();
+    if (!hoon_evaluate(runtime, machine->nock, text, strlen(text), HOON_COMPILE, 80, &result)) {
+        fprintf(stderr, "bench_hoon: %s: %s %s\n", name, result.failure, result.line_count ? result.lines[0] : "");
+        exit(1);
+    }
+    double seconds = clock_wall_seconds() - started;
+    *steps = result.compile_steps;
+    hoon_result_free(&result);
+    nock_context_reset(machine->nock);
+    return seconds;
+}
+
+static void bench_compile_workload(const uint8_t *pill, size_t length)
+{
+    for (size_t i = 0; i < COMPILE_WORKLOAD_SIZE; i++) {
+        double cold[COMPILE_RUNS], warm[COMPILE_RUNS];
+        uint64_t cold_steps = 0, warm_steps = 0;
+        for (int run = 0; run < COMPILE_RUNS; run++) {
+            struct machine machine;
+            struct ivory_boot booted;
+            struct hoon_runtime *runtime;
+            boot_machine(&machine, pill, length, &booted, &runtime);
+            cold[run] = compile_seconds(&machine, runtime, compile_workload[i].name, compile_workload[i].text,
+                                        &cold_steps);
+            warm[run] = compile_seconds(&machine, runtime, compile_workload[i].name, compile_workload[i].text,
+                                        &warm_steps);
+            hoon_runtime_free(runtime);
+            machine_close(&machine);
+        }
+        char name[96];
+        snprintf(name, sizeof name, "compile %s, cold", compile_workload[i].name);
+        report(name, median(cold, COMPILE_RUNS), 1.0, "not measured here");
+        printf("  %llu Nock steps, wishing for the compile gate included\n", (unsigned long long)cold_steps);
+        snprintf(name, sizeof name, "compile %s, warm", compile_workload[i].name);
+        report(name, median(warm, COMPILE_RUNS), 0.1, "not measured here");
+        printf("  %llu Nock steps\n", (unsigned long long)warm_steps);
+    }
 }
 
 int main(void)
@@ -181,6 +309,7 @@ int main(void)
     printf("  jets over boot and both expressions: %llu cores registered, %llu jetted arms, %llu calls\n",
            (unsigned long long)jet_stats.cores, (unsigned long long)jet_stats.jetted_arms,
            (unsigned long long)jet_stats.calls);
+    bench_compile_workload(pill, length);
     struct rusage usage;
     getrusage(RUSAGE_SELF, &usage);
     printf("peak RSS: %.0f MB\n", (double)usage.ru_maxrss / 1024.0);
