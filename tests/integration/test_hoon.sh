@@ -73,6 +73,30 @@ contains runtime-crash-message "$err" "decrement-underflow"
 run_capture -e ":ivory $PILL" -e ':hoon (add 2' -e ':hoon (add 40 2)'
 contains recovers-after-error "$out" $'\n42\n> 42'
 
+# ---- virtual Nock and the examples, in two orders, on and check --------
+
+mule_error=':hoon (mule |.(~|(%error !!)))'
+mule_trip=':hoon (mule |.((trip %ab)))'
+mack_trip=":hoon (mack |.((trip %ab)) [9 2 0 1])"
+muk_jerry=":hoon (muk 6 15 'jerry')"
+bend_ba=':hoon (scan "ba" ;~((bend |=([a=char b=char] ?.(=(a b) ~ (some +(a))))) prn prn))'
+check_examples() { # NAME: $out and $err of a run of the five
+    contains "$1-mule-error" "$out" '> [%.n p=~[[%leaf p="%error"]]]'
+    contains "$1-mule-trip" "$out" '> [%.y p="ab"]'
+    contains "$1-mack-trip" "$out" '> [~ [97 98 0]]'
+    contains "$1-muk" "$out" '> 2.881.503.571'
+    contains "$1-bend" "$err" $'  {1 3}\n  syntax error'
+}
+run_capture -e ":ivory $PILL" -e "$mule_error" -e "$mule_trip" -e "$mack_trip" -e "$muk_jerry" -e "$bend_ba"
+check_examples first-after-ivory
+run_capture -e ":ivory $PILL" -e ':hoon (add 1 1)' -e "$bend_ba" -e "$muk_jerry" -e "$mack_trip" -e "$mule_trip" \
+    -e "$mule_error"
+check_examples after-another-line
+run_capture -e ":ivory $PILL" -e ':set jets check' -e "$mule_error" -e "$mule_trip" -e "$mack_trip" -e "$muk_jerry" \
+    -e "$bend_ba" -e ':jets'
+check_examples check-mode
+contains check-mode-examples-clean "$out" "0 differed"
+
 # ---- jets ----------------------------------------------------------------------
 
 run_capture -e ":ivory $PILL" -e ':hoon (mul 6 7)' -e ':jets'

@@ -273,6 +273,40 @@ static void test_scratch_codes_survive_collections(void **state)
     assert_int_equal(nock_context_counters(context)->compiled_formulas, compiled);
 }
 
+/* With keep_memo, %memo answers outlive a reset (they are copied to home)
+ * and are dropped by a home collection, which moves what they name. */
+static void test_memo_kept_across_resets(void **state)
+{
+    struct nock_config config = { .keep_memo = true };
+    struct nock_context *own = nock_context_new(home, &config);
+    assert_non_null(own);
+    struct nock_context *saved = context;
+    context = own;
+    /* [11 [%memo 1 0] [4 0 1]] on a cell subject built in scratch */
+    const char *formula = "[11 [1869440365 1 0] 4 0 3]";
+    struct nock_outcome outcome = evaluate_text("[7 41]", formula);
+    assert_int_equal(outcome.status, NOCK_OK);
+    assert_int_equal(outcome.product, 42);
+    uint64_t hits = nock_context_counters(own)->memo_hits;
+    nock_context_reset(own);
+    outcome = evaluate_text("[7 41]", formula);
+    assert_int_equal(outcome.product, 42);
+    assert_int_equal(nock_context_counters(own)->memo_hits, hits + 1);
+    nock_context_reset(own);
+    assert_true(noun_home_collect(home));
+    outcome = evaluate_text("[7 41]", formula);
+    assert_int_equal(outcome.product, 42);
+    assert_int_equal(nock_context_counters(own)->memo_hits, hits + 1);
+    /* without keep_memo a reset forgets */
+    nock_context_reset(context = saved);
+    outcome = evaluate_text("[7 41]", formula);
+    hits = nock_context_counters(saved)->memo_hits;
+    nock_context_reset(saved);
+    outcome = evaluate_text("[7 41]", formula);
+    assert_int_equal(nock_context_counters(saved)->memo_hits, hits);
+    nock_context_free(own);
+}
+
 /* Two contexts on two threads over one home give the same answers. */
 struct thread_job {
     noun subject, formula, product;
@@ -317,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_deep_formula),
         cmocka_unit_test(test_fresh_formulas_reuse_code),
         cmocka_unit_test(test_scratch_codes_survive_collections),
+        cmocka_unit_test(test_memo_kept_across_resets),
         cmocka_unit_test(test_threads_share_home),
     };
     return cmocka_run_group_tests_name("nock", tests, setup, teardown);
