@@ -261,8 +261,8 @@ bool hoon_render_trace(struct hoon_runtime *runtime, struct nock_context *nock, 
     if (!tanks)
         return false;
     bool ok = true;
-    /* %mean: a cord is a leaf; a trap is run here (mook would run it in
-     * Hoon's Nock interpreter); a trap that fails shows as "####". */
+    /* %mean: a cord is a leaf; a trap is run here (as mook would, through
+     * +mack); a trap that fails shows as "####". */
     size_t index = 0;
     for (noun rest = trace; index < count; rest = noun_tail(rest), index++) {
         noun entry = noun_head(rest);

@@ -15,9 +15,9 @@
  * the gate's context (+>.$, the standard library), and the product is
  * printed by Hoon's own printer: `sell` (vase to tank) and `wash` (tank to
  * lines of text).  A crash is rendered as Vere renders one: the trace goes
- * through `mook` (after each %mean trap is run natively, since mook would
- * run it through the Nock interpreter written in Hoon), the tanks are
- * flopped to outermost first and washed.
+ * through `mook` (after each %mean trap is run by nocklab directly, which
+ * spares mook's +mack a nested evaluation per trap), the tanks are flopped
+ * to outermost first and washed.
  *
  * Gates wished for are cached in home (as roots), so only the first
  * expression pays for compiling them.
