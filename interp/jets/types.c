@@ -50,68 +50,64 @@ static noun memo_key(struct jets_call *call, noun van, uint64_t tag, noun flags,
                          noun_trel(region, tag, flags, noun_head(van)));
 }
 
-/* The arm's own Nock: *[core battery], the core being a gate or a one-arm
- * core whose battery is the arm. */
-static bool run_arm(struct jets_call *call, noun *key, struct nock_outcome *outcome)
-{
-    noun *const held[] = { &call->core, key };
-    *outcome = nock_evaluate_nested(call->nock, call->core, noun_head(call->core), NOUN_NONE, held, 2);
-    return outcome->status == NOCK_OK;
-}
+/* Which answers are worth keeping: all of them, or (dext) yes only when
+ * `yes` and no only when `no`. */
+struct keep_rule {
+    bool all, yes, no;
+};
+static const struct keep_rule keep_all = { true, true, true };
 
-/* The shared shape: find, or run and keep. */
-static enum nock_jet_result memoized(struct jets_call *call, noun key, noun *product)
+/* Find the answer under `key`, or run the arm's own Nock (*[core battery],
+ * the core being a gate or a one-arm core whose battery is the arm) and
+ * keep its answer as `rule` says. */
+static enum nock_jet_result memoized(struct jets_call *call, noun key, struct keep_rule rule, noun *product)
 {
     if (key == NOUN_NONE || nock_nesting(call->nock) > MAX_NESTING)
         return NOCK_JET_DECLINED;
     if (nock_memo_find(call->nock, key, product))
         return NOCK_JET_DONE;
-    struct nock_outcome outcome;
-    if (!run_arm(call, &key, &outcome))
+    noun *const held[] = { &call->core, &key };
+    struct nock_outcome outcome =
+        nock_evaluate_nested(call->nock, call->core, noun_head(call->core), NOUN_NONE, held, 2);
+    if (outcome.status != NOCK_OK)
         return jets_pass_on_or_decline(call, outcome);
-    nock_memo_save(call->nock, key, outcome.product);
+    if (rule.all || (outcome.product == JETS_YES && rule.yes) || (outcome.product == JETS_NO && rule.no))
+        nock_memo_save(call->nock, key, outcome.product);
     *product = outcome.product;
     return NOCK_JET_DONE;
 }
 
-/* play: |=(gen=hoon ...) on the door: gen at 6, the door at 7. */
+/* play |=(gen=hoon ...), mint |=([gol=type gen=hoon] ...), peek
+ * |=([way=?(%read %rite %both %free) axe=axis] ...) and rest
+ * |=(leg=(list [p=type q=hoon]) ...): gates on the door (their context, at
+ * 7), their whole sample (at 6) in the key. */
+static enum nock_jet_result door_gate(struct jets_call *call, uint64_t tag, noun *product)
+{
+    noun van = noun_fragment(7, call->core);
+    if (van == NOUN_NONE)
+        return NOCK_JET_DECLINED;
+    noun key = memo_key(call, van, tag, noun_fragment(VAN_FLAGS, van), noun_fragment(6, call->core));
+    return memoized(call, key, keep_all, product);
+}
+
 static enum nock_jet_result jet_play(struct jets_call *call, noun *product)
 {
-    noun van = noun_fragment(7, call->core);
-    if (van == NOUN_NONE)
-        return NOCK_JET_DECLINED;
-    noun key = memo_key(call, van, TAG_PLAY, noun_fragment(VAN_FLAGS, van), noun_fragment(6, call->core));
-    return memoized(call, key, product);
+    return door_gate(call, TAG_PLAY, product);
 }
 
-/* mint: |=([gol=type gen=hoon] ...): the whole sample is the key's. */
 static enum nock_jet_result jet_mint(struct jets_call *call, noun *product)
 {
-    noun van = noun_fragment(7, call->core);
-    if (van == NOUN_NONE)
-        return NOCK_JET_DECLINED;
-    noun key = memo_key(call, van, TAG_MINT, noun_fragment(VAN_FLAGS, van), noun_fragment(6, call->core));
-    return memoized(call, key, product);
+    return door_gate(call, TAG_MINT, product);
 }
 
-/* peek: |=([way=?(%read %rite %both %free) axe=axis] ...). */
 static enum nock_jet_result jet_peek(struct jets_call *call, noun *product)
 {
-    noun van = noun_fragment(7, call->core);
-    if (van == NOUN_NONE)
-        return NOCK_JET_DECLINED;
-    noun key = memo_key(call, van, TAG_PEEK, noun_fragment(VAN_FLAGS, van), noun_fragment(6, call->core));
-    return memoized(call, key, product);
+    return door_gate(call, TAG_PEEK, product);
 }
 
-/* rest: |=(leg=(list [p=type q=hoon]) ...). */
 static enum nock_jet_result jet_rest(struct jets_call *call, noun *product)
 {
-    noun van = noun_fragment(7, call->core);
-    if (van == NOUN_NONE)
-        return NOCK_JET_DECLINED;
-    noun key = memo_key(call, van, TAG_REST, noun_fragment(VAN_FLAGS, van), noun_fragment(6, call->core));
-    return memoized(call, key, product);
+    return door_gate(call, TAG_REST, product);
 }
 
 /* nest's dext: a one-arm core inside nest-in, the gate
@@ -122,26 +118,17 @@ static enum nock_jet_result jet_rest(struct jets_call *call, noun *product)
 static enum nock_jet_result jet_nest_dext(struct jets_call *call, noun *product)
 {
     noun nest_in = noun_fragment(3, call->core);
+    noun nest = nest_in == NOUN_NONE ? NOUN_NONE : noun_fragment(7, nest_in);
+    if (nest == NOUN_NONE)
+        return NOCK_JET_DECLINED;
     noun seg = noun_fragment(12, nest_in), reg = noun_fragment(26, nest_in);
-    noun nest = noun_fragment(7, nest_in);
     noun ref = noun_fragment(13, nest), van = noun_fragment(7, nest);
-    if (nest_in == NOUN_NONE || seg == NOUN_NONE || reg == NOUN_NONE || ref == NOUN_NONE || van == NOUN_NONE)
+    if (seg == NOUN_NONE || reg == NOUN_NONE || ref == NOUN_NONE || van == NOUN_NONE)
         return NOCK_JET_DECLINED;
     noun key = memo_key(call, van, TAG_DEXT, noun_fragment(VAN_VET, van), ref);
-    if (key == NOUN_NONE || nock_nesting(call->nock) > MAX_NESTING)
-        return NOCK_JET_DECLINED;
-    if (nock_memo_find(call->nock, key, product))
-        return NOCK_JET_DONE;
-    struct nock_outcome outcome;
-    noun *const held[] = { &call->core, &key, &seg, &reg };
-    outcome = nock_evaluate_nested(call->nock, call->core, noun_head(call->core), NOUN_NONE, held, 4);
-    if (outcome.status != NOCK_OK)
-        return jets_pass_on_or_decline(call, outcome);
-    /* yes (0) with no assumed pairs in reg, or no (1) with none in seg */
-    if ((outcome.product == JETS_YES && reg == 0) || (outcome.product == JETS_NO && seg == 0))
-        nock_memo_save(call->nock, key, outcome.product);
-    *product = outcome.product;
-    return NOCK_JET_DONE;
+    /* yes with no assumed pairs in reg, or no with none in seg */
+    struct keep_rule rule = { false, reg == 0, seg == 0 };
+    return memoized(call, key, rule, product);
 }
 
 static const struct jets_arm types_arms[] = {
