@@ -16,6 +16,9 @@
  *            get them (0) the first time their profile is read
  *   spans    run, event, offset_ns (from the event's start), duration_ns,
  *            name (the %bout clue when a term or cord, else '%bout')
+ *   snapshots  one row per snapshot saved: run (NULL when none), event,
+ *            kind, file, pages_written, bytes, serialize_ns, write_ns,
+ *            directory_ns, fsync_ns, total_ns, taken_at (UTC ISO 8601)
  *
  * A run killed before it ended keeps status 'running'; its event counts
  * are computed from its profile rows, which is why :runs reads them from
@@ -67,7 +70,20 @@ static const char profile_schema[] =
     "  offset_ns INTEGER NOT NULL,"
     "  duration_ns INTEGER NOT NULL,"
     "  name TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS spans_by_run ON spans (run, event);";
+    "CREATE INDEX IF NOT EXISTS spans_by_run ON spans (run, event);"
+    "CREATE TABLE IF NOT EXISTS snapshots ("
+    "  run INTEGER,"
+    "  event INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  file TEXT NOT NULL,"
+    "  pages_written INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL,"
+    "  serialize_ns INTEGER NOT NULL,"
+    "  write_ns INTEGER NOT NULL,"
+    "  directory_ns INTEGER NOT NULL,"
+    "  fsync_ns INTEGER NOT NULL,"
+    "  total_ns INTEGER NOT NULL,"
+    "  taken_at TEXT NOT NULL);";
 
 static const char *const metric_names[PROFILE_METRIC_COUNT] = {
     "wall_ns", "cpu_ns", "steps", "bytes_allocated", "copy_out_bytes", "dedup_lookups", "dedup_hits",
@@ -917,4 +933,35 @@ bool profile_each_row_of_event(struct evlog *log, uint64_t event_number,
                   sqlite3_errmsg(database));
     sqlite3_finalize(select);
     return status == SQLITE_DONE;
+}
+
+/* ---- snapshots ------------------------------------------------------------------ */
+
+bool profile_record_snapshot(struct evlog *log, const struct profile_run *run,
+                             const struct snapshot_save_report *report, struct profile_error *error)
+{
+    if (!ensure_tables(log, error))
+        return false;
+    sqlite3 *database = evlog_database(log);
+    sqlite3_stmt *statement;
+    if (!prepare(database,
+                 "INSERT INTO snapshots VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                 "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+                 &statement, error))
+        return false;
+    if (run)
+        sqlite3_bind_int64(statement, 1, run->id);
+    sqlite3_bind_int64(statement, 2, (int64_t)report->event_number);
+    sqlite3_bind_text(statement, 3, snapshot_kind_name(report->kind), -1, SQLITE_STATIC);
+    sqlite3_bind_text(statement, 4, report->file, -1, SQLITE_TRANSIENT);
+    const uint64_t numbers[] = { report->pages_written, report->bytes,    report->serialize_ns, report->write_ns,
+                                 report->directory_ns,  report->fsync_ns, report->total_ns };
+    for (int i = 0; i < 7; i++)
+        sqlite3_bind_int64(statement, 5 + i, (int64_t)numbers[i]);
+    bool ok = sqlite3_step(statement) == SQLITE_DONE;
+    if (!ok)
+        set_error(error, "profile: cannot record the snapshot of event %llu: %s",
+                  (unsigned long long)report->event_number, sqlite3_errmsg(database));
+    sqlite3_finalize(statement);
+    return ok;
 }

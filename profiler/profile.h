@@ -3,8 +3,9 @@
  * Every event of a live run, a generated run or a replay records one row:
  * when it started within the run, its wall and CPU time, Nock steps, bytes
  * allocated, copy-out bytes and dedup lookups and hits (struct kernel_cost),
- * plus one row per %bout span inside it.  Rows live in the store's SQLite
- * database beside the event log (tables `runs`, `profile`, `spans`;
+ * plus one row per %bout span inside it, and one row per snapshot saved.
+ * Rows live in the store's SQLite database beside the event log (tables
+ * `runs`, `profile`, `spans`, `snapshots`;
  * docs/formats.md), so runs can be compared afterwards with nocklab or the
  * sqlite3 shell.
  *
@@ -24,6 +25,7 @@
 
 #include "interp/kernel.h"
 #include "snapshots/evlog.h"
+#include "snapshots/snapshot.h"
 
 struct profile_error {
     char message[300];
@@ -68,6 +70,12 @@ uint64_t profile_run_stop(struct profile_run *run);
 /* Finish the run: store its totals and `status` ("done", or what went
  * wrong), commit, and free it.  `run` may be NULL. */
 bool profile_run_end(struct profile_run *run, const char *status, struct profile_error *error);
+
+/* Record a snapshot saved during `run` (NULL: outside any run) in the
+ * `snapshots` table: its event, kind, file, size and the time of each
+ * phase.  Inserted into the open transaction, if any. */
+bool profile_record_snapshot(struct evlog *log, const struct profile_run *run,
+                             const struct snapshot_save_report *report, struct profile_error *error);
 
 /* ---- reading ------------------------------------------------------------------ */
 

@@ -267,6 +267,17 @@ static struct store *open_store(struct session *session, bool create, bool rebui
         }
         if (!use_chosen_backend(commands->store, &error))
             print_store_error(output, &error); /* it stays on serial */
+        struct store_snapshot_options snapshots = { .every = session_snap_every(session) };
+        const char *kind = session_snapshot_kind(session);
+        if ((kind && !snapshot_kind_parse(kind, &snapshots.kind)) ||
+            !store_use_snapshots(commands->store, &snapshots, &error)) {
+            if (kind && !snapshots.kind)
+                snprintf(error.message, sizeof error.message, "--snapshot takes jam or pma, not %s", kind);
+            print_store_error(output, &error);
+            store_close(commands->store);
+            commands->store = NULL;
+            return NULL;
+        }
     }
     if (!rebuild)
         return commands->store;
@@ -436,7 +447,7 @@ enum session_result commands_kernel_state(struct session *session, const struct 
  * message on anything else. */
 static bool parse_range(int count, char **words, uint64_t *from, uint64_t *to, char *why, size_t why_size)
 {
-    *from = 1;
+    *from = 0;
     *to = 0;
     for (int i = 0; i < count; i++) {
         uint64_t *target = NULL;
@@ -487,8 +498,11 @@ static void describe_replay(char *out, size_t size, const struct store_replay_re
     char events[32], rate[32];
     format_count(result->events, events, sizeof events);
     format_count(result->seconds > 0 ? (uint64_t)((double)result->events / result->seconds) : 0, rate, sizeof rate);
-    snprintf(out, size, "replayed %s events in %.2f s (%s events/s): event %llu mug 0x%x matches the log (run %lld)",
-             events, result->seconds, rate, (unsigned long long)result->last_event, (unsigned)result->mug,
+    char start[64] = "";
+    if (result->snapshot_event)
+        snprintf(start, sizeof start, " after the snapshot of event %llu", (unsigned long long)result->snapshot_event);
+    snprintf(out, size, "replayed %s events%s in %.2f s (%s events/s): event %llu mug 0x%x matches the log (run %lld)",
+             events, start, result->seconds, rate, (unsigned long long)result->last_event, (unsigned)result->mug,
              (long long)result->run_id);
 }
 
@@ -534,6 +548,108 @@ enum session_result commands_kernel_replay(struct session *session, const struct
     char line[256];
     describe_replay(line, sizeof line, &result);
     session_print(output, "%s", line);
+    return SESSION_OK;
+}
+
+/* ---- :snap ------------------------------------------------------------------------------ */
+
+static void print_saved(const struct session_output *output, const struct snapshot_save_report *report)
+{
+    char total[32], write[32], fsync[32];
+    format_nanoseconds(report->total_ns, total, sizeof total);
+    format_nanoseconds(report->write_ns, write, sizeof write);
+    format_nanoseconds(report->fsync_ns, fsync, sizeof fsync);
+    session_print(output, "saved a %s snapshot of event %llu (mug 0x%x) to %s: %.1f KiB in %s (write %s, fsync %s)",
+                  snapshot_kind_name(report->kind), (unsigned long long)report->event_number, (unsigned)report->mug,
+                  report->file, (double)report->bytes / 1024.0, total, write, fsync);
+}
+
+static enum session_result snap_info(struct store *store, const struct session_output *output)
+{
+    struct snapshot_description description;
+    struct store_error error = { 0 };
+    if (!store_snapshot_describe(store, &description, &error)) {
+        print_store_error(output, &error);
+        return SESSION_FAILED;
+    }
+    session_print(output, "snapshots of %s: kind %s", store_directory(store), snapshot_kind_name(description.kind));
+    for (size_t i = 0; i < description.file_count; i++) {
+        const struct snapshot_file_info *file = &description.files[i];
+        char bytes[32];
+        format_count(file->bytes, bytes, sizeof bytes);
+        if (!file->present)
+            session_print(output, "  %-16s none", file->name);
+        else if (file->valid)
+            session_print(output, "  %-16s %s bytes  event %llu  mug 0x%x", file->name, bytes,
+                          (unsigned long long)file->event_number, (unsigned)file->mug);
+        else
+            session_print(output, "  %-16s %s bytes  not valid: %s", file->name, bytes, file->problem);
+    }
+    return SESSION_OK;
+}
+
+enum session_result commands_kernel_snap(struct session *session, const struct command_arguments *arguments,
+                                         const struct session_output *output)
+{
+    const char *text = arguments->line + arguments->rest_start;
+    size_t length = arguments->rest_end - arguments->rest_start;
+    size_t verb_length = 0;
+    while (verb_length < length && text[verb_length] != ' ' && text[verb_length] != '\t')
+        verb_length++;
+    const char *argument = text + verb_length;
+    size_t argument_length = length - verb_length;
+    while (argument_length && (*argument == ' ' || *argument == '\t'))
+        argument++, argument_length--;
+    bool is_save = verb_length == 4 && memcmp(text, "save", 4) == 0;
+    bool is_load = verb_length == 4 && memcmp(text, "load", 4) == 0;
+    bool is_info = verb_length == 0 || (verb_length == 4 && memcmp(text, "info", 4) == 0);
+    if (!is_save && !is_load && !is_info) {
+        session_print_error(output, "error: :snap takes save, load [N] or info, not '%.*s' (column %zu)",
+                            (int)verb_length, text, arguments->rest_start + 1);
+        return SESSION_FAILED;
+    }
+    uint64_t event_number = 0;
+    if (argument_length) {
+        char number[24];
+        char *end;
+        if (!is_load || argument_length >= sizeof number) {
+            session_print_error(output, "error: unexpected '%.*s' at column %zu", (int)argument_length, argument,
+                                (size_t)(argument - arguments->line) + 1);
+            return SESSION_FAILED;
+        }
+        memcpy(number, argument, argument_length);
+        number[argument_length] = '\0';
+        event_number = strtoull(number, &end, 10);
+        if (*end || number[0] < '1' || number[0] > '9') {
+            session_print_error(output, "error: expected the event number of a snapshot at column %zu, not '%s'",
+                                (size_t)(argument - arguments->line) + 1, number);
+            return SESSION_FAILED;
+        }
+    }
+    struct store *store = is_info ? open_store(session, false, false, NULL, output) : open_store_with_kernel(session, NULL, output);
+    if (!store)
+        return SESSION_FAILED;
+    if (is_info)
+        return snap_info(store, output);
+    struct store_error error = { 0 };
+    if (is_save) {
+        struct snapshot_save_report report;
+        if (!store_snapshot_save(store, &report, &error)) {
+            print_store_error(output, &error);
+            return SESSION_FAILED;
+        }
+        print_saved(output, &report);
+        return SESSION_OK;
+    }
+    struct store_listener listener = listener_for(output);
+    struct store_replay_result result;
+    if (!store_snapshot_load(store, event_number, &listener, &result, &error)) {
+        print_store_error(output, &error);
+        return SESSION_FAILED;
+    }
+    session_print(output, "loaded the snapshot of event %llu and replayed %llu events after it: event %llu mug 0x%x",
+                  (unsigned long long)result.snapshot_event, (unsigned long long)result.events,
+                  (unsigned long long)result.last_event, (unsigned)result.mug);
     return SESSION_OK;
 }
 
@@ -832,12 +948,15 @@ const char commands_kernel_usage[] =
     "                run spawns on backend NAME (serial, fork, threads) with\n"
     "                N workers; --ordered applies spawn outcomes in spawn order,\n"
     "                so gen writes the same log under every backend\n"
-    "  nocklab gen SAMPLE N STORE [--seed S]\n"
+    "  nocklab gen SAMPLE N STORE [--seed S] [--snapshot jam] [--snap-every K]\n"
     "                boot sample SAMPLE (counter, kv, jobs, mix) in the new store\n"
-    "                STORE and log N generated events (seed 1 by default)\n"
-    "  nocklab replay STORE [--from N] [--to M]\n"
-    "                replay STORE's log, checking every mug; ends by printing\n"
-    "                `event N mug 0x...` for the final kernel\n"
+    "                STORE and log N generated events (seed 1 by default);\n"
+    "                with --snap-every, snapshot the kernel every K events\n"
+    "  nocklab replay STORE [--from N] [--to M] [--snapshot jam] [--snap-every K]\n"
+    "                [--scratch]\n"
+    "                replay STORE's log from its newest valid snapshot (from\n"
+    "                the boot kernel with --scratch), checking every mug; ends\n"
+    "                by printing `event N mug 0x...` for the final kernel\n"
     "  --tui         (before or after either) show the live panes while it\n"
     "                runs, and the summary at the end until q\n"
     "  --prof FILE   sample the kernel's Nock and write folded stacks to FILE\n";
@@ -971,7 +1090,8 @@ static void finish_subcommand(struct tui *tui, struct store *store, const char *
     store_close(store);
 }
 
-static int run_gen(struct noun_home *home, const char *sample, uint64_t count, const char *directory, uint64_t seed)
+static int run_gen(struct noun_home *home, const char *sample, uint64_t count, const char *directory, uint64_t seed,
+                   const struct store_snapshot_options *snapshots)
 {
     char why[400];
     noun kernel;
@@ -998,7 +1118,7 @@ static int run_gen(struct noun_home *home, const char *sample, uint64_t count, c
     struct store_generate_result result;
     int status = 0;
     char report[600], last[120] = "";
-    if (!store_boot(store, sample, kernel, &error) ||
+    if (!store_use_snapshots(store, snapshots, &error) || !store_boot(store, sample, kernel, &error) ||
         !store_generate(store, sample, count, seed, &listener, &result, &error)) {
         snprintf(report, sizeof report, "nocklab gen: %s", error.message);
         status = 1;
@@ -1014,7 +1134,8 @@ static int run_gen(struct noun_home *home, const char *sample, uint64_t count, c
     return status;
 }
 
-static int run_replay(struct noun_home *home, const char *directory, uint64_t from, uint64_t to)
+static int run_replay(struct noun_home *home, const char *directory, uint64_t from, uint64_t to,
+                      const struct store_snapshot_options *snapshots)
 {
     struct store_error error = { 0 };
     struct store *store = store_open(directory, false, home, &error);
@@ -1035,7 +1156,10 @@ static int run_replay(struct noun_home *home, const char *directory, uint64_t fr
     struct store_replay_result result;
     int status = 0;
     char report[600], last[120] = "";
-    if (!store_replay(store, from, to, &listener, &result, &error)) {
+    if (!store_use_snapshots(store, snapshots, &error)) {
+        snprintf(report, sizeof report, "nocklab replay: %s", error.message);
+        status = 1;
+    } else if (!store_replay(store, from, to, &listener, &result, &error)) {
         snprintf(report, sizeof report, "nocklab replay: replay stopped: %s", error.message);
         status = 1;
     } else {
@@ -1062,11 +1186,22 @@ int commands_kernel_main(int argc, char **argv)
     uint64_t seed = 1;
     char *range_words[8];
     int range_count = 0;
+    struct store_snapshot_options snapshots = { 0 };
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--seed") == 0 && strcmp(subcommand, "gen") == 0) {
             if (i + 1 >= argc || !parse_count(argv[i + 1], &seed))
                 return usage_error("--seed needs a number%s", "");
             i++;
+        } else if (strcmp(argv[i], "--snapshot") == 0) {
+            if (i + 1 >= argc || !snapshot_kind_parse(argv[i + 1], &snapshots.kind))
+                return usage_error("--snapshot takes jam or pma%s", "");
+            i++;
+        } else if (strcmp(argv[i], "--snap-every") == 0) {
+            if (i + 1 >= argc || !parse_count(argv[i + 1], &snapshots.every) || snapshots.every == 0)
+                return usage_error("--snap-every needs a number of events (1 or more)%s", "");
+            i++;
+        } else if (strcmp(argv[i], "--scratch") == 0 && strcmp(subcommand, "replay") == 0) {
+            snapshots.ignore = true;
         } else if ((strncmp(argv[i], "--from", 6) == 0 || strncmp(argv[i], "--to", 4) == 0) &&
                    strcmp(subcommand, "replay") == 0 && range_count < 6) {
             range_words[range_count++] = argv[i];
@@ -1101,7 +1236,7 @@ int commands_kernel_main(int argc, char **argv)
         else if (!parse_count(words[1], &events))
             status = usage_error("N must be a number of events, not %s", words[1]);
         else
-            status = run_gen(home, words[0], events, words[2], seed);
+            status = run_gen(home, words[0], events, words[2], seed, &snapshots);
     } else {
         uint64_t from, to;
         char why[160];
@@ -1110,7 +1245,7 @@ int commands_kernel_main(int argc, char **argv)
         else if (!parse_range(range_count, range_words, &from, &to, why, sizeof why))
             status = usage_error("%s", why);
         else
-            status = run_replay(home, words[0], from, to);
+            status = run_replay(home, words[0], from, to, &snapshots);
     }
     noun_home_free(home);
     return status;

@@ -4,13 +4,14 @@
  *   :poke EVENT         apply one event, print its effects
  *   :state              the kernel's event number, mug and size
  *   :replay [--from N] [--to M]   rebuild from the log, checking mugs
+ *   :snap save | load [N] | info  snapshots of the kernel
  *   :runs               list profile runs
  *   :profile [RUN]      summarize a run
  *   :export RUN PATH    write a run as Chrome trace JSON or CSV
  *   :event N            one logged event: noun, effects, mug, profile rows
  *
- *   nocklab gen SAMPLE N STORE [--seed S]
- *   nocklab replay STORE [--from N] [--to M]
+ *   nocklab gen SAMPLE N STORE [--seed S] [--snapshot K] [--snap-every N]
+ *   nocklab replay STORE [--from N] [--to M] [--snapshot K] [--snap-every N] [--scratch]
  *
  * The store is opened on first use from the session's store directory
  * (--store DIR, default ./nocklab-store) and kept with the session.
@@ -26,7 +27,7 @@
 struct store;
 
 command_handler commands_kernel_boot, commands_kernel_poke, commands_kernel_state, commands_kernel_replay,
-    commands_kernel_runs, commands_kernel_profile, commands_kernel_export, commands_kernel_event;
+    commands_kernel_snap, commands_kernel_runs, commands_kernel_profile, commands_kernel_export, commands_kernel_event;
 
 /* The rows repl/command.c puts in its table. */
 #define COMMANDS_KERNEL_ROWS                                                                                      \
@@ -48,10 +49,19 @@ command_handler commands_kernel_boot, commands_kernel_poke, commands_kernel_stat
       "Example: :state" },                                                                                        \
     { "replay", commands_kernel_replay, COMMAND_TAKES_OPTIONAL_REST, ":replay [--from N] [--to M]",               \
       "rebuild the kernel from the log, checking every event's mug",                                             \
-      "Applies the logged events to the boot kernel in a kernel of its own (the\n"                               \
-      "live one is left alone) and stops at the first event whose mug differs\n"                                 \
-      "from the log.  Events from N on are profiled as a replay run.\n"                                          \
+      "Applies the logged events to a kernel of its own (the live one is left\n"                                 \
+      "alone), from the newest valid snapshot before N (or before M, or the\n"                                   \
+      "end) or else from the boot kernel, and stops at the first event whose\n"                                  \
+      "mug differs from the log.  Events from N on are profiled as a replay run.\n"                              \
       "Example: :replay --to 1000" },                                                                             \
+    { "snap", commands_kernel_snap, COMMAND_TAKES_OPTIONAL_REST, ":snap save | load [N] | info",                  \
+      "save, load or list snapshots of the kernel",                                                              \
+      ":snap save writes a snapshot of the live kernel now.  :snap load rebuilds\n"                             \
+      "the live kernel from the newest valid snapshot (or the one of event N)\n"                                 \
+      "and the events logged after it.  :snap info lists the snapshot files:\n"                                  \
+      "size, event and mug, or what is wrong with each.  A store keeps one kind\n"                               \
+      "(--snapshot jam); --snap-every N snapshots every N events.\n"                                             \
+      "Example: :snap save" },                                                                                    \
     { "runs", commands_kernel_runs, COMMAND_TAKES_NOTHING, ":runs",                                               \
       "list the profile runs kept in the store",                                                                 \
       "One line per run: its id, kind (live, gen, replay), events, time and status.\n"                           \

@@ -65,7 +65,8 @@ static void install_interrupt_handler(struct session *session)
 
 static void print_usage(FILE *stream)
 {
-    fputs("usage: nocklab [--tui] [--prof FILE] [--store DIR] [-e LINE]... [-i FILE] [FILE]...\n"
+    fputs("usage: nocklab [--tui] [--prof FILE] [--store DIR] [--snapshot jam] [--snap-every N]\n"
+          "               [-e LINE]... [-i FILE] [FILE]...\n"
           "       nocklab [--tui] [--prof FILE] gen SAMPLE N STORE [--seed S]\n"
           "       nocklab [--tui] [--prof FILE] replay STORE [--from N] [--to M]\n"
           "       nocklab compare SAMPLE [N]\n"
@@ -87,6 +88,10 @@ static void print_usage(FILE *stream)
           "                      fits under `ulimit -v`)\n"
           "  --tui         the REPL (or replay, gen) under the live panes\n"
           "  --prof FILE   sample the Nock that runs; write folded stacks to FILE\n"
+          "  --snapshot jam  the kind of snapshots the store keeps (chosen once;\n"
+          "                the store remembers it)\n"
+          "  --snap-every N  :poke and the other kernel commands snapshot the\n"
+          "                kernel every N events\n"
           "  -h, --help    show this help\n"
           "  --version     print the version\n"
           "\n"
@@ -211,7 +216,8 @@ static void run_init_file(struct session *session)
 }
 
 /* Options that take a value (the next argument, or after '='). */
-static const char *const valued_options[] = { "-e", "-i", "--store", "--home-max", "--scratch-max" };
+static const char *const valued_options[] = { "-e",         "-i",         "--store",
+                                              "--home-max", "--scratch-max", "--snapshot", "--snap-every" };
 
 /* Which valued option `argument` is (with its value inline after '=' for
  * the long ones), or NULL. */
@@ -235,6 +241,8 @@ static const char *valued_option(const char *argument, const char **inline_value
 struct command_line {
     const char *store;
     size_t home_max, scratch_max;
+    const char *snapshot_kind; /* --snapshot: "jam" or "pma", or NULL */
+    uint64_t snap_every;       /* --snap-every: 0 when not given */
     bool has_work;       /* -e lines or files */
     bool stay_interactive; /* -i FILE */
 };
@@ -264,6 +272,18 @@ static bool check_arguments(int argc, char **argv, struct command_line *line)
                 size_t *target = option[2] == 'h' ? &line->home_max : &line->scratch_max;
                 if (!memory_parse_size(value, strlen(value), target)) {
                     fprintf(stderr, "nocklab: %s takes a size like 4G, 512M or 65536K, not '%s'\n", option, value);
+                    return false;
+                }
+            } else if (strcmp(option, "--snapshot") == 0) {
+                if (strcmp(value, "jam") != 0 && strcmp(value, "pma") != 0) {
+                    fprintf(stderr, "nocklab: --snapshot takes jam or pma, not '%s'\n", value);
+                    return false;
+                }
+                line->snapshot_kind = value;
+            } else if (strcmp(option, "--snap-every") == 0) {
+                char *end = NULL;
+                if (value[0] < '1' || value[0] > '9' || (line->snap_every = strtoull(value, &end, 10), *end != '\0')) {
+                    fprintf(stderr, "nocklab: --snap-every needs a number of events (1 or more), not '%s'\n", value);
                     return false;
                 }
             } else {
@@ -355,6 +375,8 @@ int main(int argc, char **argv)
         .store_directory = line.store,
         .home_capacity = plan.home_bytes,
         .scratch_max_bytes = plan.scratch_half_bytes,
+        .snapshot_kind = line.snapshot_kind,
+        .snap_every = line.snap_every,
     };
     struct session *session = session_new(&options, why, sizeof why);
     if (!session) {

@@ -80,6 +80,8 @@ struct session {
      * whenever the evaluator runs, and between lines. */
     char *store_directory;                /* NULL: the default */
     size_t home_capacity;                 /* address space home reserved */
+    const char *snapshot_kind;            /* "jam", "pma" or NULL */
+    uint64_t snap_every;
     struct session_attachment attachment; /* state NULL when none */
     struct jets_dashboard *jets;          /* the evaluator's jets */
     struct hoon_runtime *hoon;            /* :ivory's kernel, or NULL */
@@ -360,6 +362,8 @@ struct nock_context *session_nock(struct session *session) { return session->noc
 struct noun_home *session_home(struct session *session) { return session->home; }
 const char *session_store_directory(const struct session *session) { return session->store_directory; }
 size_t session_home_capacity(const struct session *session) { return session->home_capacity; }
+const char *session_snapshot_kind(const struct session *session) { return session->snapshot_kind; }
+uint64_t session_snap_every(const struct session *session) { return session->snap_every; }
 void *session_attached(struct session *session) { return session->attachment.state; }
 
 struct jets_dashboard *session_jets(struct session *session) { return session->jets; }
@@ -403,6 +407,11 @@ struct session *session_new(const struct session_options *options, char *why, si
         free(session);
         return NULL;
     }
+    /* only ever one of two static names, so kept without a copy */
+    session->snapshot_kind = options->snapshot_kind && strcmp(options->snapshot_kind, "pma") == 0 ? "pma"
+                             : options->snapshot_kind                                             ? "jam"
+                                                                                                  : NULL;
+    session->snap_every = options->snap_every;
     size_t home_capacity = options->home_capacity ? options->home_capacity : SESSION_DEFAULT_HOME_CAPACITY;
     session->home_capacity = home_capacity;
     struct noun_arena *arena = noun_arena_memory(home_capacity);

@@ -54,6 +54,10 @@ struct session_options {
                                  exponentially bigger as text than in memory */
     const char *store_directory; /* the kernel store (--store DIR); NULL:
                                     ./nocklab-store */
+    const char *snapshot_kind;   /* --snapshot: "jam" or "pma"; NULL: what
+                                    the store keeps */
+    uint64_t snap_every;         /* --snap-every: kernel commands snapshot
+                                    every this many events; 0: never */
 };
 
 struct session;
@@ -133,6 +137,10 @@ struct noun_home *session_home(struct session *session);
 size_t session_home_capacity(const struct session *session);
 /* The store directory the session was made with (NULL: the default). */
 const char *session_store_directory(const struct session *session);
+/* The --snapshot and --snap-every the session was made with (NULL, 0 when
+ * not given). */
+const char *session_snapshot_kind(const struct session *session);
+uint64_t session_snap_every(const struct session *session);
 
 /* State a command module keeps for the session's life (the kernel store
  * of repl/commands_kernel.c).  `release` runs first in session_free;

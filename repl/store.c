@@ -37,6 +37,7 @@
 #include "profiler/monitor.h"
 #include "profiler/profile.h"
 #include "repl/samples.h"
+#include "snapshots/snapshot.h"
 
 /* A batch is committed when no more events are waiting, or once it holds
  * this many events or has been open this long. */
@@ -114,6 +115,15 @@ struct store {
     size_t waiting_count, waiting_capacity;
     struct spawn_key *order;
     size_t order_count, order_capacity;
+
+    /* Snapshots (snapshots/snapshot.h): a run takes one whenever the
+     * kernel is `snap_every` events past `last_snapshot_event` (the event
+     * of the last snapshot saved or loaded) and everything is committed.
+     * With `ignore_snapshots`, kernels are rebuilt from the log alone. */
+    struct snapshot_store *snapshots;
+    uint64_t snap_every;
+    uint64_t last_snapshot_event;
+    bool ignore_snapshots;
 };
 
 /* ---- small helpers ----------------------------------------------------------- */
@@ -333,6 +343,14 @@ struct store *store_open(const char *directory, bool create, struct noun_home *h
         return NULL;
     }
     snprintf(store->backend_name, sizeof store->backend_name, "serial");
+    struct snapshot_error snapshot_error;
+    store->snapshots = snapshot_store_open(log, SNAPSHOT_NONE, &snapshot_error);
+    if (!store->snapshots) {
+        fail(error, 0, "%s", snapshot_error.message);
+        store_close(store);
+        return NULL;
+    }
+    store->last_snapshot_event = snapshot_store_newest_claimed(store->snapshots);
     return store;
 }
 
@@ -390,6 +408,8 @@ void store_close(struct store *store)
     kernel_backend_free(store->backend);
     if (store->roots_registered)
         noun_home_root_enumerator_remove(store->home, store_roots, store);
+    if (store->snapshots)
+        snapshot_store_close(store->snapshots);
     evlog_close(store->log);
     free(store->waiting);
     free(store->order);
@@ -819,13 +839,24 @@ static bool commit_and_release(struct store *store, struct profile_run *run, str
     return ok;
 }
 
-/* Ordered runs cut batches by count alone, so where outcomes fall in the
- * log does not depend on timing. */
+static bool snapshot_due(const struct store *store, const struct kernel *kernel)
+{
+    return store->snap_every && kernel_event_number(kernel) >= store->last_snapshot_event + store->snap_every;
+}
+
+/* A batch also ends where a snapshot is due, so the snapshot is of a
+ * committed state taken every snap_every events, not every batch.
+ * Ordered runs cut batches by count alone (events, and snapshot points,
+ * which are event numbers too), so where outcomes fall in the log does
+ * not depend on timing. */
 static bool batch_is_full(const struct store *store)
 {
-    return store->unreleased_count >= STORE_BATCH_EVENTS ||
+    return store->unreleased_count >= STORE_BATCH_EVENTS || snapshot_due(store, store->kernel) ||
            (!store->ordered && clock_wall_nanoseconds() - store->batch_started_ns >= STORE_BATCH_NANOSECONDS);
 }
+
+static void snapshot_if_due(struct store *store, struct kernel *kernel, const struct remembered_spawn *spawns,
+                            struct profile_run *run);
 
 /* Where new events come from: `next` makes one (in home or the kernel's
  * scratch); `remaining` counts down. */
@@ -857,6 +888,10 @@ static bool drive(struct store *store, struct event_source *source, struct profi
                 return false;
             continue;
         }
+        /* Everything applied is committed and no spawn is out: the kernel
+         * is a state the log holds, with no outcome still to come. */
+        if (!store->unreleased_count && !store->waiting_count && !store->backend->running(store->backend->self))
+            snapshot_if_due(store, store->kernel, NULL, run);
         if (!more)
             break;
         maybe_collect(store, store->backend); /* everything held is a root */
@@ -1092,6 +1127,120 @@ static bool remember_spawns(struct replay *replay, uint64_t event_number, noun e
     return true;
 }
 
+/* ---- snapshots ------------------------------------------------------------------------- */
+
+/* A snapshot keeps, beside the kernel, the spawns a replay has seen and
+ * not found the outcome of yet (their outcomes may be logged after the
+ * snapshot's event, and replay recomputes them from these), as a list of
+ * [event effect id subject formula timeout-ms memory-mb]. */
+static noun build_pending(void *context, struct noun_region *region)
+{
+    noun list = 0;
+    for (const struct remembered_spawn *entry = context; entry; entry = entry->next) {
+        const struct kernel_spawn *spawn = &entry->spawn;
+        noun limits = noun_cell_new(region, spawn->timeout_ms, spawn->memory_mb);
+        noun item = noun_qual(region, spawn->event_number, spawn->effect_index, spawn->id,
+                              noun_trel(region, spawn->subject, spawn->formula, limits));
+        list = noun_cell_new(region, item, list);
+    }
+    return list;
+}
+
+/* One pending spawn back from a snapshot; false when it is not of the
+ * form build_pending makes. */
+static bool parse_pending(noun item, struct kernel_spawn *spawn)
+{
+    noun parts[5];
+    for (int i = 0; i < 5; i++) {
+        if (!noun_is_cell(item))
+            return false;
+        parts[i] = noun_head(item);
+        item = noun_tail(item);
+    }
+    if (!noun_is_cell(item) || !noun_is_direct(parts[0]) || !noun_is_direct(parts[1]) || parts[1] > UINT32_MAX ||
+        !noun_is_direct(noun_head(item)) || !noun_is_direct(noun_tail(item)))
+        return false;
+    *spawn = (struct kernel_spawn){ .event_number = parts[0], .effect_index = (uint32_t)parts[1], .id = parts[2],
+                                    .subject = parts[3], .formula = parts[4], .timeout_ms = noun_head(item),
+                                    .memory_mb = noun_tail(item) };
+    return true;
+}
+
+static bool restore_spawns(struct replay *replay, noun pending, struct store_error *error)
+{
+    for (noun rest = pending; noun_is_cell(rest); rest = noun_tail(rest)) {
+        struct kernel_spawn spawn;
+        if (!parse_pending(noun_head(rest), &spawn))
+            return fail(error, 0, "the snapshot's list of pending spawns is malformed");
+        if (!remember_spawn(replay, &spawn))
+            return fail(error, 0, "out of memory remembering the snapshot's pending spawns");
+    }
+    return true;
+}
+
+/* Save a snapshot of `kernel`, whose events are all committed, with the
+ * spawns still waiting for outcomes, and record it in the profile. */
+static bool save_snapshot(struct store *store, struct kernel *kernel, const struct remembered_spawn *spawns,
+                          struct profile_run *run, struct snapshot_save_report *report, struct store_error *error)
+{
+    uint64_t number = kernel_event_number(kernel);
+    noun pending = 0;
+    if (spawns && !kernel_build_event(kernel, build_pending, (void *)spawns, &pending))
+        return fail(error, number, "out of memory listing the pending spawns for a snapshot");
+    struct snapshot_error snapshot_error;
+    if (!snapshot_save(store->snapshots, kernel, pending, report, &snapshot_error))
+        return fail(error, number, "%s", snapshot_error.message);
+    store->last_snapshot_event = number;
+    struct profile_error profile_error;
+    if (!profile_record_snapshot(store->log, run, report, &profile_error))
+        return fail(error, number, "%s", profile_error.message);
+    return true;
+}
+
+/* A periodic snapshot.  One that fails is a notice, not a stop: the log
+ * holds every event, so nothing is lost, and the next one is tried
+ * snap_every events later. */
+static void snapshot_if_due(struct store *store, struct kernel *kernel, const struct remembered_spawn *spawns,
+                            struct profile_run *run)
+{
+    if (!snapshot_due(store, kernel))
+        return;
+    struct snapshot_save_report report;
+    struct store_error error;
+    if (!save_snapshot(store, kernel, spawns, run, &report, &error)) {
+        store->last_snapshot_event = kernel_event_number(kernel);
+        notice(store, "%s", error.message);
+    }
+}
+
+static void snapshot_noticed(void *context, const char *text) { notice(context, "%s", text); }
+
+/* Move `kernel`, which holds the boot kernel, to the newest valid snapshot
+ * that fits `choice`, if there is one (else it stays at event 0; each file
+ * skipped was noticed).  *pending gets the snapshot's pending spawns, in
+ * home, to be restored before home is collected. */
+static bool start_from_snapshot(struct store *store, struct kernel *kernel, const struct snapshot_choice *choice,
+                                noun *pending, struct snapshot_load_report *report, struct store_error *error)
+{
+    *pending = 0;
+    memset(report, 0, sizeof *report);
+    if (store->ignore_snapshots && !choice->exactly)
+        return true;
+    struct snapshot_error snapshot_error;
+    switch (snapshot_load(store->snapshots, kernel, choice, pending, report, snapshot_noticed, store,
+                          &snapshot_error)) {
+    case SNAPSHOT_LOADED:
+        if (report->event_number > store->last_snapshot_event)
+            store->last_snapshot_event = report->event_number;
+        return true;
+    case SNAPSHOT_NOT_FOUND:
+        return !choice->exactly || fail(error, 0, "%s", snapshot_error.message);
+    case SNAPSHOT_LOAD_FAILED:
+        break;
+    }
+    return fail(error, 0, "%s", snapshot_error.message);
+}
+
 /* Recompute the outcome the row refers to, and apply it. */
 static bool replay_outcome(struct replay *replay, const struct evlog_record *record, struct kernel_applied *applied,
                            struct kernel_cost *cost, uint64_t *started, noun *event_out, struct store_error *error)
@@ -1199,11 +1348,13 @@ static bool replay_one(struct replay *replay, const struct evlog_record *record,
 }
 
 /* Replay the log's events after the kernel's own event number, through
- * `to`, into `kernel`.  Today kernels start at the boot kernel (event 0);
- * a kernel loaded from a snapshot of event N would start at event N + 1
- * here, which is all replay needs to know about snapshots. */
+ * `to`, into `kernel`: the boot kernel (event 0), or a kernel loaded from a
+ * snapshot of event N, with `pending` the spawns saved with it (in home,
+ * not yet rooted: nothing may collect home before they are remembered
+ * here).  The run is profiled as `kind`.  Takes a snapshot whenever one is
+ * due. */
 static bool replay_into(struct store *store, struct kernel *kernel, uint64_t from, uint64_t to, const char *kind,
-                        const char *note, struct store_replay_result *result, struct store_error *error)
+                        const char *note, noun pending, struct store_replay_result *result, struct store_error *error)
 {
     struct kernel_backend_options options = backend_options(store, true);
     struct profile_error profile_error;
@@ -1214,13 +1365,23 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
     if (!replay.backend)
         return fail(error, 0, "%s", why);
     replay.run = profile_run_begin(store->log, kind, replay.backend->name, note, &profile_error);
+    if (replay.run && !restore_spawns(&replay, pending, error)) {
+        profile_run_end(replay.run, error->message, &profile_error);
+        while (replay.spawns)
+            forget_spawn(&replay, &replay.spawns);
+        kernel_backend_free(replay.backend);
+        return false;
+    }
     struct evlog_cursor *cursor = replay.run ? evlog_cursor_open(store->log, kernel_event_number(kernel) + 1, to, &log_error) : NULL;
     if (!cursor) {
         fail(error, 0, "%s", replay.run ? log_error.message : profile_error.message);
+        while (replay.spawns)
+            forget_spawn(&replay, &replay.spawns);
         profile_run_end(replay.run, error->message, &profile_error);
         kernel_backend_free(replay.backend);
         return false;
     }
+    uint64_t start = kernel_event_number(kernel);
     store->replay_kernel = kernel;
     store->replay_backend = replay.backend;
     tell_evaluator(store, kernel);
@@ -1241,6 +1402,8 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
             maybe_collect(store, replay.backend);
         ok = replay_one(&replay, &record, from, &cpu_mark, error);
         result->events += ok;
+        if (ok)
+            snapshot_if_due(store, kernel, replay.spawns, replay.run);
         if (ok && record.number % STORE_REPLAY_FLUSH_EVENTS == 0)
             ok = profile_flush(replay.run, &profile_error) || fail(error, record.number, "%s", profile_error.message);
         progress_report(store, &progress, record.number, false);
@@ -1255,7 +1418,7 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
     tell_evaluator(store, NULL);
     store->replay_kernel = NULL;
     store->replay_backend = NULL;
-    result->first_event = from > 1 ? from : 1;
+    result->first_event = from > start + 1 ? from : start + 1;
     result->last_event = kernel_event_number(kernel);
     result->mug = kernel_mug(kernel);
     result->seconds = (double)profile_run_stop(replay.run) / 1e9;
@@ -1280,15 +1443,26 @@ bool store_replay(struct store *store, uint64_t from, uint64_t to, const struct 
     struct kernel *kernel = kernel_from_boot(store, true, error);
     if (!kernel)
         return false;
-    char note[96];
-    if (to)
-        snprintf(note, sizeof note, "events %llu..%llu", (unsigned long long)(from > 1 ? from : 1),
-                 (unsigned long long)to);
-    else
-        snprintf(note, sizeof note, "events %llu..end", (unsigned long long)(from > 1 ? from : 1));
     store->interrupt_requested = 0;
     store->listener = listener;
-    bool ok = replay_into(store, kernel, from, to, "replay", note, result, error);
+    /* Start from the newest snapshot before the first event to profile
+     * (from = 0: before the end, or `to`). */
+    struct snapshot_choice choice = { .at_most = from ? from - 1 : UINT64_MAX };
+    if (to && to < choice.at_most)
+        choice.at_most = to;
+    struct snapshot_load_report loaded;
+    noun pending;
+    bool ok = start_from_snapshot(store, kernel, &choice, &pending, &loaded, error);
+    if (ok) {
+        uint64_t first = from > kernel_event_number(kernel) ? from : kernel_event_number(kernel) + 1;
+        char note[96];
+        if (to)
+            snprintf(note, sizeof note, "events %llu..%llu", (unsigned long long)first, (unsigned long long)to);
+        else
+            snprintf(note, sizeof note, "events %llu..end", (unsigned long long)first);
+        ok = replay_into(store, kernel, from, to, "replay", note, pending, result, error);
+        result->snapshot_event = loaded.event_number;
+    }
     store->listener = NULL;
     kernel_free(kernel);
     return ok;
@@ -1366,23 +1540,102 @@ bool store_event(struct store *store, uint64_t number, const struct store_listen
     return ok;
 }
 
-bool store_recover(struct store *store, const struct store_listener *listener, struct store_error *error)
+/* Make the live kernel anew: from snapshot `exactly` (0: the newest, if
+ * any), then the events logged after it. */
+static bool rebuild_live_kernel(struct store *store, uint64_t exactly, struct store_replay_result *result,
+                                struct store_error *error)
 {
-    if (store->kernel || !store_booted(store))
-        return true;
     struct kernel *kernel = kernel_from_boot(store, false, error);
     if (!kernel)
         return false;
-    struct store_replay_result result = { 0 };
-    store->interrupt_requested = 0;
-    store->listener = listener;
-    bool ok = evlog_last_event(store->log) == 0 ||
-              replay_into(store, kernel, 1, 0, "rebuild", "the kernel rebuilt from the log on open", &result, error);
-    store->listener = NULL;
+    struct snapshot_choice choice = { .exactly = exactly, .at_most = UINT64_MAX };
+    struct snapshot_load_report loaded;
+    noun pending;
+    bool ok = start_from_snapshot(store, kernel, &choice, &pending, &loaded, error);
+    if (ok && loaded.event_number)
+        notice(store, "loaded the snapshot of event %llu (%s, %.1f KiB) in %.1f ms; replaying the %llu events after it",
+               (unsigned long long)loaded.event_number, loaded.file, (double)loaded.bytes / 1024.0,
+               (double)(loaded.read_ns + loaded.cue_ns) / 1e6,
+               (unsigned long long)(evlog_last_event(store->log) - loaded.event_number));
+    ok = ok && (evlog_last_event(store->log) == kernel_event_number(kernel) ||
+                replay_into(store, kernel, 1, 0, "rebuild", "the kernel rebuilt from the log on open", pending, result,
+                             error));
+    result->snapshot_event = loaded.event_number;
     if (!ok) {
         kernel_free(kernel);
         return false;
     }
+    kernel_free(store->kernel);
     store->kernel = kernel;
+    return true;
+}
+
+bool store_recover(struct store *store, const struct store_listener *listener, struct store_error *error)
+{
+    if (store->kernel || !store_booted(store))
+        return true;
+    struct store_replay_result result = { 0 };
+    store->interrupt_requested = 0;
+    store->listener = listener;
+    bool ok = rebuild_live_kernel(store, 0, &result, error);
+    store->listener = NULL;
+    return ok;
+}
+
+/* ---- snapshots on request ---------------------------------------------------------------- */
+
+bool store_use_snapshots(struct store *store, const struct store_snapshot_options *options, struct store_error *error)
+{
+    if (options->kind != SNAPSHOT_NONE && options->kind != snapshot_store_kind(store->snapshots)) {
+        struct snapshot_error snapshot_error;
+        struct snapshot_store *chosen = snapshot_store_open(store->log, options->kind, &snapshot_error);
+        if (!chosen)
+            return fail(error, 0, "%s", snapshot_error.message);
+        snapshot_store_close(store->snapshots);
+        store->snapshots = chosen;
+    }
+    store->snap_every = options->every;
+    store->ignore_snapshots = options->ignore;
+    return true;
+}
+
+enum snapshot_kind store_snapshot_kind(const struct store *store) { return snapshot_store_kind(store->snapshots); }
+
+bool store_snapshot_save(struct store *store, struct snapshot_save_report *report, struct store_error *error)
+{
+    if (!need_kernel(store, error))
+        return false;
+    if (store->unreleased_count || store->waiting_count || store->backend->running(store->backend->self))
+        return fail(error, 0, "events are still being applied; save a snapshot when they are done");
+    return save_snapshot(store, store->kernel, NULL, store->live_run, report, error);
+}
+
+bool store_snapshot_load(struct store *store, uint64_t event_number, const struct store_listener *listener,
+                         struct store_replay_result *result, struct store_error *error)
+{
+    memset(result, 0, sizeof *result);
+    if (!need_kernel(store, error))
+        return false;
+    if (store->unreleased_count || store->waiting_count || store->backend->running(store->backend->self))
+        return fail(error, 0, "events are still being applied; load a snapshot when they are done");
+    store->interrupt_requested = 0;
+    store->listener = listener;
+    bool ok = rebuild_live_kernel(store, event_number, result, error);
+    if (ok && !event_number && !result->snapshot_event)
+        ok = fail(error, 0, "store %s has no valid snapshot (:snap save takes one)", store->directory);
+    store->listener = NULL;
+    if (ok) {
+        result->last_event = kernel_event_number(store->kernel);
+        result->mug = kernel_mug(store->kernel);
+    }
+    return ok;
+}
+
+bool store_snapshot_describe(struct store *store, struct snapshot_description *description,
+                             struct store_error *error)
+{
+    struct snapshot_error snapshot_error;
+    if (!snapshot_describe(store->snapshots, description, &snapshot_error))
+        return fail(error, 0, "%s", snapshot_error.message);
     return true;
 }

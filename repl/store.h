@@ -11,8 +11,9 @@
  *   release the batch's effects -- show them, and submit its spawns to the
  *   backend, whose outcomes become events in turn
  *
- * and the replay that rebuilds a kernel from the boot kernel and the log,
- * checking every event's mug.
+ * and the replay that rebuilds a kernel from the boot kernel (or the
+ * newest snapshot, snapshots/snapshot.h) and the log, checking every
+ * event's mug.  Runs take a snapshot every N events when asked to.
  *
  * Nothing here prints: what the user sees goes through a store_listener,
  * and failures come back as a store_error.
@@ -27,6 +28,7 @@
 #include "interp/kernel.h"
 #include "interp/noun.h"
 #include "snapshots/evlog.h"
+#include "snapshots/snapshot.h"
 
 #define STORE_DEFAULT_DIRECTORY "nocklab-store"
 
@@ -87,8 +89,9 @@ struct kernel *store_kernel(struct store *store);
 /* Boot `kernel` (a noun in home) under `name` as event 0 of an empty
  * store. */
 bool store_boot(struct store *store, const char *name, noun kernel, struct store_error *error);
-/* Rebuild the live kernel by replaying the whole log (checking mugs), when
- * it isn't built yet.  Records a replay run. */
+/* Rebuild the live kernel, when it isn't built yet: load the newest valid
+ * snapshot (files that fail are noticed and skipped), then replay the
+ * events logged after it (checking mugs).  Records a replay run. */
 bool store_recover(struct store *store, const struct store_listener *listener, struct store_error *error);
 
 /* Apply one event (a noun in home) to the live kernel, then every event
@@ -114,11 +117,14 @@ bool store_generate(struct store *store, const char *sample, uint64_t count, uin
                     const struct store_listener *listener, struct store_generate_result *result,
                     struct store_error *error);
 
-/* Replay events 1..to (to = 0: all) from the boot kernel into a kernel of
- * its own (the live one is left alone), checking each event's mug against
- * the log; events from `from` on are profiled, as a "replay" run.  Stops
- * at the first event that doesn't match, with its number in the error. */
+/* Replay events through `to` (to = 0: all) into a kernel of its own (the
+ * live one is left alone), checking each event's mug against the log;
+ * events from `from` on are profiled, as a "replay" run.  It starts from
+ * the newest valid snapshot before `from` (from = 0: the newest at or
+ * before `to`), or from the boot kernel.  Stops at the first event that
+ * doesn't match, with its number in the error. */
 struct store_replay_result {
+    uint64_t snapshot_event;            /* the snapshot started from; 0: none */
     uint64_t first_event, last_event;   /* the profiled range */
     uint64_t events;                    /* events applied */
     uint32_t mug;                       /* after last_event */
@@ -149,6 +155,28 @@ typedef void store_event_visitor(void *context, const struct store_event_info *e
                                  noun effects, uint32_t mug);
 bool store_event(struct store *store, uint64_t number, const struct store_listener *listener,
                  store_event_visitor *visit, void *context, struct store_error *error);
+/* ---- snapshots ------------------------------------------------------------ */
+
+struct store_snapshot_options {
+    enum snapshot_kind kind;   /* SNAPSHOT_NONE: whatever the store keeps */
+    uint64_t every;            /* runs snapshot every this many events; 0: never */
+    bool ignore;               /* rebuild kernels from the log alone */
+};
+/* Choose how the store snapshots.  Refused (nothing changed) when the
+ * store keeps the other kind. */
+bool store_use_snapshots(struct store *store, const struct store_snapshot_options *options,
+                         struct store_error *error);
+enum snapshot_kind store_snapshot_kind(const struct store *store);
+/* Snapshot the live kernel now (nothing may be running). */
+bool store_snapshot_save(struct store *store, struct snapshot_save_report *report, struct store_error *error);
+/* Rebuild the live kernel from the snapshot of event `event_number` (0:
+ * the newest valid one) and the events logged after it.  On failure the
+ * live kernel is as it was. */
+bool store_snapshot_load(struct store *store, uint64_t event_number, const struct store_listener *listener,
+                         struct store_replay_result *result, struct store_error *error);
+/* The snapshot files, each read and checked. */
+bool store_snapshot_describe(struct store *store, struct snapshot_description *description,
+                             struct store_error *error);
 
 /* Ask the work now running to stop (its run then fails with
  * "interrupted").  Async-signal-safe. */
