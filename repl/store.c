@@ -794,6 +794,63 @@ static bool start_spawns(struct store *store, const struct store_event_info *inf
     return ok;
 }
 
+static bool snapshot_due(const struct store *store, const struct kernel *kernel)
+{
+    return store->snap_every && kernel_event_number(kernel) >= store->last_snapshot_event + store->snap_every;
+}
+
+/* A batch also ends where a snapshot is due, so the snapshot is of a
+ * committed state taken every snap_every events, not every batch.
+ * Ordered runs cut batches by count alone (events, and snapshot points,
+ * which are event numbers too), so where outcomes fall in the log does
+ * not depend on timing. */
+static bool batch_is_full(const struct store *store)
+{
+    return store->unreleased_count >= STORE_BATCH_EVENTS || snapshot_due(store, store->kernel) ||
+           (!store->ordered && clock_wall_nanoseconds() - store->batch_started_ns >= STORE_BATCH_NANOSECONDS);
+}
+
+static void snapshot_if_due(struct store *store, struct kernel *kernel, const struct remembered_spawn *spawns,
+                            struct profile_run *run);
+
+/* Right after a commit, before the batch's effects are released, the
+ * kernel is a state the log holds, and the spawns whose outcomes may still
+ * be logged are exactly those of the batch: every earlier spawn has run
+ * (the serial backend runs them on release; a backend with spawns still
+ * out is skipped) and its outcome, if any, is in the log. */
+static void snapshot_committed(struct store *store, struct profile_run *run)
+{
+    if (!snapshot_due(store, store->kernel) || store->waiting_count || store->backend->running(store->backend->self))
+        return;
+    struct remembered_spawn *spawns = NULL;
+    bool listed = true;
+    for (size_t i = 0; i < store->unreleased_count && listed; i++) {
+        uint32_t index = 0;
+        for (noun rest = store->unreleased[i].effects; noun_is_cell(rest) && listed; rest = noun_tail(rest), index++) {
+            struct kernel_spawn spawn;
+            if (!kernel_parse_spawn(noun_head(rest), store->unreleased[i].info.number, index, &spawn))
+                continue;
+            struct remembered_spawn *entry = malloc(sizeof *entry);
+            if (entry) {
+                entry->spawn = spawn;
+                entry->next = spawns;
+                spawns = entry;
+            }
+            listed = entry != NULL;
+        }
+    }
+    if (listed)
+        snapshot_if_due(store, store->kernel, spawns, run);
+    else
+        notice(store, "out of memory listing spawns: no snapshot of event %llu",
+               (unsigned long long)kernel_event_number(store->kernel));
+    while (spawns) {
+        struct remembered_spawn *next = spawns->next;
+        free(spawns);
+        spawns = next;
+    }
+}
+
 /* Commit the open batch, then release its effects: show them and start
  * their spawns (whose outcomes open the next batch). */
 static bool commit_and_release(struct store *store, struct profile_run *run, struct store_error *error)
@@ -817,6 +874,7 @@ static bool commit_and_release(struct store *store, struct profile_run *run, str
                              store->unreleased[store->unreleased_count - 1].info.number,
                              clock_wall_nanoseconds() - commit_started);
     store->batch_open = false;
+    snapshot_committed(store, run);
     /* The batch moves to `releasing`, still visited by store_roots, and
      * the outcomes its spawns give open the next batch in `unreleased`. */
     store->releasing = store->unreleased;
@@ -839,24 +897,6 @@ static bool commit_and_release(struct store *store, struct profile_run *run, str
     return ok;
 }
 
-static bool snapshot_due(const struct store *store, const struct kernel *kernel)
-{
-    return store->snap_every && kernel_event_number(kernel) >= store->last_snapshot_event + store->snap_every;
-}
-
-/* A batch also ends where a snapshot is due, so the snapshot is of a
- * committed state taken every snap_every events, not every batch.
- * Ordered runs cut batches by count alone (events, and snapshot points,
- * which are event numbers too), so where outcomes fall in the log does
- * not depend on timing. */
-static bool batch_is_full(const struct store *store)
-{
-    return store->unreleased_count >= STORE_BATCH_EVENTS || snapshot_due(store, store->kernel) ||
-           (!store->ordered && clock_wall_nanoseconds() - store->batch_started_ns >= STORE_BATCH_NANOSECONDS);
-}
-
-static void snapshot_if_due(struct store *store, struct kernel *kernel, const struct remembered_spawn *spawns,
-                            struct profile_run *run);
 
 /* Where new events come from: `next` makes one (in home or the kernel's
  * scratch); `remaining` counts down. */
@@ -888,10 +928,6 @@ static bool drive(struct store *store, struct event_source *source, struct profi
                 return false;
             continue;
         }
-        /* Everything applied is committed and no spawn is out: the kernel
-         * is a state the log holds, with no outcome still to come. */
-        if (!store->unreleased_count && !store->waiting_count && !store->backend->running(store->backend->self))
-            snapshot_if_due(store, store->kernel, NULL, run);
         if (!more)
             break;
         maybe_collect(store, store->backend); /* everything held is a root */

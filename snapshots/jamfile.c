@@ -290,7 +290,8 @@ bool jamfile_write(const char *directory, const char *name, struct jamfile_heade
     uint64_t started = clock_wall_nanoseconds();
     int fd = open(temporary_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        snprintf(why, why_size, "cannot create %s: %s", temporary_path, strerror(errno));
+        snprintf(why, why_size, "cannot create %s: %s (the previous %s is untouched)", temporary_path, strerror(errno),
+                 name);
         return false;
     }
     const char *failed_at = NULL;
