@@ -17,21 +17,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "interp/jam.h"
-#include "repl/samples.h"
 #include "repl/store.h"
+#include "tests/support/store_support.h"
 
 #define HOME_BYTES ((size_t)1 << 30)
 
 static char base[64];
 
-/* On tmpfs when there is one: every commit and snapshot fsyncs, which on
- * a disk costs most of this test's time and tests nothing more here (a
- * killed process leaves the page cache as it was either way). */
 static int make_base(void **state)
 {
-    snprintf(base, sizeof base, "%s/nocklab-test-snapshots-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
-    return mkdtemp(base) ? 0 : -1;
+    return support_store_base("nocklab-test-snapshots", base, sizeof base) ? 0 : -1;
 }
 
 static int remove_base(void **state)
@@ -54,80 +49,18 @@ static void run(const char *format, ...)
         fail_msg("command failed: %s", command);
 }
 
-/* Notices a store gave, one per line. */
-struct heard {
-    char text[4000];
-};
-
-static void hear(void *context, const char *text)
-{
-    struct heard *heard = context;
-    size_t used = strlen(heard->text);
-    snprintf(heard->text + used, sizeof heard->text - used, "%s\n", text);
-}
-
-/* A store of `sample` with `events` generated events, snapshotted every
- * `every`. */
-static void make_store(const char *name, const char *sample, uint64_t events, uint64_t every, uint64_t seed)
+static void make_store_named(const char *name, const char *sample, uint64_t events, uint64_t every, uint64_t seed)
 {
     char directory[128];
     snprintf(directory, sizeof directory, "%s/%s", base, name);
-    struct noun_home *home = noun_home_new(noun_arena_memory(HOME_BYTES));
-    assert_non_null(home);
-    struct store_error error = { 0 };
-    struct store *store = store_open(directory, true, home, &error);
-    if (!store)
-        fail_msg("store_open: %s", error.message);
-    struct store_snapshot_options options = { .kind = SNAPSHOT_JAM, .every = every };
-    noun kernel;
-    char why[400];
-    if (!samples_load_kernel(sample, home, &kernel, why, sizeof why))
-        fail_msg("samples_load_kernel: %s", why);
-    struct store_generate_result result;
-    if (!store_use_snapshots(store, &options, &error) || !store_boot(store, sample, kernel, &error) ||
-        !store_generate(store, sample, events, seed, NULL, &result, &error))
-        fail_msg("making %s: %s", name, error.message);
-    store_close(store);
-    noun_home_free(home);
+    support_make_store(directory, sample, events, every, seed, SNAPSHOT_JAM);
 }
 
-/* What opening a store rebuilt: event, mug, jam of the kernel, notices. */
-struct rebuilt {
-    uint64_t event_number;
-    uint32_t mug;
-    uint8_t *jam;
-    size_t jam_length;
-    struct heard heard;
-};
-
-static void rebuild(const char *name, bool ignore_snapshots, struct rebuilt *out)
+static void rebuild_named(const char *name, bool ignore_snapshots, struct support_rebuilt *out)
 {
     char directory[128];
     snprintf(directory, sizeof directory, "%s/%s", base, name);
-    memset(out, 0, sizeof *out);
-    struct noun_home *home = noun_home_new(noun_arena_memory(HOME_BYTES));
-    struct store_error error = { 0 };
-    struct store *store = store_open(directory, false, home, &error);
-    if (!store)
-        fail_msg("store_open %s: %s", name, error.message);
-    struct store_snapshot_options options = { .ignore = ignore_snapshots };
-    struct store_listener listener = { .context = &out->heard, .notice = hear };
-    if (!store_use_snapshots(store, &options, &error) || !store_recover(store, &listener, &error))
-        fail_msg("opening %s: %s\nnotices:\n%s", name, error.message, out->heard.text);
-    struct kernel *kernel = store_kernel(store);
-    out->event_number = kernel_event_number(kernel);
-    out->mug = kernel_mug(kernel);
-    assert_true(jam_to_bytes(kernel_state(kernel), &out->jam, &out->jam_length));
-    store_close(store);
-    noun_home_free(home);
-}
-
-static void assert_same_state(const struct rebuilt *a, const struct rebuilt *b)
-{
-    assert_int_equal(a->event_number, b->event_number);
-    assert_int_equal(a->mug, b->mug);
-    assert_int_equal(a->jam_length, b->jam_length);
-    assert_memory_equal(a->jam, b->jam, a->jam_length);
+    support_rebuild(directory, ignore_snapshots, out);
 }
 
 static void file_of(const char *store, const char *file, char *path, size_t size)
@@ -164,14 +97,14 @@ static void cut_to(const char *store, const char *file, long length)
 
 /* The reference: "kv" with 60 events, snapshots at 20, 40 and 60, so
  * snapshot-a.jam holds event 60 (the newest) and snapshot-b.jam event 40. */
-static struct rebuilt reference;
+static struct support_rebuilt reference;
 
 static int make_reference(void **state)
 {
     if (make_base(state) != 0)
         return -1;
-    make_store("kv", "kv", 60, 20, 1);
-    rebuild("kv", true, &reference);
+    make_store_named("kv", "kv", 60, 20, 1);
+    rebuild_named("kv", true, &reference);
     return 0;
 }
 
@@ -183,23 +116,23 @@ static int drop_reference(void **state)
 
 static void expect_fallback(const char *name, const char *skipped, uint64_t loaded_event)
 {
-    struct rebuilt got;
-    rebuild(name, false, &got);
-    assert_same_state(&got, &reference);
+    struct support_rebuilt got;
+    rebuild_named(name, false, &got);
+    support_assert_same_state(&got, &reference);
     char wanted[200];
     if (skipped) {
         snprintf(wanted, sizeof wanted, "snapshot %s/%s/%s skipped: ", base, name, skipped);
-        if (!strstr(got.heard.text, wanted))
-            fail_msg("expected a notice \"%s...\", heard:\n%s", wanted, got.heard.text);
-    } else if (strstr(got.heard.text, "skipped")) {
-        fail_msg("expected no file skipped, heard:\n%s", got.heard.text);
+        if (!strstr(got.notices, wanted))
+            fail_msg("expected a notice \"%s...\", heard:\n%s", wanted, got.notices);
+    } else if (strstr(got.notices, "skipped")) {
+        fail_msg("expected no file skipped, heard:\n%s", got.notices);
     }
     if (loaded_event) {
         snprintf(wanted, sizeof wanted, "loaded the snapshot of event %llu ", (unsigned long long)loaded_event);
-        if (!strstr(got.heard.text, wanted))
-            fail_msg("expected \"%s\", heard:\n%s", wanted, got.heard.text);
-    } else if (strstr(got.heard.text, "loaded the snapshot")) {
-        fail_msg("expected a replay from the boot kernel, heard:\n%s", got.heard.text);
+        if (!strstr(got.notices, wanted))
+            fail_msg("expected \"%s\", heard:\n%s", wanted, got.notices);
+    } else if (strstr(got.notices, "loaded the snapshot")) {
+        fail_msg("expected a replay from the boot kernel, heard:\n%s", got.notices);
     }
     free(got.jam);
 }
@@ -274,21 +207,21 @@ static void test_both_bad_replays_from_boot(void **state)
 static void test_foreign_and_ahead(void **state)
 {
     /* a snapshot from a store with other events: its mug is not the log's */
-    make_store("other", "kv", 60, 20, 2);
+    make_store_named("other", "kv", 60, 20, 2);
     run("rm -rf %s/case && cp -r %s/kv %s/case && cp %s/other/snapshot-a.jam %s/case/", base, base, base, base, base);
     expect_fallback("case", "snapshot-a.jam", 40);
-    struct rebuilt got;
-    rebuild("case", false, &got);
-    assert_non_null(strstr(got.heard.text, "another store"));
+    struct support_rebuilt got;
+    rebuild_named("case", false, &got);
+    assert_non_null(strstr(got.notices, "another store"));
     free(got.jam);
 
     /* a snapshot of event 60 in a store whose log ends at 40 */
-    make_store("short", "kv", 40, 20, 1);
+    make_store_named("short", "kv", 40, 20, 1);
     run("cp %s/kv/snapshot-a.jam %s/short/snapshot-a.jam", base, base);
-    rebuild("short", false, &got);
+    rebuild_named("short", false, &got);
     assert_int_equal(got.event_number, 40);
-    assert_non_null(strstr(got.heard.text, "the log ends at event 40"));
-    assert_non_null(strstr(got.heard.text, "loaded the snapshot of event 40 "));
+    assert_non_null(strstr(got.notices, "the log ends at event 40"));
+    assert_non_null(strstr(got.notices, "loaded the snapshot of event 40 "));
     free(got.jam);
 }
 
@@ -303,12 +236,12 @@ static void test_same_event_in_both(void **state)
  * snapshot between a spawn and its outcome must carry the spawn. */
 static void test_pending_spawns_survive(void **state)
 {
-    make_store("jobs", "jobs", 90, 7, 3);
-    struct rebuilt scratch, snapshot;
-    rebuild("jobs", true, &scratch);
-    rebuild("jobs", false, &snapshot);
-    assert_same_state(&snapshot, &scratch);
-    assert_non_null(strstr(snapshot.heard.text, "loaded the snapshot of event "));
+    make_store_named("jobs", "jobs", 90, 7, 3);
+    struct support_rebuilt scratch, snapshot;
+    rebuild_named("jobs", true, &scratch);
+    rebuild_named("jobs", false, &snapshot);
+    support_assert_same_state(&snapshot, &scratch);
+    assert_non_null(strstr(snapshot.notices, "loaded the snapshot of event "));
     free(snapshot.jam);
     /* replaying from each of the two snapshots reaches the same end */
     char directory[128];
@@ -329,9 +262,9 @@ static void test_pending_spawns_survive(void **state)
 
     /* snapshots taken by a replay, one at each event k in turn: from each,
      * opening the store reaches the same state */
-    make_store("jobs-bare", "jobs", 12, 0, 3);
-    struct rebuilt bare;
-    rebuild("jobs-bare", true, &bare);
+    make_store_named("jobs-bare", "jobs", 12, 0, 3);
+    struct support_rebuilt bare;
+    rebuild_named("jobs-bare", true, &bare);
     for (uint64_t k = 1; k <= bare.event_number; k++) {
         run("rm -rf %s/jobs-k && cp -r %s/jobs-bare %s/jobs-k", base, base, base);
         snprintf(directory, sizeof directory, "%s/jobs-k", base);
@@ -344,12 +277,12 @@ static void test_pending_spawns_survive(void **state)
             fail_msg("replay to %llu: %s", (unsigned long long)k, error.message);
         store_close(store);
         noun_home_free(home);
-        rebuild("jobs-k", false, &snapshot);
+        rebuild_named("jobs-k", false, &snapshot);
         char wanted[64];
         snprintf(wanted, sizeof wanted, "loaded the snapshot of event %llu ", (unsigned long long)k);
-        if (!strstr(snapshot.heard.text, wanted))
-            fail_msg("expected \"%s\", heard:\n%s", wanted, snapshot.heard.text);
-        assert_same_state(&snapshot, &bare);
+        if (!strstr(snapshot.notices, wanted))
+            fail_msg("expected \"%s\", heard:\n%s", wanted, snapshot.notices);
+        support_assert_same_state(&snapshot, &bare);
         free(snapshot.jam);
     }
     free(bare.jam);
