@@ -103,8 +103,11 @@ static XXH128_canonical_t checksum_of(const uint8_t *header, const uint8_t *payl
     return canonical;
 }
 
-static void encode_header(uint8_t *bytes, const struct jamfile_header *header)
+void jamfile_encode_header(struct jamfile_header *header, const uint8_t *payload, size_t payload_length,
+                           uint8_t bytes[JAMFILE_HEADER_BYTES])
 {
+    header->version = JAMFILE_VERSION;
+    header->payload_length = payload_length;
     memset(bytes, 0, JAMFILE_HEADER_BYTES);
     memcpy(bytes, jamfile_magic, sizeof jamfile_magic);
     put_u32(bytes + 8, header->version);
@@ -112,6 +115,8 @@ static void encode_header(uint8_t *bytes, const struct jamfile_header *header)
     put_u64(bytes + 16, header->event_number);
     put_u32(bytes + 24, header->mug);
     put_u64(bytes + 32, header->payload_length);
+    XXH128_canonical_t checksum = checksum_of(bytes, payload, payload_length);
+    memcpy(bytes + CHECKSUM_OFFSET, checksum.digest, sizeof checksum.digest);
 }
 
 /* The checks that need only the header and the file's length. */
@@ -274,12 +279,8 @@ bool jamfile_write(const char *directory, const char *name, struct jamfile_heade
                    size_t payload_length, struct jamfile_timing *timing, char *why, size_t why_size)
 {
     memset(timing, 0, sizeof *timing);
-    header->version = JAMFILE_VERSION;
-    header->payload_length = payload_length;
     uint8_t bytes[JAMFILE_HEADER_BYTES];
-    encode_header(bytes, header);
-    XXH128_canonical_t checksum = checksum_of(bytes, payload, payload_length);
-    memcpy(bytes + CHECKSUM_OFFSET, checksum.digest, sizeof checksum.digest);
+    jamfile_encode_header(header, payload, payload_length, bytes);
 
     char final_path[4096], temporary_path[4096];
     if (snprintf(final_path, sizeof final_path, "%s/%s", directory, name) >= (int)sizeof final_path ||

@@ -33,6 +33,12 @@ struct jamfile_timing {
     uint64_t fsync_ns;         /* fsync of the file, then of the directory */
 };
 
+/* The header bytes for `payload`, checksum included (fills
+ * header->version and payload_length; the caller sets event_number and
+ * mug). */
+void jamfile_encode_header(struct jamfile_header *header, const uint8_t *payload, size_t payload_length,
+                           uint8_t bytes[JAMFILE_HEADER_BYTES]);
+
 /* Check the whole contents of a file: magic, version, length and checksum.
  * On success fills *header and points *payload into `bytes`. */
 bool jamfile_check(const uint8_t *bytes, size_t length, struct jamfile_header *header, const uint8_t **payload,

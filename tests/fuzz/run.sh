@@ -25,10 +25,11 @@ mkdir -p "$BUILD/obj" "$BUILD/artifacts" || exit 1
 
 # Compile the library sources, each only when it or any header changed
 # since its object was made.  From repl/, only the expression language,
-# which has its own fuzzer and needs nothing but interp/.
+# which has its own fuzzer and needs nothing but interp/; from snapshots/,
+# the jam snapshot file (fuzz_snapshot).
 objects=()
-newest_header=$(ls -t interp/*.h interp/jets/*.h repl/expression.h 2>/dev/null | head -1)
-for source in interp/*.c interp/jets/*.c repl/expression.c; do
+newest_header=$(ls -t interp/*.h interp/jets/*.h repl/expression.h snapshots/jamfile.h 2>/dev/null | head -1)
+for source in interp/*.c interp/jets/*.c repl/expression.c snapshots/jamfile.c; do
     [ -f "$source" ] || continue
     object="$BUILD/obj/${source%.c}.o"
     mkdir -p "$(dirname "$object")"
