@@ -555,13 +555,13 @@ enum session_result commands_kernel_replay(struct session *session, const struct
 
 static void print_saved(const struct session_output *output, const struct snapshot_save_report *report)
 {
-    char total[32], write[32], fsync[32];
+    char bytes[32], total[32], fsync[32];
+    format_count(report->bytes, bytes, sizeof bytes);
     format_nanoseconds(report->total_ns, total, sizeof total);
-    format_nanoseconds(report->write_ns, write, sizeof write);
     format_nanoseconds(report->fsync_ns, fsync, sizeof fsync);
-    session_print(output, "saved a %s snapshot of event %llu (mug 0x%x) to %s: %.1f KiB in %s (write %s, fsync %s)",
+    session_print(output, "saved a %s snapshot of event %llu (mug 0x%x) to %s: %s bytes, fsync %s, total %s",
                   snapshot_kind_name(report->kind), (unsigned long long)report->event_number, (unsigned)report->mug,
-                  report->file, (double)report->bytes / 1024.0, total, write, fsync);
+                  report->file, bytes, fsync, total);
 }
 
 static enum session_result snap_info(struct store *store, const struct session_output *output)

@@ -1577,9 +1577,10 @@ bool store_event(struct store *store, uint64_t number, const struct store_listen
 }
 
 /* Make the live kernel anew: from snapshot `exactly` (0: the newest, if
- * any), then the events logged after it. */
-static bool rebuild_live_kernel(struct store *store, uint64_t exactly, struct store_replay_result *result,
-                                struct store_error *error)
+ * any), then the events logged after it.  `announce`: say which snapshot
+ * was loaded, as a notice. */
+static bool rebuild_live_kernel(struct store *store, uint64_t exactly, bool announce,
+                                struct store_replay_result *result, struct store_error *error)
 {
     struct kernel *kernel = kernel_from_boot(store, false, error);
     if (!kernel)
@@ -1588,7 +1589,7 @@ static bool rebuild_live_kernel(struct store *store, uint64_t exactly, struct st
     struct snapshot_load_report loaded;
     noun pending;
     bool ok = start_from_snapshot(store, kernel, &choice, &pending, &loaded, error);
-    if (ok && loaded.event_number)
+    if (ok && loaded.event_number && announce)
         notice(store, "loaded the snapshot of event %llu (%s, %.1f KiB) in %.1f ms; replaying the %llu events after it",
                (unsigned long long)loaded.event_number, loaded.file, (double)loaded.bytes / 1024.0,
                (double)(loaded.read_ns + loaded.cue_ns) / 1e6,
@@ -1613,7 +1614,7 @@ bool store_recover(struct store *store, const struct store_listener *listener, s
     struct store_replay_result result = { 0 };
     store->interrupt_requested = 0;
     store->listener = listener;
-    bool ok = rebuild_live_kernel(store, 0, &result, error);
+    bool ok = rebuild_live_kernel(store, 0, true, &result, error);
     store->listener = NULL;
     return ok;
 }
@@ -1656,7 +1657,7 @@ bool store_snapshot_load(struct store *store, uint64_t event_number, const struc
         return fail(error, 0, "events are still being applied; load a snapshot when they are done");
     store->interrupt_requested = 0;
     store->listener = listener;
-    bool ok = rebuild_live_kernel(store, event_number, result, error);
+    bool ok = rebuild_live_kernel(store, event_number, false, result, error);
     if (ok && !event_number && !result->snapshot_event)
         ok = fail(error, 0, "store %s has no valid snapshot (:snap save takes one)", store->directory);
     store->listener = NULL;
