@@ -80,7 +80,7 @@ struct session {
      * whenever the evaluator runs, and between lines. */
     char *store_directory;                /* NULL: the default */
     size_t home_capacity;                 /* address space home reserved */
-    const char *snapshot_kind;            /* "jam", "pma" or NULL */
+    char *snapshot_kind;                  /* --snapshot's value, or NULL */
     uint64_t snap_every;
     struct session_attachment attachment; /* state NULL when none */
     struct jets_dashboard *jets;          /* the evaluator's jets */
@@ -407,10 +407,12 @@ struct session *session_new(const struct session_options *options, char *why, si
         free(session);
         return NULL;
     }
-    /* only ever one of two static names, so kept without a copy */
-    session->snapshot_kind = options->snapshot_kind && strcmp(options->snapshot_kind, "pma") == 0 ? "pma"
-                             : options->snapshot_kind                                             ? "jam"
-                                                                                                  : NULL;
+    if (options->snapshot_kind && !(session->snapshot_kind = strdup(options->snapshot_kind))) {
+        snprintf(why, why_size, "out of memory");
+        free(session->store_directory);
+        free(session);
+        return NULL;
+    }
     session->snap_every = options->snap_every;
     size_t home_capacity = options->home_capacity ? options->home_capacity : SESSION_DEFAULT_HOME_CAPACITY;
     session->home_capacity = home_capacity;
@@ -459,6 +461,7 @@ void session_free(struct session *session)
         session->attachment.release(session->attachment.state);
     hoon_runtime_free(session->hoon);
     free(session->store_directory);
+    free(session->snapshot_kind);
     struct binding *b = session->first_binding;
     while (b) {
         struct binding *next = b->next_in_order;

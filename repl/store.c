@@ -350,7 +350,11 @@ struct store *store_open(const char *directory, bool create, struct noun_home *h
         store_close(store);
         return NULL;
     }
+    /* Pace periodic snapshots from the newest one on disk, as far as its
+     * header can be believed before it is read: never past the log. */
     store->last_snapshot_event = snapshot_store_newest_claimed(store->snapshots);
+    if (store->last_snapshot_event > evlog_last_event(log))
+        store->last_snapshot_event = evlog_last_event(log);
     return store;
 }
 
@@ -1589,6 +1593,10 @@ static bool rebuild_live_kernel(struct store *store, uint64_t exactly, bool anno
     struct snapshot_load_report loaded;
     noun pending;
     bool ok = start_from_snapshot(store, kernel, &choice, &pending, &loaded, error);
+    /* the newest valid snapshot: pace the next one from it, whatever a
+     * damaged newer file claimed */
+    if (ok && loaded.event_number && !exactly)
+        store->last_snapshot_event = loaded.event_number;
     if (ok && loaded.event_number && announce)
         notice(store, "loaded the snapshot of event %llu (%s, %.1f KiB) in %.1f ms; replaying the %llu events after it",
                (unsigned long long)loaded.event_number, loaded.file, (double)loaded.bytes / 1024.0,
