@@ -1,7 +1,9 @@
-/* Crash torture for snapshots.  Each round, a child process opens a kv
- * store (rebuilding its kernel from the newest snapshot and the log),
- * generates events with a snapshot every few of them, and is killed with
- * SIGKILL at a random moment.  Then the store must open again with:
+/* Crash torture for snapshots.  Each round, a child process opens a store
+ * (rebuilding its kernel from the newest snapshot and the log), generates
+ * events with a snapshot every few of them, and is killed with SIGKILL at
+ * a random moment.  The stores alternate between the kv sample and jobs,
+ * whose spawns' outcomes are logged as later events (so snapshots carry
+ * pending spawns).  Then the store must open again with:
  *
  *   - no snapshot file skipped (a write is renamed into place whole, so a
  *     torn file is never under a snapshot's name),
@@ -61,7 +63,8 @@ static int remove_base(void **state)
 
 /* The child: open (or boot) the store, then generate events with
  * snapshots every `every`.  Exits 0 when it got to the end. */
-static void child_work(const char *directory, enum snapshot_kind kind, uint64_t every, uint64_t seed)
+static void child_work(const char *directory, const char *sample, enum snapshot_kind kind, uint64_t every,
+                       uint64_t seed)
 {
     struct noun_home *home = noun_home_new(noun_arena_memory((size_t)1 << 30));
     struct store_error error = { 0 };
@@ -72,13 +75,13 @@ static void child_work(const char *directory, enum snapshot_kind kind, uint64_t 
     if (!store_booted(store)) {
         noun kernel;
         char why[400];
-        if (!samples_load_kernel("kv", home, &kernel, why, sizeof why) || !store_boot(store, "kv", kernel, &error))
+        if (!samples_load_kernel(sample, home, &kernel, why, sizeof why) || !store_boot(store, sample, kernel, &error))
             _exit(4);
     } else if (!store_recover(store, NULL, &error)) {
         _exit(5);
     }
     struct store_generate_result result;
-    if (!store_generate(store, "kv", EVENTS_PER_CHILD, seed, NULL, &result, &error))
+    if (!store_generate(store, sample, EVENTS_PER_CHILD, seed, NULL, &result, &error))
         _exit(6);
     store_close(store);
     _exit(0);
@@ -86,14 +89,14 @@ static void child_work(const char *directory, enum snapshot_kind kind, uint64_t 
 
 /* Run a child and kill it after `delay_ns` (0: let it finish).  Returns
  * how long it ran. */
-static uint64_t run_child(const char *directory, enum snapshot_kind kind, uint64_t every, uint64_t seed,
-                          uint64_t delay_ns, bool *killed)
+static uint64_t run_child(const char *directory, const char *sample, enum snapshot_kind kind, uint64_t every,
+                          uint64_t seed, uint64_t delay_ns, bool *killed)
 {
     uint64_t started = clock_wall_nanoseconds();
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
-        child_work(directory, kind, every, seed);
+        child_work(directory, sample, kind, every, seed);
     int status;
     *killed = false;
     if (delay_ns) {
@@ -124,28 +127,30 @@ static void torture(enum snapshot_kind kind)
     printf("torture (%s): %llu rounds, NOCKLAB_TORTURE_SEED=%llu\n", snapshot_kind_name(kind),
            (unsigned long long)iterations(), (unsigned long long)random_state);
     char directory[160];
+    const char *sample = "kv";
     uint64_t child_ns = 0, committed = 0, kills = 0, loaded = 0;
     for (uint64_t round = 0; round < iterations(); round++) {
         if (round % STORE_ROUNDS == 0) {
-            snprintf(directory, sizeof directory, "%s/%s-%llu", base, snapshot_kind_name(kind),
+            sample = round / STORE_ROUNDS % 2 ? "jobs" : "kv";
+            snprintf(directory, sizeof directory, "%s/%s-%s-%llu", base, snapshot_kind_name(kind), sample,
                      (unsigned long long)round);
             committed = 0;
             /* a first child that runs to its end: boots the store and
              * tells how long a child takes, to spread the kills over */
             bool killed;
-            child_ns = run_child(directory, kind, 3, round + 1, 0, &killed);
+            child_ns = run_child(directory, sample, kind, 3, round + 1, 0, &killed);
         }
         uint64_t every = 2 + next_random() % 4;
         uint64_t delay = 1 + next_random() % (child_ns + child_ns / 5);
         bool killed;
-        run_child(directory, kind, every, round + 1000, delay, &killed);
+        run_child(directory, sample, kind, every, round + 1000, delay, &killed);
         kills += killed;
 
         struct support_rebuilt from_snapshot, from_log;
         support_rebuild(directory, false, &from_snapshot);
         if (strstr(from_snapshot.notices, "skipped"))
-            fail_msg("round %llu: a snapshot file was skipped after a kill:\n%s", (unsigned long long)round,
-                     from_snapshot.notices);
+            fail_msg("round %llu (%s): a snapshot file was skipped after a kill:\n%s", (unsigned long long)round,
+                     directory, from_snapshot.notices);
         loaded += strstr(from_snapshot.notices, "loaded the snapshot") != NULL;
         support_rebuild(directory, true, &from_log);
         support_assert_same_state(&from_snapshot, &from_log);
