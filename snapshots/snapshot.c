@@ -173,23 +173,40 @@ static bool any_jam_file(const struct snapshot_store *store)
     return false;
 }
 
+/* What a file's header claims, as far as it checks out without reading the
+ * payload. */
+struct peeked {
+    bool usable;
+    uint64_t event_number;
+    char path[4200];
+    char why[320]; /* when not usable: "not there" for a missing file */
+};
+
+static void peek_files(const struct snapshot_store *store, struct peeked peeked[SNAPSHOT_MAX_FILES])
+{
+    for (int file = 0; file < SNAPSHOT_MAX_FILES; file++) {
+        struct jamfile_header header;
+        uint64_t bytes;
+        file_path(store, file, peeked[file].path, sizeof peeked[file].path);
+        peeked[file].usable = jamfile_peek(peeked[file].path, &header, &bytes, peeked[file].why, sizeof peeked[file].why);
+        peeked[file].event_number = peeked[file].usable ? header.event_number : 0;
+    }
+}
+
 /* The file whose header claims the newest event, -1 if neither header
  * checks out; that event in *event (0 if none). */
 static int newest_by_header(const struct snapshot_store *store, uint64_t *event)
 {
+    struct peeked peeked[SNAPSHOT_MAX_FILES];
+    peek_files(store, peeked);
     int newest = -1;
-    uint64_t newest_event = 0;
+    *event = 0;
     for (int file = 0; file < SNAPSHOT_MAX_FILES; file++) {
-        char path[4200], why[200];
-        struct jamfile_header header;
-        uint64_t bytes;
-        file_path(store, file, path, sizeof path);
-        if (jamfile_peek(path, &header, &bytes, why, sizeof why) && (newest < 0 || header.event_number > newest_event)) {
+        if (peeked[file].usable && (newest < 0 || peeked[file].event_number > *event)) {
             newest = file;
-            newest_event = header.event_number;
+            *event = peeked[file].event_number;
         }
     }
-    *event = newest_event;
     return newest;
 }
 
@@ -419,27 +436,25 @@ enum snapshot_load_result snapshot_load(struct snapshot_store *store, struct ker
     }
     /* Order the files newest first by what their headers claim; a file
      * whose header fails is noticed now and not tried. */
+    struct peeked peeked[SNAPSHOT_MAX_FILES];
+    peek_files(store, peeked);
     int order[SNAPSHOT_MAX_FILES];
     uint64_t claimed[SNAPSHOT_MAX_FILES];
     int count = 0;
     for (int file = 0; file < SNAPSHOT_MAX_FILES; file++) {
-        char path[4200], why[320];
-        struct jamfile_header header;
-        uint64_t bytes;
-        file_path(store, file, path, sizeof path);
-        if (!jamfile_peek(path, &header, &bytes, why, sizeof why)) {
-            if (strcmp(why, "not there") != 0)
-                tell(notice, notice_context, "snapshot %s skipped: %s", path, why);
+        if (!peeked[file].usable) {
+            if (strcmp(peeked[file].why, "not there") != 0)
+                tell(notice, notice_context, "snapshot %s skipped: %s", peeked[file].path, peeked[file].why);
             continue;
         }
         int at = count++;
-        while (at > 0 && claimed[at - 1] < header.event_number) {
+        while (at > 0 && claimed[at - 1] < peeked[file].event_number) {
             order[at] = order[at - 1];
             claimed[at] = claimed[at - 1];
             at--;
         }
         order[at] = file;
-        claimed[at] = header.event_number;
+        claimed[at] = peeked[file].event_number;
     }
     store->known_newest = -1;
     for (int i = 0; i < count; i++) {

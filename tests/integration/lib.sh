@@ -34,3 +34,13 @@ expect_stderr_match() {
     err=$("$NOCKLAB" "$@" 2>&1 >/dev/null)
     if [[ "$err" =~ $pattern ]]; then echo "PASS $name"; else echo "FAIL $name"; echo "  stderr: $err"; fi
 }
+
+# pass NAME / fail NAME LINE... / check NAME STATUS LINE...: for checks
+# made in the script itself; check passes when STATUS is 0, else prints
+# the lines (each cut to 400 characters) under the FAIL.
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "  ${line:0:400}"; done; }
+check() {
+    local name=$1 status=$2; shift 2
+    if [ "$status" -eq 0 ]; then pass "$name"; else fail "$name" "$@"; fi
+}

@@ -18,13 +18,6 @@ source tests/integration/lib.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "  ${line:0:400}"; done; }
-check() {
-    local name=$1 status=$2; shift 2
-    if [ "$status" -eq 0 ]; then pass "$name"; else fail "$name" "$@"; fi
-}
-
 # ---- gen and replay -------------------------------------------------------------
 
 gen_out=$("$NOCKLAB" gen kv 3000 "$work/kv" --snap-every 1000 2>"$work/gen.err")

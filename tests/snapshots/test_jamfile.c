@@ -57,6 +57,18 @@ static uint8_t *read_file(const char *name, size_t *length)
     return bytes;
 }
 
+/* A file with a payload of `payload_length` bytes, written and read back. */
+static uint8_t *written(const char *name, uint64_t event_number, uint32_t mug, size_t payload_length, unsigned seed,
+                        size_t *length)
+{
+    uint8_t *payload = malloc(payload_length);
+    assert_non_null(payload);
+    fill_payload(payload, payload_length, seed);
+    write_file(name, event_number, mug, payload, payload_length);
+    free(payload);
+    return read_file(name, length);
+}
+
 static void test_round_trip(void **state)
 {
     uint8_t payload[1000];
@@ -91,11 +103,8 @@ static void test_round_trip(void **state)
 /* Flip every bit of every byte: each flip must fail the check. */
 static void test_every_flip_fails(void **state)
 {
-    uint8_t payload[200];
-    fill_payload(payload, sizeof payload, 7);
-    write_file("flip.jam", 77, 0x55aa, payload, sizeof payload);
     size_t length;
-    uint8_t *bytes = read_file("flip.jam", &length);
+    uint8_t *bytes = written("flip.jam", 77, 0x55aa, 200, 7, &length);
     struct jamfile_header header;
     const uint8_t *read_payload;
     char why[300];
@@ -120,11 +129,8 @@ static void test_every_flip_fails(void **state)
 /* Any prefix, and any file with bytes added, fails. */
 static void test_truncated_and_padded(void **state)
 {
-    uint8_t payload[300];
-    fill_payload(payload, sizeof payload, 11);
-    write_file("cut.jam", 5, 9, payload, sizeof payload);
     size_t length;
-    uint8_t *bytes = read_file("cut.jam", &length);
+    uint8_t *bytes = written("cut.jam", 5, 9, 300, 11, &length);
     struct jamfile_header header;
     const uint8_t *read_payload;
     char why[300];
