@@ -356,9 +356,27 @@ static void caret_error(void *context, const char *text, size_t length)
 
 /* ---- the panes ---------------------------------------------------------- */
 
+/* The prompt as the panes show it: without what readline is told not to
+ * count (the colour codes between \001 and \002), which the panes would
+ * print as such; they draw the prompt in their own colour. */
+static void visible_prompt(const char *prompt, char *out, size_t size)
+{
+    size_t used = 0;
+    bool hidden = false;
+    for (; *prompt && used + 1 < size; prompt++) {
+        if (*prompt == '\001' || *prompt == '\002')
+            hidden = *prompt == '\001';
+        else if (!hidden)
+            out[used++] = *prompt;
+    }
+    out[used] = '\0';
+}
+
 static void panes_redisplay(void)
 {
-    tui_set_prompt(repl.panes.tui, rl_display_prompt, rl_line_buffer, (size_t)rl_point);
+    char prompt[64];
+    visible_prompt(rl_display_prompt ? rl_display_prompt : "", prompt, sizeof prompt);
+    tui_set_prompt(repl.panes.tui, prompt, rl_line_buffer, (size_t)rl_point);
 }
 
 /* The dedup pane follows home as lines copy their values into it. */
