@@ -804,13 +804,16 @@ static bool snapshot_due(const struct store *store, const struct kernel *kernel)
 }
 
 /* A batch also ends where a snapshot is due, so the snapshot is of a
- * committed state taken every snap_every events, not every batch.
+ * committed state taken every snap_every events, not every batch -- but
+ * not while spawns are out, since no snapshot is taken then (cutting
+ * there would only make one-event batches until they are back).
  * Ordered runs cut batches by count alone (events, and snapshot points,
- * which are event numbers too), so where outcomes fall in the log does
- * not depend on timing. */
+ * which are event numbers too; their spawns are all back between
+ * batches), so where outcomes fall in the log does not depend on timing. */
 static bool batch_is_full(const struct store *store)
 {
-    return store->unreleased_count >= STORE_BATCH_EVENTS || snapshot_due(store, store->kernel) ||
+    bool snapshot_point = snapshot_due(store, store->kernel) && !store->backend->running(store->backend->self);
+    return store->unreleased_count >= STORE_BATCH_EVENTS || snapshot_point ||
            (!store->ordered && clock_wall_nanoseconds() - store->batch_started_ns >= STORE_BATCH_NANOSECONDS);
 }
 
