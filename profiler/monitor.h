@@ -9,9 +9,11 @@
  * while nobody watches, and one short lock per event while the panes are
  * up.
  *
- * The snapshot and backend parts are data sources waiting for their
- * reporters: until a snapshot store reports, the snapshot pane says "no
- * snapshots"; the backend pane shows whatever backend reported last.
+ * The store reports its snapshot kind when its snapshots are chosen and
+ * each snapshot it saves (jam snapshots have no dirty pages: only a PMA
+ * would call monitor_dirty_pages); until one is saved the snapshot pane
+ * says "no snapshots".  The backend pane shows whatever backend reported
+ * last.
  */
 #ifndef NOCKLAB_MONITOR_H
 #define NOCKLAB_MONITOR_H

@@ -123,6 +123,7 @@ struct store {
     struct snapshot_store *snapshots;
     uint64_t snap_every;
     uint64_t last_snapshot_event;
+    uint64_t snapshots_taken;   /* saved since the store was opened, for the panes */
     bool ignore_snapshots;
 };
 
@@ -1221,6 +1222,29 @@ static bool restore_spawns(struct replay *replay, noun pending, struct store_err
     return true;
 }
 
+/* Tell the panes (profiler/monitor.h) the store's snapshot kind and, when
+ * `last` is not NULL, the snapshot just saved.  Once per snapshot, not per
+ * event, so it is reported whether or not anyone watches: panes put up
+ * later still show the last one. */
+static void report_snapshots(struct store *store, const struct snapshot_save_report *last)
+{
+    struct monitor *monitor = monitor_process();
+    if (!monitor)
+        return;
+    enum snapshot_kind kind = snapshot_store_kind(store->snapshots);
+    struct monitor_snapshots state = { .taken = store->snapshots_taken };
+    if (kind != SNAPSHOT_NONE)
+        snprintf(state.kind, sizeof state.kind, "%s%s", snapshot_kind_name(kind), kind == SNAPSHOT_JAM ? " files" : "");
+    if (last) {
+        state.event = last->event_number;
+        state.pages = last->pages_written;
+        state.bytes = last->bytes;
+        state.wall_ns = last->total_ns;
+    }
+    state.file_bytes = snapshot_store_file_bytes(store->snapshots);
+    monitor_snapshots(monitor, &state);
+}
+
 /* Save a snapshot of `kernel`, whose events are all committed, with the
  * spawns still waiting for outcomes, and record it in the profile. */
 static bool save_snapshot(struct store *store, struct kernel *kernel, const struct remembered_spawn *spawns,
@@ -1234,6 +1258,8 @@ static bool save_snapshot(struct store *store, struct kernel *kernel, const stru
     if (!snapshot_save(store->snapshots, kernel, pending, report, &snapshot_error))
         return fail(error, number, "%s", snapshot_error.message);
     store->last_snapshot_event = number;
+    store->snapshots_taken++;
+    report_snapshots(store, report);
     struct profile_error profile_error;
     if (!profile_record_snapshot(store->log, run, report, &profile_error))
         return fail(error, number, "%s", profile_error.message);
@@ -1644,6 +1670,7 @@ bool store_use_snapshots(struct store *store, const struct store_snapshot_option
     }
     store->snap_every = options->every;
     store->ignore_snapshots = options->ignore;
+    report_snapshots(store, NULL);
     return true;
 }
 

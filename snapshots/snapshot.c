@@ -256,6 +256,19 @@ enum snapshot_kind snapshot_store_kind(const struct snapshot_store *store) { ret
 
 uint64_t snapshot_store_newest_claimed(const struct snapshot_store *store) { return store->newest_claimed; }
 
+uint64_t snapshot_store_file_bytes(const struct snapshot_store *store)
+{
+    uint64_t total = 0;
+    for (int file = 0; file < SNAPSHOT_MAX_FILES; file++) {
+        char path[4200];
+        struct stat status;
+        file_path(store, file, path, sizeof path);
+        if (stat(path, &status) == 0)
+            total += (uint64_t)status.st_size;
+    }
+    return total;
+}
+
 /* ---- the log's word on an event ------------------------------------------------ */
 
 /* The mug the log recorded after event `number`. */

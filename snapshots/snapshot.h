@@ -73,6 +73,9 @@ enum snapshot_kind snapshot_store_kind(const struct snapshot_store *store);
  * opened, or a save wrote since (0: none); for pacing periodic snapshots,
  * so a replay that starts further back doesn't overwrite newer ones. */
 uint64_t snapshot_store_newest_claimed(const struct snapshot_store *store);
+/* The bytes the store's snapshot files take on disk now (their sizes, not
+ * read or checked: cheap enough to ask after every save). */
+uint64_t snapshot_store_file_bytes(const struct snapshot_store *store);
 
 /* What a save did, for :snap save and the profiler's snapshots table.
  * Times in nanoseconds: serialize (jam), write, directory (page directory

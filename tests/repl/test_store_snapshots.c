@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "profiler/monitor.h"
 #include "repl/store.h"
 #include "tests/support/store_support.h"
 
@@ -289,17 +290,27 @@ static void test_pending_spawns_survive(void **state)
     free(scratch.jam);
 }
 
+/* Open the store in base/case (its name goes in `directory`) in a home
+ * of its own and rebuild its kernel. */
+static struct store *open_case(char *directory, size_t size, struct noun_home **home)
+{
+    snprintf(directory, size, "%s/case", base);
+    *home = noun_home_new(noun_arena_memory(HOME_BYTES));
+    struct store_error error = { 0 };
+    struct store *store = store_open(directory, false, *home, &error);
+    assert_non_null(store);
+    assert_true(store_recover(store, NULL, &error));
+    return store;
+}
+
 /* A save that fails leaves both snapshots as they were. */
 static void test_failed_save_loses_nothing(void **state)
 {
     run("rm -rf %s/case && cp -r %s/kv %s/case && mkdir %s/case/snapshot-b.jam.tmp", base, base, base, base);
     char directory[128];
-    snprintf(directory, sizeof directory, "%s/case", base);
-    struct noun_home *home = noun_home_new(noun_arena_memory(HOME_BYTES));
+    struct noun_home *home;
+    struct store *store = open_case(directory, sizeof directory, &home);
     struct store_error error = { 0 };
-    struct store *store = store_open(directory, false, home, &error);
-    assert_non_null(store);
-    assert_true(store_recover(store, NULL, &error));
     struct snapshot_save_report report;
     assert_false(store_snapshot_save(store, &report, &error));
     assert_non_null(strstr(error.message, "snapshot-b.jam"));
@@ -308,6 +319,40 @@ static void test_failed_save_loses_nothing(void **state)
     assert_true(store_snapshot_describe(store, &description, &error));
     assert_true(description.files[0].valid && description.files[0].event_number == 60);
     assert_true(description.files[1].valid && description.files[1].event_number == 40);
+    store_close(store);
+    noun_home_free(home);
+}
+
+/* The panes' snapshot pane reads what the store reported: its kind when
+ * the snapshots are chosen, then the last snapshot saved. */
+static void test_saves_reach_the_panes(void **state)
+{
+    run("rm -rf %s/case && cp -r %s/kv %s/case", base, base, base);
+    char directory[128];
+    struct noun_home *home;
+    struct store *store = open_case(directory, sizeof directory, &home);
+    struct store_error error = { 0 };
+    struct store_snapshot_options keep = { .kind = SNAPSHOT_NONE };
+    assert_true(store_use_snapshots(store, &keep, &error));
+    struct monitor_view *view = malloc(sizeof *view);
+    assert_non_null(view);
+    monitor_read(monitor_process(), view);
+    assert_string_equal(view->snapshots.kind, "jam files");
+    assert_int_equal(view->snapshots.taken, 0);
+    struct snapshot_save_report report;
+    assert_true(store_snapshot_save(store, &report, &error));
+    monitor_read(monitor_process(), view);
+    assert_int_equal(view->snapshots.taken, 1);
+    assert_int_equal(view->snapshots.event, report.event_number);
+    assert_int_equal(view->snapshots.bytes, report.bytes);
+    assert_int_equal(view->snapshots.wall_ns, report.total_ns);
+    assert_true(view->snapshots.wall_ns > 0);
+    char a[160], b[160];
+    snprintf(a, sizeof a, "%s/snapshot-a.jam", directory);
+    snprintf(b, sizeof b, "%s/snapshot-b.jam", directory);
+    assert_int_equal(view->snapshots.file_bytes, file_size(a) + file_size(b));
+    assert_true(view->snapshots.file_bytes >= report.bytes);
+    free(view);
     store_close(store);
     noun_home_free(home);
 }
@@ -341,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_pending_spawns_survive),
         cmocka_unit_test(test_failed_save_loses_nothing),
         cmocka_unit_test(test_one_kind_per_store),
+        cmocka_unit_test(test_saves_reach_the_panes),
     };
     return cmocka_run_group_tests(tests, make_reference, drop_reference);
 }
