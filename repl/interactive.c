@@ -487,9 +487,7 @@ static void prompt_install(void)
      * \001 and \002 so they count as nothing. */
     const char *prompt = repl.entry.depth > 0 ? CONTINUATION_PROMPT : PROMPT;
     char coloured[64];
-    /* Under the panes the prompt is drawn by ncurses, which shows escape
-     * codes as text: it stays plain there. */
-    if (repl.coloured_prompt && !repl.panes.tui) {
+    if (repl.coloured_prompt) {
         snprintf(coloured, sizeof coloured, "\001" COLOUR_PROMPT "\002%s\001" COLOUR_RESET "\002", prompt);
         prompt = coloured;
     }
