@@ -13,6 +13,13 @@
  *
  * One process at a time: evlog_open takes an exclusive lock on the
  * directory (a `lock` file held with flock) for as long as the log is open.
+ * A store that can't be written (a read-only file system) opens read-only:
+ * reading works, every write fails saying so.
+ *
+ * The log proves it is whole: rows carry chained checksums, and
+ * events.head, beside the database, keeps the number and checksum of the
+ * last committed event, so a cursor reading to the end reports events
+ * lost from the end (deleted rows, a deleted -wal file), naming the first.
  *
  * Nothing here prints or exits; errors come back as a message naming the
  * store, and the event number when one is at fault.
@@ -25,7 +32,7 @@
 #include <stdint.h>
 
 /* The format this code writes, kept in PRAGMA user_version. */
-#define EVLOG_FORMAT 1
+#define EVLOG_FORMAT 2
 
 struct evlog;
 struct sqlite3;
@@ -42,6 +49,8 @@ struct evlog *evlog_open(const char *directory, bool create, struct evlog_error 
  * committed, so nothing promised is lost). */
 void evlog_close(struct evlog *log);
 const char *evlog_directory(const struct evlog *log);
+/* Why the store was opened read-only, or NULL when it is writable. */
+const char *evlog_read_only(const struct evlog *log);
 /* The database, for modules that keep their own tables in it (profiler). */
 struct sqlite3 *evlog_database(struct evlog *log);
 
@@ -91,6 +100,9 @@ void evlog_rollback(struct evlog *log);
 uint64_t evlog_uncommitted(const struct evlog *log);
 /* The number of the last event appended (committed or not); 0 for none. */
 uint64_t evlog_last_event(const struct evlog *log);
+/* The last event events.head says was committed (the log may be ahead of
+ * it by a batch after a crash, never behind unless events were lost). */
+uint64_t evlog_committed_event(const struct evlog *log);
 
 /* Reading events in order. */
 struct evlog_cursor;
@@ -101,8 +113,10 @@ void evlog_cursor_close(struct evlog_cursor *cursor);
 
 enum evlog_step { EVLOG_ROW, EVLOG_END, EVLOG_BAD };
 /* The next event, checked: its number follows the previous one (no gaps),
- * its kind is known and its checksum matches its contents.  EVLOG_BAD
- * fills *error with the event number and what is wrong. */
+ * its columns have their types, its kind is known and its chained checksum
+ * matches.  At the end, the log must reach the last committed event (or
+ * `to`).  A stray row (numbered 0 or below) fails the first step.
+ * EVLOG_BAD fills *error with the event number and what is wrong. */
 enum evlog_step evlog_cursor_next(struct evlog_cursor *cursor, struct evlog_record *record,
                                   struct evlog_error *error);
 

@@ -1,6 +1,8 @@
 /* Unit tests for snapshots/evlog: the schema and its version, appending in
  * batches, what survives a close without commit, reading back, and the
- * checks a cursor makes (checksums, gaps, kinds), the boot row, the lock. */
+ * checks a cursor makes (checksums, gaps, kinds, column types, stray rows,
+ * events lost from the end), the boot row, the lock, foreign and old
+ * databases, corruption. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -134,7 +136,7 @@ static void test_schema_and_version(void **state)
     struct evlog_error error = { 0 };
     assert_null(evlog_open(directory, false, &error));
     assert_non_null(strstr(error.message, "format 99"));
-    run_sql("PRAGMA user_version = 1");
+    run_sql("PRAGMA user_version = 2");
 }
 
 static void test_missing_store(void **state)
@@ -266,6 +268,173 @@ static void test_gap_and_kind_are_caught(void **state)
     run_sql("UPDATE events SET kind = 0 WHERE number = 3");
 }
 
+
+/* The first bad row when the log is read from `from` to the end. */
+static enum evlog_step step_to_end(struct evlog *log, uint64_t from, struct evlog_error *error)
+{
+    struct evlog_cursor *cursor = evlog_cursor_open(log, from, 0, error);
+    assert_non_null(cursor);
+    struct evlog_record record;
+    enum evlog_step step;
+    while ((step = evlog_cursor_next(cursor, &record, error)) == EVLOG_ROW)
+        ;
+    evlog_cursor_close(cursor);
+    return step;
+}
+
+static void test_lost_tail_is_named(void **state)
+{
+    /* rows deleted from the end: the log still reads as a whole log but
+     * for events.head */
+    run_sql("CREATE TABLE saved AS SELECT * FROM events WHERE number > 995; DELETE FROM events WHERE number > 995");
+    struct evlog *log = open_log(false);
+    assert_int_equal(evlog_committed_event(log), 1001);
+    struct evlog_error error = { 0 };
+    assert_int_equal(step_to_end(log, 1, &error), EVLOG_BAD);
+    assert_int_equal(error.event_number, 996);
+    assert_non_null(strstr(error.message, "event 996 is the first missing"));
+    /* and nothing more may be appended to it */
+    uint8_t byte = 1;
+    struct evlog_record record = { .number = 996, .kind = EVLOG_PLAIN, .event = &byte, .event_length = 1 };
+    assert_false(evlog_append(log, &record, &error));
+    assert_non_null(strstr(error.message, "lost committed events"));
+    evlog_close(log);
+    /* other rows put in their place fail where they differ from what
+     * was committed */
+    run_sql("INSERT INTO events SELECT * FROM saved WHERE number < 1001;"
+            "INSERT INTO events SELECT number, kind, event, source_event, source_effect + 1, mug, checksum "
+            "FROM saved WHERE number = 1001");
+    log = open_log(false);
+    assert_int_equal(step_to_end(log, 1, &error), EVLOG_BAD);
+    assert_int_equal(error.event_number, 1001);
+    evlog_close(log);
+    run_sql("DELETE FROM events WHERE number = 1001; INSERT INTO events SELECT * FROM saved WHERE number = 1001;"
+            "DROP TABLE saved");
+    log = open_log(false);
+    assert_int_equal(read_all(log), 1001);
+    evlog_close(log);
+}
+
+static void test_stray_rows_are_named(void **state)
+{
+    run_sql("INSERT INTO events (number, kind, event, mug, checksum) VALUES (-5, 0, X'01', 0, 0)");
+    struct evlog *log = open_log(false);
+    struct evlog_error error = { 0 };
+    assert_int_equal(step_to_end(log, 1, &error), EVLOG_BAD);
+    assert_non_null(strstr(error.message, "stray row numbered -5"));
+    evlog_close(log);
+    run_sql("UPDATE events SET number = 0 WHERE number = -5");
+    log = open_log(false);
+    assert_int_equal(step_to_end(log, 1, &error), EVLOG_BAD);
+    assert_non_null(strstr(error.message, "stray row numbered 0"));
+    evlog_close(log);
+    run_sql("DELETE FROM events WHERE number = 0; INSERT INTO events (number, kind, event, mug, checksum) "
+            "VALUES (5000, 0, X'01', 0, 0)");
+    log = open_log(false);
+    assert_int_equal(step_to_end(log, 1, &error), EVLOG_BAD);
+    assert_int_equal(error.event_number, 1002);
+    assert_non_null(strstr(error.message, "next row is 5000"));
+    evlog_close(log);
+    run_sql("DELETE FROM events WHERE number = 5000");
+}
+
+static void test_wrong_column_type_is_named(void **state)
+{
+    /* a column with INTEGER affinity keeps text that isn't a number */
+    run_sql("CREATE TABLE saved AS SELECT mug FROM events WHERE number = 10;"
+            "UPDATE events SET mug = printf('0x%x', mug) WHERE number = 10");
+    struct evlog *log = open_log(false);
+    struct evlog_error error = { 0 };
+    assert_int_equal(step_to_end(log, 1, &error), EVLOG_BAD);
+    assert_int_equal(error.event_number, 10);
+    assert_non_null(strstr(error.message, "its mug column holds text, not an integer"));
+    evlog_close(log);
+    run_sql("UPDATE events SET mug = (SELECT mug FROM saved) WHERE number = 10; DROP TABLE saved;"
+            "UPDATE events SET event = CAST(event AS TEXT) WHERE number = 11");
+    log = open_log(false);
+    assert_int_equal(step_to_end(log, 1, &error), EVLOG_BAD);
+    assert_non_null(strstr(error.message, "its event column holds text, not a blob"));
+    evlog_close(log);
+    run_sql("UPDATE events SET event = CAST(event AS BLOB) WHERE number = 11");
+    log = open_log(false);
+    assert_int_equal(read_all(log), 1001);
+    evlog_close(log);
+}
+
+/* A database at `path` made by `sql`, then opened as a store. */
+static void expect_refused(const char *sql, const char *expected)
+{
+    char store[128], path[160];
+    snprintf(store, sizeof store, "%s-foreign", directory);
+    snprintf(path, sizeof path, "%s/events.sqlite", store);
+    char command[300];
+    snprintf(command, sizeof command, "rm -rf '%s' && mkdir -p '%s'", store, store);
+    assert_int_equal(system(command), 0);
+    sqlite3 *database;
+    assert_int_equal(sqlite3_open(path, &database), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(database, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(database);
+    struct evlog_error error = { 0 };
+    assert_null(evlog_open(store, true, &error));
+    if (!strstr(error.message, expected))
+        fail_msg("expected \"%s\" in: %s", expected, error.message);
+    /* nothing was added to it */
+    assert_int_equal(sqlite3_open(path, &database), SQLITE_OK);
+    sqlite3_stmt *select;
+    assert_int_equal(sqlite3_prepare_v2(database, "SELECT count(*) FROM sqlite_master WHERE name = 'runs' OR "
+                                        "name = 'boot' AND NOT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'old')",
+                                        -1, &select, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(select), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(select, 0), 0);
+    sqlite3_finalize(select);
+    sqlite3_close(database);
+}
+
+static void test_foreign_and_old_databases_are_refused(void **state)
+{
+    expect_refused("CREATE TABLE notes (body TEXT); CREATE TABLE tags (name TEXT)",
+                   "not a nocklab store (application_id 0, user_version 0, tables: notes, tags)");
+    expect_refused("PRAGMA application_id = 42", "not a nocklab store (application_id 42");
+    expect_refused("CREATE TABLE boot (id); CREATE TABLE events (number); CREATE TABLE old (x); "
+                   "PRAGMA user_version = 1",
+                   "older nocklab (format 1");
+}
+
+static void test_corruption_is_named(void **state)
+{
+    char store[128], path[160], command[400];
+    snprintf(store, sizeof store, "%s-corrupt", directory);
+    snprintf(command, sizeof command, "rm -rf '%s' && cp -r '%s' '%s'", store, directory, store);
+    assert_int_equal(system(command), 0);
+    /* scribble over the pages after the first: the tables' b-trees */
+    snprintf(path, sizeof path, "%s/events.sqlite", store);
+    FILE *file = fopen(path, "r+b");
+    assert_non_null(file);
+    fseek(file, 0, SEEK_END);
+    long size = ftell(file);
+    for (long at = 4096; at < size; at += 4096) {
+        fseek(file, at, SEEK_SET);
+        fwrite("\xff\xff\xff\xff\x13\x37\x13\x37garbage garbage", 1, 24, file);
+    }
+    fclose(file);
+    struct evlog_error error = { 0 };
+    struct evlog *log = evlog_open(store, false, &error);
+    if (log) {
+        char *name;
+        uint8_t *bytes;
+        size_t length;
+        uint32_t mug;
+        if (evlog_read_boot(log, &name, &bytes, &length, &mug, &error)) {
+            free(name);
+            free(bytes);
+            assert_int_equal(step_to_end(log, 1, &error), EVLOG_BAD);
+        }
+        evlog_close(log);
+    }
+    if (!strstr(error.message, "is damaged") || !strstr(error.message, store) || strstr(error.message, ":boot"))
+        fail_msg("not named as corruption: %s", error.message);
+}
+
 static void test_one_process_at_a_time(void **state)
 {
     struct evlog *log = open_log(false);
@@ -289,6 +458,11 @@ int main(void)
         cmocka_unit_test(test_uncommitted_batch_is_dropped),
         cmocka_unit_test(test_changed_byte_is_caught),
         cmocka_unit_test(test_gap_and_kind_are_caught),
+        cmocka_unit_test(test_lost_tail_is_named),
+        cmocka_unit_test(test_stray_rows_are_named),
+        cmocka_unit_test(test_wrong_column_type_is_named),
+        cmocka_unit_test(test_foreign_and_old_databases_are_refused),
+        cmocka_unit_test(test_corruption_is_named),
         cmocka_unit_test(test_one_process_at_a_time),
     };
     return cmocka_run_group_tests(tests, make_directory, remove_directory);
