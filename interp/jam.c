@@ -1152,7 +1152,15 @@ bool jam_cue_bytes(struct noun_region *region, const uint8_t *bytes, size_t leng
         return cue_fail(error, 0, "empty input (the atom 0 is no jam)");
     if (length > UINT64_MAX / 8)
         return cue_fail(error, 0, "input too large");
-    struct bit_reader reader = { bytes, length, (uint64_t)length * 8 };
+    /* The jam is an atom: its bits end at its highest set bit.  Bytes of
+     * zeros after it, and the zero bits above that bit in its last byte,
+     * are padding, not input that remains. */
+    while (length > 0 && bytes[length - 1] == 0)
+        length--;
+    if (length == 0)
+        return cue_fail(error, 0, "the input is all zero bytes (the atom 0 is no jam)");
+    uint64_t total_bits = (uint64_t)(length - 1) * 8 + (uint64_t)(32 - __builtin_clz(bytes[length - 1]));
+    struct bit_reader reader = { bytes, length, total_bits };
     bool ok = workspace_prepare(space, reader.total_bits) ? cue_run(space, region, &reader, out, error)
                                                            : out_of_memory(error, 0);
     workspace_release(space);

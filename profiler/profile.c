@@ -25,6 +25,7 @@
  * there rather than from the runs row.
  */
 #include "profiler/profile.h"
+#include "snapshots/atomic_file.h"
 #include "interp/clock.h"
 
 #include <errno.h>
@@ -704,15 +705,19 @@ static void write_json_text(FILE *file, const char *text)
     }
 }
 
-static bool close_export(FILE *file, const char *path, bool ok, struct profile_error *error)
+/* Finish an export: commit the file when everything went well, else leave
+ * whatever was at the path as it was. */
+static bool close_export(struct atomic_file *file, bool ok, struct profile_error *error)
 {
-    if (ferror(file))
-        ok = false;
-    if (fclose(file) != 0)
-        ok = false;
-    if (!ok && error && !error->message[0])
-        set_error(error, "cannot write %s: %s", path, strerror(errno));
-    return ok;
+    if (!ok) {
+        atomic_file_abandon(file);
+        return false;
+    }
+    char why[300];
+    if (atomic_file_commit(file, why, sizeof why))
+        return true;
+    set_error(error, "%s", why);
+    return false;
 }
 
 static void write_trace_header(FILE *file, const struct profile_run_info *info)
@@ -851,16 +856,18 @@ bool profile_export_trace(struct evlog *log, int64_t run_id, const char *path, u
     *events_written = 0;
     if (!find_run(log, run_id, &info, error))
         return false;
-    FILE *file = fopen(path, "w");
-    if (!file) {
-        set_error(error, "cannot write %s: %s", path, strerror(errno));
+    char why[300];
+    struct atomic_file *export = atomic_file_begin(path, why, sizeof why);
+    if (!export) {
+        set_error(error, "%s", why);
         return false;
     }
+    FILE *file = atomic_file_stream(export);
     write_trace_header(file, &info);
     bool ok = write_trace_events(file, evlog_database(log), run_id, events_written, error) &&
               write_trace_spans(file, evlog_database(log), run_id, error);
     fputs("\n]}\n", file);
-    return close_export(file, path, ok, error);
+    return close_export(export, ok, error);
 }
 
 bool profile_export_csv(struct evlog *log, int64_t run_id, const char *path, uint64_t *events_written,
@@ -879,12 +886,14 @@ bool profile_export_csv(struct evlog *log, int64_t run_id, const char *path, uin
                  "FROM profile p WHERE p.run = ?1 ORDER BY p.event",
                  &select, error))
         return false;
-    FILE *file = fopen(path, "w");
-    if (!file) {
+    char why[300];
+    struct atomic_file *export = atomic_file_begin(path, why, sizeof why);
+    if (!export) {
         sqlite3_finalize(select);
-        set_error(error, "cannot write %s: %s", path, strerror(errno));
+        set_error(error, "%s", why);
         return false;
     }
+    FILE *file = atomic_file_stream(export);
     sqlite3_bind_int64(select, 1, run_id);
     fputs("event,start_ns,wall_ns,cpu_ns,steps,bytes_allocated,copy_out_bytes,dedup_lookups,dedup_hits,"
           "scratch_collections,scratch_collect_ns,copy_out_ns,home_collect_ns,commit_wait_ns,bout_spans,bout_ns\n",
@@ -900,7 +909,7 @@ bool profile_export_csv(struct evlog *log, int64_t run_id, const char *path, uin
     bool ok = status == SQLITE_DONE;
     if (!ok)
         set_error(error, "profile: cannot read run %lld: %s", (long long)run_id, sqlite3_errmsg(database));
-    return close_export(file, path, ok, error);
+    return close_export(export, ok, error);
 }
 
 /* ---- one event across runs ------------------------------------------------------ */

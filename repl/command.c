@@ -9,10 +9,14 @@
 #include "interp/clock.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "interp/jam.h"
 #include "interp/mug.h"
@@ -23,6 +27,7 @@
 #include "repl/commands_kernel.h"
 #include "repl/commands_profile.h"
 #include "repl/expression.h"
+#include "snapshots/atomic_file.h"
 
 /* :save writes noun text only for nouns this small as a tree: text repeats
  * every shared subtree, so a compact noun can be astronomically long as
@@ -412,37 +417,109 @@ static enum session_result command_time(struct session *session, const struct co
     return result;
 }
 
-/* The whole file in malloc'd memory; NULL (after saying why) on failure. */
-static uint8_t *read_file(const char *path, size_t *length, const struct session_output *output)
+/* What a file argument of :load is, for the message that refuses it. */
+static const char *file_kind(mode_t mode)
 {
-    FILE *file = fopen(path, "rb");
-    if (!file) {
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "not a regular file";
+}
+
+/* Open what :load reads: `-` is standard input; anything else must be a
+ * regular file (a FIFO with no writer would block forever, /dev/zero
+ * never ends).  The open doesn't block: O_NONBLOCK, cleared once it is
+ * known to be a regular file. */
+static int open_for_load(const char *path, const struct session_output *output)
+{
+    if (strcmp(path, "-") == 0)
+        return STDIN_FILENO;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         session_print_error(output, "error: cannot open %s: %s", path, strerror(errno));
-        return NULL;
+        return -1;
     }
+    struct stat status;
+    if (fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+        session_print_error(output, "error: %s is %s; :load reads regular files (or - for standard input)", path,
+                            fstat(fd, &status) != 0 ? "unreadable" : file_kind(status.st_mode));
+        close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
+/* Wait until `fd` has something to read or the line is interrupted;
+ * standard input may be a terminal or a pipe that stays silent. */
+static bool wait_readable(struct session *session, int fd)
+{
+    struct pollfd wanted = { .fd = fd, .events = POLLIN };
+    while (!session_interrupted(session)) {
+        int ready = poll(&wanted, 1, 100);
+        if (ready > 0 || (ready < 0 && errno != EINTR))
+            return true;
+    }
+    return false;
+}
+
+/* The whole file in malloc'd memory, at most :set load-limit; NULL (after
+ * saying why) on failure, on an interrupt, or past the limit. */
+static uint8_t *read_file(struct session *session, const char *path, size_t *length,
+                          const struct session_output *output)
+{
+    int fd = open_for_load(path, output);
+    if (fd < 0)
+        return NULL;
+    uint64_t limit = commands_explore_load_limit_bytes();
     size_t capacity = 1 << 16, used = 0;
     uint8_t *bytes = malloc(capacity);
-    while (bytes) {
-        used += fread(bytes + used, 1, capacity - used, file);
-        if (used < capacity)
-            break;
-        uint8_t *bigger = capacity <= SIZE_MAX / 2 ? realloc(bytes, capacity * 2) : NULL;
-        if (!bigger) {
-            free(bytes);
-            bytes = NULL;
+    const char *failure = bytes ? NULL : "out of memory";
+    while (!failure) {
+        if (session_interrupted(session) || (fd == STDIN_FILENO && !wait_readable(session, fd))) {
+            failure = "interrupted";
             break;
         }
-        bytes = bigger;
-        capacity *= 2;
+        if (used == capacity) {
+            uint8_t *bigger = capacity <= SIZE_MAX / 2 ? realloc(bytes, capacity * 2) : NULL;
+            if (!bigger) {
+                failure = "out of memory";
+                break;
+            }
+            bytes = bigger;
+            capacity *= 2;
+        }
+        ssize_t got = read(fd, bytes + used, capacity - used);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            failure = strerror(errno);
+            break;
+        }
+        if (got == 0)
+            break;
+        used += (size_t)got;
+        if (used > limit)
+            failure = "too big";
     }
-    if (!bytes) {
-        session_print_error(output, "error: out of memory reading %s", path);
-    } else if (ferror(file)) {
-        session_print_error(output, "error: cannot read %s: %s", path, strerror(errno));
+    if (fd != STDIN_FILENO)
+        close(fd);
+    if (failure && strcmp(failure, "too big") == 0)
+        session_print_error(output, "error: %s is bigger than the load limit of %llu MiB (:set load-limit N raises it)",
+                            path, (unsigned long long)(limit >> 20));
+    else if (failure)
+        session_print_error(output, "error: cannot read %s: %s", path, failure);
+    if (failure) {
         free(bytes);
-        bytes = NULL;
+        return NULL;
     }
-    fclose(file);
     *length = used;
     return bytes;
 }
@@ -468,6 +545,17 @@ static void blank_comments(char *text, size_t length)
     }
 }
 
+/* Whether noun text stops inside an atom or name: `123` cut from `12345`
+ * parses, as another noun.  Text that ends with a blank, a ']' or a
+ * closing quote ends where its writer ended it. */
+static bool ends_mid_noun(const char *text, size_t length)
+{
+    if (length == 0)
+        return false;
+    char last = text[length - 1];
+    return last != ' ' && last != '\t' && last != '\n' && last != '\r' && last != ']' && last != '\'' && last != '"';
+}
+
 static enum session_result command_load(struct session *session, const struct command_arguments *arguments,
                                         const struct session_output *output)
 {
@@ -478,7 +566,7 @@ static enum session_result command_load(struct session *session, const struct co
         return SESSION_FAILED;
     double started = clock_wall_seconds();
     size_t length = 0;
-    uint8_t *bytes = read_file(path, &length, output);
+    uint8_t *bytes = read_file(session, path, &length, output);
     if (!bytes) {
         free(path);
         return SESSION_FAILED;
@@ -493,6 +581,11 @@ static enum session_result command_load(struct session *session, const struct co
         parsed = text_parse(region, (const char *)bytes, length, NULL, NULL, &value, &error);
         if (!parsed)
             session_print_error(output, "error: %s: %s", path, error.message);
+        else if ((parsed = !ends_mid_noun((const char *)bytes, length)) == false)
+            session_print_error(output,
+                                "error: %s ends mid-noun, with no blank after its last atom at byte %zu: it may have "
+                                "been cut short (a whole file ends with a newline, as :save writes it)",
+                                path, length);
     } else {
         struct jam_error error = { 0 };
         parsed = jam_cue_bytes(region, bytes, length, &value, &error);
@@ -520,19 +613,15 @@ static enum session_result command_load(struct session *session, const struct co
     return SESSION_OK;
 }
 
+/* Replace the file at `path` whole (snapshots/atomic_file.h): on any
+ * failure, what was there stays as it was. */
 static bool write_file(const char *path, const char *bytes, size_t length, const struct session_output *output)
 {
-    FILE *file = fopen(path, "wb");
-    if (!file) {
-        session_print_error(output, "error: cannot write %s: %s", path, strerror(errno));
-        return false;
-    }
-    bool ok = fwrite(bytes, 1, length, file) == length;
-    if (fclose(file) != 0)
-        ok = false;
-    if (!ok)
-        session_print_error(output, "error: cannot write %s: %s", path, strerror(errno));
-    return ok;
+    char why[300];
+    if (atomic_file_write(path, bytes, length, why, sizeof why))
+        return true;
+    session_print_error(output, "error: %s", why);
+    return false;
 }
 
 static enum session_result command_save(struct session *session, const struct command_arguments *arguments,

@@ -332,6 +332,35 @@ static void describe_scratch_max(struct session *session, char *out, size_t size
     memory_format_size(nock_default_scratch_bytes(), out, size);
 }
 
+/* :load reads at most this many MiB: a quarter of the machine's memory,
+ * and no more than 1 GiB, unless set. */
+static uint64_t load_limit_mib;
+
+static uint64_t default_load_limit_mib(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+    uint64_t quarter = pages > 0 && page_size > 0 ? ((uint64_t)pages * (uint64_t)page_size / 4) >> 20 : 1024;
+    return quarter < 1024 ? (quarter ? quarter : 1) : 1024;
+}
+
+uint64_t commands_explore_load_limit_bytes(void)
+{
+    if (!load_limit_mib)
+        load_limit_mib = default_load_limit_mib();
+    return load_limit_mib << 20;
+}
+
+static bool apply_load_limit(struct session *session, const char *value, size_t length,
+                             const struct session_output *output)
+{
+    return parse_count(value, length, 1, 1 << 20, &load_limit_mib, "load-limit", output);
+}
+
+static void describe_load_limit(struct session *session, char *out, size_t size)
+{
+    snprintf(out, size, "%llu", (unsigned long long)(commands_explore_load_limit_bytes() >> 20));
+}
+
 static const struct setting settings[] = {
     { "print", "dec|hex|hoon|cord|tape|term", "how atoms print", apply_print, describe_print },
     { "print-cells", "N", "values print at most N cells, the rest elided (0: no limit)", apply_print_cells,
@@ -347,6 +376,7 @@ static const struct setting settings[] = {
     { "home-max", "SIZE", "address space home reserved at start (--home-max)", apply_home_max, describe_home_max },
     { "scratch-max", "SIZE", "each scratch half of kernels and spawns made from now on", apply_scratch_max,
       describe_scratch_max },
+    { "load-limit", "N", ":load reads files of at most N MiB", apply_load_limit, describe_load_limit },
 };
 
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])

@@ -14,6 +14,7 @@
 #define NOCKLAB_COMMANDS_EXPLORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "repl/command.h"
 #include "repl/session.h"
 
@@ -31,6 +32,9 @@ const char *commands_explore_setting_values(size_t index);
  * its text, anything else with terms, cords and tapes as such. */
 struct text_buffer;
 bool commands_explore_append_clue(struct text_buffer *buffer, noun tag, noun clue);
+
+/* The most :load reads, in bytes (:set load-limit, in MiB). */
+uint64_t commands_explore_load_limit_bytes(void);
 
 /* The rows repl/command.c puts in its table. */
 #define COMMANDS_EXPLORE_ROWS                                                                                   \

@@ -140,11 +140,26 @@ static bool append_effect(struct text_buffer *buffer, noun effect)
 }
 
 
-static void print_store_error(const struct session_output *output, const struct store_error *error)
+/* A store's failure: its message, then the kernel's crash trace when an
+ * event was refused, which :trace shows again afterwards. */
+static void print_store_error(struct session *session, const struct session_output *output, const char *prefix,
+                              const struct store_error *error)
 {
-    session_print_error(output, "error: %s", error->message);
-    if (error->trace)
+    session_print_error(output, "error: %s%s", prefix, error->message);
+    if (error->trace) {
         session_print_trace(output, error->trace);
+        session_keep_crash(session, error->trace, error->message);
+    }
+}
+
+/* Whether this line was interrupted (a Ctrl-C during one step of it stops
+ * the steps after it too); says so when it was. */
+static bool line_interrupted(struct session *session, const struct session_output *output)
+{
+    if (!session_interrupted(session))
+        return false;
+    session_print_error(output, "error: interrupted");
+    return true;
 }
 
 /* A progress bar on standard error, when it is a terminal.  The last
@@ -260,25 +275,27 @@ static struct store *open_store(struct session *session, bool create, bool rebui
     if (!commands->store) {
         commands->store = store_open(commands->directory, create, session_home(session), &error);
         if (!commands->store) {
-            print_store_error(output, &error);
+            print_store_error(session, output, "", &error);
             if (!create && !strstr(error.message, "--store"))
                 session_print_error(output, "  (--store DIR picks another store)");
             return NULL;
         }
         if (!use_chosen_backend(commands->store, &error))
-            print_store_error(output, &error); /* it stays on serial */
+            print_store_error(session, output, "", &error); /* it stays on serial */
         struct store_snapshot_options snapshots = { .every = session_snap_every(session) };
         const char *kind = session_snapshot_kind(session);
         if ((kind && !snapshot_kind_parse(kind, &snapshots.kind)) ||
             !store_use_snapshots(commands->store, &snapshots, &error)) {
             if (kind && !snapshots.kind)
                 snprintf(error.message, sizeof error.message, "--snapshot takes jam or pma, not %s", kind);
-            print_store_error(output, &error);
+            print_store_error(session, output, "", &error);
             store_close(commands->store);
             commands->store = NULL;
             return NULL;
         }
     }
+    if (line_interrupted(session, output))
+        return NULL;
     if (!rebuild)
         return commands->store;
     struct store_listener listener = listener_for(output);
@@ -291,9 +308,11 @@ static struct store *open_store(struct session *session, bool create, bool rebui
     if (held)
         noun_home_root_remove(home, held);
     if (!recovered) {
-        print_store_error(output, &error);
+        print_store_error(session, output, "", &error);
         return NULL;
     }
+    if (line_interrupted(session, output))
+        return NULL;
     return commands->store;
 }
 
@@ -315,7 +334,7 @@ bool commands_kernel_use_backend(struct session *session, const char *chosen, un
     }
     struct store_error error = { 0 };
     if (commands->store && !store_set_backend(commands->store, name, workers, &error)) {
-        print_store_error(output, &error);
+        print_store_error(session, output, "", &error);
         return false;
     }
     commands_kernel_choose_backend(name, workers, backend_choice.ordered);
@@ -391,7 +410,7 @@ enum session_result commands_kernel_boot(struct session *session, const struct c
         return SESSION_FAILED;
     struct store_error error = { 0 };
     if (!store_boot(store, name, kernel, &error)) {
-        print_store_error(output, &error);
+        print_store_error(session, output, "", &error);
         return SESSION_FAILED;
     }
     struct noun_census census;
@@ -415,9 +434,7 @@ enum session_result commands_kernel_poke(struct session *session, const struct c
     struct store_listener listener = listener_for(output);
     struct store_error error = { 0 };
     if (!store_poke(store, event, &listener, &error)) {
-        session_print_error(output, "error: event refused: %s", error.message);
-        if (error.trace)
-            session_print_trace(output, error.trace);
+        print_store_error(session, output, "event refused: ", &error);
         return SESSION_FAILED;
     }
     return SESSION_OK;
@@ -442,6 +459,23 @@ enum session_result commands_kernel_state(struct session *session, const struct 
 }
 
 /* ---- :replay ------------------------------------------------------------------------- */
+
+/* A count, seed or event number: decimal digits, at most the largest
+ * SQLite integer (2^63-1); anything else, including a number that doesn't
+ * fit, is refused rather than clamped. */
+static bool parse_count(const char *text, uint64_t *value)
+{
+    uint64_t number = 0;
+    if (!*text)
+        return false;
+    for (const char *at = text; *at; at++) {
+        if (*at < '0' || *at > '9' || number > (INT64_MAX - (uint64_t)(*at - '0')) / 10)
+            return false;
+        number = number * 10 + (uint64_t)(*at - '0');
+    }
+    *value = number;
+    return true;
+}
 
 /* Parse "--from N" and "--to M" (also --from=N) from words; false with a
  * message on anything else. */
@@ -468,10 +502,9 @@ static bool parse_range(int count, char **words, uint64_t *from, uint64_t *to, c
             snprintf(why, why_size, "unexpected %s (use --from N and --to M)", words[i]);
             return false;
         }
-        char *end;
-        unsigned long long number = strtoull(value, &end, 10);
-        if (!*value || *end || value[0] == '-' || number == 0) {
-            snprintf(why, why_size, "expected an event number (1 or more) after %.*s, not '%s'",
+        uint64_t number;
+        if (!parse_count(value, &number) || number == 0) {
+            snprintf(why, why_size, "expected an event number (1 to 2^63-1) after %.*s, not '%s'",
                      target == from ? 6 : 4, target == from ? "--from" : "--to", value);
             return false;
         }
@@ -540,9 +573,7 @@ enum session_result commands_kernel_replay(struct session *session, const struct
     struct store_replay_result result;
     struct store_error error = { 0 };
     if (!store_replay(store, from, to, &listener, &result, &error)) {
-        session_print_error(output, "error: replay stopped: %s", error.message);
-        if (error.trace)
-            session_print_trace(output, error.trace);
+        print_store_error(session, output, "replay stopped: ", &error);
         return SESSION_FAILED;
     }
     char line[256];
@@ -564,12 +595,12 @@ static void print_saved(const struct session_output *output, const struct snapsh
                   report->file, bytes, fsync, total);
 }
 
-static enum session_result snap_info(struct store *store, const struct session_output *output)
+static enum session_result snap_info(struct session *session, struct store *store, const struct session_output *output)
 {
     struct snapshot_description description;
     struct store_error error = { 0 };
     if (!store_snapshot_describe(store, &description, &error)) {
-        print_store_error(output, &error);
+        print_store_error(session, output, "", &error);
         return SESSION_FAILED;
     }
     session_print(output, "snapshots of %s: kind %s", store_directory(store), snapshot_kind_name(description.kind));
@@ -630,12 +661,12 @@ enum session_result commands_kernel_snap(struct session *session, const struct c
     if (!store)
         return SESSION_FAILED;
     if (is_info)
-        return snap_info(store, output);
+        return snap_info(session, store, output);
     struct store_error error = { 0 };
     if (is_save) {
         struct snapshot_save_report report;
         if (!store_snapshot_save(store, &report, &error)) {
-            print_store_error(output, &error);
+            print_store_error(session, output, "", &error);
             return SESSION_FAILED;
         }
         print_saved(output, &report);
@@ -644,7 +675,7 @@ enum session_result commands_kernel_snap(struct session *session, const struct c
     struct store_listener listener = listener_for(output);
     struct store_replay_result result;
     if (!store_snapshot_load(store, event_number, &listener, &result, &error)) {
-        print_store_error(output, &error);
+        print_store_error(session, output, "", &error);
         return SESSION_FAILED;
     }
     session_print(output, "loaded the snapshot of event %llu and replayed %llu events after it: event %llu mug 0x%x",
@@ -800,7 +831,7 @@ enum session_result commands_kernel_event(struct session *session, const struct 
     struct store_listener listener = listener_for(output);
     struct store_error error = { 0 };
     if (!store_event(store, number, &listener, print_event, (void *)output, &error)) {
-        print_store_error(output, &error);
+        print_store_error(session, output, "", &error);
         return SESSION_FAILED;
     }
     struct event_rows rows = { output, 0 };
@@ -997,15 +1028,7 @@ static struct store_listener subcommand_listener(void)
     return (struct store_listener){ .notice = stderr_notice, .progress = show_progress };
 }
 
-static bool parse_count(const char *text, uint64_t *value)
-{
-    char *end;
-    if (!*text || *text == '-')
-        return false;
-    unsigned long long number = strtoull(text, &end, 10);
-    *value = number;
-    return *end == '\0';
-}
+
 
 /* ---- panes and sampling for a subcommand (--tui, --prof FILE) ----------------------- */
 
@@ -1167,6 +1190,10 @@ static int run_replay(struct noun_home *home, const char *directory, uint64_t fr
         snprintf(last, sizeof last, "event %llu mug 0x%x", (unsigned long long)result.last_event, (unsigned)result.mug);
     }
     finish_subcommand(tui, store, report, last);
+    /* The refused event's trace (a home noun, so it outlives the store)
+     * comes after the report, once the panes are closed. */
+    if (status && error.trace)
+        session_print_trace(&session_output_stdio, error.trace);
     return status;
 }
 
@@ -1190,7 +1217,7 @@ int commands_kernel_main(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--seed") == 0 && strcmp(subcommand, "gen") == 0) {
             if (i + 1 >= argc || !parse_count(argv[i + 1], &seed))
-                return usage_error("--seed needs a number%s", "");
+                return usage_error("--seed needs a number from 0 to 2^63-1%s", "");
             i++;
         } else if (strcmp(argv[i], "--snapshot") == 0) {
             if (i + 1 >= argc || !snapshot_kind_parse(argv[i + 1], &snapshots.kind))
@@ -1234,7 +1261,7 @@ int commands_kernel_main(int argc, char **argv)
         else if (!samples_known(words[0]))
             status = usage_error("no sample named %s (the samples are counter, kv, jobs, mix)", words[0]);
         else if (!parse_count(words[1], &events))
-            status = usage_error("N must be a number of events, not %s", words[1]);
+            status = usage_error("N must be a number of events (0 to 2^63-1), not %s", words[1]);
         else
             status = run_gen(home, words[0], events, words[2], seed, &snapshots);
     } else {

@@ -385,9 +385,9 @@ static bool close_bracket(struct evaluation *e, noun *cell)
     struct expression_evaluator *s = e->stacks;
     struct frame bracket = s->frames[--s->frame_count];
     size_t count = s->value_count - bracket.value_start;
-    if (count < 2)
-        return fail(e, EXPRESSION_SYNTAX, bracket.column, "the cell opened at column %zu needs at least two elements",
-                    bracket.column);
+    if (count < 2) /* the fault is at the ']', just read */
+        return fail(e, EXPRESSION_SYNTAX, e->position, "expected %s element at column %zu: the cell opened at column %zu needs two",
+                    count ? "a second" : "an", e->position, bracket.column);
     noun result = s->values[s->value_count - 1];
     for (size_t i = s->value_count - 1; i-- > bracket.value_start;)
         result = noun_cell_new(e->region, s->values[i], result);
@@ -436,8 +436,9 @@ static bool reduce(struct evaluation *e, noun value, noun *out, bool *finished)
                         e->length + 1, top->column);
         if (e->position == before) {
             char buffer[16];
-            return fail(e, EXPRESSION_SYNTAX, e->position + 1, "expected a space or ']' at column %zu, found %s",
-                        e->position + 1, describe_character(e->text[e->position], buffer));
+            return fail(e, EXPRESSION_SYNTAX, e->position + 1,
+                        "expected a blank or ']' after an element at column %zu, found %s", e->position + 1,
+                        describe_character(e->text[e->position], buffer));
         }
         *finished = false;
         return true;

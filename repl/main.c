@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "interp/backend.h"
@@ -182,6 +183,12 @@ static bool run_file(struct session *session, const char *path)
     FILE *file = fopen(path, "r");
     if (!file) {
         fprintf(stderr, "error: cannot open %s: %m\n", path);
+        return false;
+    }
+    struct stat status;
+    if (fstat(fileno(file), &status) == 0 && S_ISDIR(status.st_mode)) {
+        fprintf(stderr, "error: %s is a directory, not a file of lines to run (--store DIR names a store)\n", path);
+        fclose(file);
         return false;
     }
     bool ok = session_run_stream(session, file, path, &session_output_stdio);

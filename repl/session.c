@@ -562,6 +562,13 @@ static void remember_crash(struct session *session, const struct expression_erro
     snprintf(session->last_crash_message, sizeof session->last_crash_message, "%s", error->message);
 }
 
+void session_keep_crash(struct session *session, noun trace, const char *message)
+{
+    session->last_crash_trace = trace;
+    session->has_crashed = true;
+    snprintf(session->last_crash_message, sizeof session->last_crash_message, "%s", message);
+}
+
 bool session_last_crash(struct session *session, noun *trace, const char **message)
 {
     if (!session->has_crashed)

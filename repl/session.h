@@ -107,6 +107,9 @@ bool session_is_interactive(const struct session *session);
  * first, kept in home until the next crash) and its message.  False before
  * any crash. */
 bool session_last_crash(struct session *session, noun *trace, const char **message);
+/* Keep a crash that happened elsewhere (a kernel refusing an event) as the
+ * last one, for :trace; `trace` is a noun in home. */
+void session_keep_crash(struct session *session, noun trace, const char *message);
 
 /* ---- for commands (repl/command.c) -------------------------------------- */
 

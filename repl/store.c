@@ -1479,6 +1479,11 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
     }
     if (ok && step == EVLOG_BAD)
         ok = fail(error, log_error.event_number, "%s", log_error.message);
+    /* an interrupt that came while the last event ran, after the kernel's
+     * last look, still stops the replay */
+    if (ok && store->interrupt_requested)
+        ok = fail(error, kernel_event_number(kernel), "interrupted after event %llu",
+                  (unsigned long long)kernel_event_number(kernel));
     evlog_cursor_close(cursor);
     if (ok && to && kernel_event_number(kernel) < to)
         ok = fail(error, 0, "the log ends at event %llu, before event %llu", (unsigned long long)kernel_event_number(kernel),
