@@ -824,7 +824,18 @@ struct bit_reader {
     const uint8_t *bytes;
     size_t length;
     uint64_t total_bits;
+    uint64_t atom_bits; /* up to the highest set bit: what messages count */
 };
+
+/* The bits of the atom the bytes spell: zero bits above its highest set
+ * bit (in its last byte, or whole zero bytes) pad it, and a message that
+ * counts the bits that remain leaves them out. */
+static uint64_t atom_bit_length(const uint8_t *bytes, size_t length)
+{
+    while (length > 0 && bytes[length - 1] == 0)
+        length--;
+    return length ? (uint64_t)(length - 1) * 8 + (uint64_t)(32 - __builtin_clz(bytes[length - 1])) : 0;
+}
 
 /* The 64 bits starting at bit `position`; bits past the end read as 0
  * (callers check lengths against total_bits themselves). */
@@ -1016,7 +1027,8 @@ static bool read_length(const struct bit_reader *reader, uint64_t *position, uin
     after += low_bits;
     if (length > reader->total_bits - after)
         return cue_fail(error, start, "length claims %llu bits but only %llu remain",
-                        (unsigned long long)length, (unsigned long long)(reader->total_bits - after));
+                        (unsigned long long)length,
+                        (unsigned long long)(reader->atom_bits > after ? reader->atom_bits - after : 0));
     *bits = length;
     *position = after;
     return true;
@@ -1152,15 +1164,7 @@ bool jam_cue_bytes(struct noun_region *region, const uint8_t *bytes, size_t leng
         return cue_fail(error, 0, "empty input (the atom 0 is no jam)");
     if (length > UINT64_MAX / 8)
         return cue_fail(error, 0, "input too large");
-    /* The jam is an atom: its bits end at its highest set bit.  Bytes of
-     * zeros after it, and the zero bits above that bit in its last byte,
-     * are padding, not input that remains. */
-    while (length > 0 && bytes[length - 1] == 0)
-        length--;
-    if (length == 0)
-        return cue_fail(error, 0, "the input is all zero bytes (the atom 0 is no jam)");
-    uint64_t total_bits = (uint64_t)(length - 1) * 8 + (uint64_t)(32 - __builtin_clz(bytes[length - 1]));
-    struct bit_reader reader = { bytes, length, total_bits };
+    struct bit_reader reader = { bytes, length, (uint64_t)length * 8, atom_bit_length(bytes, length) };
     bool ok = workspace_prepare(space, reader.total_bits) ? cue_run(space, region, &reader, out, error)
                                                            : out_of_memory(error, 0);
     workspace_release(space);

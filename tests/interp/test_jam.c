@@ -534,6 +534,19 @@ static void test_error_bad_backrefs(void **state)
     assert_true(noun_equal(n, noun_cell_new(region, 0, 0)));
 }
 
+static void test_error_counts_no_padding(void **state)
+{
+    (void)state;
+    uint8_t buffer[8];
+    /* An atom whose length says 8 bits, with only 1 of them given; the
+     * 6 zero bits that pad the second byte are not input that remains. */
+    size_t length = pack_bits("0 0000 1 000 1", buffer, sizeof buffer);
+    assert_int_equal(length, 2);
+    struct jam_error error = expect_cue_error(buffer, length);
+    if (!strstr(error.message, "claims 8 bits but only 1 remain"))
+        fail_msg("%s", error.message);
+}
+
 static void test_error_huge_lengths(void **state)
 {
     (void)state;
@@ -652,6 +665,7 @@ int main(void)
         cmocka_unit_test_setup(test_error_empty_and_cell, reset_region),
         cmocka_unit_test_setup(test_error_truncated, reset_region),
         cmocka_unit_test_setup(test_error_bad_backrefs, reset_region),
+        cmocka_unit_test_setup(test_error_counts_no_padding, reset_region),
         cmocka_unit_test_setup(test_error_huge_lengths, reset_region),
         cmocka_unit_test_setup(test_garbage_never_crashes, reset_region),
         cmocka_unit_test_setup(test_ivory_pill, reset_region),

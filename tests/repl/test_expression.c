@@ -116,6 +116,30 @@ static void expect_expression_value(const char *text, const char *expected)
 }
 
 /* The expression must fail with this status at this column (0: any). */
+/* The message docs/noun-text.md gives for `text` in its table of
+ * errors, into `out`; fails the test if the docs have no such line. */
+static void documented_error(const char *text, char *out, size_t size)
+{
+    FILE *docs = fopen("docs/noun-text.md", "r");
+    assert_non_null(docs);
+    char line[512];
+    size_t length = strlen(text);
+    out[0] = '\0';
+    while (fgets(line, sizeof line, docs)) {
+        if (strncmp(line, text, length) != 0 || line[length] != ' ')
+            continue;
+        char *message = line + length;
+        while (*message == ' ')
+            message++;
+        message[strcspn(message, "\n")] = '\0';
+        snprintf(out, size, "%s", message);
+        break;
+    }
+    fclose(docs);
+    if (!out[0])
+        fail_msg("docs/noun-text.md has no error line for %s", text);
+}
+
 static void expect_expression_failure(const char *text, enum expression_status status, size_t column)
 {
     noun value;
@@ -199,7 +223,7 @@ static void test_syntax_errors(void **state)
     (void)state;
     expect_expression_failure("", EXPRESSION_SYNTAX, 1);
     expect_expression_failure("[1 2", EXPRESSION_SYNTAX, 5);
-    expect_expression_failure("[1]", EXPRESSION_SYNTAX, 1);
+    expect_expression_failure("[1]", EXPRESSION_SYNTAX, 3);
     expect_expression_failure("[]", EXPRESSION_SYNTAX, 2);
     expect_expression_failure("1 2", EXPRESSION_SYNTAX, 3);
     expect_expression_failure("[1 2]]", EXPRESSION_SYNTAX, 6);
@@ -346,6 +370,22 @@ static void test_ten_million_unclosed(void **state)
 
 #define TEST(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+/* The errors the line syntax gives are the ones the docs show. */
+static void test_errors_agree_with_the_docs(void **state)
+{
+    const char *const texts[] = { "[1]", "[[1 2][3 4]]", "[1 2 3 4 5" };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char documented[300];
+        documented_error(texts[i], documented, sizeof documented);
+        noun value;
+        struct expression_error error;
+        assert_int_equal(run(texts[i], &value, &error), EXPRESSION_SYNTAX);
+        if (strcmp(error.message, documented) != 0)
+            fail_msg("%s: the line syntax says \"%s\", docs/noun-text.md \"%s\"", texts[i], error.message,
+                     documented);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +394,7 @@ int main(void)
         TEST(test_nesting),
         TEST(test_names),
         TEST(test_syntax_errors),
+        TEST(test_errors_agree_with_the_docs),
         TEST(test_crashes),
         TEST(test_steps_counted),
         TEST(test_nock_vectors),
