@@ -282,6 +282,10 @@ static struct store *open_store(struct session *session, bool create, bool rebui
         }
         if (!use_chosen_backend(commands->store, &error))
             print_store_error(session, output, "", &error); /* it stays on serial */
+        const char *read_only = evlog_read_only(store_log(commands->store));
+        if (read_only)
+            session_print_error(output, "note: store %s is read-only (%s): you can inspect and replay it, but nothing "
+                                "will be saved to it", commands->directory, read_only);
         struct store_snapshot_options snapshots = { .every = session_snap_every(session) };
         const char *kind = session_snapshot_kind(session);
         if ((kind && !snapshot_kind_parse(kind, &snapshots.kind)) ||
@@ -534,9 +538,12 @@ static void describe_replay(char *out, size_t size, const struct store_replay_re
     char start[64] = "";
     if (result->snapshot_event)
         snprintf(start, sizeof start, " after the snapshot of event %llu", (unsigned long long)result->snapshot_event);
-    snprintf(out, size, "replayed %s events%s in %.2f s (%s events/s): event %llu mug 0x%x matches the log (run %lld)",
-             events, start, result->seconds, rate, (unsigned long long)result->last_event, (unsigned)result->mug,
-             (long long)result->run_id);
+    int length = snprintf(out, size, "replayed %s events%s in %.2f s (%s events/s): event %llu mug 0x%x matches the log",
+                          events, start, result->seconds, rate, (unsigned long long)result->last_event,
+                          (unsigned)result->mug);
+    if (length >= 0 && (size_t)length < size)
+        snprintf(out + length, size - (size_t)length, result->run_id ? " (run %lld)" : " (not recorded: the store is read-only)",
+                 (long long)result->run_id);
 }
 
 enum session_result commands_kernel_replay(struct session *session, const struct command_arguments *arguments,
@@ -1171,6 +1178,9 @@ static int run_replay(struct noun_home *home, const char *directory, uint64_t fr
         store_close(store);
         return 1;
     }
+    if (evlog_read_only(store_log(store)))
+        fprintf(stderr, "note: store %s is read-only (%s): the replay is not recorded in it\n", directory,
+                evlog_read_only(store_log(store)));
     subcommand_store = store;
     struct store_listener listener = subcommand_listener();
     char title[300];

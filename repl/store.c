@@ -1398,7 +1398,8 @@ static bool replay_one_applied(struct replay *replay, const struct evlog_record 
     cost.cpu_ns = cpu - *cpu_mark;
     *cpu_mark = cpu;
     struct profile_error profile_error;
-    if (record->number >= profile_from && !profile_record(replay->run, record->number, started, &cost, &profile_error))
+    if (replay->run && record->number >= profile_from &&
+        !profile_record(replay->run, record->number, started, &cost, &profile_error))
         return fail(error, record->number, "%s", profile_error.message);
     report_event(replay->store, replay->backend, record->number, &cost);
     *out = applied;
@@ -1433,17 +1434,23 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
     replay.backend = backend_new(store->backend_name, store->home, &options, why, sizeof why);
     if (!replay.backend)
         return fail(error, 0, "%s", why);
-    replay.run = profile_run_begin(store->log, kind, replay.backend->name, note, &profile_error);
-    if (replay.run && !restore_spawns(&replay, pending, error)) {
-        profile_run_end(replay.run, error->message, &profile_error);
+    /* A read-only store replays without recording a run: nothing can be
+     * saved to it. */
+    bool read_only = evlog_read_only(store->log) != NULL;
+    if (!read_only)
+        replay.run = profile_run_begin(store->log, kind, replay.backend->name, note, &profile_error);
+    bool started = replay.run || read_only;
+    if (started && !restore_spawns(&replay, pending, error)) {
+        if (replay.run)
+            profile_run_end(replay.run, error->message, &profile_error);
         while (replay.spawns)
             forget_spawn(&replay, &replay.spawns);
         kernel_backend_free(replay.backend);
         return false;
     }
-    struct evlog_cursor *cursor = replay.run ? evlog_cursor_open(store->log, kernel_event_number(kernel) + 1, to, &log_error) : NULL;
+    struct evlog_cursor *cursor = started ? evlog_cursor_open(store->log, kernel_event_number(kernel) + 1, to, &log_error) : NULL;
     if (!cursor) {
-        fail(error, 0, "%s", replay.run ? log_error.message : profile_error.message);
+        fail(error, 0, "%s", started ? log_error.message : profile_error.message);
         while (replay.spawns)
             forget_spawn(&replay, &replay.spawns);
         profile_run_end(replay.run, error->message, &profile_error);
@@ -1471,9 +1478,9 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
             maybe_collect(store, replay.backend);
         ok = replay_one(&replay, &record, from, &cpu_mark, error);
         result->events += ok;
-        if (ok)
+        if (ok && !read_only) /* a read-only store takes no snapshots */
             snapshot_if_due(store, kernel, replay.spawns, replay.run);
-        if (ok && record.number % STORE_REPLAY_FLUSH_EVENTS == 0)
+        if (ok && replay.run && record.number % STORE_REPLAY_FLUSH_EVENTS == 0)
             ok = profile_flush(replay.run, &profile_error) || fail(error, record.number, "%s", profile_error.message);
         progress_report(store, &progress, record.number, false);
     }
@@ -1495,8 +1502,9 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
     result->first_event = from > start + 1 ? from : start + 1;
     result->last_event = kernel_event_number(kernel);
     result->mug = kernel_mug(kernel);
-    result->seconds = (double)profile_run_stop(replay.run) / 1e9;
-    result->run_id = profile_run_id(replay.run);
+    result->seconds = replay.run ? (double)profile_run_stop(replay.run) / 1e9
+                                 : (double)(clock_wall_nanoseconds() - progress.started_ns) / 1e9;
+    result->run_id = replay.run ? profile_run_id(replay.run) : 0;
     if (!profile_run_end(replay.run, ok ? "done" : error->message, &profile_error) && ok)
         ok = fail(error, 0, "%s", profile_error.message);
     while (replay.spawns)
