@@ -40,6 +40,17 @@ static uint64_t address_space_used(void)
 
 static size_t round_down(uint64_t bytes) { return (size_t)(bytes / MEMORY_UNIT * MEMORY_UNIT); }
 
+/* A quarter of the machine's memory (0 when unknown): the most a scratch
+ * half gets unless asked for more, so that a computation runs out of
+ * scratch (a clean outcome) before the machine runs out of memory. */
+static uint64_t quarter_of_physical_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+    if (pages <= 0 || page_size <= 0)
+        return 0;
+    return (uint64_t)pages / 4 * (uint64_t)page_size;
+}
+
 /* What is left under the limit, less the margin (0 when nothing). */
 static uint64_t address_space_left(uint64_t limit)
 {
@@ -53,6 +64,9 @@ bool memory_plan_make(size_t home_request, size_t scratch_request, struct memory
     plan->limit_bytes = address_space_limit();
     plan->home_bytes = home_request ? home_request : MEMORY_DEFAULT_HOME;
     plan->scratch_half_bytes = scratch_request ? scratch_request : MEMORY_DEFAULT_SCRATCH_HALF;
+    uint64_t quarter = quarter_of_physical_memory();
+    if (!scratch_request && quarter && plan->scratch_half_bytes > quarter)
+        plan->scratch_half_bytes = round_down(quarter);
     if (!plan->limit_bytes)
         return true;
     uint64_t left = address_space_left(plan->limit_bytes);
@@ -71,6 +85,8 @@ bool memory_plan_make(size_t home_request, size_t scratch_request, struct memory
         plan->home_bytes = MEMORY_DEFAULT_HOME;
     if (plan->scratch_half_bytes > MEMORY_DEFAULT_SCRATCH_HALF && !scratch_request)
         plan->scratch_half_bytes = MEMORY_DEFAULT_SCRATCH_HALF;
+    if (!scratch_request && quarter && plan->scratch_half_bytes > quarter)
+        plan->scratch_half_bytes = round_down(quarter);
     uint64_t wanted = (uint64_t)plan->home_bytes + (uint64_t)plan->scratch_half_bytes * MEMORY_SCRATCH_HALVES;
     if (wanted > left || plan->home_bytes < MEMORY_UNIT || plan->scratch_half_bytes < MEMORY_MINIMUM_SCRATCH_HALF) {
         char home_text[32], scratch_text[32];

@@ -2,7 +2,9 @@
  *
  * Home and every scratch region reserve address space up front (pages are
  * only used as they are touched).  Without a limit that is 64 GiB for home
- * and 8 GiB per scratch half; under an address-space limit (RLIMIT_AS,
+ * and 8 GiB per scratch half, or a quarter of the machine's memory if
+ * that is less (so a computation runs out of scratch, a clean outcome,
+ * before the machine runs out of memory); under an address-space limit (RLIMIT_AS,
  * `ulimit -v`) the sizes are cut to fit it: half of what is left for home,
  * the rest shared by the scratch regions a session may hold at once (its
  * own, the live kernel's, a replay's and a spawn's, two halves each).

@@ -9,6 +9,8 @@
 # every jam vector (for cue).  What libFuzzer finds interesting goes to
 # $BUILD/corpus/<name>/, crashes to $BUILD/artifacts/.
 #
+# FUZZ_ONLY=NAME runs only fuzz_NAME (make fuzz FUZZ_ONLY=store).
+#
 # Exits non-zero if any fuzzer fails to build or finds a crash, a leak, a
 # timeout or an out-of-memory.
 set -u
@@ -19,17 +21,18 @@ SHARED=${SHARED:-../shared}
 FUZZ_CC=${FUZZ_CC:-clang}
 SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=gnu11 -O1 -g -I. -pthread -Wall -Wextra -Wno-unused-parameter $SANITIZE"
-LIBS="-lgmp -lxxhash -lunwind -lm -pthread"
+LIBS="-lgmp -lsqlite3 -lreadline -lncurses -lxxhash -lunwind -lm -pthread"
 
 mkdir -p "$BUILD/obj" "$BUILD/artifacts" || exit 1
 
 # Compile the library sources, each only when it or any header changed
-# since its object was made.  From repl/, only the expression language,
-# which has its own fuzzer and needs nothing but interp/; from snapshots/,
-# the jam snapshot file (fuzz_snapshot).
+# since its object was made: every layer (the store fuzzer replays through
+# repl/store.c), but not the program's main.  They go in an archive, so
+# each fuzzer links only what it uses.
 objects=()
-newest_header=$(ls -t interp/*.h interp/jets/*.h repl/expression.h snapshots/jamfile.h 2>/dev/null | head -1)
-for source in interp/*.c interp/jets/*.c repl/expression.c snapshots/jamfile.c; do
+newest_header=$(ls -t interp/*.h interp/jets/*.h snapshots/*.h profiler/*.h repl/*.h 2>/dev/null | head -1)
+for source in interp/*.c interp/jets/*.c snapshots/*.c profiler/*.c repl/*.c; do
+    [ "$source" == repl/main.c ] && continue
     [ -f "$source" ] || continue
     object="$BUILD/obj/${source%.c}.o"
     mkdir -p "$(dirname "$object")"
@@ -72,13 +75,17 @@ seed_cue_vectors() {
     done <"$SHARED/vectors/jam.tsv"
 }
 
+rm -f "$BUILD/libfuzz.a"
+ar rcs "$BUILD/libfuzz.a" "${objects[@]}" || exit 1
+
 failed=()
 for fuzzer in tests/fuzz/fuzz_*.c; do
     name=$(basename "$fuzzer" .c)
     name=${name#fuzz_}
+    [ -n "${FUZZ_ONLY:-}" ] && [ "$name" != "$FUZZ_ONLY" ] && continue
     program="$BUILD/fuzz_$name"
     echo "build $program"
-    if ! $FUZZ_CC $CFLAGS -fsanitize=fuzzer -o "$program" "$fuzzer" "${objects[@]}" $LIBS; then
+    if ! $FUZZ_CC $CFLAGS -fsanitize=fuzzer -o "$program" "$fuzzer" "$BUILD/libfuzz.a" $LIBS; then
         failed+=("$name (build)")
         continue
     fi

@@ -240,3 +240,12 @@ expect_status "gen with a seed past 2^64 is a usage error" 2 gen kv 10 "$work/ne
 expect_status "replay --from past 2^64 is a usage error" 2 replay "$work/kv" --from 99999999999999999999999
 [ ! -e "$work/never" ]
 check "nothing was made by a refused gen" $?
+
+# ---- limits before the machine's memory --------------------------------------------------
+
+# Text nested deeply costs about 35 times its size to parse (docs/memory.md):
+# the default load limit keeps that within a quarter of the machine.
+limit_mib=$("$NOCKLAB" -e ':set load-limit' 2>&1 | awk '{print $2}')
+memory_kib=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
+[ -n "$limit_mib" ] && [ $((limit_mib * 1024 * 35)) -le $((memory_kib / 4)) -o "$limit_mib" -eq 16 ]
+check "the default load limit ($limit_mib MiB) parses within a quarter of memory" $? "MemTotal $memory_kib KiB"
