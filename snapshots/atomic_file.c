@@ -126,7 +126,7 @@ void atomic_file_abandon(struct atomic_file *file)
     free_file(file);
 }
 
-static bool sync_directory(const char *directory)
+bool atomic_file_sync_directory(const char *directory)
 {
     int fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
@@ -157,7 +157,7 @@ bool atomic_file_commit(struct atomic_file *file, char *why, size_t why_size)
         atomic_file_abandon(file);
         return false;
     }
-    bool synced = sync_directory(file->directory);
+    bool synced = atomic_file_sync_directory(file->directory);
     if (!synced)
         say(why, why_size, "wrote %s, but cannot sync its directory: %s", file->path, strerror(errno));
     free_file(file);

@@ -29,6 +29,9 @@ bool atomic_file_commit(struct atomic_file *file, char *why, size_t why_size);
 /* Give up: remove the temporary file, leave the path alone; frees `file`. */
 void atomic_file_abandon(struct atomic_file *file);
 
+/* fsync a directory, so that files just made or renamed in it stay. */
+bool atomic_file_sync_directory(const char *directory);
+
 /* The whole dance for bytes already in memory. */
 bool atomic_file_write(const char *path, const void *bytes, size_t length, char *why, size_t why_size);
 

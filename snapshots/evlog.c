@@ -62,6 +62,7 @@
  * read-only, and every write refused.
  */
 #include "snapshots/evlog.h"
+#include "snapshots/atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -241,17 +242,6 @@ static bool write_head(struct evlog *log, uint64_t event, uint64_t checksum, str
     return true;
 }
 
-/* fsync the store directory, so a file just made in it stays. */
-static bool sync_directory(const char *directory)
-{
-    int fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    bool ok = fsync(fd) == 0;
-    close(fd);
-    return ok;
-}
-
 /* Open events.head.  A new store (`creating`) makes it, and so does a
  * store with no events yet; one that holds events must have it. */
 static bool open_head(struct evlog *log, bool creating, struct evlog_error *error)
@@ -273,7 +263,7 @@ static bool open_head(struct evlog *log, bool creating, struct evlog_error *erro
                   log->directory, strerror(open_errno));
         return false;
     }
-    if (may_make && !sync_directory(log->directory)) {
+    if (may_make && !atomic_file_sync_directory(log->directory)) {
         set_error(error, 0, "store %s: cannot sync the directory: %s", log->directory, strerror(errno));
         return false;
     }

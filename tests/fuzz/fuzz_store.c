@@ -1,7 +1,7 @@
 /* fuzz_store.c -- libFuzzer target for the store reader: replay of a
  * mutated events.sqlite.
  *
- * Once per process, a good store is made: the kv sample booted and 300
+ * Once per process, a good store is made: the kv sample booted and 100
  * generated events, its final event number and mug noted.  Each input is
  * a recipe of changes to that store's events.sqlite (its events.head is
  * kept as it was), read in 4-byte steps:
@@ -26,7 +26,7 @@
 #include "repl/samples.h"
 #include "repl/store.h"
 
-#define FUZZ_EVENTS 300
+#define FUZZ_EVENTS 100
 
 static char good[64], trial[64];
 static uint64_t good_last_event;

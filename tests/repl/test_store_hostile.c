@@ -132,6 +132,20 @@ static int count_of(const char *text, const char *part)
     return count;
 }
 
+/* :replay, interrupted once at the kernel's first %slog: the line fails,
+ * the kernel ran once, and the interruption is told once. */
+static void expect_one_interruption(struct captured *captured)
+{
+    assert_int_equal(run(captured->session, captured, ":replay"), SESSION_FAILED);
+    assert_int_equal(captured->interrupts, 1);
+    if (captured->slogs != 1)
+        fail_msg("the kernel ran %d times on one line after one interrupt; errors:\n%s", captured->slogs,
+                 captured->errors);
+    if (count_of(captured->errors, "interrupted") != 1)
+        fail_msg("the interruption should be told once:\n%s", captured->errors);
+    session_free(captured->session);
+}
+
 /* [11 [%slog [1 0 %loop]] *[L L]] with L = [2 [0 1] [0 1]]: says %loop,
  * then loops forever in constant space. */
 #define LOOPING_KERNEL \
@@ -146,14 +160,7 @@ static void test_one_interrupt_stops_the_line(void **state)
     captured.session = new_session(directory);
     /* opening the store replays event 1 (the first %slog, interrupted),
      * and :replay must not start a second endless replay */
-    assert_int_equal(run(captured.session, &captured, ":replay"), SESSION_FAILED);
-    assert_int_equal(captured.interrupts, 1);
-    if (captured.slogs != 1)
-        fail_msg("the kernel ran %d times on one line after one interrupt; errors:\n%s", captured.slogs,
-                 captured.errors);
-    if (count_of(captured.errors, "interrupted") != 1)
-        fail_msg("the interruption should be told once:\n%s", captured.errors);
-    session_free(captured.session);
+    expect_one_interruption(&captured);
 }
 
 /* [11 [%slog [1 0 %loop]] [1 0] 0 1]: says %loop, then accepts the event
@@ -175,14 +182,7 @@ static void test_interrupt_late_in_an_event_stops_the_line(void **state)
 
     captured = (struct captured){ 0 };
     captured.session = new_session(directory);
-    assert_int_equal(run(captured.session, &captured, ":replay"), SESSION_FAILED);
-    assert_int_equal(captured.interrupts, 1);
-    if (captured.slogs != 1)
-        fail_msg("the kernel ran %d times on one line after one interrupt; errors:\n%s", captured.slogs,
-                 captured.errors);
-    if (count_of(captured.errors, "interrupted") != 1)
-        fail_msg("the interruption should be told once:\n%s", captured.errors);
-    session_free(captured.session);
+    expect_one_interruption(&captured);
 }
 
 /* A kernel that refuses every event under [%mean 'no thanks']. */
