@@ -332,7 +332,7 @@ static void describe_scratch_max(struct session *session, char *out, size_t size
     memory_format_size(nock_default_scratch_bytes(), out, size);
 }
 
-/* :load reads at most this many MiB unless set: 1/128 of the machine's
+/* :load reads at most this many MiB unless set: 1/160 of the machine's
  * memory (between 16 MiB and 1 GiB).  Deeply nested text costs about 35
  * times its size to parse (docs/memory.md), so the largest file allowed
  * by default parses within a quarter of the machine. */
@@ -341,7 +341,7 @@ static uint64_t load_limit_mib;
 static uint64_t default_load_limit_mib(void)
 {
     long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
-    uint64_t share = pages > 0 && page_size > 0 ? ((uint64_t)pages * (uint64_t)page_size / 128) >> 20 : 64;
+    uint64_t share = pages > 0 && page_size > 0 ? ((uint64_t)pages * (uint64_t)page_size / 160) >> 20 : 64;
     return share < 16 ? 16 : share > 1024 ? 1024 : share;
 }
 
