@@ -152,15 +152,25 @@ static bool prepare(sqlite3 *database, const char *sql, sqlite3_stmt **statement
 {
     if (sqlite3_prepare_v2(database, sql, -1, statement, NULL) == SQLITE_OK)
         return true;
-    set_error(error, "profile: %s", sqlite3_errmsg(database));
+    /* A read-only store from an older nocklab can't be given the columns
+     * added since (add_missing_columns): say so rather than just which. */
+    if (sqlite3_db_readonly(database, "main") == 1 && strncmp(sqlite3_errmsg(database), "no such column", 14) == 0)
+        set_error(error,
+                  "profile: this read-only store's profile was written by an older nocklab and lacks a column "
+                  "this one reads (%s); make the store writable once so nocklab can add it",
+                  sqlite3_errmsg(database));
+    else
+        set_error(error, "profile: %s", sqlite3_errmsg(database));
     return false;
 }
 
 /* Add the columns a store made by an older nocklab lacks (ALTER TABLE ADD
- * COLUMN only writes the schema).  Failing (a read-only store) is left to
- * the query that needs them to report. */
+ * COLUMN only writes the schema).  A read-only store is not written to:
+ * the query that needs a missing column says so (prepare). */
 static void add_missing_columns(sqlite3 *database)
 {
+    if (sqlite3_db_readonly(database, "main") != 0)
+        return;
     for (int m = PROFILE_SCRATCH_COLLECTIONS; m < PROFILE_METRIC_COUNT; m++) {
         char sql[160];
         sqlite3_stmt *probe;

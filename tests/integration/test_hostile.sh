@@ -216,6 +216,11 @@ check "a deleted -wal file never replays as a whole log (head $committed, rows $
 if try_mount "$work/ro" 8m; then
     cp -r "$work/kv" "$work/ro/kv"
     rm -f "$work/ro/kv/lock"
+    # a store whose profile table predates a column this nocklab reads
+    cp -r "$work/kv" "$work/ro/old"
+    rm -f "$work/ro/old/lock"
+    sqlite3 "$work/ro/old/events.sqlite" "ALTER TABLE profile DROP COLUMN commit_wait_ns"
+    old_sum=$(cksum <"$work/ro/old/events.sqlite")
     mount -o remount,ro "$work/ro"
     out=$("$NOCKLAB" replay "$work/ro/kv" 2>"$work/ro.err")
     status=$?
@@ -228,6 +233,12 @@ if try_mount "$work/ro" 8m; then
     err=$("$NOCKLAB" --store "$work/ro/kv" -e ':poke [%put 1 2]' 2>&1 >/dev/null)
     [[ "$err" == *"read-only"* ]]
     check ":poke into a read-only store is refused, saying why" $? "$err"
+    out=$("$NOCKLAB" --store "$work/ro/old" -e ':profile' 2>&1)
+    status=$?
+    [ $status -ne 0 ] && [[ "$out" == *"older nocklab"*"commit_wait_ns"* ]] &&
+        [ "$(cksum <"$work/ro/old/events.sqlite")" == "$old_sum" ]
+    check "a read-only store from an older nocklab is not altered, and :profile says why it can't read it" $? \
+        "exit $status: $out"
 else
     pass "read-only store checks skipped: no mount here"
 fi
