@@ -96,6 +96,13 @@ enum nock_op {
     OP_PAR_END,        /* pop body product, flag; check against the map's product */
     OP_SCRY,           /* pop path, ref; push the scry gate's answer       Nock 12 */
     OP_CRASH,          /* reason(char *) */
+    /* Read tracking (only in contexts with a tracker; see nock.h) */
+    OP_TRACK_WALK,     /* axis(noun) : report a walk from the subject */
+    OP_TRACK_WALK_TOP, /* axis(noun) : report a walk from the top value */
+    OP_TRACK_ARM,      /* axis(noun) : that walk, then the arm as a whole */
+    OP_TRACK_WHOLE_TOP,      /* report the top value as a whole */
+    OP_TRACK_WHOLE_TOP_TWO,  /* the two top values, unless one word */
+    OP_TRACK_WHOLE_SUBJECT,  /* the subject as a whole */
     OP_RETURN,
     OP_HALT,
     OP_COUNT
@@ -287,6 +294,7 @@ struct assembler {
     size_t call_cache_count, call_cache_capacity;
     int stack_depth, max_stack;
     bool failed;
+    bool track;       /* emit the read-tracking instructions */
 };
 
 static void emit(struct assembler *a, uint64_t word)
@@ -362,8 +370,20 @@ static void compile_return_if_tail(struct assembler *a, bool tail)
         emit_op(a, OP_RETURN, 0);
 }
 
+/* In a tracking context: report what the next instruction will look at. */
+static void emit_track(struct assembler *a, enum nock_op op, noun axis)
+{
+    if (!a->track)
+        return;
+    emit_op(a, op, 0);
+    if (op == OP_TRACK_WALK || op == OP_TRACK_WALK_TOP || op == OP_TRACK_ARM)
+        emit_noun(a, axis);
+}
+
 static void compile_fragment(struct assembler *a, noun axis)
 {
+    if (axis != 0 && axis != 1 && noun_is_atom(axis))
+        emit_track(a, OP_TRACK_WALK, axis);
     if (axis == 0 || !noun_is_atom(axis)) {
         emit_crash(a, noun_is_atom(axis) ? "Nock 0 with axis 0" : "Nock 0 with a cell for an axis");
         stack_change(a, 1);
@@ -474,6 +494,7 @@ static void compile_hint(struct assembler *a, noun arguments, bool tail, int nes
         return;
     case TAG_MEMO: {
         emit_op(a, OP_HINT_DROP, -1);
+        emit_track(a, OP_TRACK_WHOLE_SUBJECT, 0);
         emit_op(a, OP_MEMO_LOOKUP, 1);
         emit_noun(a, body);
         size_t done_operand = a->length;
@@ -556,6 +577,7 @@ static void compile(struct assembler *a, noun formula, bool tail, int nesting)
             goto malformed;
         compile(a, b, false, nesting + 1);
         compile(a, c, false, nesting + 1);
+        emit_track(a, OP_TRACK_WHOLE_TOP, 0);
         emit_op(a, tail ? OP_EVAL_TAIL : OP_EVAL, -1);
         emit_call_cache(a);
         return;
@@ -568,6 +590,7 @@ static void compile(struct assembler *a, noun formula, bool tail, int nesting)
             goto malformed;
         compile(a, b, false, nesting + 1);
         compile(a, c, false, nesting + 1);
+        emit_track(a, OP_TRACK_WHOLE_TOP_TWO, 0);
         emit_op(a, OP_EQUAL, -1);
         break;
     case 6:
@@ -585,6 +608,7 @@ static void compile(struct assembler *a, noun formula, bool tail, int nesting)
             break;
         }
         compile(a, c, false, nesting + 1);
+        emit_track(a, OP_TRACK_ARM, b);
         emit_op(a, tail ? OP_ARM_TAIL : OP_ARM, 0);
         emit_noun(a, b);
         emit_call_cache(a);
@@ -600,6 +624,7 @@ static void compile(struct assembler *a, noun formula, bool tail, int nesting)
         }
         compile(a, value, false, nesting + 1);
         compile(a, c, false, nesting + 1);
+        emit_track(a, OP_TRACK_WALK_TOP, axis);
         emit_op(a, OP_EDIT, -1);
         emit_noun(a, axis);
         break;
@@ -641,6 +666,7 @@ static int op_operand_count(enum nock_op op)
     case OP_FRAGMENT: case OP_FRAGMENT_BIG: case OP_CONSTANT: case OP_BRANCH: case OP_JUMP:
     case OP_EVAL: case OP_EVAL_TAIL: case OP_EVAL_DEFERRED: case OP_EVAL_DEFERRED_TAIL:
     case OP_EDIT: case OP_TRACE_PUSH: case OP_CRASH:
+    case OP_TRACK_WALK: case OP_TRACK_WALK_TOP: case OP_TRACK_ARM:
         return 1;
     case OP_PAR:
         return 1;
@@ -653,7 +679,7 @@ static int op_operand_count(enum nock_op op)
 
 static struct nock_code *code_compile(struct nock_context *context, noun formula)
 {
-    struct assembler a = {0};
+    struct assembler a = { .track = context->config.tracker.walk != NULL };
     compile(&a, formula, true, 0);
     struct nock_code *code = calloc(1, sizeof *code);
     uint8_t *is_instruction = calloc(a.length + 1, 1);
@@ -1376,6 +1402,10 @@ static struct nock_outcome machine(struct nock_context *context, noun subject, n
         [OP_PAR] = &&op_par, [OP_PAR_END] = &&op_par_end,
         [OP_SCRY] = &&op_scry,
         [OP_CRASH] = &&op_crash, [OP_RETURN] = &&op_return, [OP_HALT] = &&op_halt,
+        [OP_TRACK_WALK] = &&op_track_walk, [OP_TRACK_WALK_TOP] = &&op_track_walk_top,
+        [OP_TRACK_ARM] = &&op_track_arm, [OP_TRACK_WHOLE_TOP] = &&op_track_whole_top,
+        [OP_TRACK_WHOLE_TOP_TWO] = &&op_track_whole_top_two,
+        [OP_TRACK_WHOLE_SUBJECT] = &&op_track_whole_subject,
     };
     struct nock_outcome outcome = { .status = NOCK_OK, .product = 0, .trace = 0, .reason = NULL };
     if (formula == NOUN_NONE) {
@@ -1913,6 +1943,38 @@ op_scry:
 op_crash:
     context->crash_reason = (const char *)(uintptr_t)pc[1];
     goto crash;
+
+    /* Read tracking: report, change nothing, go on. */
+op_track_walk:
+    context->config.tracker.walk(context->config.tracker.context, subject, pc[1]);
+    pc += 2;
+    NEXT();
+op_track_walk_top:
+    context->config.tracker.walk(context->config.tracker.context, TOP(), pc[1]);
+    pc += 2;
+    NEXT();
+op_track_arm:
+    context->config.tracker.walk(context->config.tracker.context, TOP(), pc[1]);
+    a = noun_fragment(pc[1], TOP());
+    if (a != NOUN_NONE)
+        context->config.tracker.whole(context->config.tracker.context, a);
+    pc += 2;
+    NEXT();
+op_track_whole_top:
+    context->config.tracker.whole(context->config.tracker.context, TOP());
+    pc++;
+    NEXT();
+op_track_whole_top_two:
+    if (TOP() != sp[-2]) {
+        context->config.tracker.whole(context->config.tracker.context, TOP());
+        context->config.tracker.whole(context->config.tracker.context, sp[-2]);
+    }
+    pc++;
+    NEXT();
+op_track_whole_subject:
+    context->config.tracker.whole(context->config.tracker.context, subject);
+    pc++;
+    NEXT();
 
 op_halt:
     outcome.product = POP();

@@ -91,6 +91,22 @@ struct nock_jet_hooks {
                                 noun formula, noun *product);
 };
 
+/* Read tracking, for the STM backend (interp/stm.h).  When `walk` is set,
+ * the context compiles formulas with extra instructions that report what
+ * the code looks at: `walk` for every axis walk (Nock 0 from the subject,
+ * Nock 10 from its target, Nock 9 from its core) and `whole` for every
+ * noun inspected as a whole (both sides of a Nock 5, a Nock 2 formula, the
+ * arm a Nock 9 calls, the subject of a %memo).  A context without a
+ * tracker compiles exactly the code it always did, so the hot loop pays
+ * nothing for this.  The hooks run on the evaluating thread, must not
+ * allocate in the context's scratch, and may call nock_interrupt to stop
+ * the evaluation early. */
+struct nock_tracker {
+    void *context;
+    void (*walk)(void *context, noun from, noun axis);
+    void (*whole)(void *context, noun n);
+};
+
 struct nock_config {
     size_t scratch_max_bytes; /* each half of scratch; 0 = the default (8 GiB
                                  unless nock_set_default_scratch_bytes) */
@@ -103,6 +119,7 @@ struct nock_config {
     uint64_t max_depth;       /* nested non-tail calls; 0 = default (10M) */
     struct nock_hooks hooks;
     struct nock_jet_hooks jets;
+    struct nock_tracker tracker;
 };
 
 #define NOCK_MEMO_MAX_ENTRIES ((size_t)1 << 18)

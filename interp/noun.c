@@ -1097,9 +1097,23 @@ static inline uint64_t *object_first_word(noun n)
  * the result stack. */
 enum { COPY_ENTER = 0, COPY_BUILD = 1 };
 
+/* Whether `n` lives in one of the regions. */
+static bool regions_hold(const struct noun_region *const *regions, size_t count, noun n)
+{
+    for (size_t i = 0; i < count; i++)
+        if (noun_region_holds(regions[i], n))
+            return true;
+    return false;
+}
+
 noun noun_home_copy_out(struct noun_home *home, const struct noun_region *region, noun n)
 {
-    if (!region || !noun_region_holds(region, n))
+    return region ? noun_home_copy_out_many(home, &region, 1, n) : n;
+}
+
+noun noun_home_copy_out_many(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n)
+{
+    if (!regions_hold(regions, count, n))
         return n;
     struct word_stack work, results;
     struct undo_log log;
@@ -1121,7 +1135,7 @@ noun noun_home_copy_out(struct noun_home *home, const struct noun_region *region
             if (result == NOUN_NONE || !undo_log_push(&log, first, *first))
                 goto done;
             *first = result;
-        } else if (!noun_region_holds(region, x)) {
+        } else if (!regions_hold(regions, count, x)) {
             result = x;
         } else if (*object_first_word(x) >> 63) {
             result = *object_first_word(x); /* copied already */

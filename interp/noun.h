@@ -299,6 +299,9 @@ bool noun_home_holds(const struct noun_home *home, noun n);
  * sharing structure home already has.  `region` may be NULL when `n` is
  * known to be in home.  Returns NOUN_NONE only if home is out of memory. */
 noun noun_home_copy_out(struct noun_home *home, const struct noun_region *region, noun n);
+/* The same for a noun spread over several regions (the STM backend's
+ * workers each build in their own). */
+noun noun_home_copy_out_many(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n);
 /* Register / remove a root slot for home collection; the slot must stay at
  * that address until removed. */
 bool noun_home_root_add(struct noun_home *home, noun *slot);

@@ -1,0 +1,1616 @@
+/* stm.c -- the STM backend: Block-STM over a kernel's declared shards.
+ *
+ * stm.h tells the scheme; docs/stm.md walks through a conflict.  The parts
+ * of this file, in order:
+ *
+ *   layout     the shards a state declares and the spine above them
+ *   maps       which cells of one assembled kernel are spine cells or shard
+ *              roots, so the tracker can tell a read from a walk
+ *   tracking   the nock_tracker hooks: walks and whole-noun looks -> reads
+ *   attempts   one execution of one event on one worker
+ *   epochs     the parallel loop: claim, execute, validate, commit
+ *   batches    serial stretches, parallel epochs, copying out to home
+ *
+ * Invariants:
+ *   - An attempt, once published in its slot (release store), is never
+ *     written again; everything it points to lives in its worker's batch
+ *     region until the epoch ends.
+ *   - Slot states go IDLE -> EXECUTING -> DONE by compare-and-swap, so each
+ *     speculative execution has one owner; the commit lock's holder may
+ *     replace a DONE slot's attempt with its own exact re-run.
+ *   - Events below commit_index are committed, in order; the committed
+ *     state and committed_writer[] change only under the commit lock.
+ *   - Home is written only by the thread that called stm_apply_batch, and
+ *     only while no worker runs.
+ */
+#include "interp/stm.h"
+#include "interp/clock.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "interp/jam.h"
+#include "interp/mug.h"
+
+/* How far past the commit point workers may run events speculatively. */
+#define SPECULATION_WINDOW 32
+/* The contention estimate looks at this many recent events ... */
+#define ESTIMATE_WINDOW 64
+/* ... and runs serially while more than this many of them conflicted
+ * (parallel: stale reads found at commit; serial: an event wrote a shard
+ * one of the two events before it wrote). */
+#define ESTIMATE_SERIAL_ABOVE 24
+#define ESTIMATE_PARALLEL_BELOW 12
+/* A whole-noun look gives up, and reads everything, past this many fresh
+ * cells (shared structure built in scratch could otherwise take time
+ * exponential in its size). */
+#define WHOLE_LOOK_BUDGET 4096
+/* Each worker's batch region, per half. */
+#define BATCH_REGION_BYTES ((size_t)4 << 30)
+/* A worker's scratch is reset once it holds this much between events. */
+#define SCRATCH_KEEP ((size_t)256 << 10)
+
+static uint64_t shard_bit(size_t shard) { return UINT64_C(1) << shard; }
+
+/* ---- layout ------------------------------------------------------------------ */
+
+/* A child of a spine node: another spine node (>= 0), a shard (-1 - s), or
+ * a part of the rest (CHILD_REST). */
+#define CHILD_REST INT32_MIN
+
+/* A cell on the path from the kernel's root to a shard root.  `under` has a
+ * bit for every shard below it. */
+struct spine_node {
+    uint64_t axis;
+    int32_t child[2];
+    uint64_t under;
+};
+
+/* The shards a state declares.  nodes[0] is the root (axis 1); a node's
+ * parent comes before it (nodes are in axis order). */
+struct layout {
+    size_t shard_count;
+    uint64_t axes[STM_MAX_SHARDS];
+    uint64_t all;                 /* a bit per shard */
+    struct spine_node *nodes;
+    size_t node_count, node_capacity;
+    noun declaration;             /* the noun at axis 14 it was read from */
+};
+
+static void layout_clear(struct layout *layout)
+{
+    layout->shard_count = 0;
+    layout->all = 0;
+    layout->node_count = 0;
+    layout->declaration = NOUN_NONE;
+}
+
+static int bit_length(uint64_t x) { return 64 - __builtin_clzll(x); }
+
+/* Whether axis a is b or above it. */
+static bool axis_covers(uint64_t a, uint64_t b)
+{
+    int shift = bit_length(b) - bit_length(a);
+    return shift >= 0 && (b >> shift) == a;
+}
+
+static int compare_axes(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static int32_t find_node(const struct layout *layout, uint64_t axis)
+{
+    size_t low = 0, high = layout->node_count;
+    while (low < high) {
+        size_t middle = (low + high) / 2;
+        if (layout->nodes[middle].axis < axis)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low < layout->node_count && layout->nodes[low].axis == axis ? (int32_t)low : -1;
+}
+
+#define TERM_SHARDS 0x736472616873u /* %shards */
+
+/* Read the declaration of `state` into *layout.  False, with why, when it
+ * declares no shards this backend can use. */
+static bool layout_read(struct layout *layout, noun state, char *why, size_t why_size)
+{
+    layout_clear(layout);
+    noun declaration = noun_fragment(14, state);
+    if (declaration == NOUN_NONE || !noun_is_cell(declaration) || noun_head(declaration) != TERM_SHARDS) {
+        snprintf(why, why_size, "no [%%shards ...] at axis 14");
+        return false;
+    }
+    size_t count = 0;
+    noun list = noun_tail(declaration);
+    for (; noun_is_cell(list); list = noun_tail(list)) {
+        noun axis = noun_head(list);
+        if (count == STM_MAX_SHARDS) {
+            snprintf(why, why_size, "more than %d shards", STM_MAX_SHARDS);
+            return false;
+        }
+        if (!noun_is_direct(axis) || axis < 2) {
+            snprintf(why, why_size, "shard %zu is not an axis above 1 that fits 63 bits", count);
+            return false;
+        }
+        if (axis_covers(axis, 14) || axis_covers(14, axis)) {
+            snprintf(why, why_size, "shard axis %llu holds or is inside the declaration at 14",
+                     (unsigned long long)axis);
+            return false;
+        }
+        layout->axes[count++] = axis;
+    }
+    if (list != 0 || count == 0) {
+        snprintf(why, why_size, count ? "the shard list does not end in ~" : "the shard list is empty");
+        return false;
+    }
+    for (size_t i = 0; i < count; i++)
+        for (size_t j = 0; j < count; j++)
+            if (i != j && axis_covers(layout->axes[i], layout->axes[j])) {
+                snprintf(why, why_size, "shard axis %llu holds shard axis %llu",
+                         (unsigned long long)layout->axes[i], (unsigned long long)layout->axes[j]);
+                return false;
+            }
+    /* the spine: every proper ancestor of a shard axis, sorted, unique */
+    size_t needed = 0;
+    for (size_t i = 0; i < count; i++)
+        needed += (size_t)bit_length(layout->axes[i]) - 1;
+    if (needed > layout->node_capacity) {
+        struct spine_node *nodes = realloc(layout->nodes, needed * sizeof *nodes);
+        if (!nodes) {
+            snprintf(why, why_size, "out of memory");
+            return false;
+        }
+        layout->nodes = nodes;
+        layout->node_capacity = needed;
+    }
+    uint64_t *ancestors = malloc(needed * sizeof *ancestors);
+    uint64_t *sorted_shards = malloc(count * sizeof *sorted_shards);
+    if (!ancestors || !sorted_shards) {
+        free(ancestors);
+        free(sorted_shards);
+        snprintf(why, why_size, "out of memory");
+        return false;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        for (uint64_t a = layout->axes[i] >> 1; a >= 1; a >>= 1)
+            ancestors[n++] = a;
+    qsort(ancestors, n, sizeof *ancestors, compare_axes);
+    size_t unique = 0;
+    for (size_t i = 0; i < n; i++)
+        if (unique == 0 || ancestors[unique - 1] != ancestors[i])
+            ancestors[unique++] = ancestors[i];
+    for (size_t i = 0; i < unique; i++)
+        layout->nodes[i] = (struct spine_node){ .axis = ancestors[i] };
+    layout->node_count = unique;
+    free(ancestors);
+    free(sorted_shards);
+    layout->shard_count = count;
+    layout->all = count == 64 ? UINT64_MAX : shard_bit(count) - 1;
+    for (size_t k = 0; k < unique; k++) {
+        struct spine_node *node = &layout->nodes[k];
+        for (int side = 0; side < 2; side++) {
+            uint64_t child = node->axis * 2 + (uint64_t)side;
+            int32_t index = node->axis <= (UINT64_MAX >> 2) ? find_node(layout, child) : -1;
+            node->child[side] = CHILD_REST;
+            if (index >= 0) {
+                node->child[side] = index;
+            } else {
+                for (size_t s = 0; s < count; s++)
+                    if (layout->axes[s] == child)
+                        node->child[side] = -1 - (int32_t)s;
+            }
+        }
+    }
+    for (size_t k = unique; k-- > 0;) {
+        struct spine_node *node = &layout->nodes[k];
+        node->under = 0;
+        for (int side = 0; side < 2; side++) {
+            int32_t c = node->child[side];
+            if (c >= 0)
+                node->under |= layout->nodes[c].under;
+            else if (c != CHILD_REST)
+                node->under |= shard_bit((size_t)(-1 - c));
+        }
+    }
+    /* every spine position must be a cell in this state */
+    for (size_t k = 0; k < unique; k++) {
+        noun at = noun_fragment(layout->nodes[k].axis, state);
+        if (at == NOUN_NONE || !noun_is_cell(at)) {
+            snprintf(why, why_size, "axis %llu, above a shard, is not a cell yet",
+                     (unsigned long long)layout->nodes[k].axis);
+            layout_clear(layout);
+            return false;
+        }
+    }
+    layout->declaration = declaration;
+    return true;
+}
+
+size_t stm_shard_count(noun state, char *why, size_t why_size)
+{
+    struct layout layout = { 0 };
+    char ignored[8];
+    bool ok = layout_read(&layout, state, why ? why : ignored, why ? why_size : sizeof ignored);
+    size_t count = ok ? layout.shard_count : 0;
+    free(layout.nodes);
+    return count;
+}
+
+/* The nouns at the spine positions of `root` (nodes order), into `at`. */
+static void spine_cells(const struct layout *layout, noun root, noun *at)
+{
+    at[0] = root;
+    for (size_t k = 0; k < layout->node_count; k++)
+        for (int side = 0; side < 2; side++) {
+            int32_t c = layout->node_count ? layout->nodes[k].child[side] : CHILD_REST;
+            if (c >= 0)
+                at[c] = side ? noun_tail(at[k]) : noun_head(at[k]);
+        }
+}
+
+/* The shard roots of `root`, given its spine cells. */
+static void shard_values(const struct layout *layout, const noun *at, noun *values)
+{
+    for (size_t k = 0; k < layout->node_count; k++)
+        for (int side = 0; side < 2; side++) {
+            int32_t c = layout->nodes[k].child[side];
+            if (c < 0 && c != CHILD_REST)
+                values[-1 - c] = side ? noun_tail(at[k]) : noun_head(at[k]);
+        }
+}
+
+/* `base` (whose spine cells are `at`) with the shards in `replaced` set to
+ * values[s]: new cells, in `region`, only on the paths down to them. */
+static noun rebuild(const struct layout *layout, const noun *at, size_t node, uint64_t replaced,
+                    const noun *values, struct noun_region *region)
+{
+    const struct spine_node *n = &layout->nodes[node];
+    if (!(n->under & replaced))
+        return at[node];
+    noun parts[2];
+    for (int side = 0; side < 2; side++) {
+        int32_t c = n->child[side];
+        if (c >= 0)
+            parts[side] = rebuild(layout, at, (size_t)c, replaced, values, region);
+        else if (c != CHILD_REST && (replaced & shard_bit((size_t)(-1 - c))))
+            parts[side] = values[-1 - c];
+        else
+            parts[side] = side ? noun_tail(at[node]) : noun_head(at[node]);
+    }
+    return noun_cell_new(region, parts[0], parts[1]);
+}
+
+/* What `result` wrote, compared position by position with `view` (whose
+ * spine cells are `at`): shard bits, or everything when the spine or the
+ * rest differs. */
+static uint64_t written(const struct layout *layout, const noun *at, size_t node, noun result, bool *everything)
+{
+    if (result == at[node])
+        return 0;
+    if (!noun_is_cell(result)) {
+        *everything = true;
+        return layout->all;
+    }
+    uint64_t writes = 0;
+    const struct spine_node *n = &layout->nodes[node];
+    for (int side = 0; side < 2 && !*everything; side++) {
+        noun mine = side ? noun_tail(result) : noun_head(result);
+        noun theirs = side ? noun_tail(at[node]) : noun_head(at[node]);
+        int32_t c = n->child[side];
+        if (c >= 0)
+            writes |= written(layout, at, (size_t)c, mine, everything);
+        else if (mine != theirs) {
+            if (c == CHILD_REST)
+                *everything = true;
+            else
+                writes |= shard_bit((size_t)(-1 - c));
+        }
+    }
+    return *everything ? layout->all : writes;
+}
+
+/* ---- maps --------------------------------------------------------------------- */
+
+/* Facts about one cell (or indirect atom) of an assembled kernel, found by
+ * address.  One address may sit at several positions (hash-consing shares
+ * equal subtrees), so the facts are the union over them all: reading
+ * through it reads every shard any of them would. */
+struct map_entry {
+    noun key;             /* 0: empty slot */
+    bool spine;           /* a spine cell somewhere */
+    uint64_t roots;       /* the root of these shards */
+    uint64_t under;       /* shards below it as a spine cell */
+    uint64_t child[2];    /* shards that are its head / tail as a spine cell */
+};
+
+struct shard_map {
+    struct map_entry *slots;
+    size_t capacity;      /* a power of two */
+};
+
+static size_t map_hash(noun key) { return (size_t)((key >> 3) * UINT64_C(0x9E3779B97F4A7C15) >> 40); }
+
+static const struct map_entry *map_find(const struct shard_map *map, noun key)
+{
+    size_t mask = map->capacity - 1;
+    for (size_t i = map_hash(key) & mask;; i = (i + 1) & mask) {
+        if (map->slots[i].key == key)
+            return &map->slots[i];
+        if (map->slots[i].key == 0)
+            return NULL;
+    }
+}
+
+static struct map_entry *map_entry(struct shard_map *map, noun key)
+{
+    size_t mask = map->capacity - 1;
+    size_t i = map_hash(key) & mask;
+    while (map->slots[i].key != key && map->slots[i].key != 0)
+        i = (i + 1) & mask;
+    map->slots[i].key = key;
+    return &map->slots[i];
+}
+
+/* Make `map` describe the kernel whose spine cells are `at` and shard roots
+ * `values`.  False when memory is short. */
+static bool map_build(struct shard_map *map, const struct layout *layout, const noun *at, const noun *values)
+{
+    size_t needed = 4;
+    while (needed < 4 * (layout->node_count + layout->shard_count))
+        needed *= 2;
+    if (map->capacity != needed) {
+        free(map->slots);
+        map->slots = malloc(needed * sizeof *map->slots);
+        map->capacity = map->slots ? needed : 0;
+        if (!map->slots)
+            return false;
+    }
+    memset(map->slots, 0, map->capacity * sizeof *map->slots);
+    for (size_t k = 0; k < layout->node_count; k++) {
+        struct map_entry *e = map_entry(map, at[k]);
+        e->spine = true;
+        e->under |= layout->nodes[k].under;
+        for (int side = 0; side < 2; side++) {
+            int32_t c = layout->nodes[k].child[side];
+            if (c < 0 && c != CHILD_REST)
+                e->child[side] |= shard_bit((size_t)(-1 - c));
+        }
+    }
+    for (size_t s = 0; s < layout->shard_count; s++)
+        if (!noun_is_direct(values[s]))
+            map_entry(map, values[s])->roots |= shard_bit(s);
+    return true;
+}
+
+/* ---- tracking ------------------------------------------------------------------- */
+
+/* What one execution has read so far.  Fresh nouns (in the worker's
+ * scratch) were built by the execution itself and are looked through;
+ * anything else is either in `map` (a spine cell or shard root) or not part
+ * of the state's shards at all. */
+struct tracking {
+    const struct shard_map *map;
+    const struct noun_region *fresh;
+    uint64_t reads;
+    uint64_t all;
+    noun *stack;          /* for whole-noun looks */
+    size_t stack_capacity;
+};
+
+static void track_walk(void *context, noun from, noun axis)
+{
+    struct tracking *t = context;
+    if (t->reads == t->all)
+        return;
+    uint64_t single;
+    size_t words;
+    const uint64_t *w = noun_atom_words(axis, &single, &words);
+    if (words == 0)
+        return;
+    uint64_t bits = (uint64_t)(words - 1) * 64 + (uint64_t)bit_length(w[words - 1]);
+    noun at = from;
+    for (uint64_t i = bits - 1; i-- > 0;) {
+        if (!noun_is_cell(at))
+            return;
+        int side = (int)((w[i / 64] >> (i % 64)) & 1);
+        if (!noun_region_holds(t->fresh, at)) {
+            const struct map_entry *e = map_find(t->map, at);
+            if (!e)
+                return; /* inside a shard already, or in the rest */
+            t->reads |= e->roots;
+            if (!e->spine)
+                return;
+            t->reads |= e->child[side];
+            /* An edit copies the other child into its new cell: a shard
+             * that is a direct atom can't be recognised later, so count
+             * it read now. */
+            noun other = side ? noun_head(at) : noun_tail(at);
+            if (noun_is_direct(other))
+                t->reads |= e->child[!side];
+        }
+        at = side ? noun_tail(at) : noun_head(at);
+    }
+    if (!noun_is_direct(at) && !noun_region_holds(t->fresh, at)) {
+        const struct map_entry *e = map_find(t->map, at);
+        if (e)
+            t->reads |= e->roots;
+    }
+}
+
+static void track_whole(void *context, noun n)
+{
+    struct tracking *t = context;
+    if (noun_is_direct(n) || t->reads == t->all)
+        return;
+    size_t count = 0, budget = WHOLE_LOOK_BUDGET;
+    t->stack[count++] = n;
+    while (count) {
+        noun x = t->stack[--count];
+        if (noun_is_direct(x))
+            continue;
+        if (!noun_region_holds(t->fresh, x)) {
+            const struct map_entry *e = map_find(t->map, x);
+            if (e)
+                t->reads |= e->roots | e->under;
+            continue;
+        }
+        if (!noun_is_cell(x))
+            continue;
+        if (budget-- == 0 || count + 2 > t->stack_capacity) {
+            t->reads = t->all;
+            return;
+        }
+        t->stack[count++] = noun_head(x);
+        t->stack[count++] = noun_tail(x);
+    }
+}
+
+/* ---- attempts ---------------------------------------------------------------------- */
+
+/* One execution of one event.  `seen[s]` is the attempt whose version of
+ * shard s the kernel it ran on held (NULL: the epoch's pre-state).  Nouns
+ * are in the batch region of the worker that made it. */
+struct attempt {
+    uint32_t event;
+    enum kernel_status status;
+    bool everything;          /* wrote (and so read) everything */
+    uint64_t reads, writes;
+    const struct attempt *seen[STM_MAX_SHARDS];
+    noun values[STM_MAX_SHARDS]; /* new roots of the shards written */
+    noun result;              /* the whole new kernel, when `everything` */
+    noun effects;
+    noun trace;               /* KERNEL_CRASH */
+    noun slogs;               /* %slog clues, newest first */
+    const char *reason;       /* why it was refused, a static string */
+    struct kernel_cost cost;
+};
+
+/* Attempts are carved from chunks a worker owns, freed with its epoch. */
+struct attempt_chunk {
+    struct attempt_chunk *next;
+    size_t used;
+    struct attempt items[64];
+};
+
+enum slot_state { SLOT_IDLE, SLOT_EXECUTING, SLOT_DONE };
+
+/* One event of an epoch. */
+struct slot {
+    _Atomic int state;
+    _Atomic(struct attempt *) latest;
+    struct stm_event_stats stats;   /* written under the commit lock */
+    uint64_t mug;                   /* of the state after it, at commit */
+};
+
+struct epoch;
+
+/* A worker: its evaluator (with the tracker), scratch, batch region. */
+struct worker {
+    struct stm *stm;
+    size_t index;
+    pthread_t thread;
+    bool started;
+    struct nock_context *nock;
+    struct noun_region *batch;     /* what attempts and commits keep */
+    struct tracking tracking;
+    struct shard_map map;
+    noun *spine_at;                /* spine cells of the kernel assembled */
+    size_t spine_capacity;
+    struct attempt_chunk *chunks;
+    struct attempt *current;       /* the attempt running, for the slog hook */
+    jmp_buf *escape;               /* where a full region leaves to */
+    /* a copy's bookkeeping: old address -> copy */
+    noun *copy_keys, *copy_values;
+    size_t copy_capacity;
+    noun *copy_work;
+    size_t copy_work_capacity;
+};
+
+/* ---- copying results out of scratch -------------------------------------------- */
+
+static void region_full(void *context)
+{
+    struct worker *worker = context;
+    longjmp(*worker->escape, 1);
+}
+
+static bool copy_reserve(struct worker *w, size_t needed)
+{
+    if (needed <= w->copy_work_capacity)
+        return true;
+    size_t capacity = w->copy_work_capacity ? w->copy_work_capacity : 256;
+    while (capacity < needed)
+        capacity *= 2;
+    noun *work = realloc(w->copy_work, capacity * sizeof *work);
+    if (!work)
+        return false;
+    w->copy_work = work;
+    w->copy_work_capacity = capacity;
+    return true;
+}
+
+static noun copy_lookup(struct worker *w, noun key)
+{
+    size_t mask = w->copy_capacity - 1;
+    for (size_t i = map_hash(key) & mask; w->copy_keys[i]; i = (i + 1) & mask)
+        if (w->copy_keys[i] == key)
+            return w->copy_values[i];
+    return NOUN_NONE;
+}
+
+static bool copy_remember(struct worker *w, noun key, noun value, size_t *count)
+{
+    if ((*count + 1) * 2 > w->copy_capacity) {
+        size_t old_capacity = w->copy_capacity;
+        noun *old_keys = w->copy_keys, *old_values = w->copy_values;
+        size_t capacity = old_capacity ? old_capacity * 2 : 1024;
+        w->copy_keys = calloc(capacity, sizeof *w->copy_keys);
+        w->copy_values = malloc(capacity * sizeof *w->copy_values);
+        if (!w->copy_keys || !w->copy_values) {
+            free(w->copy_keys);
+            free(w->copy_values);
+            w->copy_keys = old_keys;
+            w->copy_values = old_values;
+            return false;
+        }
+        w->copy_capacity = capacity;
+        *count = 0;
+        for (size_t i = 0; i < old_capacity; i++)
+            if (old_keys[i])
+                copy_remember(w, old_keys[i], old_values[i], count);
+        free(old_keys);
+        free(old_values);
+    }
+    size_t mask = w->copy_capacity - 1, i = map_hash(key) & mask;
+    while (w->copy_keys[i])
+        i = (i + 1) & mask;
+    w->copy_keys[i] = key;
+    w->copy_values[i] = value;
+    (*count)++;
+    return true;
+}
+
+/* Copy what of `roots[0..count)` lives in the worker's scratch into its
+ * batch region, in place, keeping shared structure shared.  Runs under the
+ * worker's escape (a full region longjmps).  False when the C heap is out. */
+static bool copy_to_batch(struct worker *w, noun *roots, size_t root_count)
+{
+    struct noun_region *scratch = nock_context_region(w->nock);
+    size_t remembered = 0;
+    if (w->copy_capacity)
+        memset(w->copy_keys, 0, w->copy_capacity * sizeof *w->copy_keys);
+    else if (!copy_remember(w, 1, 1, &remembered)) /* makes the table */
+        return false;
+    for (size_t r = 0; r < root_count; r++) {
+        if (!noun_region_holds(scratch, roots[r]))
+            continue;
+        /* post-order: push x, then its children; build x once both are done */
+        size_t top = 0;
+        if (!copy_reserve(w, 2))
+            return false;
+        w->copy_work[top++] = roots[r];
+        while (top) {
+            noun x = w->copy_work[top - 1];
+            if (copy_lookup(w, x) != NOUN_NONE) {
+                top--;
+                continue;
+            }
+            if (noun_is_indirect(x)) {
+                const struct noun_atom *atom = noun_to_atom(x);
+                noun copy = noun_atom_from_words(w->batch, atom->words, atom->length);
+                if (!copy_remember(w, x, copy, &remembered))
+                    return false;
+                top--;
+                continue;
+            }
+            noun head = noun_head(x), tail = noun_tail(x);
+            bool head_ready = !noun_region_holds(scratch, head) || copy_lookup(w, head) != NOUN_NONE;
+            bool tail_ready = !noun_region_holds(scratch, tail) || copy_lookup(w, tail) != NOUN_NONE;
+            if (head_ready && tail_ready) {
+                noun h = noun_region_holds(scratch, head) ? copy_lookup(w, head) : head;
+                noun t = noun_region_holds(scratch, tail) ? copy_lookup(w, tail) : tail;
+                if (!copy_remember(w, x, noun_cell_new(w->batch, h, t), &remembered))
+                    return false;
+                top--;
+                continue;
+            }
+            if (!copy_reserve(w, top + 2))
+                return false;
+            if (!head_ready)
+                w->copy_work[top++] = head;
+            if (!tail_ready)
+                w->copy_work[top++] = tail;
+        }
+        roots[r] = copy_lookup(w, roots[r]);
+    }
+    return true;
+}
+
+/* ---- the engine ------------------------------------------------------------------ */
+
+/* Why an epoch ended before its last event. */
+enum epoch_end {
+    EPOCH_RAN_OUT,       /* every event committed */
+    EPOCH_EVERYTHING,    /* an event wrote the spine or the rest */
+    EPOCH_REFUSED,       /* a refused event, and the caller stops there */
+    EPOCH_CONTENDED,     /* too many stale reads: go serial */
+    EPOCH_INTERRUPTED,
+    EPOCH_FAILED,        /* out of memory */
+};
+
+/* Events begin .. end of a batch, run in parallel on one layout. */
+struct epoch {
+    const struct stm_event *events;
+    size_t begin, end;
+    struct slot *slots;                 /* slots[i - begin] */
+    bool stop_at_refusal;
+    bool stale_views;                   /* stm_options.stale_views */
+    const struct layout *layout;
+    noun pre_state;
+    noun *pre_at;                       /* its spine cells */
+    noun pre_values[STM_MAX_SHARDS];    /* its shard roots */
+
+    _Atomic size_t next_execute;        /* the next event to claim */
+    _Atomic size_t commit_index;        /* events below it are committed */
+    _Atomic bool stop;
+    enum epoch_end ended;               /* under commit_lock */
+    char failure[120];
+
+    pthread_mutex_t commit_lock;
+    /* The attempt whose version of each shard is committed (NULL: the
+     * pre-state's); written under commit_lock, read by anyone. */
+    _Atomic(const struct attempt *) committed_writer[STM_MAX_SHARDS];
+    noun committed_state;               /* under commit_lock */
+    noun *committed_at;                 /* its spine cells */
+    uint8_t recent[ESTIMATE_WINDOW];    /* 1: that commit needed a re-run */
+    unsigned recent_sum, recent_count;
+};
+
+struct stm {
+    struct noun_home *home;
+    struct stm_options options;
+    size_t worker_count;
+    struct worker *workers;
+    noun call_formula;          /* [9 2 10 [6 0 2] 0 3], a home root */
+    bool formula_rooted;
+
+    pthread_mutex_t lock;       /* the pool: epoch handed out, workers done */
+    pthread_cond_t wake, finished;
+    struct epoch *epoch;
+    uint64_t generation;
+    size_t running;
+    bool quitting;
+    _Atomic int interrupted;
+
+    struct layout layout;
+    bool layout_known;          /* `layout` is current for the kernel */
+    bool layout_valid;
+    /* the dependency estimate */
+    bool contended;
+    uint8_t recent[ESTIMATE_WINDOW];
+    unsigned recent_sum, recent_count;
+    uint64_t previous_writes[2];
+};
+
+static void estimate_reset(struct stm *stm)
+{
+    memset(stm->recent, 0, sizeof stm->recent);
+    stm->recent_sum = stm->recent_count = 0;
+    stm->previous_writes[0] = stm->previous_writes[1] = 0;
+}
+
+/* Note one serial event's writes; maybe leave serial mode. */
+static void estimate_serial(struct stm *stm, uint64_t writes)
+{
+    uint8_t conflict = (writes & (stm->previous_writes[0] | stm->previous_writes[1])) != 0;
+    stm->previous_writes[1] = stm->previous_writes[0];
+    stm->previous_writes[0] = writes;
+    size_t at = stm->recent_count++ % ESTIMATE_WINDOW;
+    stm->recent_sum += conflict - stm->recent[at];
+    stm->recent[at] = conflict;
+    if (stm->recent_count >= ESTIMATE_WINDOW && stm->recent_sum < ESTIMATE_PARALLEL_BELOW) {
+        stm->contended = false;
+        estimate_reset(stm);
+    }
+}
+
+static struct attempt *attempt_new(struct worker *w)
+{
+    if (!w->chunks || w->chunks->used == sizeof w->chunks->items / sizeof w->chunks->items[0]) {
+        struct attempt_chunk *chunk = malloc(sizeof *chunk);
+        if (!chunk)
+            return NULL;
+        chunk->next = w->chunks;
+        chunk->used = 0;
+        w->chunks = chunk;
+    }
+    struct attempt *a = &w->chunks->items[w->chunks->used++];
+    memset(a, 0, offsetof(struct attempt, seen));
+    a->result = a->effects = a->trace = a->slogs = 0;
+    a->reason = NULL;
+    memset(&a->cost, 0, sizeof a->cost);
+    return a;
+}
+
+static void worker_drop_epoch(struct worker *w)
+{
+    while (w->chunks) {
+        struct attempt_chunk *next = w->chunks->next;
+        free(w->chunks);
+        w->chunks = next;
+    }
+    noun_region_reset(w->batch);
+    nock_context_reset(w->nock);
+}
+
+/* Whether `effects` is a null-terminated list. */
+static bool is_list(noun effects)
+{
+    while (noun_is_cell(effects))
+        effects = noun_tail(effects);
+    return effects == 0;
+}
+
+static void refuse(struct attempt *a, enum kernel_status status, const char *reason)
+{
+    a->status = status;
+    a->reason = reason;
+}
+
+/* Pick the version of every shard event i runs on: exact (the committed
+ * ones; the caller holds the commit lock) or the newest any earlier event
+ * has published.  False when an earlier event not yet committed wrote
+ * everything: running on anything else is wasted. */
+static bool choose_versions(struct epoch *e, size_t i, bool exact, struct attempt *a)
+{
+    uint64_t found = 0, all = e->layout->all;
+    if (!exact && e->stale_views) {
+        memset(a->seen, 0, sizeof a->seen);
+        return true;
+    }
+    if (!exact) {
+        size_t floor = atomic_load_explicit(&e->commit_index, memory_order_acquire);
+        for (size_t j = i; j-- > floor && found != all;) {
+            const struct attempt *earlier = atomic_load_explicit(&e->slots[j - e->begin].latest, memory_order_acquire);
+            if (!earlier)
+                continue;
+            if (earlier->everything)
+                return false;
+            uint64_t fresh = earlier->writes & ~found;
+            for (uint64_t m = fresh; m; m &= m - 1)
+                a->seen[__builtin_ctzll(m)] = earlier;
+            found |= fresh;
+        }
+    }
+    for (size_t s = 0; s < e->layout->shard_count; s++)
+        if (!(found & shard_bit(s)))
+            a->seen[s] = atomic_load_explicit(&e->committed_writer[s], memory_order_acquire);
+    return true;
+}
+
+/* Run `body(context)` with both of w's regions leaving through a longjmp
+ * when full.  False when one was full. */
+static bool guarded(struct worker *w, void (*body)(void *context), void *context)
+{
+    struct noun_region *regions[2] = { nock_context_region(w->nock), w->batch };
+    void (*saved[2])(void *);
+    void *saved_context[2];
+    for (int r = 0; r < 2; r++) {
+        saved[r] = regions[r]->out_of_memory;
+        saved_context[r] = regions[r]->out_of_memory_context;
+        regions[r]->out_of_memory = region_full;
+        regions[r]->out_of_memory_context = w;
+    }
+    jmp_buf escape;
+    w->escape = &escape;
+    bool ok = !setjmp(escape);
+    if (ok)
+        body(context);
+    for (int r = 0; r < 2; r++) {
+        regions[r]->out_of_memory = saved[r];
+        regions[r]->out_of_memory_context = saved_context[r];
+    }
+    return ok;
+}
+
+/* The first part of an attempt: the kernel it runs on and its event. */
+struct preparation {
+    struct worker *worker;
+    struct epoch *epoch;
+    const struct attempt *attempt;
+    size_t event_index;
+    noun values[STM_MAX_SHARDS];
+    noun view, event, subject;
+    bool cued, mapped;
+};
+
+static void prepare(void *context)
+{
+    struct preparation *p = context;
+    struct worker *w = p->worker;
+    struct epoch *e = p->epoch;
+    const struct layout *layout = e->layout;
+    uint64_t replaced = 0;
+    for (size_t s = 0; s < layout->shard_count; s++) {
+        const struct attempt *seen = p->attempt->seen[s];
+        p->values[s] = seen ? seen->values[s] : e->pre_values[s];
+        if (seen)
+            replaced |= shard_bit(s);
+    }
+    p->view = rebuild(layout, e->pre_at, 0, replaced, p->values, w->batch);
+    spine_cells(layout, p->view, w->spine_at);
+    p->mapped = map_build(&w->map, layout, w->spine_at, p->values);
+    struct jam_error cue_error = { 0 };
+    const struct stm_event *source = &e->events[p->event_index];
+    struct noun_region *scratch = nock_context_region(w->nock);
+    p->cued = jam_cue_bytes(scratch, source->jam, source->length, &p->event, &cue_error);
+    if (p->cued)
+        p->subject = noun_cell_new(scratch, p->event, p->view);
+}
+
+/* The last part: what others may read, into the batch region. */
+struct keeping {
+    struct worker *worker;
+    noun *roots;
+    size_t count;
+    bool ok;
+};
+
+static void keep(void *context)
+{
+    struct keeping *k = context;
+    k->ok = copy_to_batch(k->worker, k->roots, k->count);
+}
+
+/* Look at the product of an attempt that finished: its effects and what it
+ * wrote. */
+static void take_product(struct worker *w, const struct layout *layout, struct attempt *a, noun product)
+{
+    if (!noun_is_cell(product)) {
+        refuse(a, KERNEL_BAD_PRODUCT,
+               "the kernel gave an atom, not [effects new-kernel]: is it a gate (battery at 2, sample at 6)?");
+        return;
+    }
+    if (!is_list(noun_head(product))) {
+        refuse(a, KERNEL_BAD_PRODUCT, "the kernel's effects (the head of its product) are not a null-terminated list");
+        return;
+    }
+    a->effects = noun_head(product);
+    noun result = noun_tail(product);
+    bool everything = false;
+    a->writes = written(layout, w->spine_at, 0, result, &everything);
+    a->everything = everything;
+    if (everything) {
+        a->result = result;
+        w->tracking.reads = layout->all;
+        return;
+    }
+    /* what it wrote and the effects it made are looked at whole */
+    noun result_at[layout->node_count];
+    spine_cells(layout, result, result_at);
+    noun result_values[STM_MAX_SHARDS];
+    shard_values(layout, result_at, result_values);
+    for (uint64_t m = a->writes; m; m &= m - 1) {
+        size_t s = (size_t)__builtin_ctzll(m);
+        a->values[s] = result_values[s];
+        track_whole(&w->tracking, a->values[s]);
+    }
+    track_whole(&w->tracking, a->effects);
+}
+
+static void epoch_fail(struct epoch *e)
+{
+    atomic_store(&e->stop, true);
+    pthread_mutex_lock(&e->commit_lock);
+    e->ended = EPOCH_FAILED;
+    snprintf(e->failure, sizeof e->failure, "out of memory in the STM backend");
+    pthread_mutex_unlock(&e->commit_lock);
+}
+
+/* Run event i once on worker w.  NULL when it was not run (see
+ * choose_versions) or memory ran out (then the epoch is stopped).  The
+ * caller holding the commit lock must not let it take the lock again:
+ * `exact` says it holds it. */
+static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool exact)
+{
+    struct stm *stm = w->stm;
+    const struct layout *layout = e->layout;
+    struct attempt *a = attempt_new(w);
+    if (!a) {
+        if (!exact)
+            epoch_fail(e);
+        return NULL;
+    }
+    a->event = (uint32_t)i;
+    if (!choose_versions(e, i, exact, a))
+        return NULL;
+    uint64_t started = clock_wall_nanoseconds();
+    uint64_t cpu_started = stm->options.no_cpu_time ? 0 : clock_cpu_nanoseconds();
+    struct noun_region *scratch = nock_context_region(w->nock);
+    uint64_t steps_before = nock_context_counters(w->nock)->steps;
+    uint64_t bytes_before = noun_region_bytes_allocated(scratch);
+
+    struct preparation p = { .worker = w, .epoch = e, .attempt = a, .event_index = i };
+    noun subject = NOUN_NONE;
+    if (!guarded(w, prepare, &p) || !p.mapped) {
+        refuse(a, KERNEL_OUT_OF_MEMORY, "out of memory: a worker's scratch or batch region is full");
+    } else if (!p.cued) {
+        refuse(a, KERNEL_BAD_PRODUCT, "the event is not a valid jam");
+    } else {
+        subject = p.subject;
+    }
+    if (subject != NOUN_NONE) {
+        w->tracking.map = &w->map;
+        w->tracking.fresh = scratch;
+        w->tracking.reads = 0;
+        w->tracking.all = layout->all;
+        w->current = a;
+        struct nock_outcome outcome = nock_evaluate(w->nock, subject, stm->call_formula);
+        w->current = NULL;
+        switch (outcome.status) {
+        case NOCK_OK:
+            take_product(w, layout, a, outcome.product);
+            break;
+        case NOCK_CRASH:
+            a->trace = outcome.trace;
+            track_whole(&w->tracking, a->trace);
+            refuse(a, KERNEL_CRASH, outcome.reason ? outcome.reason : "Nock crash");
+            break;
+        case NOCK_OUT_OF_MEMORY:
+            refuse(a, KERNEL_OUT_OF_MEMORY, "out of memory: the kernel's scratch region is full");
+            break;
+        case NOCK_TOO_DEEP:
+            refuse(a, KERNEL_TOO_DEEP, "the event nested calls too deeply");
+            break;
+        case NOCK_INTERRUPTED:
+            refuse(a, KERNEL_INTERRUPTED, "interrupted");
+            break;
+        }
+        a->reads = w->tracking.reads;
+    } else {
+        a->reads = layout->all;
+    }
+    a->cost.steps = nock_context_counters(w->nock)->steps - steps_before;
+    a->cost.bytes_allocated = noun_region_bytes_allocated(scratch) - bytes_before;
+
+    noun roots[STM_MAX_SHARDS + 3];
+    size_t count = 0;
+    roots[count++] = a->effects;
+    roots[count++] = a->trace;
+    roots[count++] = a->result;
+    for (uint64_t m = a->everything ? 0 : a->writes; m; m &= m - 1)
+        roots[count++] = a->values[__builtin_ctzll(m)];
+    struct keeping k = { .worker = w, .roots = roots, .count = count };
+    if (!guarded(w, keep, &k) || !k.ok) {
+        nock_context_reset(w->nock);
+        if (!exact)
+            epoch_fail(e);
+        return NULL;
+    }
+    a->effects = roots[0];
+    a->trace = roots[1];
+    a->result = roots[2];
+    count = 3;
+    for (uint64_t m = a->everything ? 0 : a->writes; m; m &= m - 1) {
+        size_t s = (size_t)__builtin_ctzll(m);
+        a->values[s] = roots[count++];
+        mug_noun(a->values[s]); /* here, so the committer's mug is short */
+    }
+    if (noun_region_used(scratch) > SCRATCH_KEEP)
+        nock_context_reset(w->nock);
+    a->cost.wall_ns = clock_wall_nanoseconds() - started;
+    a->cost.cpu_ns = stm->options.no_cpu_time ? 0 : clock_cpu_nanoseconds() - cpu_started;
+    return a;
+}
+
+/* The shards a's run saw a version of that is no longer the committed one
+ * (all events before it are committed). */
+static uint64_t stale_reads(struct epoch *e, const struct attempt *a)
+{
+    uint64_t stale = 0;
+    uint64_t looked = a->everything ? e->layout->all : a->reads;
+    for (uint64_t m = looked; m; m &= m - 1) {
+        size_t s = (size_t)__builtin_ctzll(m);
+        if (a->seen[s] != atomic_load_explicit(&e->committed_writer[s], memory_order_relaxed))
+            stale |= shard_bit(s);
+    }
+    return stale;
+}
+
+static void stop_epoch(struct epoch *e, enum epoch_end why)
+{
+    e->ended = why;
+    atomic_store(&e->stop, true);
+}
+
+/* The committed state with a's writes taken in, built in w's batch
+ * region; NOUN_NONE when that is full. */
+static noun commit_rebuild(struct worker *w, struct epoch *e, const struct attempt *a)
+{
+    jmp_buf escape;
+    struct noun_region *batch = w->batch;
+    void (*saved)(void *) = batch->out_of_memory;
+    void *saved_context = batch->out_of_memory_context;
+    w->escape = &escape;
+    noun state = NOUN_NONE;
+    if (!setjmp(escape)) {
+        batch->out_of_memory = region_full;
+        batch->out_of_memory_context = w;
+        state = rebuild(e->layout, e->committed_at, 0, a->writes, a->values, batch);
+    }
+    batch->out_of_memory = saved;
+    batch->out_of_memory_context = saved_context;
+    return state;
+}
+
+/* Commit what is ready at the commit point, in order.  Holds commit_lock. */
+static void commit_ready(struct worker *w, struct epoch *e)
+{
+    const struct layout *layout = e->layout;
+    while (!atomic_load(&e->stop)) {
+        size_t c = atomic_load_explicit(&e->commit_index, memory_order_relaxed);
+        if (c >= e->end)
+            return;
+        struct slot *slot = &e->slots[c - e->begin];
+        int idle = SLOT_IDLE;
+        struct attempt *a;
+        /* (stale views: every run but re-runs is speculative, see stm.h) */
+        if (e->stale_views && atomic_load(&slot->state) == SLOT_IDLE)
+            return;
+        if (atomic_compare_exchange_strong(&slot->state, &idle, SLOT_EXECUTING)) {
+            /* nobody ran it: run it here, where it is exact */
+            a = execute(w, e, c, true);
+            if (!a) {
+                snprintf(e->failure, sizeof e->failure, "out of memory in the STM backend");
+                stop_epoch(e, EPOCH_FAILED);
+                return;
+            }
+            atomic_store_explicit(&slot->latest, a, memory_order_release);
+            atomic_store_explicit(&slot->state, SLOT_DONE, memory_order_release);
+            slot->stats.attempts = 1;
+        } else if (idle == SLOT_EXECUTING) {
+            return; /* another worker is on it */
+        } else {
+            a = atomic_load_explicit(&slot->latest, memory_order_acquire);
+            slot->stats.attempts = 1;
+            uint64_t stale = stale_reads(e, a);
+            if (stale) {
+                slot->stats.reruns++;
+                slot->stats.conflict_shards |= stale;
+                slot->stats.wasted_steps += a->cost.steps;
+                a = execute(w, e, c, true);
+                if (!a) {
+                    snprintf(e->failure, sizeof e->failure, "out of memory in the STM backend");
+                    stop_epoch(e, EPOCH_FAILED);
+                    return;
+                }
+                atomic_store_explicit(&slot->latest, a, memory_order_release);
+                slot->stats.attempts++;
+            }
+        }
+        slot->stats.parallel = true;
+        /* the estimate: how many recent commits needed a re-run */
+        size_t at = e->recent_count++ % ESTIMATE_WINDOW;
+        uint8_t conflicted = slot->stats.reruns != 0;
+        e->recent_sum += conflicted - e->recent[at];
+        e->recent[at] = conflicted;
+
+        if (a->status != KERNEL_OK) {
+            slot->mug = mug_noun(e->committed_state);
+            atomic_store_explicit(&e->commit_index, c + 1, memory_order_release);
+            if (e->stop_at_refusal) {
+                stop_epoch(e, EPOCH_REFUSED);
+                return;
+            }
+            continue;
+        }
+        if (a->everything) {
+            e->committed_state = a->result;
+            slot->mug = mug_noun(a->result);
+            atomic_store_explicit(&e->commit_index, c + 1, memory_order_release);
+            stop_epoch(e, EPOCH_EVERYTHING);
+            return;
+        }
+        if (a->writes) {
+            noun state = commit_rebuild(w, e, a);
+            if (state == NOUN_NONE) {
+                snprintf(e->failure, sizeof e->failure, "out of memory in the STM backend");
+                stop_epoch(e, EPOCH_FAILED);
+                return;
+            }
+            e->committed_state = state;
+            spine_cells(layout, e->committed_state, e->committed_at);
+            for (uint64_t m = a->writes; m; m &= m - 1)
+                atomic_store_explicit(&e->committed_writer[__builtin_ctzll(m)], a, memory_order_release);
+        }
+        slot->mug = mug_noun(e->committed_state);
+        atomic_store_explicit(&e->commit_index, c + 1, memory_order_release);
+        if (e->recent_count >= ESTIMATE_WINDOW && e->recent_sum > ESTIMATE_SERIAL_ABOVE && !e->stale_views) {
+            stop_epoch(e, EPOCH_CONTENDED);
+            return;
+        }
+    }
+}
+
+/* One worker's part of an epoch: commit when it can, otherwise run the
+ * next event speculatively, otherwise wait a little. */
+static void run_epoch(struct worker *w, struct epoch *e)
+{
+    unsigned waited = 0;
+    while (!atomic_load(&e->stop)) {
+        if (atomic_load_explicit(&w->stm->interrupted, memory_order_relaxed)) {
+            pthread_mutex_lock(&e->commit_lock);
+            stop_epoch(e, EPOCH_INTERRUPTED);
+            pthread_mutex_unlock(&e->commit_lock);
+            break;
+        }
+        if (pthread_mutex_trylock(&e->commit_lock) == 0) {
+            commit_ready(w, e);
+            pthread_mutex_unlock(&e->commit_lock);
+        }
+        size_t c = atomic_load_explicit(&e->commit_index, memory_order_acquire);
+        if (c >= e->end || atomic_load(&e->stop))
+            break;
+        size_t i = atomic_load(&e->next_execute);
+        if (i < c) {
+            atomic_compare_exchange_weak(&e->next_execute, &i, c);
+            continue;
+        }
+        if (i < e->end && i < c + SPECULATION_WINDOW) {
+            if (!atomic_compare_exchange_weak(&e->next_execute, &i, i + 1))
+                continue;
+            struct slot *slot = &e->slots[i - e->begin];
+            int idle = SLOT_IDLE;
+            if (atomic_compare_exchange_strong(&slot->state, &idle, SLOT_EXECUTING)) {
+                struct attempt *a = execute(w, e, i, false);
+                if (a)
+                    atomic_store_explicit(&slot->latest, a, memory_order_release);
+                atomic_store_explicit(&slot->state, a ? SLOT_DONE : SLOT_IDLE, memory_order_release);
+            }
+            waited = 0;
+            continue;
+        }
+        if (++waited < 64)
+            __asm__ __volatile__("" ::: "memory");
+        else
+            sched_yield();
+    }
+}
+
+/* ---- the worker pool ------------------------------------------------------------------ */
+
+static void *worker_main(void *argument)
+{
+    struct worker *w = argument;
+    struct stm *stm = w->stm;
+    uint64_t seen = 0;
+    pthread_mutex_lock(&stm->lock);
+    for (;;) {
+        while (!stm->quitting && stm->generation == seen)
+            pthread_cond_wait(&stm->wake, &stm->lock);
+        if (stm->quitting)
+            break;
+        seen = stm->generation;
+        struct epoch *e = stm->epoch;
+        pthread_mutex_unlock(&stm->lock);
+        run_epoch(w, e);
+        pthread_mutex_lock(&stm->lock);
+        if (--stm->running == 0)
+            pthread_cond_signal(&stm->finished);
+    }
+    pthread_mutex_unlock(&stm->lock);
+    return NULL;
+}
+
+static void slog_ignored(void *context, noun clue)
+{
+    struct worker *w = context;
+    track_whole(&w->tracking, clue);
+}
+
+static bool worker_init(struct stm *stm, struct worker *w, size_t index)
+{
+    w->stm = stm;
+    w->index = index;
+    w->tracking.stack_capacity = 2 * WHOLE_LOOK_BUDGET + 4;
+    w->tracking.stack = malloc(w->tracking.stack_capacity * sizeof *w->tracking.stack);
+    struct nock_config config = {
+        .scratch_max_bytes = stm->options.scratch_max_bytes,
+        .hooks = { .context = w, .slog = slog_ignored },
+        .tracker = { .context = &w->tracking, .walk = track_walk, .whole = track_whole },
+    };
+    w->nock = nock_context_new(stm->home, &config);
+    w->batch = noun_region_new(BATCH_REGION_BYTES);
+    return w->tracking.stack && w->nock && w->batch;
+}
+
+static void worker_free(struct worker *w)
+{
+    worker_drop_epoch(w);
+    if (w->nock)
+        nock_context_free(w->nock);
+    if (w->batch)
+        noun_region_free(w->batch);
+    free(w->tracking.stack);
+    free(w->map.slots);
+    free(w->spine_at);
+    free(w->copy_keys);
+    free(w->copy_values);
+    free(w->copy_work);
+}
+
+/* [9 2 10 [6 0 2] 0 3] in home: the gate call with the event at the head
+ * of the subject (kernel.h). */
+static noun make_call_formula(struct noun_home *home)
+{
+    struct noun_region *region = noun_region_new((size_t)1 << 20);
+    if (!region)
+        return NOUN_NONE;
+    noun sample = noun_trel(region, 6, 0, 2);
+    noun edit = noun_trel(region, 10, sample, noun_cell_new(region, 0, 3));
+    noun formula = noun_home_copy_out(home, region, noun_trel(region, 9, 2, edit));
+    noun_region_free(region);
+    return formula;
+}
+
+struct stm *stm_new(struct noun_home *home, const struct stm_options *options, char *why, size_t why_size)
+{
+    struct stm *stm = calloc(1, sizeof *stm);
+    if (!stm) {
+        snprintf(why, why_size, "out of memory");
+        return NULL;
+    }
+    stm->home = home;
+    if (options)
+        stm->options = *options;
+    size_t workers = stm->options.workers;
+    if (!workers) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        workers = cpus < 2 ? 2 : (size_t)cpus;
+    }
+    stm->worker_count = workers;
+    pthread_mutex_init(&stm->lock, NULL);
+    pthread_cond_init(&stm->wake, NULL);
+    pthread_cond_init(&stm->finished, NULL);
+    stm->formula_rooted = noun_home_root_add(home, &stm->call_formula);
+    stm->call_formula = make_call_formula(home);
+    stm->workers = calloc(workers, sizeof *stm->workers);
+    bool ok = stm->formula_rooted && stm->call_formula != NOUN_NONE && stm->workers;
+    for (size_t i = 0; ok && i < workers; i++)
+        ok = worker_init(stm, &stm->workers[i], i);
+    /* worker 0 is the calling thread */
+    for (size_t i = 1; ok && i < workers; i++) {
+        ok = pthread_create(&stm->workers[i].thread, NULL, worker_main, &stm->workers[i]) == 0;
+        stm->workers[i].started = ok;
+    }
+    if (!ok) {
+        snprintf(why, why_size, "cannot start the STM backend's %zu workers (out of memory or threads)", workers);
+        stm_free(stm);
+        return NULL;
+    }
+    return stm;
+}
+
+void stm_free(struct stm *stm)
+{
+    if (!stm)
+        return;
+    pthread_mutex_lock(&stm->lock);
+    stm->quitting = true;
+    pthread_cond_broadcast(&stm->wake);
+    pthread_mutex_unlock(&stm->lock);
+    for (size_t i = 0; stm->workers && i < stm->worker_count; i++) {
+        if (stm->workers[i].started)
+            pthread_join(stm->workers[i].thread, NULL);
+        worker_free(&stm->workers[i]);
+    }
+    free(stm->workers);
+    if (stm->formula_rooted)
+        noun_home_root_remove(stm->home, &stm->call_formula);
+    free(stm->layout.nodes);
+    pthread_mutex_destroy(&stm->lock);
+    pthread_cond_destroy(&stm->wake);
+    pthread_cond_destroy(&stm->finished);
+    free(stm);
+}
+
+void stm_interrupt(struct stm *stm)
+{
+    atomic_store(&stm->interrupted, 1);
+    for (size_t i = 0; i < stm->worker_count; i++)
+        if (stm->workers[i].nock)
+            nock_interrupt(stm->workers[i].nock);
+}
+
+/* ---- batches ---------------------------------------------------------------------------- */
+
+static void result_refused(struct stm_result *result, enum kernel_status status, const char *format, const char *what)
+{
+    result->status = status;
+    result->error.status = status;
+    snprintf(result->error.message, sizeof result->error.message, format, what);
+}
+
+/* Make sure stm->layout describes `state`. */
+static void layout_refresh(struct stm *stm, noun state)
+{
+    noun declaration = noun_fragment(14, state);
+    if (stm->layout_known && declaration == stm->layout.declaration && stm->layout_valid)
+        return;
+    if (stm->layout_known && !stm->layout_valid && declaration == NOUN_NONE)
+        return;
+    char why[120];
+    stm->layout_valid = layout_read(&stm->layout, state, why, sizeof why);
+    stm->layout_known = true;
+}
+
+/* One event the plain way (kernel_apply), noting its writes for the
+ * estimate.  False when the batch stops here. */
+static bool serial_one(struct stm *stm, struct kernel *kernel, const struct stm_event *event,
+                       struct stm_result *result, bool stop_at_refusal)
+{
+    noun before = kernel_state(kernel);
+    noun parsed;
+    char why[200];
+    if (!kernel_cue_event(kernel, event->jam, event->length, &parsed, why, sizeof why)) {
+        result_refused(result, KERNEL_BAD_PRODUCT, "the event is not a valid jam: %.150s", why);
+        return !stop_at_refusal;
+    }
+    result->status = kernel_apply(kernel, parsed, &result->applied, &result->error);
+    result->stats.attempts = 1;
+    if (result->status != KERNEL_OK)
+        return !stop_at_refusal && result->status != KERNEL_INTERRUPTED;
+    noun after = kernel_state(kernel);
+    if (!stm->layout_valid) {
+        stm->layout_known = false; /* the state may declare shards now */
+        return true;
+    }
+    size_t nodes = stm->layout.node_count;
+    noun at[nodes];
+    spine_cells(&stm->layout, before, at);
+    bool everything = false;
+    uint64_t writes = written(&stm->layout, at, 0, after, &everything);
+    if (everything)
+        stm->layout_known = false;
+    else
+        estimate_serial(stm, writes);
+    return true;
+}
+
+/* Copy an epoch's committed state and effects to home and fill results.
+ * Runs on the calling thread while no worker runs. */
+static bool epoch_finish(struct stm *stm, struct kernel *kernel, struct epoch *e, size_t committed,
+                         struct stm_result *results)
+{
+    const struct noun_region *regions[stm->worker_count];
+    for (size_t i = 0; i < stm->worker_count; i++)
+        regions[i] = stm->workers[i].batch;
+    bool ok = true;
+    uint64_t home_before = noun_home_used(stm->home);
+    struct noun_dedup_stats dedup_before, dedup_after;
+    noun_home_dedup_stats(stm->home, &dedup_before);
+    noun state = noun_home_copy_out_many(stm->home, regions, stm->worker_count, e->committed_state);
+    if (state == NOUN_NONE)
+        return false;
+    uint64_t number = kernel_event_number(kernel);
+    for (size_t i = e->begin; i < e->begin + committed; i++) {
+        struct slot *slot = &e->slots[i - e->begin];
+        const struct attempt *a = atomic_load_explicit(&slot->latest, memory_order_acquire);
+        struct stm_result *result = &results[i];
+        result->stats = slot->stats;
+        result->status = a->status;
+        result->applied.cost = a->cost;
+        if (a->status == KERNEL_OK) {
+            result->applied.effects = noun_home_copy_out_many(stm->home, regions, stm->worker_count, a->effects);
+            result->applied.mug = (uint32_t)slot->mug;
+            ok = ok && result->applied.effects != NOUN_NONE;
+            number++;
+        } else {
+            result->error.status = a->status;
+            result->error.steps = a->cost.steps;
+            noun trace = noun_home_copy_out_many(stm->home, regions, stm->worker_count, a->trace);
+            result->error.trace = trace == NOUN_NONE ? 0 : trace;
+            snprintf(result->error.message, sizeof result->error.message,
+                     a->status == KERNEL_CRASH ? "the event crashed: %s" : "%s", a->reason);
+        }
+    }
+    if (committed) {
+        /* the copy-out is counted to the last event of the epoch */
+        noun_home_dedup_stats(stm->home, &dedup_after);
+        struct kernel_cost *cost = &results[e->begin + committed - 1].applied.cost;
+        cost->copy_out_bytes = noun_home_used(stm->home) - home_before;
+        cost->dedup_lookups = dedup_after.lookups - dedup_before.lookups;
+        cost->dedup_hits = dedup_after.hits - dedup_before.hits;
+    }
+    ok = ok && kernel_set_state(kernel, state, number);
+    return ok;
+}
+
+static bool ensure_nouns(noun **array, size_t *capacity, size_t needed)
+{
+    if (needed <= *capacity)
+        return true;
+    noun *bigger = realloc(*array, needed * sizeof *bigger);
+    if (!bigger)
+        return false;
+    *array = bigger;
+    *capacity = needed;
+    return true;
+}
+
+/* Run events[begin .. end) in parallel on the current layout.  Returns how
+ * many were committed, and why it stopped in *ended. */
+static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct stm_event *events, size_t begin,
+                           size_t end, bool stop_at_refusal, struct stm_result *results, enum epoch_end *ended,
+                           bool *failed)
+{
+    struct layout *layout = &stm->layout;
+    size_t nodes = layout->node_count;
+    struct epoch *e = calloc(1, sizeof *e);
+    noun *pre_at = malloc(nodes * sizeof *pre_at);
+    noun *committed_at = malloc(nodes * sizeof *committed_at);
+    struct slot *slots = calloc(end - begin, sizeof *slots);
+    bool ok = e && pre_at && committed_at && slots;
+    for (size_t i = 0; ok && i < stm->worker_count; i++) {
+        struct worker *w = &stm->workers[i];
+        ok = ensure_nouns(&w->spine_at, &w->spine_capacity, nodes);
+    }
+    if (!ok) {
+        free(e);
+        free(pre_at);
+        free(committed_at);
+        free(slots);
+        *failed = true;
+        return 0;
+    }
+    e->events = events;
+    e->begin = begin;
+    e->end = end;
+    e->slots = slots;
+    e->stop_at_refusal = stop_at_refusal;
+    e->stale_views = stm->options.stale_views;
+    e->layout = layout;
+    e->pre_state = kernel_state(kernel);
+    e->pre_at = pre_at;
+    spine_cells(layout, e->pre_state, pre_at);
+    shard_values(layout, pre_at, e->pre_values);
+    e->committed_at = committed_at;
+    memcpy(committed_at, pre_at, nodes * sizeof *pre_at);
+    e->committed_state = e->pre_state;
+    atomic_init(&e->next_execute, begin);
+    atomic_init(&e->commit_index, begin);
+    atomic_init(&e->stop, false);
+    e->ended = EPOCH_RAN_OUT;
+    pthread_mutex_init(&e->commit_lock, NULL);
+    for (size_t s = 0; s < layout->shard_count; s++)
+        atomic_init(&e->committed_writer[s], NULL);
+    for (size_t i = 0; i < end - begin; i++) {
+        atomic_init(&slots[i].state, SLOT_IDLE);
+        atomic_init(&slots[i].latest, NULL);
+    }
+
+    pthread_mutex_lock(&stm->lock);
+    stm->epoch = e;
+    stm->generation++;
+    stm->running = stm->worker_count - 1;
+    pthread_cond_broadcast(&stm->wake);
+    pthread_mutex_unlock(&stm->lock);
+    run_epoch(&stm->workers[0], e);
+    pthread_mutex_lock(&stm->lock);
+    while (stm->running)
+        pthread_cond_wait(&stm->finished, &stm->lock);
+    stm->epoch = NULL;
+    pthread_mutex_unlock(&stm->lock);
+
+    size_t committed = atomic_load(&e->commit_index) - begin;
+    *ended = e->ended;
+    if (e->ended == EPOCH_FAILED || !epoch_finish(stm, kernel, e, committed, results))
+        *failed = true;
+    for (size_t i = 0; i < stm->worker_count; i++)
+        worker_drop_epoch(&stm->workers[i]);
+    pthread_mutex_destroy(&e->commit_lock);
+    free(e);
+    free(pre_at);
+    free(committed_at);
+    free(slots);
+    return committed;
+}
+
+/* Events per parallel epoch at most: bounds what the batch regions hold. */
+#define EPOCH_MAX_EVENTS 4096
+
+size_t stm_apply_batch(struct stm *stm, struct kernel *kernel, const struct stm_event *events, size_t count,
+                       bool stop_at_refusal, struct stm_result *results, struct stm_batch_stats *stats)
+{
+    struct stm_batch_stats totals = { 0 };
+    memset(results, 0, count * sizeof *results);
+    atomic_store(&stm->interrupted, 0);
+    size_t taken = 0;
+    while (taken < count) {
+        if (atomic_load(&stm->interrupted)) {
+            result_refused(&results[taken], KERNEL_INTERRUPTED, "%s", "interrupted");
+            break;
+        }
+        layout_refresh(stm, kernel_state(kernel));
+        if (stm->layout_valid)
+            totals.shard_count = (uint32_t)stm->layout.shard_count;
+        if (!stm->layout_valid || stm->contended || stm->worker_count < 2) {
+            bool go_on = serial_one(stm, kernel, &events[taken], &results[taken], stop_at_refusal);
+            if (results[taken].status == KERNEL_INTERRUPTED)
+                break;
+            totals.serial_events++;
+            taken++;
+            if (!go_on)
+                break;
+            continue;
+        }
+        size_t end = count - taken > EPOCH_MAX_EVENTS ? taken + EPOCH_MAX_EVENTS : count;
+        enum epoch_end ended = EPOCH_RAN_OUT;
+        bool failed = false;
+        size_t committed = run_parallel(stm, kernel, events, taken, end, stop_at_refusal, results, &ended, &failed);
+        totals.epochs++;
+        totals.parallel_events += committed;
+        taken += committed;
+        if (failed) {
+            if (taken < count)
+                result_refused(&results[taken], KERNEL_OUT_OF_MEMORY, "%s", "out of memory in the STM backend");
+            break;
+        }
+        if (ended == EPOCH_EVERYTHING)
+            stm->layout_known = false;
+        else if (ended == EPOCH_CONTENDED) {
+            stm->contended = true;
+            estimate_reset(stm);
+        } else if (ended == EPOCH_REFUSED) {
+            break;
+        } else if (ended == EPOCH_INTERRUPTED) {
+            if (taken < count)
+                result_refused(&results[taken], KERNEL_INTERRUPTED, "%s", "interrupted");
+            break;
+        }
+    }
+    for (size_t i = 0; i < taken; i++) {
+        const struct stm_event_stats *s = &results[i].stats;
+        totals.events++;
+        totals.attempts += s->attempts;
+        totals.reruns += s->reruns;
+        totals.wasted_steps += s->wasted_steps;
+        for (uint64_t m = s->conflict_shards; m; m &= m - 1)
+            totals.conflicts_by_shard[__builtin_ctzll(m)]++;
+    }
+    if (stats)
+        *stats = totals;
+    return taken;
+}

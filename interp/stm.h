@@ -1,0 +1,135 @@
+/* stm.h -- the STM backend: a batch of events run in parallel, with the
+ * outcome of running them one by one.
+ *
+ * The scheme is Block-STM (Gelashvili et al., 2022) with the kernel's
+ * declared shards as the unit of memory (docs/stm.md tells it with a worked
+ * example):
+ *
+ *   - Shards: a kernel declares the axes of independent parts of its state
+ *     with [%shards axis ...] at axis 14 (docs/kernels.md).  The cells on
+ *     the paths from the root down to the shard roots are the spine;
+ *     everything else outside the shards (the battery, the declaration,
+ *     other state) is "the rest".
+ *   - Multi-version memory: each shard has a version per event of the batch
+ *     that wrote it.  An event runs speculatively, on some worker, against
+ *     a kernel assembled from the newest versions written by earlier events
+ *     of the batch (or the batch's pre-state).
+ *   - Tracking: the event runs in a read-tracking evaluator (nock.h,
+ *     struct nock_tracker).  A walk through a shard root reads that shard;
+ *     a noun looked at as a whole (equality, a formula, %memo, the effects
+ *     and written values themselves) reads every shard whose root or spine
+ *     cell it holds.  Writes are the shards whose root differs between the
+ *     assembled kernel and the result; any other difference on the spine
+ *     or in the rest writes (and reads) everything.
+ *   - Commit, in event order, by whichever worker holds the commit lock:
+ *     an event whose every read saw the version committed by then commits;
+ *     otherwise it is re-run right there against the committed state, where
+ *     it cannot be wrong.  Committing takes the shards it wrote into the
+ *     newest state; its effects stand as computed.  An event that writes
+ *     everything ends the epoch: what follows runs on its state, with the
+ *     shards that state declares.
+ *   - Dependency estimate: the backend watches how often commits find stale
+ *     reads (in parallel) or how often neighbouring events write the same
+ *     shard (in serial), and runs whole stretches of the batch serially,
+ *     with plain kernel_apply, while conflicts would waste the second core.
+ *     A kernel with no shards is always run that way.
+ *
+ * Memory: events are cued into each worker's own scratch; what an attempt
+ * produces (written shards, effects, the states commits make) goes to that
+ * worker's batch region, readable by the others and dropped at the end of
+ * an epoch; home is written only by the calling thread, between epochs,
+ * when it copies out the committed state and effects.
+ *
+ * Nothing here prints or exits.
+ */
+#ifndef NOCKLAB_STM_H
+#define NOCKLAB_STM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "interp/kernel.h"
+
+/* Shards beyond this many make a declaration the backend ignores (the
+ * kernel then runs serially). */
+#define STM_MAX_SHARDS 64
+
+/* One event of a batch: its jam. */
+struct stm_event {
+    const uint8_t *jam;
+    size_t length;
+};
+
+/* What it took to commit one event. */
+struct stm_event_stats {
+    uint32_t attempts;         /* executions, the committed one included */
+    uint32_t reruns;           /* executions thrown away for stale reads */
+    uint64_t conflict_shards;  /* bit s: a stale read of shard s */
+    uint64_t wasted_steps;     /* Nock steps of the thrown-away runs */
+    bool parallel;             /* ran in a parallel epoch (else serially) */
+};
+
+/* The result of one event, as kernel_apply would give it. */
+struct stm_result {
+    enum kernel_status status;
+    struct kernel_applied applied; /* on KERNEL_OK: effects in home, mug, cost */
+    struct kernel_error error;     /* otherwise: why (trace in home) */
+    struct stm_event_stats stats;
+};
+
+/* Totals for one batch. */
+struct stm_batch_stats {
+    uint64_t events;           /* events committed (refused ones included) */
+    uint64_t attempts;
+    uint64_t reruns;
+    uint64_t wasted_steps;
+    uint64_t parallel_events;  /* committed in parallel epochs */
+    uint64_t serial_events;    /* run serially (no shards, or contended) */
+    uint64_t epochs;           /* parallel epochs */
+    uint32_t shard_count;      /* shards of the last layout seen */
+    uint64_t conflicts_by_shard[STM_MAX_SHARDS];
+};
+
+struct stm_options {
+    unsigned workers;          /* threads, the caller's included; 0: one per CPU, at least 2 */
+    size_t scratch_max_bytes;  /* each worker's scratch, as kernel_options */
+    bool no_cpu_time;          /* as kernel_options */
+    /* %slog clues of committed events, delivered in event order on the
+     * calling thread (speculative runs' slogs are not shown). */
+    void (*slog)(void *context, noun clue);
+    void *slog_context;
+    /* For tests: every event runs speculatively first, on the epoch's
+     * pre-state, never a newer version, so nearly every read of a shard
+     * written earlier in the epoch is stale and must be caught; and it
+     * stays parallel however much conflicts.  Slower, never wrong. */
+    bool stale_views;
+};
+
+struct stm;
+
+/* An STM engine over `home`; NULL (with why) when threads or memory can't
+ * be had. */
+struct stm *stm_new(struct noun_home *home, const struct stm_options *options, char *why, size_t why_size);
+void stm_free(struct stm *stm);
+
+/* Apply events[0 .. count) to `kernel` in order, exactly as kernel_apply
+ * one after the other would.  Every event is committed with its result in
+ * results[i], refused ones too (they change nothing), unless
+ * `stop_at_refusal`, when the first refused event is the last one taken.
+ * Returns how many were taken; the kernel's state and event number are
+ * those after them.  An interrupt (stm_interrupt) stops the batch early:
+ * the event it stopped is not taken and results[taken] says
+ * KERNEL_INTERRUPTED.  `stats` (may be NULL) gets the batch's totals. */
+size_t stm_apply_batch(struct stm *stm, struct kernel *kernel, const struct stm_event *events, size_t count,
+                       bool stop_at_refusal, struct stm_result *results, struct stm_batch_stats *stats);
+
+/* Stop the batch now running, if any.  Safe from a signal handler. */
+void stm_interrupt(struct stm *stm);
+
+/* The shards `state` declares, as kernels.md says: their count (0 when it
+ * declares none, or a declaration this backend can't use, which it then
+ * says in `why` when given). */
+size_t stm_shard_count(noun state, char *why, size_t why_size);
+
+#endif

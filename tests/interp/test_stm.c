@@ -1,0 +1,427 @@
+/* Unit tests for interp/stm: random workloads run under the STM backend
+ * and serially (kernel_apply, one event after another) must agree event by
+ * event (status, effects, crash trace, message, the mug after it) and in
+ * the final state.  Workloads: kv with keys spread evenly, skewed to a hot
+ * shard, and all on one shard; a small sharded kernel ("toy", below) whose
+ * events read and write shards, look at the whole table, copy one shard
+ * into another, crash, rewrite the rest of the state and the battery, and
+ * change the shard declaration; and a kernel with no shards.  Batches come
+ * in random sizes, so epochs start and end everywhere. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "interp/jam.h"
+#include "interp/kernel.h"
+#include "interp/mug.h"
+#include "interp/noun.h"
+#include "interp/stm.h"
+#include "interp/text.h"
+#include "repl/samples.h"
+
+static struct noun_home *home;
+static struct noun_region *region; /* where tests build their nouns */
+
+static int setup(void **state)
+{
+    home = noun_home_new(noun_arena_memory((size_t)16 << 30));
+    region = noun_region_new((size_t)1 << 30);
+    return home && region ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    noun_region_free(region);
+    noun_home_free(home);
+    return 0;
+}
+
+static noun parse(const char *text)
+{
+    noun n;
+    struct text_error error;
+    if (!text_parse(region, text, strlen(text), NULL, NULL, &n, &error))
+        fail_msg("cannot parse %s: %s", text, error.message);
+    noun kept = noun_home_copy_out(home, region, n);
+    assert_true(kept != NOUN_NONE);
+    return kept;
+}
+
+static noun term(const char *text)
+{
+    uint64_t value = 0;
+    for (size_t i = 0; text[i] && i < 7; i++)
+        value |= (uint64_t)(unsigned char)text[i] << (8 * i);
+    return value;
+}
+
+static uint64_t random_state;
+
+static uint64_t next_random(void)
+{
+    uint64_t z = (random_state += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+/* ---- the workloads ------------------------------------------------------------ */
+
+/* A workload: the jams of its events. */
+struct workload {
+    struct stm_event *events;
+    uint8_t **jams;
+    size_t count;
+};
+
+static void workload_add(struct workload *w, noun event)
+{
+    uint8_t *bytes;
+    size_t length;
+    assert_true(jam_to_bytes(event, &bytes, &length));
+    w->jams = realloc(w->jams, (w->count + 1) * sizeof *w->jams);
+    w->events = realloc(w->events, (w->count + 1) * sizeof *w->events);
+    w->jams[w->count] = bytes;
+    w->events[w->count] = (struct stm_event){ .jam = bytes, .length = length };
+    w->count++;
+}
+
+static void workload_free(struct workload *w)
+{
+    for (size_t i = 0; i < w->count; i++)
+        free(w->jams[i]);
+    free(w->jams);
+    free(w->events);
+}
+
+enum kv_spread { KV_UNIFORM, KV_HOT_SHARD, KV_ONE_SHARD };
+
+/* kv events: puts and gets, a few that crash (keys out of range, an
+ * unknown tag, an atom). */
+static struct workload kv_workload(enum kv_spread spread, size_t count, bool with_crashes)
+{
+    struct workload w = { 0 };
+    for (size_t i = 0; i < count; i++) {
+        uint64_t draw = next_random();
+        uint64_t shard = draw % 16;
+        if (spread == KV_ONE_SHARD || (spread == KV_HOT_SHARD && (draw >> 8) % 2 == 0))
+            shard = 5;
+        noun key = 0x10000 + shard * 0x1000 + (draw >> 16) % 64;
+        noun event;
+        unsigned kind = (unsigned)((draw >> 32) % 100);
+        if (with_crashes && kind < 3)
+            event = kind == 0 ? noun_trel(region, term("put"), 0x20000 + kind, 1)
+                  : kind == 1 ? noun_cell_new(region, term("bad"), key)
+                              : term("get");
+        else if (kind < 15)
+            event = noun_cell_new(region, term("get"), key);
+        else
+            event = noun_trel(region, term("put"), key, (draw >> 40) % 1000);
+        workload_add(&w, event);
+    }
+    return w;
+}
+
+/* The toy kernel: state [battery [sample [decl [rest table]]]] with
+ * table [[s0 s1] [s2 s3]], so the shards s0..s3 are at axes 124..127.  The
+ * battery is [8 [1 N] 7 [0 3] DISPATCH]: N (at kernel axis 21) changes
+ * nothing but the battery.  Events (axes are kernel axes):
+ *   [%inc a]        increment the atom at a; no effects
+ *   [%inc2 a b]     increment a, then b in the kernel that made
+ *   [%copy a b]     the noun at a put at b
+ *   [%set a v]      v put at a
+ *   [%eq a b]       effect [%out (a = b)]
+ *   [%show ~]       effect [%out table]: the whole table, spine and all
+ *   [%rest v]       v put at 30 (the rest)
+ *   [%bump ~]       N + 1 (the battery)
+ *   [%decl list]    the declaration becomes [%shards list]
+ *   anything else   crashes
+ * Every event leaves 0 in the sample. */
+#define RESET "[10 [6 1 0] 0 1]"
+#define TOY_BATTERY                                                                                 \
+    "[8 [1 0] 7 [0 3] "                                                                             \
+    "6 [5 [1 %inc] 0 12] [[1 0] 2 [0 1] [1 10] [1 [6 1 0]] [1 10] [[0 13] [1 4] [1 0] 0 13] 1 0 1] " \
+    "6 [5 [1 %inc2] 0 12] [[1 0] 2 [0 1] [1 10] [1 [6 1 0]] [1 7] "                                   \
+    "[[1 10] [[0 26] [1 4] [1 0] 0 26] 1 0 1] [1 10] [[0 27] [1 4] [1 0] 0 27] 1 0 1] "                 \
+    "6 [5 [1 %copy] 0 12] [[1 0] 2 [0 1] [1 10] [1 [6 1 0]] [1 10] [[0 27] [1 0] 0 26] 1 0 1] "      \
+    "6 [5 [1 %set] 0 12] [[1 0] 2 [0 1] [1 10] [1 [6 1 0]] [1 10] [[0 26] [1 1] 0 27] 1 0 1] "       \
+    "6 [5 [1 %eq] 0 12] [[[[1 %out] 2 [0 1] [1 5] [[1 0] 0 26] [1 0] 0 27] 1 0] " RESET "] "          \
+    "6 [5 [1 %show] 0 12] [[[[1 %out] 0 31] 1 0] " RESET "] "                                       \
+    "6 [5 [1 %rest] 0 12] [[1 0] 10 [30 0 13] " RESET "] "                                          \
+    "6 [5 [1 %bump] 0 12] [[1 0] 10 [21 4 0 21] " RESET "] "                                        \
+    "6 [5 [1 %decl] 0 12] [[1 0] 10 [14 [1 %shards] 0 13] " RESET "] "                              \
+    "0 0]"
+
+static noun toy_kernel(void)
+{
+    return parse("[" TOY_BATTERY " 0 [%shards 124 125 126 127 0] 0 [0 0] 0 0]");
+}
+
+static noun toy_axis(void) { return 124 + next_random() % 4; }
+
+/* A shard, or now and then a spine cell above some (looked at whole). */
+static noun toy_source(void)
+{
+    static const noun spine[] = { 31, 62, 63 };
+    return next_random() % 6 ? toy_axis() : spine[next_random() % 3];
+}
+
+static struct workload toy_workload(size_t count)
+{
+    struct workload w = { 0 };
+    static const char *const declarations[] = {
+        "[124 125 126 127 0]", "[62 63 0]", "[62 126 127 0]", "[31 0]", "[125 0]",
+        "[7 0]" /* holds 14: refused, so no shards */, "[15 0]", "[124 124 0]" /* twice */, "0",
+    };
+    for (size_t i = 0; i < count; i++) {
+        unsigned kind = (unsigned)(next_random() % 100);
+        noun event;
+        if (kind < 45)
+            event = noun_cell_new(region, term("inc"), toy_axis());
+        else if (kind < 55)
+            event = noun_trel(region, term("inc2"), toy_axis(), toy_axis());
+        else if (kind < 65)
+            event = noun_trel(region, term("copy"), toy_source(), toy_axis());
+        else if (kind < 72) {
+            uint64_t v = next_random() % 3;
+            noun value = v == 0 ? 7 : v == 1 ? noun_cell_new(region, 1, 2) : 0;
+            noun where = next_random() % 8 == 0 ? 62 + next_random() % 2 : toy_axis();
+            /* an atom at 62 or 63 takes two shards' paths away for a while */
+            if (where < 124 && value != 0 && noun_is_direct(value))
+                value = noun_cell_new(region, 0, 0);
+            if (where < 124 && next_random() % 4 == 0)
+                value = 9;
+            event = noun_trel(region, term("set"), where, value);
+        } else if (kind < 80)
+            event = noun_trel(region, term("eq"), toy_source(), toy_source());
+        else if (kind < 83)
+            event = noun_cell_new(region, term("show"), 0);
+        else if (kind < 86)
+            event = noun_cell_new(region, term("rest"), next_random() % 5);
+        else if (kind < 89)
+            event = noun_cell_new(region, term("bump"), 0);
+        else if (kind < 92)
+            event = noun_cell_new(region, term("decl"),
+                                  parse(declarations[next_random() % (sizeof declarations / sizeof *declarations)]));
+        else if (kind < 96)
+            event = noun_cell_new(region, term("boom"), 0);
+        else
+            event = noun_cell_new(region, term("inc"), 63); /* a cell: crashes */
+        workload_add(&w, event);
+    }
+    return w;
+}
+
+/* ---- running both ways ------------------------------------------------------------ */
+
+/* The jam of a noun as text-free bytes, for comparing. */
+static void assert_same_noun(noun a, noun b, const char *what, size_t event)
+{
+    if (!noun_equal(a, b)) {
+        char *ta = text_format(a), *tb = text_format(b);
+        fail_msg("event %zu: %s differ: stm %s, serial %s", event, what, ta ? ta : "?", tb ? tb : "?");
+    }
+}
+
+static struct kernel *new_kernel(noun state)
+{
+    char why[200];
+    struct kernel *kernel = kernel_new(home, state, 0, NULL, why, sizeof why);
+    if (!kernel)
+        fail_msg("kernel_new: %s", why);
+    return kernel;
+}
+
+/* Run the workload both ways from `state`, in random batch sizes up to
+ * `most`, and compare everything.  Returns the STM totals. */
+static struct stm_batch_stats run_both(noun state, const struct workload *w, size_t most, unsigned workers,
+                                       bool stale_views)
+{
+    struct kernel *serial = new_kernel(state);
+    struct kernel *parallel = new_kernel(state);
+    char why[200];
+    struct stm_options options = { .workers = workers, .stale_views = stale_views };
+    struct stm *stm = stm_new(home, &options, why, sizeof why);
+    if (!stm)
+        fail_msg("stm_new: %s", why);
+    struct stm_result *results = calloc(w->count, sizeof *results);
+    struct stm_batch_stats totals = { 0 };
+    size_t done = 0;
+    while (done < w->count) {
+        size_t size = 1 + next_random() % most;
+        if (size > w->count - done)
+            size = w->count - done;
+        struct stm_batch_stats stats;
+        size_t taken = stm_apply_batch(stm, parallel, w->events + done, size, false, results + done, &stats);
+        assert_int_equal(taken, size);
+        totals.events += stats.events;
+        totals.attempts += stats.attempts;
+        totals.reruns += stats.reruns;
+        totals.parallel_events += stats.parallel_events;
+        totals.serial_events += stats.serial_events;
+        totals.epochs += stats.epochs;
+        /* the same events, serially; compare before home may move */
+        for (size_t i = done; i < done + size; i++) {
+            noun event;
+            assert_true(kernel_cue_event(serial, w->events[i].jam, w->events[i].length, &event, why, sizeof why));
+            struct kernel_applied applied;
+            struct kernel_error error = { 0 };
+            enum kernel_status status = kernel_apply(serial, event, &applied, &error);
+            const struct stm_result *r = &results[i];
+            if (status != r->status)
+                fail_msg("event %zu: stm says %d (%s), serial %d (%s)", i, r->status, r->error.message, status,
+                         error.message);
+            if (status == KERNEL_OK) {
+                assert_same_noun(r->applied.effects, applied.effects, "effects", i);
+                if (r->applied.mug != applied.mug)
+                    fail_msg("event %zu: mug after it: stm %x, serial %x", i, r->applied.mug, applied.mug);
+                assert_true(noun_home_holds(home, r->applied.effects) || noun_is_direct(r->applied.effects));
+            } else {
+                assert_string_equal(r->error.message, error.message);
+                assert_same_noun(r->error.trace, error.trace, "crash traces", i);
+            }
+            assert_true(r->stats.attempts >= 1);
+        }
+        assert_same_noun(kernel_state(parallel), kernel_state(serial), "states", done + size - 1);
+        assert_int_equal(kernel_event_number(parallel), kernel_event_number(serial));
+        assert_true(noun_home_holds(home, kernel_state(parallel)));
+        done += size;
+    }
+    free(results);
+    stm_free(stm);
+    kernel_free(serial);
+    kernel_free(parallel);
+    return totals;
+}
+
+static noun kv_kernel(void)
+{
+    noun kernel;
+    char why[300];
+    if (!samples_load_kernel("kv", home, &kernel, why, sizeof why))
+        fail_msg("%s", why);
+    return kernel;
+}
+
+static void test_kv_uniform(void **state)
+{
+    random_state = 1;
+    struct workload w = kv_workload(KV_UNIFORM, 3000, false);
+    struct stm_batch_stats stats = run_both(kv_kernel(), &w, 700, 2, false);
+    print_message("kv uniform: %llu events, %llu parallel, %llu re-runs\n", (unsigned long long)stats.events,
+                  (unsigned long long)stats.parallel_events, (unsigned long long)stats.reruns);
+    /* the first event builds the table (a write of everything); then the
+     * shards are there and the rest runs in parallel */
+    assert_true(stats.parallel_events > stats.events / 2);
+    workload_free(&w);
+}
+
+static void test_kv_hot_shard_with_crashes(void **state)
+{
+    random_state = 2;
+    struct workload w = kv_workload(KV_HOT_SHARD, 3000, true);
+    run_both(kv_kernel(), &w, 500, 3, false);
+    workload_free(&w);
+}
+
+static void test_kv_one_shard(void **state)
+{
+    random_state = 3;
+    struct workload w = kv_workload(KV_ONE_SHARD, 2000, false);
+    struct stm_batch_stats stats = run_both(kv_kernel(), &w, 1000, 2, false);
+    print_message("kv one shard: %llu events, %llu serial, %llu re-runs\n", (unsigned long long)stats.events,
+                  (unsigned long long)stats.serial_events, (unsigned long long)stats.reruns);
+    /* contention is seen, and most of it then runs serially */
+    assert_true(stats.serial_events > stats.events / 2);
+    workload_free(&w);
+}
+
+static void test_toy_spine_battery_and_changing_shards(void **state)
+{
+    for (uint64_t seed = 10; seed < 16; seed++) {
+        random_state = seed;
+        struct workload w = toy_workload(1500);
+        struct stm_batch_stats stats = run_both(toy_kernel(), &w, 1 + seed * 40, seed % 2 ? 2 : 4, seed % 3 != 0);
+        print_message("toy seed %llu: %llu events, %llu parallel in %llu epochs, %llu re-runs\n",
+                      (unsigned long long)seed, (unsigned long long)stats.events,
+                      (unsigned long long)stats.parallel_events, (unsigned long long)stats.epochs,
+                      (unsigned long long)stats.reruns);
+        workload_free(&w);
+    }
+}
+
+static void test_no_shards_runs_serially(void **state)
+{
+    random_state = 4;
+    struct workload w = { 0 };
+    for (int i = 0; i < 500; i++)
+        workload_add(&w, term("inc"));
+    noun counter;
+    char why[300];
+    if (!samples_load_kernel("counter", home, &counter, why, sizeof why))
+        fail_msg("%s", why);
+    assert_int_equal(stm_shard_count(counter, NULL, 0), 0);
+    struct stm_batch_stats stats = run_both(counter, &w, 200, 2, false);
+    assert_int_equal(stats.parallel_events, 0);
+    assert_int_equal(stats.serial_events, 500);
+    workload_free(&w);
+}
+
+static void test_shard_declarations(void **state)
+{
+    char why[120];
+    assert_int_equal(stm_shard_count(toy_kernel(), why, sizeof why), 4);
+    assert_int_equal(stm_shard_count(parse("[0 0 [%shards 62 63 0] 0 [0 0] 0 0]"), why, sizeof why), 2);
+    assert_int_equal(stm_shard_count(parse("[0 0 [%shards 7 0] 0 0]"), why, sizeof why), 0);
+    assert_non_null(strstr(why, "declaration"));
+    assert_int_equal(stm_shard_count(parse("[0 0 [%shards 62 124 0] 0 [0 0] 0 0]"), why, sizeof why), 0);
+    assert_non_null(strstr(why, "holds"));
+    /* the table not built yet: the path to the shards goes through an atom */
+    assert_int_equal(stm_shard_count(parse("[0 0 [%shards 124 125 0] 0 0]"), why, sizeof why), 0);
+    assert_non_null(strstr(why, "not a cell"));
+    assert_int_equal(stm_shard_count(kv_kernel(), why, sizeof why), 0);
+}
+
+static void test_stop_at_refusal(void **state)
+{
+    random_state = 5;
+    struct workload w = { 0 };
+    for (int i = 0; i < 40; i++)
+        workload_add(&w, noun_cell_new(region, term("inc"), 124 + i % 4));
+    workload_add(&w, noun_cell_new(region, term("boom"), 0));
+    for (int i = 0; i < 40; i++)
+        workload_add(&w, noun_cell_new(region, term("inc"), 124 + i % 4));
+    struct kernel *kernel = new_kernel(toy_kernel());
+    char why[200];
+    struct stm_options options = { .workers = 2 };
+    struct stm *stm = stm_new(home, &options, why, sizeof why);
+    assert_non_null(stm);
+    struct stm_result results[81];
+    size_t taken = stm_apply_batch(stm, kernel, w.events, w.count, true, results, NULL);
+    assert_int_equal(taken, 41);
+    assert_int_equal(results[40].status, KERNEL_CRASH);
+    assert_int_equal(kernel_event_number(kernel), 40);
+    assert_int_equal(noun_fragment(124, kernel_state(kernel)), 10);
+    stm_free(stm);
+    kernel_free(kernel);
+    workload_free(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shard_declarations),
+        cmocka_unit_test(test_kv_uniform),
+        cmocka_unit_test(test_kv_hot_shard_with_crashes),
+        cmocka_unit_test(test_kv_one_shard),
+        cmocka_unit_test(test_toy_spine_battery_and_changing_shards),
+        cmocka_unit_test(test_no_shards_runs_serially),
+        cmocka_unit_test(test_stop_at_refusal),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
