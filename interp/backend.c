@@ -7,9 +7,10 @@
 #include <unistd.h>
 
 static const struct backend_entry backends[] = {
-    { "serial", "every spawn runs inline, one at a time", kernel_backend_serial },
-    { "fork", "every spawn runs in a child process sharing home copy-on-write", backend_fork_new },
-    { "threads", "spawns and %par maps run on a pool of worker threads", backend_threads_new },
+    { "serial", "every spawn runs inline, one at a time", kernel_backend_serial, false },
+    { "fork", "every spawn runs in a child process sharing home copy-on-write", backend_fork_new, false },
+    { "threads", "spawns and %par maps run on a pool of worker threads", backend_threads_new, false },
+    { "stm", "events run in parallel batches under STM; spawns run inline", backend_stm_new, true },
 };
 
 #define BACKEND_COUNT (sizeof backends / sizeof backends[0])
@@ -50,6 +51,16 @@ struct kernel_backend *backend_new(const char *name, struct noun_home *home,
     struct kernel_backend *backend = entry->make(home, options);
     if (!backend)
         snprintf(why, why_size, "cannot start the %s backend (out of memory or threads)", name);
+    return backend;
+}
+
+/* STM's spawns: serial's, under its own name so runs record "stm".  The
+ * events are the store's to batch (runs_events). */
+struct kernel_backend *backend_stm_new(struct noun_home *home, const struct kernel_backend_options *options)
+{
+    struct kernel_backend *backend = kernel_backend_serial(home, options);
+    if (backend)
+        backend->name = "stm";
     return backend;
 }
 

@@ -10,6 +10,9 @@
  *   fork      every spawn in a child process (interp/backend_fork.c)
  *   threads   spawns and %par maps on a pool of threads
  *             (interp/backend_threads.c)
+ *   stm       events themselves in parallel batches (interp/stm.h); its
+ *             spawns run inline as serial's do.  The store sees
+ *             `runs_events` and applies events through an struct stm.
  *
  * Adding a backend: write its constructor, declare it here, add a row to
  * the table in backend.c.  Nothing else changes.
@@ -31,13 +34,16 @@ struct backend_entry {
     const char *name;
     const char *summary;      /* one line for help and listings */
     backend_constructor *make;
+    /* True when the backend's point is running events, not spawns: the
+     * store then applies events in batches with stm_apply_batch (stm). */
+    bool runs_events;
 };
 
 /* Every backend, serial first; *count is set to how many. */
 const struct backend_entry *backend_list(size_t *count);
 /* The backend called `name`, or NULL. */
 const struct backend_entry *backend_find(const char *name);
-/* "serial, fork, threads": the names, for messages. */
+/* "serial, fork, threads, stm": the names, for messages. */
 const char *backend_names(void);
 
 /* Make the backend called `name`.  NULL with why when there is no such
@@ -46,7 +52,7 @@ struct kernel_backend *backend_new(const char *name, struct noun_home *home,
                                    const struct kernel_backend_options *options, char *why, size_t why_size);
 
 /* The constructors. */
-backend_constructor backend_fork_new, backend_threads_new;
+backend_constructor backend_fork_new, backend_threads_new, backend_stm_new;
 
 /* Cores this machine offers (at least 1): the default worker count. */
 unsigned backend_cores(void);

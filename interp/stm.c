@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "interp/jam.h"
@@ -328,7 +329,8 @@ static uint64_t written(const struct layout *layout, const noun *at, size_t node
  * equal subtrees), so the facts are the union over them all: reading
  * through it reads every shard any of them would. */
 struct map_entry {
-    noun key;             /* 0: empty slot */
+    noun key;
+    uint32_t stamp;       /* the map's stamp when filled; else empty */
     bool spine;           /* a spine cell somewhere */
     uint64_t roots;       /* the root of these shards */
     uint64_t under;       /* shards below it as a spine cell */
@@ -338,6 +340,7 @@ struct map_entry {
 struct shard_map {
     struct map_entry *slots;
     size_t capacity;      /* a power of two */
+    uint32_t stamp;       /* moved on each build, so nothing needs clearing */
 };
 
 static size_t map_hash(noun key) { return (size_t)((key >> 3) * UINT64_C(0x9E3779B97F4A7C15) >> 40); }
@@ -346,10 +349,11 @@ static const struct map_entry *map_find(const struct shard_map *map, noun key)
 {
     size_t mask = map->capacity - 1;
     for (size_t i = map_hash(key) & mask;; i = (i + 1) & mask) {
-        if (map->slots[i].key == key)
-            return &map->slots[i];
-        if (map->slots[i].key == 0)
+        const struct map_entry *e = &map->slots[i];
+        if (e->stamp != map->stamp)
             return NULL;
+        if (e->key == key)
+            return e;
     }
 }
 
@@ -357,10 +361,12 @@ static struct map_entry *map_entry(struct shard_map *map, noun key)
 {
     size_t mask = map->capacity - 1;
     size_t i = map_hash(key) & mask;
-    while (map->slots[i].key != key && map->slots[i].key != 0)
+    while (map->slots[i].stamp == map->stamp && map->slots[i].key != key)
         i = (i + 1) & mask;
-    map->slots[i].key = key;
-    return &map->slots[i];
+    struct map_entry *e = &map->slots[i];
+    if (e->stamp != map->stamp)
+        *e = (struct map_entry){ .key = key, .stamp = map->stamp };
+    return e;
 }
 
 /* Make `map` describe the kernel whose spine cells are `at` and shard roots
@@ -368,16 +374,20 @@ static struct map_entry *map_entry(struct shard_map *map, noun key)
 static bool map_build(struct shard_map *map, const struct layout *layout, const noun *at, const noun *values)
 {
     size_t needed = 4;
-    while (needed < 4 * (layout->node_count + layout->shard_count))
+    while (needed < 2 * (layout->node_count + layout->shard_count))
         needed *= 2;
-    if (map->capacity != needed) {
+    if (map->capacity < needed) {
         free(map->slots);
-        map->slots = malloc(needed * sizeof *map->slots);
+        map->slots = calloc(needed, sizeof *map->slots);
         map->capacity = map->slots ? needed : 0;
+        map->stamp = 0;
         if (!map->slots)
             return false;
     }
-    memset(map->slots, 0, map->capacity * sizeof *map->slots);
+    if (++map->stamp == 0) { /* wrapped: clear for real */
+        memset(map->slots, 0, map->capacity * sizeof *map->slots);
+        map->stamp = 1;
+    }
     for (size_t k = 0; k < layout->node_count; k++) {
         struct map_entry *e = map_entry(map, at[k]);
         e->spine = true;
@@ -510,6 +520,7 @@ enum slot_state { SLOT_IDLE, SLOT_EXECUTING, SLOT_DONE };
 struct slot {
     _Atomic int state;
     _Atomic(struct attempt *) latest;
+    const struct attempt *committed;  /* under the commit lock */
     struct stm_event_stats stats;   /* written under the commit lock */
     uint64_t mug;                   /* of the state after it, at commit */
 };
@@ -528,12 +539,15 @@ struct worker {
     struct shard_map map;
     noun *spine_at;                /* spine cells of the kernel assembled */
     size_t spine_capacity;
-    struct attempt_chunk *chunks;
+    struct attempt_chunk *chunks;       /* this epoch's attempts */
+    struct attempt_chunk *spare_chunks; /* kept for the next epochs */
     struct attempt *current;       /* the attempt running, for the slog hook */
     jmp_buf *escape;               /* where a full region leaves to */
-    /* a copy's bookkeeping: old address -> copy */
+    /* a copy's bookkeeping: old address -> copy; copy_used lists the slots
+     * filled, so clearing costs what the copy did */
     noun *copy_keys, *copy_values;
     size_t copy_capacity;
+    size_t *copy_used;
     noun *copy_work;
     size_t copy_work_capacity;
 };
@@ -576,9 +590,12 @@ static bool copy_remember(struct worker *w, noun key, noun value, size_t *count)
         size_t old_capacity = w->copy_capacity;
         noun *old_keys = w->copy_keys, *old_values = w->copy_values;
         size_t capacity = old_capacity ? old_capacity * 2 : 1024;
+        size_t *used = realloc(w->copy_used, capacity / 2 * sizeof *used);
+        if (used)
+            w->copy_used = used;
         w->copy_keys = calloc(capacity, sizeof *w->copy_keys);
         w->copy_values = malloc(capacity * sizeof *w->copy_values);
-        if (!w->copy_keys || !w->copy_values) {
+        if (!used || !w->copy_keys || !w->copy_values) {
             free(w->copy_keys);
             free(w->copy_values);
             w->copy_keys = old_keys;
@@ -598,9 +615,12 @@ static bool copy_remember(struct worker *w, noun key, noun value, size_t *count)
         i = (i + 1) & mask;
     w->copy_keys[i] = key;
     w->copy_values[i] = value;
-    (*count)++;
+    w->copy_used[(*count)++] = i;
     return true;
 }
+
+static bool copy_roots(struct worker *w, struct noun_region *scratch, noun *roots, size_t root_count,
+                       size_t *remembered_count);
 
 /* Copy what of `roots[0..count)` lives in the worker's scratch into its
  * batch region, in place, keeping shared structure shared.  Runs under the
@@ -609,10 +629,25 @@ static bool copy_to_batch(struct worker *w, noun *roots, size_t root_count)
 {
     struct noun_region *scratch = nock_context_region(w->nock);
     size_t remembered = 0;
-    if (w->copy_capacity)
+    if (!w->copy_capacity) {
+        if (!copy_remember(w, 1, 1, &remembered)) /* makes the table */
+            return false;
+        w->copy_keys[w->copy_used[0]] = 0;
+        remembered = 0;
+    }
+    bool ok = copy_roots(w, scratch, roots, root_count, &remembered);
+    if (ok)
+        for (size_t i = 0; i < remembered; i++)
+            w->copy_keys[w->copy_used[i]] = 0;
+    else
         memset(w->copy_keys, 0, w->copy_capacity * sizeof *w->copy_keys);
-    else if (!copy_remember(w, 1, 1, &remembered)) /* makes the table */
-        return false;
+    return ok;
+}
+
+static bool copy_roots(struct worker *w, struct noun_region *scratch, noun *roots, size_t root_count,
+                       size_t *remembered_count)
+{
+    size_t remembered = *remembered_count;
     for (size_t r = 0; r < root_count; r++) {
         if (!noun_region_holds(scratch, roots[r]))
             continue;
@@ -655,6 +690,7 @@ static bool copy_to_batch(struct worker *w, noun *roots, size_t root_count)
         }
         roots[r] = copy_lookup(w, roots[r]);
     }
+    *remembered_count = remembered;
     return true;
 }
 
@@ -683,6 +719,10 @@ struct epoch {
     noun pre_values[STM_MAX_SHARDS];    /* its shard roots */
 
     _Atomic size_t next_execute;        /* the next event to claim */
+    _Atomic uint64_t progress;          /* runs finished + commits */
+    _Atomic unsigned waiters;
+    pthread_mutex_t wait_lock;
+    pthread_cond_t wait_cond;
     _Atomic size_t commit_index;        /* events below it are committed */
     _Atomic bool stop;
     enum epoch_end ended;               /* under commit_lock */
@@ -714,6 +754,8 @@ struct stm {
     bool quitting;
     _Atomic int interrupted;
 
+    struct slot *slots;         /* an epoch's, kept for the next */
+    size_t slot_capacity;
     struct layout layout;
     bool layout_known;          /* `layout` is current for the kernel */
     bool layout_valid;
@@ -748,9 +790,14 @@ static void estimate_serial(struct stm *stm, uint64_t writes)
 
 static struct attempt *attempt_new(struct worker *w)
 {
-    if (!w->chunks || w->chunks->used == sizeof w->chunks->items / sizeof w->chunks->items[0]) {
-        struct attempt_chunk *chunk = malloc(sizeof *chunk);
-        if (!chunk)
+    const size_t per_chunk = sizeof w->chunks->items / sizeof w->chunks->items[0];
+    if (!w->chunks || w->chunks->used == per_chunk) {
+        /* chunks outlive epochs (freeing and taking them back each time
+         * makes the C heap shrink and grow, which costs system calls) */
+        struct attempt_chunk *chunk = w->spare_chunks;
+        if (chunk)
+            w->spare_chunks = chunk->next;
+        else if (!(chunk = malloc(sizeof *chunk)))
             return NULL;
         chunk->next = w->chunks;
         chunk->used = 0;
@@ -768,11 +815,23 @@ static void worker_drop_epoch(struct worker *w)
 {
     while (w->chunks) {
         struct attempt_chunk *next = w->chunks->next;
-        free(w->chunks);
+        w->chunks->next = w->spare_chunks;
+        w->spare_chunks = w->chunks;
         w->chunks = next;
     }
     noun_region_reset(w->batch);
-    nock_context_reset(w->nock);
+    if (noun_region_used(nock_context_region(w->nock)) > SCRATCH_KEEP)
+        nock_context_reset(w->nock);
+}
+
+static void worker_free_chunks(struct worker *w)
+{
+    worker_drop_epoch(w);
+    while (w->spare_chunks) {
+        struct attempt_chunk *next = w->spare_chunks->next;
+        free(w->spare_chunks);
+        w->spare_chunks = next;
+    }
 }
 
 /* Whether `effects` is a null-terminated list. */
@@ -1049,10 +1108,13 @@ static uint64_t stale_reads(struct epoch *e, const struct attempt *a)
     return stale;
 }
 
+static void notify_progress(struct epoch *e);
+
 static void stop_epoch(struct epoch *e, enum epoch_end why)
 {
     e->ended = why;
     atomic_store(&e->stop, true);
+    notify_progress(e);
 }
 
 /* The committed state with a's writes taken in, built in w's batch
@@ -1075,8 +1137,10 @@ static noun commit_rebuild(struct worker *w, struct epoch *e, const struct attem
     return state;
 }
 
-/* Commit what is ready at the commit point, in order.  Holds commit_lock. */
-static void commit_ready(struct worker *w, struct epoch *e)
+/* Commit what is ready at the commit point, in order.  Holds commit_lock.
+ * With `steal`, an event another worker is still running is run here as
+ * well (once) rather than waited for. */
+static void commit_ready(struct worker *w, struct epoch *e, bool steal)
 {
     const struct layout *layout = e->layout;
     while (!atomic_load(&e->stop)) {
@@ -1101,7 +1165,20 @@ static void commit_ready(struct worker *w, struct epoch *e)
             atomic_store_explicit(&slot->state, SLOT_DONE, memory_order_release);
             slot->stats.attempts = 1;
         } else if (idle == SLOT_EXECUTING) {
-            return; /* another worker is on it */
+            if (!steal)
+                return; /* another worker is on it */
+            /* ... but this one has nothing else to do, and the other may
+             * not be running at all (two cores are shared): run it here
+             * too, exact; the other run will be thrown away */
+            a = execute(w, e, c, true);
+            if (!a) {
+                snprintf(e->failure, sizeof e->failure, "out of memory in the STM backend");
+                stop_epoch(e, EPOCH_FAILED);
+                return;
+            }
+            slot->stats.attempts = 2;
+            slot->stats.reruns = 1;
+            steal = false;
         } else {
             a = atomic_load_explicit(&slot->latest, memory_order_acquire);
             slot->stats.attempts = 1;
@@ -1121,6 +1198,7 @@ static void commit_ready(struct worker *w, struct epoch *e)
             }
         }
         slot->stats.parallel = true;
+        slot->committed = a;
         /* the estimate: how many recent commits needed a re-run */
         size_t at = e->recent_count++ % ESTIMATE_WINDOW;
         uint8_t conflicted = slot->stats.reruns != 0;
@@ -1130,6 +1208,7 @@ static void commit_ready(struct worker *w, struct epoch *e)
         if (a->status != KERNEL_OK) {
             slot->mug = mug_noun(e->committed_state);
             atomic_store_explicit(&e->commit_index, c + 1, memory_order_release);
+            notify_progress(e);
             if (e->stop_at_refusal) {
                 stop_epoch(e, EPOCH_REFUSED);
                 return;
@@ -1157,6 +1236,7 @@ static void commit_ready(struct worker *w, struct epoch *e)
         }
         slot->mug = mug_noun(e->committed_state);
         atomic_store_explicit(&e->commit_index, c + 1, memory_order_release);
+        notify_progress(e);
         if (e->recent_count >= ESTIMATE_WINDOW && e->recent_sum > ESTIMATE_SERIAL_ABOVE && !e->stale_views) {
             stop_epoch(e, EPOCH_CONTENDED);
             return;
@@ -1164,48 +1244,103 @@ static void commit_ready(struct worker *w, struct epoch *e)
     }
 }
 
-/* One worker's part of an epoch: commit when it can, otherwise run the
- * next event speculatively, otherwise wait a little. */
+/* Something happened that a waiting worker may act on: a run finished,
+ * an event committed, the epoch stopped. */
+static void notify_progress(struct epoch *e)
+{
+    atomic_fetch_add_explicit(&e->progress, 1, memory_order_release);
+    if (atomic_load(&e->waiters)) {
+        pthread_mutex_lock(&e->wait_lock);
+        pthread_cond_broadcast(&e->wait_cond);
+        pthread_mutex_unlock(&e->wait_lock);
+    }
+}
+
+/* Wait until progress moves past `seen`: spin briefly (the other worker
+ * is usually a few microseconds from done), then sleep, so a worker with
+ * nothing to do gives its core away on a shared machine. */
+static void wait_for_progress(struct epoch *e, uint64_t seen)
+{
+    for (int spin = 0; spin < 200; spin++) {
+        if (atomic_load_explicit(&e->progress, memory_order_acquire) != seen || atomic_load(&e->stop))
+            return;
+        __builtin_ia32_pause();
+    }
+    atomic_fetch_add(&e->waiters, 1);
+    pthread_mutex_lock(&e->wait_lock);
+    while (atomic_load_explicit(&e->progress, memory_order_acquire) == seen && !atomic_load(&e->stop)) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 200 * 1000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        if (pthread_cond_timedwait(&e->wait_cond, &e->wait_lock, &until) != 0)
+            break; /* timed out: look around again */
+    }
+    pthread_mutex_unlock(&e->wait_lock);
+    atomic_fetch_sub(&e->waiters, 1);
+}
+
+/* Claim event i for a speculative run; false when someone else has it. */
+static bool claim(struct epoch *e, size_t i)
+{
+    int idle = SLOT_IDLE;
+    return atomic_compare_exchange_strong(&e->slots[i - e->begin].state, &idle, SLOT_EXECUTING);
+}
+
+/* One worker's part of an epoch: commit what is ready (running the event
+ * at the commit point itself when nobody has), otherwise run the next
+ * event speculatively, otherwise take over a commit point another worker
+ * is slow with, otherwise wait. */
 static void run_epoch(struct worker *w, struct epoch *e)
 {
-    unsigned waited = 0;
     while (!atomic_load(&e->stop)) {
         if (atomic_load_explicit(&w->stm->interrupted, memory_order_relaxed)) {
             pthread_mutex_lock(&e->commit_lock);
             stop_epoch(e, EPOCH_INTERRUPTED);
             pthread_mutex_unlock(&e->commit_lock);
+            notify_progress(e);
             break;
         }
+        uint64_t seen = atomic_load_explicit(&e->progress, memory_order_acquire);
         if (pthread_mutex_trylock(&e->commit_lock) == 0) {
-            commit_ready(w, e);
+            commit_ready(w, e, false);
             pthread_mutex_unlock(&e->commit_lock);
         }
         size_t c = atomic_load_explicit(&e->commit_index, memory_order_acquire);
         if (c >= e->end || atomic_load(&e->stop))
             break;
         size_t i = atomic_load(&e->next_execute);
-        if (i < c) {
-            atomic_compare_exchange_weak(&e->next_execute, &i, c);
+        /* the commit point is past the next event, or at it, and the
+         * committer runs that one itself: speculate from the one after
+         * (with stale views, from the commit point: see commit_ready) */
+        size_t first = e->stale_views ? c : c + 1;
+        if (i < first) {
+            atomic_compare_exchange_weak(&e->next_execute, &i, first);
             continue;
         }
         if (i < e->end && i < c + SPECULATION_WINDOW) {
             if (!atomic_compare_exchange_weak(&e->next_execute, &i, i + 1))
                 continue;
-            struct slot *slot = &e->slots[i - e->begin];
-            int idle = SLOT_IDLE;
-            if (atomic_compare_exchange_strong(&slot->state, &idle, SLOT_EXECUTING)) {
+            if (claim(e, i)) {
+                struct slot *slot = &e->slots[i - e->begin];
                 struct attempt *a = execute(w, e, i, false);
                 if (a)
                     atomic_store_explicit(&slot->latest, a, memory_order_release);
                 atomic_store_explicit(&slot->state, a ? SLOT_DONE : SLOT_IDLE, memory_order_release);
+                notify_progress(e);
             }
-            waited = 0;
             continue;
         }
-        if (++waited < 64)
-            __asm__ __volatile__("" ::: "memory");
-        else
-            sched_yield();
+        /* nothing to claim: take over the commit point if it is stuck */
+        if (pthread_mutex_trylock(&e->commit_lock) == 0) {
+            commit_ready(w, e, true);
+            pthread_mutex_unlock(&e->commit_lock);
+        }
+        if (atomic_load_explicit(&e->progress, memory_order_acquire) == seen)
+            wait_for_progress(e, seen);
     }
 }
 
@@ -1258,7 +1393,7 @@ static bool worker_init(struct stm *stm, struct worker *w, size_t index)
 
 static void worker_free(struct worker *w)
 {
-    worker_drop_epoch(w);
+    worker_free_chunks(w);
     if (w->nock)
         nock_context_free(w->nock);
     if (w->batch)
@@ -1268,6 +1403,7 @@ static void worker_free(struct worker *w)
     free(w->spine_at);
     free(w->copy_keys);
     free(w->copy_values);
+    free(w->copy_used);
     free(w->copy_work);
 }
 
@@ -1340,6 +1476,7 @@ void stm_free(struct stm *stm)
     if (stm->formula_rooted)
         noun_home_root_remove(stm->home, &stm->call_formula);
     free(stm->layout.nodes);
+    free(stm->slots);
     pthread_mutex_destroy(&stm->lock);
     pthread_cond_destroy(&stm->wake);
     pthread_cond_destroy(&stm->finished);
@@ -1427,7 +1564,7 @@ static bool epoch_finish(struct stm *stm, struct kernel *kernel, struct epoch *e
     uint64_t number = kernel_event_number(kernel);
     for (size_t i = e->begin; i < e->begin + committed; i++) {
         struct slot *slot = &e->slots[i - e->begin];
-        const struct attempt *a = atomic_load_explicit(&slot->latest, memory_order_acquire);
+        const struct attempt *a = slot->committed;
         struct stm_result *result = &results[i];
         result->stats = slot->stats;
         result->status = a->status;
@@ -1481,7 +1618,14 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     struct epoch *e = calloc(1, sizeof *e);
     noun *pre_at = malloc(nodes * sizeof *pre_at);
     noun *committed_at = malloc(nodes * sizeof *committed_at);
-    struct slot *slots = calloc(end - begin, sizeof *slots);
+    if (end - begin > stm->slot_capacity) {
+        free(stm->slots);
+        stm->slots = malloc((end - begin) * sizeof *stm->slots);
+        stm->slot_capacity = stm->slots ? end - begin : 0;
+    }
+    struct slot *slots = stm->slots;
+    if (slots)
+        memset(slots, 0, (end - begin) * sizeof *slots);
     bool ok = e && pre_at && committed_at && slots;
     for (size_t i = 0; ok && i < stm->worker_count; i++) {
         struct worker *w = &stm->workers[i];
@@ -1491,7 +1635,6 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
         free(e);
         free(pre_at);
         free(committed_at);
-        free(slots);
         *failed = true;
         return 0;
     }
@@ -1514,6 +1657,10 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     atomic_init(&e->stop, false);
     e->ended = EPOCH_RAN_OUT;
     pthread_mutex_init(&e->commit_lock, NULL);
+    pthread_mutex_init(&e->wait_lock, NULL);
+    pthread_cond_init(&e->wait_cond, NULL);
+    atomic_init(&e->progress, 0);
+    atomic_init(&e->waiters, 0);
     for (size_t s = 0; s < layout->shard_count; s++)
         atomic_init(&e->committed_writer[s], NULL);
     for (size_t i = 0; i < end - begin; i++) {
@@ -1541,10 +1688,11 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     for (size_t i = 0; i < stm->worker_count; i++)
         worker_drop_epoch(&stm->workers[i]);
     pthread_mutex_destroy(&e->commit_lock);
+    pthread_mutex_destroy(&e->wait_lock);
+    pthread_cond_destroy(&e->wait_cond);
     free(e);
     free(pre_at);
     free(committed_at);
-    free(slots);
     return committed;
 }
 

@@ -84,7 +84,29 @@ static const char profile_schema[] =
     "  directory_ns INTEGER NOT NULL,"
     "  fsync_ns INTEGER NOT NULL,"
     "  total_ns INTEGER NOT NULL,"
-    "  taken_at TEXT NOT NULL);";
+    "  taken_at TEXT NOT NULL);"
+    /* the STM backend: one row per event it committed, one per batch */
+    "CREATE TABLE IF NOT EXISTS stm_events ("
+    "  run INTEGER NOT NULL,"
+    "  event INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL,"
+    "  reruns INTEGER NOT NULL,"
+    "  conflict_shards INTEGER NOT NULL,"
+    "  wasted_steps INTEGER NOT NULL,"
+    "  parallel INTEGER NOT NULL,"
+    "  PRIMARY KEY (run, event)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS stm_batches ("
+    "  run INTEGER NOT NULL,"
+    "  first_event INTEGER NOT NULL,"
+    "  events INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL,"
+    "  reruns INTEGER NOT NULL,"
+    "  wasted_steps INTEGER NOT NULL,"
+    "  parallel_events INTEGER NOT NULL,"
+    "  serial_events INTEGER NOT NULL,"
+    "  epochs INTEGER NOT NULL,"
+    "  shards INTEGER NOT NULL,"
+    "  conflicts TEXT NOT NULL);";
 
 static const char *const metric_names[PROFILE_METRIC_COUNT] = {
     "wall_ns", "cpu_ns", "steps", "bytes_allocated", "copy_out_bytes", "dedup_lookups", "dedup_hits",
@@ -144,6 +166,7 @@ struct profile_run {
      * batch (so noting it costs no transaction of its own). */
     bool has_commit_wait;
     uint64_t commit_first, commit_last, commit_wait_ns;
+    sqlite3_stmt *insert_stm_event, *insert_stm_batch; /* prepared when first used */
     size_t pending_count;
     int64_t pending[PROFILE_BATCH_ROWS][PROFILE_ROW_COLUMNS];
 };
@@ -216,6 +239,8 @@ static void run_free(struct profile_run *run)
     sqlite3_finalize(run->insert_row);
     sqlite3_finalize(run->insert_batch);
     sqlite3_finalize(run->insert_span);
+    sqlite3_finalize(run->insert_stm_event);
+    sqlite3_finalize(run->insert_stm_batch);
     free(run);
 }
 
@@ -378,6 +403,70 @@ bool profile_record(struct profile_run *run, uint64_t event_number, uint64_t sta
     if (start + cost->wall_ns > run->last_end_ns)
         run->last_end_ns = start + cost->wall_ns;
     return true;
+}
+
+/* Run `insert` (its parameters bound) in the open transaction. */
+static bool step_insert(struct profile_run *run, sqlite3_stmt *insert, const char *what, struct profile_error *error)
+{
+    struct evlog_error log_error = { 0 };
+    if (!evlog_begin(run->log, &log_error)) {
+        copy_evlog_error(error, &log_error);
+        return false;
+    }
+    bool ok = sqlite3_step(insert) == SQLITE_DONE;
+    if (!ok)
+        set_error(error, "profile: cannot record %s: %s", what, sqlite3_errmsg(evlog_database(run->log)));
+    sqlite3_reset(insert);
+    return ok;
+}
+
+bool profile_record_stm_event(struct profile_run *run, uint64_t event_number, const struct stm_event_stats *stats,
+                              struct profile_error *error)
+{
+    if (!run->insert_stm_event &&
+        !prepare(evlog_database(run->log), "INSERT OR REPLACE INTO stm_events VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 &run->insert_stm_event, error))
+        return false;
+    sqlite3_stmt *insert = run->insert_stm_event;
+    sqlite3_bind_int64(insert, 1, run->id);
+    sqlite3_bind_int64(insert, 2, (sqlite3_int64)event_number);
+    sqlite3_bind_int64(insert, 3, stats->attempts);
+    sqlite3_bind_int64(insert, 4, stats->reruns);
+    sqlite3_bind_int64(insert, 5, (sqlite3_int64)stats->conflict_shards);
+    sqlite3_bind_int64(insert, 6, (sqlite3_int64)stats->wasted_steps);
+    sqlite3_bind_int64(insert, 7, stats->parallel);
+    return step_insert(run, insert, "an STM event", error);
+}
+
+bool profile_record_stm_batch(struct profile_run *run, uint64_t first_event, const struct stm_batch_stats *stats,
+                              struct profile_error *error)
+{
+    if (!run->insert_stm_batch &&
+        !prepare(evlog_database(run->log),
+                 "INSERT INTO stm_batches VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 &run->insert_stm_batch, error))
+        return false;
+    /* conflicts as "shard:count ..." for the shards that had any */
+    char conflicts[STM_MAX_SHARDS * 24] = "";
+    size_t length = 0;
+    for (int shard = 0; shard < STM_MAX_SHARDS; shard++)
+        if (stats->conflicts_by_shard[shard])
+            length += (size_t)snprintf(conflicts + length, sizeof conflicts - length, "%s%d:%llu",
+                                       length ? " " : "", shard,
+                                       (unsigned long long)stats->conflicts_by_shard[shard]);
+    sqlite3_stmt *insert = run->insert_stm_batch;
+    sqlite3_bind_int64(insert, 1, run->id);
+    sqlite3_bind_int64(insert, 2, (sqlite3_int64)first_event);
+    sqlite3_bind_int64(insert, 3, (sqlite3_int64)stats->events);
+    sqlite3_bind_int64(insert, 4, (sqlite3_int64)stats->attempts);
+    sqlite3_bind_int64(insert, 5, (sqlite3_int64)stats->reruns);
+    sqlite3_bind_int64(insert, 6, (sqlite3_int64)stats->wasted_steps);
+    sqlite3_bind_int64(insert, 7, (sqlite3_int64)stats->parallel_events);
+    sqlite3_bind_int64(insert, 8, (sqlite3_int64)stats->serial_events);
+    sqlite3_bind_int64(insert, 9, (sqlite3_int64)stats->epochs);
+    sqlite3_bind_int64(insert, 10, stats->shard_count);
+    sqlite3_bind_text(insert, 11, conflicts, -1, SQLITE_TRANSIENT);
+    return step_insert(run, insert, "an STM batch", error);
 }
 
 bool profile_write(struct profile_run *run, struct profile_error *error)
@@ -665,6 +754,47 @@ static bool read_metrics(sqlite3 *database, int64_t run_id, uint64_t count, uint
     return true;
 }
 
+/* The STM rows of a run, if it has any (older stores have no tables). */
+static bool summarize_stm(sqlite3 *database, int64_t run_id, struct profile_stm_summary *stm,
+                          struct profile_error *error)
+{
+    sqlite3_stmt *select = NULL;
+    if (sqlite3_prepare_v2(database,
+                           "SELECT attempts, reruns, conflict_shards, wasted_steps, parallel FROM stm_events "
+                           "WHERE run = ?1",
+                           -1, &select, NULL) != SQLITE_OK)
+        return true; /* no such table: nothing ran under STM here */
+    sqlite3_bind_int64(select, 1, run_id);
+    int step;
+    while ((step = sqlite3_step(select)) == SQLITE_ROW) {
+        stm->events++;
+        stm->attempts += (uint64_t)sqlite3_column_int64(select, 0);
+        stm->reruns += (uint64_t)sqlite3_column_int64(select, 1);
+        uint64_t conflicts = (uint64_t)sqlite3_column_int64(select, 2);
+        for (uint64_t m = conflicts; m; m &= m - 1)
+            stm->conflicts_by_shard[__builtin_ctzll(m)]++;
+        stm->wasted_steps += (uint64_t)sqlite3_column_int64(select, 3);
+        stm->parallel_events += sqlite3_column_int64(select, 4) != 0;
+    }
+    sqlite3_finalize(select);
+    if (step != SQLITE_DONE) {
+        set_error(error, "profile: cannot read the STM rows of run %lld: %s", (long long)run_id,
+                  sqlite3_errmsg(database));
+        return false;
+    }
+    if (sqlite3_prepare_v2(database, "SELECT count(*), sum(epochs), max(shards) FROM stm_batches WHERE run = ?1", -1,
+                           &select, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(select, 1, run_id);
+        if (sqlite3_step(select) == SQLITE_ROW) {
+            stm->batches = (uint64_t)sqlite3_column_int64(select, 0);
+            stm->epochs = (uint64_t)sqlite3_column_int64(select, 1);
+            stm->shards = (uint64_t)sqlite3_column_int64(select, 2);
+        }
+        sqlite3_finalize(select);
+    }
+    return true;
+}
+
 bool profile_summarize(struct evlog *log, int64_t run_id, struct profile_summary *summary,
                        struct profile_error *error)
 {
@@ -691,7 +821,7 @@ bool profile_summarize(struct evlog *log, int64_t run_id, struct profile_summary
     for (int m = 0; m < PROFILE_METRIC_COUNT; m++)
         free(columns[m]);
     summary->spans = ok ? count_spans(database, run_id) : 0;
-    return ok;
+    return ok && summarize_stm(database, run_id, &summary->stm, error);
 }
 
 /* ---- exports ---------------------------------------------------------------------- */

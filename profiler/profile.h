@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "interp/kernel.h"
+#include "interp/stm.h"
 #include "snapshots/evlog.h"
 #include "snapshots/snapshot.h"
 
@@ -53,6 +54,13 @@ bool profile_record(struct profile_run *run, uint64_t event_number, uint64_t sta
  * batch of events, so their rows commit with them; `run` may be NULL);
  * profile_flush inserts them and commits. */
 bool profile_write(struct profile_run *run, struct profile_error *error);
+/* What the STM backend did for one event it committed, and for a batch
+ * (tables `stm_events` and `stm_batches`, docs/formats.md); written into
+ * the open transaction at once. */
+bool profile_record_stm_event(struct profile_run *run, uint64_t event_number, const struct stm_event_stats *stats,
+                              struct profile_error *error);
+bool profile_record_stm_batch(struct profile_run *run, uint64_t first_event, const struct stm_batch_stats *stats,
+                              struct profile_error *error);
 /* Forget rows not yet inserted (their events were rolled back). */
 void profile_discard(struct profile_run *run);
 /* Commit the rows recorded so far (and anything else in the open
@@ -144,8 +152,16 @@ struct profile_slow_event {
     uint64_t steps;
 };
 
+/* Totals of a run's STM rows (all zero when it ran on another backend). */
+struct profile_stm_summary {
+    uint64_t events, attempts, reruns, wasted_steps, parallel_events;
+    uint64_t batches, epochs, shards;
+    uint64_t conflicts_by_shard[STM_MAX_SHARDS]; /* events that re-ran for that shard */
+};
+
 struct profile_summary {
     struct profile_run_info run;
+    struct profile_stm_summary stm;
     uint64_t count;
     struct profile_distribution metrics[PROFILE_METRIC_COUNT];
     size_t slowest_count;

@@ -897,6 +897,27 @@ static void print_distribution(const struct session_output *output, enum profile
                   cells[4]);
 }
 
+/* What the STM backend did in the run, if it ran there. */
+static void print_stm_summary(const struct session_output *output, const struct profile_stm_summary *stm)
+{
+    if (!stm->events)
+        return;
+    char wasted[32];
+    format_count(stm->wasted_steps, wasted, sizeof wasted);
+    session_print(output, "  stm: %llu events in %llu batches (%llu shards), %llu in %llu parallel epochs; "
+                  "%llu attempts, %llu re-runs, %s steps wasted",
+                  (unsigned long long)stm->events, (unsigned long long)stm->batches, (unsigned long long)stm->shards,
+                  (unsigned long long)stm->parallel_events, (unsigned long long)stm->epochs,
+                  (unsigned long long)stm->attempts, (unsigned long long)stm->reruns, wasted);
+    char line[STM_MAX_SHARDS * 24] = "";
+    size_t length = 0;
+    for (int shard = 0; shard < STM_MAX_SHARDS; shard++)
+        if (stm->conflicts_by_shard[shard])
+            length += (size_t)snprintf(line + length, sizeof line - length, " %d:%llu", shard,
+                                       (unsigned long long)stm->conflicts_by_shard[shard]);
+    session_print(output, "  stm conflicts by shard (shard:events re-run):%s", length ? line : " none");
+}
+
 enum session_result commands_kernel_profile(struct session *session, const struct command_arguments *arguments,
                                             const struct session_output *output)
 {
@@ -933,6 +954,7 @@ enum session_result commands_kernel_profile(struct session *session, const struc
                           wall, steps);
         }
     }
+    print_stm_summary(output, &summary->stm);
     free(summary);
     return SESSION_OK;
 }
@@ -984,7 +1006,8 @@ enum session_result commands_kernel_export(struct session *session, const struct
 const char commands_kernel_usage[] =
     "  nocklab [--backend NAME] [--workers N] [--ordered] gen|replay ...\n"
     "                run spawns on backend NAME (serial, fork, threads) with\n"
-    "                N workers; --ordered applies spawn outcomes in spawn order,\n"
+    "                N workers, or events in parallel batches (stm);\n"
+    "                --ordered applies spawn outcomes in spawn order,\n"
     "                so gen writes the same log under every backend\n"
     "  nocklab gen SAMPLE N STORE [--seed S] [--snapshot jam] [--snap-every K]\n"
     "                boot sample SAMPLE (counter, kv, jobs, mix) in the new store\n"

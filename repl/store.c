@@ -33,6 +33,7 @@
 #include "interp/backend.h"
 #include "interp/jam.h"
 #include "interp/mug.h"
+#include "interp/stm.h"
 #include "interp/text.h"
 #include "profiler/monitor.h"
 #include "profiler/profile.h"
@@ -81,6 +82,10 @@ struct store {
     char *kernel_name;
     struct kernel *kernel;
     struct kernel_backend *backend;
+    struct stm *stm;               /* events run under STM when set */
+    /* What STM did since the store opened, for the live panes: events
+     * committed, events that met a conflict, executions thrown away. */
+    uint64_t stm_commits, stm_conflicts, stm_reruns;
     struct profile_run *live_run;
     const struct store_listener *listener;
 
@@ -273,7 +278,9 @@ static void report_event(struct store *store, struct kernel_backend *backend, ui
     struct noun_dedup_stats dedup;
     noun_home_dedup_stats(store->home, &dedup);
     monitor_dedup(monitor, &dedup);
-    struct monitor_backend state = { .workers = 1, .in_flight = backend->running(backend->self) };
+    struct monitor_backend state = { .workers = 1, .in_flight = backend->running(backend->self),
+                                     .stm_commits = store->stm_commits, .stm_conflicts = store->stm_conflicts,
+                                     .stm_reruns = store->stm_reruns };
     snprintf(state.name, sizeof state.name, "%s", backend->name);
     snprintf(state.doing[0], sizeof state.doing[0], "event %llu", (unsigned long long)number);
     monitor_backend(monitor, &state);
@@ -370,6 +377,22 @@ static struct kernel_backend_options backend_options(struct store *store, bool r
     };
 }
 
+/* Apply events through an STM engine (stm_apply_batch) from now on, or
+ * one at a time again. */
+static bool use_stm(struct store *store, bool wanted, struct store_error *error)
+{
+    if (!wanted) {
+        stm_free(store->stm);
+        store->stm = NULL;
+        return true;
+    }
+    stm_free(store->stm);
+    char why[200];
+    struct stm_options options = { .workers = store->workers, .slog = store_slog, .slog_context = store };
+    store->stm = stm_new(store->home, &options, why, sizeof why);
+    return store->stm || fail(error, 0, "%s", why);
+}
+
 bool store_set_backend(struct store *store, const char *name, unsigned workers, struct store_error *error)
 {
     if (store->backend->running(store->backend->self) || store->waiting_count)
@@ -391,6 +414,8 @@ bool store_set_backend(struct store *store, const char *name, unsigned workers, 
         return fail(error, 0, "%s", why);
     }
     snprintf(store->backend_name, sizeof store->backend_name, "%s", name);
+    if (!use_stm(store, backend_find(name)->runs_events, error))
+        return false;
     /* a live run records one backend: the next poke starts a new one */
     struct profile_error profile_error;
     profile_run_end(store->live_run, "done", &profile_error);
@@ -415,6 +440,7 @@ void store_close(struct store *store)
         noun_home_root_enumerator_remove(store->home, store_roots, store);
     if (store->snapshots)
         snapshot_store_close(store->snapshots);
+    stm_free(store->stm);
     evlog_close(store->log);
     free(store->waiting);
     free(store->order);
@@ -441,6 +467,8 @@ void store_interrupt(struct store *store)
     if (replaying)
         kernel_interrupt(replaying);
     store->backend->interrupt(store->backend->self);
+    if (store->stm)
+        stm_interrupt(store->stm);
     struct kernel_backend *replay_backend = store->replay_backend;
     if (replay_backend)
         replay_backend->interrupt(replay_backend->self);
@@ -918,9 +946,14 @@ struct event_source {
  * batches, until the source is done and every consequence is logged.  An
  * event the kernel refuses stops the source (what came before it is still
  * committed and released) and makes the result false. */
+static bool drive_stm(struct store *store, struct event_source *source, struct profile_run *run,
+                      struct store_error *error);
+
 static bool drive(struct store *store, struct event_source *source, struct profile_run *run,
                   struct store_error *error)
 {
+    if (store->stm)
+        return drive_stm(store, source, run, error);
     bool refused = false;
     for (;;) {
         /* An interrupt stops the source; when it has nothing more to give
@@ -963,6 +996,151 @@ static bool drive(struct store *store, struct event_source *source, struct profi
         if (!ok || !commit_and_release(store, run, error))
             return false;
     }
+    return !refused;
+}
+
+/* The events of one STM batch, jammed (as the log keeps them). */
+struct stm_batch {
+    struct stm_event events[STORE_BATCH_EVENTS];
+    struct stm_result results[STORE_BATCH_EVENTS];
+    size_t count;
+};
+
+static void stm_batch_clear(struct stm_batch *batch)
+{
+    for (size_t i = 0; i < batch->count; i++)
+        free((void *)batch->events[i].jam);
+    batch->count = 0;
+}
+
+/* An event STM committed: count what it cost STM, then report it as
+ * report_event does. */
+static void report_stm_event(struct store *store, struct kernel_backend *backend, uint64_t number,
+                             const struct stm_result *result)
+{
+    store->stm_commits++;
+    store->stm_conflicts += result->stats.reruns > 0;
+    store->stm_reruns += result->stats.reruns;
+    report_event(store, backend, number, &result->applied.cost);
+}
+
+/* Log and hold what an STM batch applied: the same rows apply_event makes
+ * one at a time, plus the STM rows.  Stops at a refused event (the batch
+ * took none after it). */
+static enum applied_as log_stm_batch(struct store *store, struct stm_batch *batch, size_t taken, uint64_t first,
+                                     uint64_t started, const struct stm_batch_stats *stats, struct profile_run *run,
+                                     struct store_error *error)
+{
+    struct evlog_error log_error = { 0 };
+    struct profile_error profile_error = { { 0 } };
+    uint64_t at = started;
+    for (size_t i = 0; i < taken; i++) {
+        const struct stm_result *result = &batch->results[i];
+        if (result->status != KERNEL_OK) {
+            fail(error, 0, "%s", result->error.message);
+            error->trace = result->error.trace;
+            return REFUSED;
+        }
+        struct store_event_info info = { .number = first + i };
+        struct evlog_record record = { .number = info.number, .kind = EVLOG_PLAIN,
+                                       .event = (uint8_t *)batch->events[i].jam,
+                                       .event_length = batch->events[i].length, .mug = result->applied.mug };
+        bool logged = evlog_append(store->log, &record, &log_error);
+        if (!logged)
+            fail(error, info.number, "%s", log_error.message);
+        else if (!profile_record(run, info.number, at, &result->applied.cost, &profile_error) ||
+                 !profile_record_stm_event(run, info.number, &result->stats, &profile_error))
+            logged = !fail(error, info.number, "%s", profile_error.message);
+        else if (!hold_effects(store, &info, result->applied.effects))
+            logged = !fail(error, info.number, "out of memory holding the effects of event %llu",
+                           (unsigned long long)info.number);
+        if (!logged) {
+            abandon_batch(store);
+            return LOG_FAILED;
+        }
+        report_stm_event(store, store->backend, info.number, result);
+        at += result->applied.cost.wall_ns;
+    }
+    if (!profile_record_stm_batch(run, first, stats, &profile_error)) {
+        fail(error, first, "%s", profile_error.message);
+        abandon_batch(store);
+        return LOG_FAILED;
+    }
+    return APPLIED;
+}
+
+/* drive, with the source's events taken a batch at a time and run under
+ * STM (see interp/stm.h); what they do and what is logged is the same. */
+static bool drive_stm(struct store *store, struct event_source *source, struct profile_run *run,
+                      struct store_error *error)
+{
+    struct stm_batch *batch = calloc(1, sizeof *batch);
+    if (!batch)
+        return fail(error, 0, "out of memory");
+    bool refused = false, ok = true;
+    while (ok && !refused && source->remaining > 0) {
+        if (store->interrupt_requested) {
+            refused = true;
+            fail(error, 0, "interrupted");
+            break;
+        }
+        maybe_collect(store, store->backend); /* between batches nothing unrooted is held */
+        while (batch->count < STORE_BATCH_EVENTS && source->remaining > 0) {
+            noun event;
+            uint8_t *jam;
+            size_t length;
+            if (!source->next(source->context, store, &event, error)) {
+                refused = true;
+                break;
+            }
+            source->remaining--;
+            if (!jam_to_bytes(event, &jam, &length)) {
+                refused = !fail(error, 0, "out of memory while jamming the event");
+                break;
+            }
+            batch->events[batch->count++] = (struct stm_event){ .jam = jam, .length = length };
+        }
+        if (!batch->count)
+            break;
+        store->batch_run = run;
+        store->batch_open = true;
+        store->batch_base_state = kernel_state(store->kernel);
+        store->batch_base_number = kernel_event_number(store->kernel);
+        store->batch_started_ns = clock_wall_nanoseconds();
+        uint64_t first = kernel_event_number(store->kernel) + 1;
+        struct stm_batch_stats stats;
+        size_t taken = stm_apply_batch(store->stm, store->kernel, batch->events, batch->count, true, batch->results,
+                                       &stats);
+        switch (log_stm_batch(store, batch, taken, first, store->batch_started_ns, &stats, run, error)) {
+        case APPLIED:
+            if (taken < batch->count)
+                refused = !fail(error, 0, "%s", batch->results[taken].error.message);
+            break;
+        case REFUSED:
+            refused = true;
+            break;
+        case LOG_FAILED:
+            ok = false;
+            break;
+        }
+        stm_batch_clear(batch);
+        if (ok && !commit_and_release(store, run, error))
+            ok = false;
+        if (!store->unreleased_count)
+            store->batch_open = false;
+    }
+    stm_batch_clear(batch);
+    free(batch);
+    if (!ok)
+        return false;
+    /* spawns the released effects started, as drive waits for them */
+    bool applied = true;
+    while (store->backend->running(store->backend->self) && apply_finished(store, true, run, &applied, error)) {
+        if (!applied || !commit_and_release(store, run, error))
+            return false;
+    }
+    if (store->unreleased_count && !commit_and_release(store, run, error))
+        return false;
     return !refused;
 }
 
@@ -1417,6 +1595,50 @@ static bool replay_one(struct replay *replay, const struct evlog_record *record,
     return replay_one_applied(replay, record, profile_from, cpu_mark, &applied, NULL, error);
 }
 
+/* Replay the plain events gathered in `batch` under STM, checking each
+ * against its row as replay_one does. */
+static bool replay_stm_batch(struct replay *replay, struct stm_batch *batch, const uint64_t *mugs, uint64_t profile_from,
+                             struct store_error *error)
+{
+    if (!batch->count)
+        return true;
+    struct store *store = replay->store;
+    uint64_t first = kernel_event_number(replay->kernel) + 1;
+    uint64_t started = clock_wall_nanoseconds();
+    struct stm_batch_stats stats;
+    size_t taken = stm_apply_batch(store->stm, replay->kernel, batch->events, batch->count, true, batch->results, &stats);
+    struct profile_error profile_error;
+    bool ok = true;
+    for (size_t i = 0; ok && i < taken; i++) {
+        const struct stm_result *result = &batch->results[i];
+        uint64_t number = first + i;
+        if (result->status != KERNEL_OK) {
+            ok = fail(error, number, "event %llu: the kernel refused it on replay: %s", (unsigned long long)number,
+                      result->error.message);
+            error->trace = result->error.trace;
+        } else if (result->applied.mug != mugs[i]) {
+            ok = fail(error, number,
+                      "event %llu: the kernel's mug after it is 0x%x, but the log says 0x%x (replay diverged here)",
+                      (unsigned long long)number, (unsigned)result->applied.mug, (unsigned)mugs[i]);
+        } else if (!remember_spawns(replay, number, result->applied.effects)) {
+            ok = fail(error, number, "out of memory remembering the spawns of event %llu", (unsigned long long)number);
+        } else if (number >= profile_from &&
+                   (!profile_record(replay->run, number, started, &result->applied.cost, &profile_error) ||
+                    !profile_record_stm_event(replay->run, number, &result->stats, &profile_error))) {
+            ok = fail(error, number, "%s", profile_error.message);
+        }
+        if (ok)
+            report_stm_event(store, replay->backend, number, result);
+        started += result->applied.cost.wall_ns;
+    }
+    if (ok && taken < batch->count)
+        ok = fail(error, first + taken, "%s", batch->results[taken].error.message);
+    if (ok && !profile_record_stm_batch(replay->run, first, &stats, &profile_error))
+        ok = fail(error, first, "%s", profile_error.message);
+    stm_batch_clear(batch);
+    return ok;
+}
+
 /* Replay the log's events after the kernel's own event number, through
  * `to`, into `kernel`: the boot kernel (event 0), or a kernel loaded from a
  * snapshot of event N, with `pending` the spawns saved with it (in home,
@@ -1468,6 +1690,12 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
     struct evlog_record record;
     enum evlog_step step;
     uint64_t cpu_mark = clock_cpu_nanoseconds();
+    /* under STM, plain rows are gathered into batches; a spawn's outcome
+     * (which needs the spawns of the events before it) runs alone */
+    struct stm_batch *batch = store->stm ? calloc(1, sizeof *batch) : NULL;
+    uint64_t *mugs = store->stm ? malloc(STORE_BATCH_EVENTS * sizeof *mugs) : NULL;
+    if (store->stm && (!batch || !mugs))
+        ok = fail(error, 0, "out of memory");
     while (ok && (step = evlog_cursor_next(cursor, &record, &log_error)) == EVLOG_ROW) {
         if (store->interrupt_requested) {
             ok = fail(error, record.number, "interrupted at event %llu", (unsigned long long)record.number);
@@ -1476,6 +1704,33 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
         /* before an event: the kernels and remembered spawns are roots */
         if (record.number % STORE_REPLAY_FLUSH_EVENTS == 1 || noun_collection_stress())
             maybe_collect(store, replay.backend);
+        if (batch && record.kind == EVLOG_PLAIN) {
+            uint8_t *copy = malloc(record.event_length ? record.event_length : 1);
+            if (!copy) {
+                ok = fail(error, record.number, "out of memory");
+                break;
+            }
+            memcpy(copy, record.event, record.event_length);
+            mugs[batch->count] = record.mug;
+            batch->events[batch->count++] = (struct stm_event){ .jam = copy, .length = record.event_length };
+            if (batch->count == STORE_BATCH_EVENTS) {
+                uint64_t before = batch->count;
+                ok = replay_stm_batch(&replay, batch, mugs, from, error);
+                result->events += ok ? before : 0;
+                if (ok && record.number / STORE_REPLAY_FLUSH_EVENTS != (record.number - before) / STORE_REPLAY_FLUSH_EVENTS) {
+                    ok = profile_flush(replay.run, &profile_error) || fail(error, record.number, "%s", profile_error.message);
+                }
+            }
+            progress_report(store, &progress, record.number, false);
+            continue;
+        }
+        if (batch && batch->count) {
+            uint64_t before = batch->count;
+            ok = replay_stm_batch(&replay, batch, mugs, from, error);
+            result->events += ok ? before : 0;
+            if (!ok)
+                break;
+        }
         ok = replay_one(&replay, &record, from, &cpu_mark, error);
         result->events += ok;
         if (ok && !read_only) /* a read-only store takes no snapshots */
@@ -1483,6 +1738,16 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
         if (ok && replay.run && record.number % STORE_REPLAY_FLUSH_EVENTS == 0)
             ok = profile_flush(replay.run, &profile_error) || fail(error, record.number, "%s", profile_error.message);
         progress_report(store, &progress, record.number, false);
+    }
+    if (ok && batch && batch->count) {
+        uint64_t before = batch->count;
+        ok = replay_stm_batch(&replay, batch, mugs, from, error);
+        result->events += ok ? before : 0;
+    }
+    if (batch) {
+        stm_batch_clear(batch);
+        free(batch);
+        free(mugs);
     }
     if (ok && step == EVLOG_BAD)
         ok = fail(error, log_error.event_number, "%s", log_error.message);

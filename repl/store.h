@@ -136,7 +136,9 @@ bool store_replay(struct store *store, uint64_t from, uint64_t to, const struct 
 
 /* Run spawns on the backend called `name` (interp/backend.h) with
  * `workers` workers (0: its default) from now on, for live runs,
- * generation and replay alike.  Refused while spawns are running. */
+ * generation and replay alike.  Refused while spawns are running.  A
+ * backend that runs events (stm) makes the store apply events in
+ * parallel batches (interp/stm.h), with the same log. */
 bool store_set_backend(struct store *store, const char *name, unsigned workers, struct store_error *error);
 struct kernel_backend *store_backend(struct store *store);
 unsigned store_workers(const struct store *store);

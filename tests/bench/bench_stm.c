@@ -1,0 +1,242 @@
+/* bench_stm.c -- the STM backend against serial application, in events
+ * per second, on the kv sample and on a kernel with no shards.
+ *
+ * Each workload is a list of jammed events applied to a booted kernel two
+ * ways: serially (kernel_cue_event + kernel_apply, what replay does per
+ * event) and with stm_apply_batch in batches of 1,024 (the store's batch).
+ * The event log and profile rows are left out, so the figures are the
+ * engine's.  Each figure is the median of 3 runs by the wall clock; both
+ * ways must end in the same state (the program exits 1 if not).  Output,
+ * one line per workload:
+ *
+ *   stm <name>: <ratio>x serial (target >= <t>x; serial N/s, stm N/s;
+ *       conflicts C, re-runs R, parallel P of E) OK|MISSED
+ *
+ * Workloads: kv with keys over all 16 shards (target 1.6x on two cores),
+ * kv with every key in one shard (0.9x), counter, which declares no shards
+ * (0.9x: within 10% of serial).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "interp/clock.h"
+#include "interp/jam.h"
+#include "interp/kernel.h"
+#include "interp/noun.h"
+#include "interp/stm.h"
+#include "repl/samples.h"
+
+#define RUNS 3
+#define BATCH 1024
+
+static struct noun_home *home;
+
+static uint64_t random_state = 1;
+
+static uint64_t next_random(void)
+{
+    uint64_t z = (random_state += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+static noun term(const char *text)
+{
+    uint64_t value = 0;
+    for (size_t i = 0; text[i] && i < 7; i++)
+        value |= (uint64_t)(unsigned char)text[i] << (8 * i);
+    return value;
+}
+
+static void die(const char *message)
+{
+    fprintf(stderr, "bench_stm: %s\n", message);
+    exit(1);
+}
+
+/* kv events as samples.c makes them (90% puts), keys in one shard or all. */
+static struct stm_event *make_events(const char *sample, size_t count, bool one_shard)
+{
+    struct noun_region *region = noun_region_new((size_t)1 << 30);
+    struct stm_event *events = calloc(count, sizeof *events);
+    if (!region || !events)
+        die("out of memory");
+    for (size_t i = 0; i < count; i++) {
+        noun event;
+        if (strcmp(sample, "kv") == 0) {
+            uint64_t draw = next_random();
+            noun key = 0x10000 + (one_shard ? 0x7000 + (draw & 0xfff) : (draw & 0xffff));
+            event = (draw >> 16) % 10 == 0 ? noun_cell_new(region, term("get"), key)
+                                           : noun_trel(region, term("put"), key, (draw >> 32) & 0xffffffffu);
+        } else {
+            event = term("inc");
+        }
+        uint8_t *bytes;
+        size_t length;
+        if (!jam_to_bytes(event, &bytes, &length))
+            die("out of memory");
+        events[i] = (struct stm_event){ .jam = bytes, .length = length };
+    }
+    noun_region_free(region);
+    return events;
+}
+
+/* The sample's kernel after its first event (kv builds its table then). */
+static noun booted(const char *sample)
+{
+    noun state;
+    char why[300];
+    if (!samples_load_kernel(sample, home, &state, why, sizeof why))
+        die(why);
+    struct kernel_options options = { .no_cpu_time = true };
+    struct kernel *kernel = kernel_new(home, state, 0, &options, why, sizeof why);
+    if (!kernel)
+        die(why);
+    struct stm_event *first = make_events(sample, 1, false);
+    noun event;
+    struct kernel_applied applied;
+    struct kernel_error error;
+    if (!kernel_cue_event(kernel, first->jam, first->length, &event, why, sizeof why) ||
+        kernel_apply(kernel, event, &applied, &error) != KERNEL_OK)
+        die("the first event was refused");
+    noun after = kernel_state(kernel);
+    kernel_free(kernel);
+    free((void *)first->jam);
+    free(first);
+    return after;
+}
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double seconds_since(uint64_t started) { return (double)(clock_wall_nanoseconds() - started) / 1e9; }
+
+/* CPU seconds this process has used, all threads, user and system. */
+static double cpu_seconds(void)
+{
+    struct rusage usage;
+    getrusage(RUSAGE_SELF, &usage);
+    return (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6 + (double)usage.ru_stime.tv_sec +
+           (double)usage.ru_stime.tv_usec / 1e6;
+}
+
+static double run_serial(noun state, const struct stm_event *events, size_t count, uint32_t *mug)
+{
+    char why[200];
+    struct kernel_options options = { .no_cpu_time = true };
+    struct kernel *kernel = kernel_new(home, state, 1, &options, why, sizeof why);
+    if (!kernel)
+        die(why);
+    uint64_t started = clock_wall_nanoseconds();
+    for (size_t i = 0; i < count; i++) {
+        noun event;
+        struct kernel_applied applied;
+        struct kernel_error error;
+        if (!kernel_cue_event(kernel, events[i].jam, events[i].length, &event, why, sizeof why) ||
+            kernel_apply(kernel, event, &applied, &error) != KERNEL_OK)
+            die("serial: an event was refused");
+    }
+    double seconds = seconds_since(started);
+    *mug = kernel_mug(kernel);
+    kernel_free(kernel);
+    noun_home_collect(home);
+    return seconds;
+}
+
+static double run_stm(noun state, const struct stm_event *events, size_t count, uint32_t *mug,
+                      struct stm_batch_stats *totals)
+{
+    char why[200];
+    struct kernel_options options = { .no_cpu_time = true };
+    struct kernel *kernel = kernel_new(home, state, 1, &options, why, sizeof why);
+    struct stm_options stm_options = { .no_cpu_time = true };
+    struct stm *stm = stm_new(home, &stm_options, why, sizeof why);
+    struct stm_result *results = malloc(BATCH * sizeof *results);
+    if (!kernel || !stm || !results)
+        die(why);
+    memset(totals, 0, sizeof *totals);
+    uint64_t started = clock_wall_nanoseconds();
+    for (size_t done = 0; done < count;) {
+        size_t size = count - done < BATCH ? count - done : BATCH;
+        struct stm_batch_stats stats;
+        if (stm_apply_batch(stm, kernel, events + done, size, true, results, &stats) != size)
+            die("stm: an event was refused");
+        totals->events += stats.events;
+        totals->reruns += stats.reruns;
+        totals->parallel_events += stats.parallel_events;
+        for (int s = 0; s < STM_MAX_SHARDS; s++)
+            totals->conflicts_by_shard[s] += stats.conflicts_by_shard[s];
+        done += size;
+    }
+    double seconds = seconds_since(started);
+    *mug = kernel_mug(kernel);
+    free(results);
+    stm_free(stm);
+    kernel_free(kernel);
+    noun_home_collect(home);
+    return seconds;
+}
+
+static int missed = 0;
+
+static void bench(const char *name, const char *sample, bool one_shard, size_t count, double target)
+{
+    noun state = booted(sample);
+    noun_home_root_add(home, &state);
+    struct stm_event *events = make_events(sample, count, one_shard);
+    double serial[RUNS], parallel[RUNS], serial_cpu[RUNS], parallel_cpu[RUNS];
+    struct stm_batch_stats stats = { 0 };
+    for (int run = 0; run < RUNS; run++) {
+        uint32_t serial_mug, stm_mug;
+        double cpu = cpu_seconds();
+        serial[run] = run_serial(state, events, count, &serial_mug);
+        serial_cpu[run] = cpu_seconds() - cpu;
+        cpu = cpu_seconds();
+        parallel[run] = run_stm(state, events, count, &stm_mug, &stats);
+        parallel_cpu[run] = cpu_seconds() - cpu;
+        if (serial_mug != stm_mug)
+            die("stm and serial ended in different states");
+    }
+    qsort(serial, RUNS, sizeof *serial, compare_doubles);
+    qsort(parallel, RUNS, sizeof *parallel, compare_doubles);
+    qsort(serial_cpu, RUNS, sizeof *serial_cpu, compare_doubles);
+    qsort(parallel_cpu, RUNS, sizeof *parallel_cpu, compare_doubles);
+    double serial_rate = (double)count / serial[RUNS / 2], stm_rate = (double)count / parallel[RUNS / 2];
+    double ratio = stm_rate / serial_rate;
+    uint64_t conflicts = 0;
+    for (int s = 0; s < STM_MAX_SHARDS; s++)
+        conflicts += stats.conflicts_by_shard[s];
+    bool ok = ratio >= target;
+    missed += !ok;
+    printf("stm %s: %.2fx serial (target >= %.1fx; serial %.0f/s, stm %.0f/s; conflicts %llu, re-runs %llu, "
+           "parallel %llu of %llu) %s\n",
+           name, ratio, target, serial_rate, stm_rate, (unsigned long long)conflicts,
+           (unsigned long long)stats.reruns, (unsigned long long)stats.parallel_events,
+           (unsigned long long)stats.events, ok ? "OK" : "MISSED");
+    printf("stm %s: CPU per event: serial %.2f us, stm %.2f us (all threads)\n", name,
+           serial_cpu[RUNS / 2] / (double)count * 1e6, parallel_cpu[RUNS / 2] / (double)count * 1e6);
+    fflush(stdout);
+    for (size_t i = 0; i < count; i++)
+        free((void *)events[i].jam);
+    free(events);
+    noun_home_root_remove(home, &state);
+}
+
+int main(int argc, char **argv)
+{
+    size_t count = argc > 1 ? strtoull(argv[1], NULL, 10) : 200000;
+    home = noun_home_new(noun_arena_memory((size_t)32 << 30));
+    if (!home)
+        die("no home");
+    bench("kv uniform, 16 shards", "kv", false, count, 1.6);
+    bench("kv, all in one shard", "kv", true, count, 0.9);
+    bench("counter, no shards", "counter", false, count, 0.9);
+    noun_home_free(home);
+    return 0;
+}
