@@ -1688,7 +1688,7 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
     progress_start(&progress, "replaying", to && to < last ? to : last);
     bool ok = true;
     struct evlog_record record;
-    enum evlog_step step;
+    enum evlog_step step = EVLOG_END;
     uint64_t cpu_mark = clock_cpu_nanoseconds();
     /* under STM, plain rows are gathered into batches; a spawn's outcome
      * (which needs the spawns of the events before it) runs alone */
