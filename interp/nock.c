@@ -96,13 +96,8 @@ enum nock_op {
     OP_PAR_END,        /* pop body product, flag; check against the map's product */
     OP_SCRY,           /* pop path, ref; push the scry gate's answer       Nock 12 */
     OP_CRASH,          /* reason(char *) */
-    /* Read tracking (only in contexts with a tracker; see nock.h) */
-    OP_TRACK_WALK,     /* axis(noun) : report a walk from the subject */
-    OP_TRACK_WALK_TOP, /* axis(noun) : report a walk from the top value */
-    OP_TRACK_ARM,      /* axis(noun) : that walk, then the arm as a whole */
-    OP_TRACK_WHOLE_TOP,      /* report the top value as a whole */
-    OP_TRACK_WHOLE_TOP_TWO,  /* the two top values, unless one word */
-    OP_TRACK_WHOLE_SUBJECT,  /* the subject as a whole */
+    OP_TRACK,          /* kind axis(noun) : report a read (only in contexts
+                          with a tracker: see nock.h and enum track_kind) */
     OP_RETURN,
     OP_HALT,
     OP_COUNT
@@ -370,20 +365,32 @@ static void compile_return_if_tail(struct assembler *a, bool tail)
         emit_op(a, OP_RETURN, 0);
 }
 
-/* In a tracking context: report what the next instruction will look at. */
-static void emit_track(struct assembler *a, enum nock_op op, noun axis)
+/* What an OP_TRACK reports, about what the next instruction looks at. */
+enum track_kind {
+    TRACK_WALK,             /* a walk of `axis` from the subject (Nock 0) */
+    TRACK_WALK_TOP,         /* ... from the top value (Nock 10's target) */
+    TRACK_ARM,              /* that walk, then the arm as a whole (Nock 9) */
+    TRACK_WHOLE_TOP,        /* the top value as a whole (Nock 2's formula) */
+    TRACK_WHOLE_TOP_TWO,    /* the two top values, unless one word (Nock 5) */
+    TRACK_WHOLE_SUBJECT,    /* the subject as a whole (%memo) */
+};
+
+/* In a tracking context: report what the next instruction will look at.
+ * One instruction for every kind, whose work is out of line, so that the
+ * machine's hot loop compiles as it does without it. */
+static void emit_track(struct assembler *a, enum track_kind kind, noun axis)
 {
     if (!a->track)
         return;
-    emit_op(a, op, 0);
-    if (op == OP_TRACK_WALK || op == OP_TRACK_WALK_TOP || op == OP_TRACK_ARM)
-        emit_noun(a, axis);
+    emit_op(a, OP_TRACK, 0);
+    emit(a, kind);
+    emit_noun(a, axis);
 }
 
 static void compile_fragment(struct assembler *a, noun axis)
 {
     if (axis != 0 && axis != 1 && noun_is_atom(axis))
-        emit_track(a, OP_TRACK_WALK, axis);
+        emit_track(a, TRACK_WALK, axis);
     if (axis == 0 || !noun_is_atom(axis)) {
         emit_crash(a, noun_is_atom(axis) ? "Nock 0 with axis 0" : "Nock 0 with a cell for an axis");
         stack_change(a, 1);
@@ -494,7 +501,7 @@ static void compile_hint(struct assembler *a, noun arguments, bool tail, int nes
         return;
     case TAG_MEMO: {
         emit_op(a, OP_HINT_DROP, -1);
-        emit_track(a, OP_TRACK_WHOLE_SUBJECT, 0);
+        emit_track(a, TRACK_WHOLE_SUBJECT, 0);
         emit_op(a, OP_MEMO_LOOKUP, 1);
         emit_noun(a, body);
         size_t done_operand = a->length;
@@ -577,7 +584,7 @@ static void compile(struct assembler *a, noun formula, bool tail, int nesting)
             goto malformed;
         compile(a, b, false, nesting + 1);
         compile(a, c, false, nesting + 1);
-        emit_track(a, OP_TRACK_WHOLE_TOP, 0);
+        emit_track(a, TRACK_WHOLE_TOP, 0);
         emit_op(a, tail ? OP_EVAL_TAIL : OP_EVAL, -1);
         emit_call_cache(a);
         return;
@@ -590,7 +597,7 @@ static void compile(struct assembler *a, noun formula, bool tail, int nesting)
             goto malformed;
         compile(a, b, false, nesting + 1);
         compile(a, c, false, nesting + 1);
-        emit_track(a, OP_TRACK_WHOLE_TOP_TWO, 0);
+        emit_track(a, TRACK_WHOLE_TOP_TWO, 0);
         emit_op(a, OP_EQUAL, -1);
         break;
     case 6:
@@ -608,7 +615,7 @@ static void compile(struct assembler *a, noun formula, bool tail, int nesting)
             break;
         }
         compile(a, c, false, nesting + 1);
-        emit_track(a, OP_TRACK_ARM, b);
+        emit_track(a, TRACK_ARM, b);
         emit_op(a, tail ? OP_ARM_TAIL : OP_ARM, 0);
         emit_noun(a, b);
         emit_call_cache(a);
@@ -624,7 +631,7 @@ static void compile(struct assembler *a, noun formula, bool tail, int nesting)
         }
         compile(a, value, false, nesting + 1);
         compile(a, c, false, nesting + 1);
-        emit_track(a, OP_TRACK_WALK_TOP, axis);
+        emit_track(a, TRACK_WALK_TOP, axis);
         emit_op(a, OP_EDIT, -1);
         emit_noun(a, axis);
         break;
@@ -666,11 +673,10 @@ static int op_operand_count(enum nock_op op)
     case OP_FRAGMENT: case OP_FRAGMENT_BIG: case OP_CONSTANT: case OP_BRANCH: case OP_JUMP:
     case OP_EVAL: case OP_EVAL_TAIL: case OP_EVAL_DEFERRED: case OP_EVAL_DEFERRED_TAIL:
     case OP_EDIT: case OP_TRACE_PUSH: case OP_CRASH:
-    case OP_TRACK_WALK: case OP_TRACK_WALK_TOP: case OP_TRACK_ARM:
         return 1;
     case OP_PAR:
         return 1;
-    case OP_ARM: case OP_ARM_TAIL: case OP_MEMO_LOOKUP:
+    case OP_ARM: case OP_ARM_TAIL: case OP_MEMO_LOOKUP: case OP_TRACK:
         return 2;
     default:
         return 0;
@@ -1300,6 +1306,46 @@ static struct nock_outcome scry_call(struct nock_context *context, noun ref, nou
     return outcome;
 }
 
+/* ---- read tracking --------------------------------------------------------- */
+
+/* An OP_TRACK: tell the tracker what the next instruction looks at.  The
+ * machine has spilled its registers, so the values are on the context's
+ * stack. */
+static __attribute__((noinline)) void track(struct nock_context *context, uint64_t kind, noun axis)
+{
+    const struct nock_tracker *tracker = &context->config.tracker;
+    noun top = context->stack_count ? context->stack[context->stack_count - 1] : 0;
+    switch ((enum track_kind)kind) {
+    case TRACK_WALK:
+        tracker->walk(tracker->context, context->subject, axis);
+        break;
+    case TRACK_WALK_TOP:
+        tracker->walk(tracker->context, top, axis);
+        break;
+    case TRACK_ARM: {
+        tracker->walk(tracker->context, top, axis);
+        noun arm = noun_fragment(axis, top);
+        if (arm != NOUN_NONE)
+            tracker->whole(tracker->context, arm);
+        break;
+    }
+    case TRACK_WHOLE_TOP:
+        tracker->whole(tracker->context, top);
+        break;
+    case TRACK_WHOLE_TOP_TWO: {
+        noun under = context->stack[context->stack_count - 2];
+        if (top != under) {
+            tracker->whole(tracker->context, top);
+            tracker->whole(tracker->context, under);
+        }
+        break;
+    }
+    case TRACK_WHOLE_SUBJECT:
+        tracker->whole(tracker->context, context->subject);
+        break;
+    }
+}
+
 /* ---- the machine --------------------------------------------------------- */
 
 /* noun_fragment for a direct axis above 0, inline for the machine's calls. */
@@ -1402,10 +1448,7 @@ static struct nock_outcome machine(struct nock_context *context, noun subject, n
         [OP_PAR] = &&op_par, [OP_PAR_END] = &&op_par_end,
         [OP_SCRY] = &&op_scry,
         [OP_CRASH] = &&op_crash, [OP_RETURN] = &&op_return, [OP_HALT] = &&op_halt,
-        [OP_TRACK_WALK] = &&op_track_walk, [OP_TRACK_WALK_TOP] = &&op_track_walk_top,
-        [OP_TRACK_ARM] = &&op_track_arm, [OP_TRACK_WHOLE_TOP] = &&op_track_whole_top,
-        [OP_TRACK_WHOLE_TOP_TWO] = &&op_track_whole_top_two,
-        [OP_TRACK_WHOLE_SUBJECT] = &&op_track_whole_subject,
+        [OP_TRACK] = &&op_track,
     };
     struct nock_outcome outcome = { .status = NOCK_OK, .product = 0, .trace = 0, .reason = NULL };
     if (formula == NOUN_NONE) {
@@ -1945,35 +1988,10 @@ op_crash:
     goto crash;
 
     /* Read tracking: report, change nothing, go on. */
-op_track_walk:
-    context->config.tracker.walk(context->config.tracker.context, subject, pc[1]);
-    pc += 2;
-    NEXT();
-op_track_walk_top:
-    context->config.tracker.walk(context->config.tracker.context, TOP(), pc[1]);
-    pc += 2;
-    NEXT();
-op_track_arm:
-    context->config.tracker.walk(context->config.tracker.context, TOP(), pc[1]);
-    a = noun_fragment(pc[1], TOP());
-    if (a != NOUN_NONE)
-        context->config.tracker.whole(context->config.tracker.context, a);
-    pc += 2;
-    NEXT();
-op_track_whole_top:
-    context->config.tracker.whole(context->config.tracker.context, TOP());
-    pc++;
-    NEXT();
-op_track_whole_top_two:
-    if (TOP() != sp[-2]) {
-        context->config.tracker.whole(context->config.tracker.context, TOP());
-        context->config.tracker.whole(context->config.tracker.context, sp[-2]);
-    }
-    pc++;
-    NEXT();
-op_track_whole_subject:
-    context->config.tracker.whole(context->config.tracker.context, subject);
-    pc++;
+op_track: __attribute__((cold));
+    SPILL();
+    track(context, pc[1], pc[2]);
+    pc += 3;
     NEXT();
 
 op_halt:
