@@ -759,6 +759,8 @@ struct stm {
     struct layout layout;
     bool layout_known;          /* `layout` is current for the kernel */
     bool layout_valid;
+    noun declaration_seen;      /* axis 14 of the state it was read from */
+    bool spine_pending;         /* declared well, but not all cells yet */
     /* the dependency estimate */
     bool contended;
     uint8_t recent[ESTIMATE_WINDOW];
@@ -1261,7 +1263,7 @@ static void notify_progress(struct epoch *e)
  * nothing to do gives its core away on a shared machine. */
 static void wait_for_progress(struct epoch *e, uint64_t seen)
 {
-    for (int spin = 0; spin < 200; spin++) {
+    for (int spin = 0; spin < 4000; spin++) {
         if (atomic_load_explicit(&e->progress, memory_order_acquire) != seen || atomic_load(&e->stop))
             return;
         __builtin_ia32_pause();
@@ -1500,17 +1502,19 @@ static void result_refused(struct stm_result *result, enum kernel_status status,
     snprintf(result->error.message, sizeof result->error.message, format, what);
 }
 
-/* Make sure stm->layout describes `state`. */
+/* Make sure stm->layout describes `state`.  Reading a layout is cheap but
+ * not free, so it is read again only when the declaration changed, or the
+ * last one was good but its spine was not built yet (kv's first event). */
 static void layout_refresh(struct stm *stm, noun state)
 {
     noun declaration = noun_fragment(14, state);
-    if (stm->layout_known && declaration == stm->layout.declaration && stm->layout_valid)
-        return;
-    if (stm->layout_known && !stm->layout_valid && declaration == NOUN_NONE)
+    if (stm->layout_known && declaration == stm->declaration_seen && !stm->spine_pending)
         return;
     char why[120];
     stm->layout_valid = layout_read(&stm->layout, state, why, sizeof why);
     stm->layout_known = true;
+    stm->declaration_seen = declaration;
+    stm->spine_pending = !stm->layout_valid && strstr(why, "not a cell yet") != NULL;
 }
 
 /* One event the plain way (kernel_apply), noting its writes for the
@@ -1530,10 +1534,8 @@ static bool serial_one(struct stm *stm, struct kernel *kernel, const struct stm_
     if (result->status != KERNEL_OK)
         return !stop_at_refusal && result->status != KERNEL_INTERRUPTED;
     noun after = kernel_state(kernel);
-    if (!stm->layout_valid) {
-        stm->layout_known = false; /* the state may declare shards now */
-        return true;
-    }
+    if (!stm->layout_valid)
+        return true; /* layout_refresh looks at the new state's declaration */
     size_t nodes = stm->layout.node_count;
     noun at[nodes];
     spine_cells(&stm->layout, before, at);
