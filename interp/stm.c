@@ -1139,6 +1139,19 @@ static noun commit_rebuild(struct worker *w, struct epoch *e, const struct attem
     return state;
 }
 
+/* Run event c at the commit point (the caller holds the commit lock), where
+ * its versions are the committed ones and it cannot be wrong.  NULL, with
+ * the epoch stopped, when memory ran out. */
+static struct attempt *execute_exact(struct worker *w, struct epoch *e, size_t c)
+{
+    struct attempt *a = execute(w, e, c, true);
+    if (!a) {
+        snprintf(e->failure, sizeof e->failure, "out of memory in the STM backend");
+        stop_epoch(e, EPOCH_FAILED);
+    }
+    return a;
+}
+
 /* Commit what is ready at the commit point, in order.  Holds commit_lock.
  * With `steal`, an event another worker is still running is run here as
  * well (once) rather than waited for. */
@@ -1157,12 +1170,8 @@ static void commit_ready(struct worker *w, struct epoch *e, bool steal)
             return;
         if (atomic_compare_exchange_strong(&slot->state, &idle, SLOT_EXECUTING)) {
             /* nobody ran it: run it here, where it is exact */
-            a = execute(w, e, c, true);
-            if (!a) {
-                snprintf(e->failure, sizeof e->failure, "out of memory in the STM backend");
-                stop_epoch(e, EPOCH_FAILED);
+            if (!(a = execute_exact(w, e, c)))
                 return;
-            }
             atomic_store_explicit(&slot->latest, a, memory_order_release);
             atomic_store_explicit(&slot->state, SLOT_DONE, memory_order_release);
             slot->stats.attempts = 1;
@@ -1172,12 +1181,8 @@ static void commit_ready(struct worker *w, struct epoch *e, bool steal)
             /* ... but this one has nothing else to do, and the other may
              * not be running at all (two cores are shared): run it here
              * too, exact; the other run will be thrown away */
-            a = execute(w, e, c, true);
-            if (!a) {
-                snprintf(e->failure, sizeof e->failure, "out of memory in the STM backend");
-                stop_epoch(e, EPOCH_FAILED);
+            if (!(a = execute_exact(w, e, c)))
                 return;
-            }
             slot->stats.attempts = 2;
             slot->stats.reruns = 1;
             steal = false;
@@ -1189,12 +1194,8 @@ static void commit_ready(struct worker *w, struct epoch *e, bool steal)
                 slot->stats.reruns++;
                 slot->stats.conflict_shards |= stale;
                 slot->stats.wasted_steps += a->cost.steps;
-                a = execute(w, e, c, true);
-                if (!a) {
-                    snprintf(e->failure, sizeof e->failure, "out of memory in the STM backend");
-                    stop_epoch(e, EPOCH_FAILED);
+                if (!(a = execute_exact(w, e, c)))
                     return;
-                }
                 atomic_store_explicit(&slot->latest, a, memory_order_release);
                 slot->stats.attempts++;
             }
@@ -1570,6 +1571,7 @@ static bool epoch_finish(struct stm *stm, struct kernel *kernel, struct epoch *e
         struct stm_result *result = &results[i];
         result->stats = slot->stats;
         result->status = a->status;
+        memset(&result->applied, 0, offsetof(struct kernel_applied, cost));
         result->applied.cost = a->cost;
         if (a->status == KERNEL_OK) {
             result->applied.effects = noun_home_copy_out_many(stm->home, regions, stm->worker_count, a->effects);
@@ -1705,7 +1707,13 @@ size_t stm_apply_batch(struct stm *stm, struct kernel *kernel, const struct stm_
                        bool stop_at_refusal, struct stm_result *results, struct stm_batch_stats *stats)
 {
     struct stm_batch_stats totals = { 0 };
-    memset(results, 0, count * sizeof *results);
+    /* (results are big, with their spans: fill what each use needs) */
+    for (size_t i = 0; i < count; i++) {
+        results[i].status = KERNEL_OK;
+        memset(&results[i].stats, 0, sizeof results[i].stats);
+        results[i].error.trace = 0;
+        results[i].error.message[0] = '\0';
+    }
     atomic_store(&stm->interrupted, 0);
     size_t taken = 0;
     while (taken < count) {
