@@ -759,7 +759,12 @@ struct stm {
     struct layout layout;
     bool layout_known;          /* `layout` is current for the kernel */
     bool layout_valid;
-    noun declaration_seen;      /* axis 14 of the state it was read from */
+    /* axis 14 of the state it was read from: a home root, so a home
+     * collection moves it with the state's and the identity test in
+     * layout_refresh stays true (an unrooted one could be a freed address
+     * that a different declaration comes to occupy) */
+    noun declaration_seen;
+    bool declaration_rooted;
     bool spine_pending;         /* declared well, but not all cells yet */
     /* the dependency estimate */
     bool contended;
@@ -1445,8 +1450,10 @@ struct stm *stm_new(struct noun_home *home, const struct stm_options *options, c
     pthread_cond_init(&stm->finished, NULL);
     stm->formula_rooted = noun_home_root_add(home, &stm->call_formula);
     stm->call_formula = make_call_formula(home);
+    stm->declaration_seen = NOUN_NONE;
+    stm->declaration_rooted = noun_home_root_add(home, &stm->declaration_seen);
     stm->workers = calloc(workers, sizeof *stm->workers);
-    bool ok = stm->formula_rooted && stm->call_formula != NOUN_NONE && stm->workers;
+    bool ok = stm->formula_rooted && stm->declaration_rooted && stm->call_formula != NOUN_NONE && stm->workers;
     for (size_t i = 0; ok && i < workers; i++)
         ok = worker_init(stm, &stm->workers[i], i);
     /* worker 0 is the calling thread */
@@ -1478,6 +1485,8 @@ void stm_free(struct stm *stm)
     free(stm->workers);
     if (stm->formula_rooted)
         noun_home_root_remove(stm->home, &stm->call_formula);
+    if (stm->declaration_rooted)
+        noun_home_root_remove(stm->home, &stm->declaration_seen);
     free(stm->layout.nodes);
     free(stm->slots);
     pthread_mutex_destroy(&stm->lock);
