@@ -1063,6 +1063,9 @@ static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool
         case NOCK_INTERRUPTED:
             refuse(a, KERNEL_INTERRUPTED, "interrupted");
             break;
+        case NOCK_BLOCKED: /* only nested evaluations block, as kernel_apply says */
+            refuse(a, KERNEL_CRASH, "the event blocked on a scry");
+            break;
         }
         a->reads = w->tracking.reads;
     } else {
