@@ -61,11 +61,13 @@ expect() {
 top_event() { screen | grep -A1 ' event  *wall' | sed -n '2s/^| *\([0-9][0-9]*\) .*/\1/p'; }
 
 # ---- a store that takes a few seconds to replay --------------------------------------
-"$NOCKLAB" gen counter 80000 "$work/store" >/dev/null 2>&1 || fail store-generated "nocklab gen failed"
+# (counter events replay at about 200,000 a second on an idle machine: the
+# panes must be caught while the replay is still going)
+"$NOCKLAB" gen counter 600000 "$work/store" >/dev/null 2>&1 || fail store-generated "nocklab gen failed"
 
 # ---- replay under the panes -----------------------------------------------------------
 start 100 32 "$program --tui replay store"
-expect replay-panes-up 'replaying [0-9]+/80000' 20
+expect replay-panes-up 'replaying [0-9]+/600000' 20
 first=$(screen)
 for title in events snapshot dedup backend 'hot arms'; do
     if grep -q -- "- $title -\|\[$title\]" <<<"$first"; then pass "title-${title// /-}"; else fail "title-${title// /-}" "$first"; fi
@@ -94,14 +96,14 @@ table_second=$(grep -o 'table [0-9.k]*/' <<<"$second")
 [[ $(screen_escapes) == *$'\e['*3?m* || $(screen_escapes) == *$'\e[38;5;'* ]] && pass colour-without-NO_COLOR ||
     fail colour-without-NO_COLOR "no colour escapes on the screen"
 expect summary-stays 'done: press q to quit' 60
-expect summary-line 'replayed 80,000 events in'
+expect summary-line 'replayed 600,000 events in'
 keys q
 expect replay-exits-after-q 'nocklab-exited-0' 10
-expect replay-prints-mug-after 'event 80000 mug 0x'
+expect replay-prints-mug-after 'event 600000 mug 0x'
 
 # ---- 80x24, NO_COLOR, a resize, q in the middle ------------------------------------------
 start 80 24 "NO_COLOR=1 $program --tui replay store"
-expect small-panes-up 'replaying [0-9]+/80000' 20
+expect small-panes-up 'replaying [0-9]+/600000' 20
 small=$(screen)
 ok=1
 for title in events snapshot dedup backend 'hot arms'; do grep -q -- "- $title -\|\[$title\]" <<<"$small" || ok=""; done
@@ -144,5 +146,5 @@ expect repl-exits 'nocklab-exited-0'
 # ---- without a terminal ------------------------------------------------------------------
 out=$("$NOCKLAB" --tui replay "$work/store" </dev/null 2>"$work/err")
 grep -q 'need a terminal' "$work/err" && pass no-terminal-says-so || fail no-terminal-says-so "$(cat "$work/err")"
-[[ "$out" == "event 80000 mug 0x"* ]] && pass no-terminal-runs-plain || fail no-terminal-runs-plain "$out"
+[[ "$out" == "event 600000 mug 0x"* ]] && pass no-terminal-runs-plain || fail no-terminal-runs-plain "$out"
 exit 0
