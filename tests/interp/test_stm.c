@@ -23,34 +23,16 @@
 #include "interp/stm.h"
 #include "interp/text.h"
 #include "repl/samples.h"
+#include "tests/support/support.h"
 
 static struct noun_home *home;
 static struct noun_region *region; /* where tests build their nouns */
 
-static int setup(void **state)
-{
-    home = noun_home_new(noun_arena_memory((size_t)16 << 30));
-    region = noun_region_new((size_t)1 << 30);
-    return home && region ? 0 : -1;
-}
+static int setup(void **state) { return support_home_open(&home, &region, (size_t)16 << 30); }
+static int teardown(void **state) { return support_home_close(&home, &region); }
 
-static int teardown(void **state)
-{
-    noun_region_free(region);
-    noun_home_free(home);
-    return 0;
-}
-
-static noun parse(const char *text)
-{
-    noun n;
-    struct text_error error;
-    if (!text_parse(region, text, strlen(text), NULL, NULL, &n, &error))
-        fail_msg("cannot parse %s: %s", text, error.message);
-    noun kept = noun_home_copy_out(home, region, n);
-    assert_true(kept != NOUN_NONE);
-    return kept;
-}
+/* Parse noun text and copy it to home. */
+static noun parse(const char *text) { return support_parse_home(home, region, text); }
 
 static noun term(const char *text)
 {

@@ -44,6 +44,30 @@ noun support_parse(struct noun_region *region, const char *text)
     return n;
 }
 
+noun support_parse_home(struct noun_home *home, struct noun_region *region, const char *text)
+{
+    noun kept = noun_home_copy_out(home, region, support_parse(region, text));
+    if (kept == NOUN_NONE)
+        fail_msg("home is full copying %s", text);
+    return kept;
+}
+
+int support_home_open(struct noun_home **home, struct noun_region **region, size_t home_bytes)
+{
+    *home = noun_home_new(noun_arena_memory(home_bytes));
+    *region = noun_region_new((size_t)1 << 30);
+    return *home && *region ? 0 : -1;
+}
+
+int support_home_close(struct noun_home **home, struct noun_region **region)
+{
+    noun_region_free(*region);
+    noun_home_free(*home);
+    *region = NULL;
+    *home = NULL;
+    return 0;
+}
+
 FILE *support_open_vectors(const char *name)
 {
     char path[1024], relative[256];

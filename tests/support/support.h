@@ -15,6 +15,14 @@ char *support_read_file(const char *path, size_t *length);
 /* Noun text parsed into region; fails the test with the parser's message. */
 noun support_parse(struct noun_region *region, const char *text);
 
+/* Noun text parsed into region and copied to home; fails the test when it
+ * can't be parsed or home is full. */
+noun support_parse_home(struct noun_home *home, struct noun_region *region, const char *text);
+/* A home of `home_bytes` reserved and a 1 GiB scratch region to build its
+ * nouns in, for tests of kernels and backends; 0 on success (cmocka setup). */
+int support_home_open(struct noun_home **home, struct noun_region **region, size_t home_bytes);
+int support_home_close(struct noun_home **home, struct noun_region **region);
+
 /* A scratch region for a test file (halves of 8 GiB reserved, not used),
  * whose exhaustion fails the running test; 0 on success, for cmocka's
  * group setup and teardown. */
