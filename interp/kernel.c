@@ -40,15 +40,6 @@
 
 /* ---- small helpers --------------------------------------------------------- */
 
-/* A term (up to 7 bytes, so always a direct atom) from its text. */
-static noun term(const char *text)
-{
-    uint64_t value = 0;
-    for (size_t i = 0; text[i] && i < 7; i++)
-        value |= (uint64_t)(unsigned char)text[i] << (8 * i);
-    return value;
-}
-
 /* Where the %bout hook of a context writes: the cost being filled and the
  * wall time its work began.  `cost` is NULL between runs. */
 struct span_recorder {
@@ -501,7 +492,7 @@ static bool is_options(noun n)
 
 bool kernel_parse_spawn(noun effect, uint64_t event_number, uint32_t effect_index, struct kernel_spawn *spawn)
 {
-    if (!noun_is_cell(effect) || noun_head(effect) != term("spawn"))
+    if (!noun_is_cell(effect) || noun_head(effect) != noun_short_term("spawn"))
         return false;
     noun rest = noun_tail(effect);            /* [id subject formula-and-options] */
     if (!noun_is_cell(rest) || !noun_is_cell(noun_tail(rest)))
@@ -624,11 +615,11 @@ static void make_outcome_event(struct kernel_spawn_runner *runner, const struct 
     switch (result->status) {
     case NOCK_OK:
         outcome->result = KERNEL_SPAWN_DONE;
-        event = guarded_trel(region, term("done"), spawn->id, result->product);
+        event = guarded_trel(region, noun_short_term("done"), spawn->id, result->product);
         break;
     case NOCK_CRASH:
         outcome->result = KERNEL_SPAWN_CRASH;
-        event = guarded_trel(region, term("crash"), spawn->id, result->trace);
+        event = guarded_trel(region, noun_short_term("crash"), spawn->id, result->trace);
         break;
     case NOCK_INTERRUPTED:
         if (!__atomic_load_n(&runner->timed_out, __ATOMIC_RELAXED)) {
@@ -636,7 +627,7 @@ static void make_outcome_event(struct kernel_spawn_runner *runner, const struct 
             return;
         }
         outcome->result = KERNEL_SPAWN_TIMEOUT;
-        event = guarded_cell(region, term("timeout"), spawn->id);
+        event = guarded_cell(region, noun_short_term("timeout"), spawn->id);
         break;
     case NOCK_OUT_OF_MEMORY: {
         char why[96];
@@ -745,7 +736,7 @@ bool kernel_spawn_runner_cue_outcome(struct kernel_spawn_runner *runner, const u
 bool kernel_spawn_runner_timeout_outcome(struct kernel_spawn_runner *runner, struct kernel_outcome *outcome)
 {
     nock_context_reset(runner->nock);
-    noun event = guarded_cell(nock_context_region(runner->nock), term("timeout"), outcome->spawn.id);
+    noun event = guarded_cell(nock_context_region(runner->nock), noun_short_term("timeout"), outcome->spawn.id);
     if (event == NOUN_NONE) {
         spawn_failed(outcome, "out of memory while making its outcome");
         return false;

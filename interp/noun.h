@@ -187,6 +187,16 @@ noun noun_atom_from_bytes(struct noun_region *region, const uint8_t *bytes, size
 /* Atom + 1, spilling into an indirect atom at 2^63. */
 noun noun_atom_increment(struct noun_region *region, noun atom);
 
+/* A short term (the first 7 bytes of `text`, so always a direct atom), as
+ * Hoon writes %foo: the bytes little-endian. */
+static inline noun noun_short_term(const char *text)
+{
+    uint64_t value = 0;
+    for (size_t i = 0; text[i] && i < 7; i++)
+        value |= (uint64_t)(unsigned char)text[i] << (8 * i);
+    return value;
+}
+
 /* Words of an atom without allocating: for a direct atom, `*scratch_word`
  * receives the value and the result points at it.  *count is 0 for atom 0. */
 const uint64_t *noun_atom_words(noun atom, uint64_t *scratch_word, size_t *count);

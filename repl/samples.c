@@ -215,15 +215,6 @@ static uint64_t next_random(struct samples_generator *generator)
     return z ^ (z >> 31);
 }
 
-/* A term (at most 7 bytes) from its text. */
-static noun term(const char *text)
-{
-    uint64_t value = 0;
-    for (size_t i = 0; text[i] && i < 7; i++)
-        value |= (uint64_t)(unsigned char)text[i] << (8 * i);
-    return value;
-}
-
 struct samples_generator *samples_generator_new(const char *name, uint64_t seed)
 {
     enum sample_kind kind;
@@ -253,9 +244,9 @@ static noun kv_event(struct samples_generator *generator, struct noun_region *re
     uint64_t draw = next_random(generator);
     noun key = 0x10000 + (draw & 0xffff);
     if ((draw >> 16) % 10 == 0)
-        return noun_cell_new(region, term("get"), key);
+        return noun_cell_new(region, noun_short_term("get"), key);
     noun value = (draw >> 32) & 0xffffffffu;
-    return noun_trel(region, term("put"), key, value);
+    return noun_trel(region, noun_short_term("put"), key, value);
 }
 
 /* jobs: mostly fib(5..18), every 8th with limits, every 16th a %boom. */
@@ -264,12 +255,12 @@ static noun jobs_event(struct samples_generator *generator, struct noun_region *
     uint64_t draw = next_random(generator);
     noun id = generator->made + 1;
     if (generator->made % 16 == 15)
-        return noun_cell_new(region, term("boom"), id);
+        return noun_cell_new(region, noun_short_term("boom"), id);
     noun n = 5 + draw % 14;
     noun options = 0;
     if (generator->made % 8 == 7)
         options = noun_cell_new(region, 60000, 512); /* a minute, 512 MiB: generous on purpose */
-    return noun_qual(region, term("fib"), id, n, options);
+    return noun_qual(region, noun_short_term("fib"), id, n, options);
 }
 
 /* A list of `count` numbers from `low` to `high`. */
@@ -289,16 +280,16 @@ static noun mix_event(struct samples_generator *generator, struct noun_region *r
     uint64_t draw = next_random(generator) % 100;
     noun id = generator->made + 1;
     if (draw < 70)
-        return noun_cell_new(region, term("tick"), 0);
+        return noun_cell_new(region, noun_short_term("tick"), 0);
     if (draw < 85)
-        return noun_trel(region, term("fib"), id, 16 + next_random(generator) % 5);
+        return noun_trel(region, noun_short_term("fib"), id, 16 + next_random(generator) % 5);
     uint64_t count = 4 + next_random(generator) % 5;
     noun list = random_list(generator, region, count, 10, 15);
     if (draw < 93)
-        return noun_trel(region, term("par"), id, list);
+        return noun_trel(region, noun_short_term("par"), id, list);
     if (draw < 97)
-        return noun_trel(region, term("pfib"), id, list);
-    return noun_trel(region, term("nest"), id, random_list(generator, region, 2, 8, 12));
+        return noun_trel(region, noun_short_term("pfib"), id, list);
+    return noun_trel(region, noun_short_term("nest"), id, random_list(generator, region, 2, 8, 12));
 }
 
 noun samples_generator_next(struct samples_generator *generator, struct noun_region *region)
@@ -316,7 +307,7 @@ noun samples_generator_next(struct samples_generator *generator, struct noun_reg
         break;
     case SAMPLE_COUNTER:
     default:
-        event = term("inc");
+        event = noun_short_term("inc");
         break;
     }
     generator->made++;

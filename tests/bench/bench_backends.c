@@ -53,14 +53,6 @@ static void region_exhausted(void *context)
     die("a scratch region is full");
 }
 
-static noun term(const char *text)
-{
-    uint64_t value = 0;
-    for (size_t i = 0; text[i] && i < 7; i++)
-        value |= (uint64_t)(unsigned char)text[i] << (8 * i);
-    return value;
-}
-
 /* [9 2 10 [6 0 2] 0 3]: apply the event at the subject's head to the
  * kernel in its tail. */
 static noun call_formula(struct noun_region *region)
@@ -92,7 +84,7 @@ static void bench_par(struct noun_home *home, struct noun_region *region)
     noun list = 0;
     for (int i = 0; i < PAR_ITEMS; i++)
         list = noun_cell_new(region, PAR_N, list);
-    noun event = noun_trel(region, term("par"), 1, list);
+    noun event = noun_trel(region, noun_short_term("par"), 1, list);
     noun subject = noun_home_copy_out(home, region, noun_cell_new(region, event, kernel));
     noun formula = noun_home_copy_out(home, region, call_formula(region));
     struct nock_context *nock = nock_context_new(home, NULL);
@@ -140,7 +132,7 @@ static struct kernel_spawn small_spawn(noun formula, uint64_t id)
 static void check_done(const struct kernel_outcome *outcome)
 {
     if (outcome->result != KERNEL_SPAWN_DONE || !noun_is_cell(outcome->event) ||
-        noun_head(outcome->event) != term("done") || noun_tail(noun_tail(outcome->event)) != 42)
+        noun_head(outcome->event) != noun_short_term("done") || noun_tail(noun_tail(outcome->event)) != 42)
         die("a small spawn did not give [%done id 42]");
 }
 
@@ -232,7 +224,7 @@ static void bench_latency(struct noun_home *home, struct noun_region *region, co
     struct kernel_backend *backend = backend_new(name, home, NULL, why, sizeof why);
     if (!backend)
         die(why);
-    noun tick = noun_home_copy_out(home, region, noun_cell_new(region, term("tick"), 0));
+    noun tick = noun_home_copy_out(home, region, noun_cell_new(region, noun_short_term("tick"), 0));
     /* The small event arrives as the spawn is submitted; it is applied as
      * soon as the loop is free. */
     double arrived = clock_wall_seconds();

@@ -43,14 +43,6 @@ static uint64_t next_random(void)
     return z ^ (z >> 31);
 }
 
-static noun term(const char *text)
-{
-    uint64_t value = 0;
-    for (size_t i = 0; text[i] && i < 7; i++)
-        value |= (uint64_t)(unsigned char)text[i] << (8 * i);
-    return value;
-}
-
 static void die(const char *message)
 {
     fprintf(stderr, "bench_stm: %s\n", message);
@@ -69,10 +61,10 @@ static struct stm_event *make_events(const char *sample, size_t count, bool one_
         if (strcmp(sample, "kv") == 0) {
             uint64_t draw = next_random();
             noun key = 0x10000 + (one_shard ? 0x7000 + (draw & 0xfff) : (draw & 0xffff));
-            event = (draw >> 16) % 10 == 0 ? noun_cell_new(region, term("get"), key)
-                                           : noun_trel(region, term("put"), key, (draw >> 32) & 0xffffffffu);
+            event = (draw >> 16) % 10 == 0 ? noun_cell_new(region, noun_short_term("get"), key)
+                                           : noun_trel(region, noun_short_term("put"), key, (draw >> 32) & 0xffffffffu);
         } else {
-            event = term("inc");
+            event = noun_short_term("inc");
         }
         uint8_t *bytes;
         size_t length;

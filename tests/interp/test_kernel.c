@@ -34,14 +34,6 @@ static void assert_noun(noun actual, const char *expected)
     }
 }
 
-static noun term(const char *text)
-{
-    uint64_t value = 0;
-    for (size_t i = 0; text[i] && i < 7; i++)
-        value |= (uint64_t)(unsigned char)text[i] << (8 * i);
-    return value;
-}
-
 static struct kernel *new_kernel(noun state)
 {
     char why[200];
@@ -88,7 +80,7 @@ static bool trace_has(noun trace, const char *tag, const char *text)
     noun cord = noun_atom_from_bytes(region, (const uint8_t *)text, strlen(text));
     for (; noun_is_cell(trace); trace = noun_tail(trace)) {
         noun entry = noun_head(trace);
-        if (noun_is_cell(entry) && noun_head(entry) == term(tag) && noun_equal(noun_tail(entry), cord))
+        if (noun_is_cell(entry) && noun_head(entry) == noun_short_term(tag) && noun_equal(noun_tail(entry), cord))
             return true;
     }
     return false;
@@ -195,7 +187,7 @@ static void test_kv_declares_its_shards(void **state)
     apply(kernel, "[%get 0x1.0000]"); /* builds the table */
     noun declaration = noun_fragment(14, kernel_state(kernel));
     assert_true(noun_is_cell(declaration));
-    assert_int_equal(noun_head(declaration), term("shards"));
+    assert_int_equal(noun_head(declaration), noun_short_term("shards"));
     unsigned count = 0;
     for (noun axes = noun_tail(declaration); noun_is_cell(axes); axes = noun_tail(axes), count++) {
         noun axis = noun_head(axes);
@@ -290,7 +282,7 @@ static void test_jobs_options_boom_and_unknown(void **state)
     assert_true(backend->submit(backend->self, &spawn, why, sizeof why));
     assert_true(backend->take(backend->self, false, &outcome));
     assert_int_equal(outcome.result, KERNEL_SPAWN_CRASH);
-    assert_int_equal(noun_head(outcome.event), term("crash"));
+    assert_int_equal(noun_head(outcome.event), noun_short_term("crash"));
     assert_true(trace_has(noun_tail(noun_tail(outcome.event)), "mean", "jobs: boom"));
     kernel_backend_free(backend);
 

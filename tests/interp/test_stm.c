@@ -34,14 +34,6 @@ static int teardown(void **state) { return support_home_close(&home, &region); }
 /* Parse noun text and copy it to home. */
 static noun parse(const char *text) { return support_parse_home(home, region, text); }
 
-static noun term(const char *text)
-{
-    uint64_t value = 0;
-    for (size_t i = 0; text[i] && i < 7; i++)
-        value |= (uint64_t)(unsigned char)text[i] << (8 * i);
-    return value;
-}
-
 static uint64_t random_state;
 
 static uint64_t next_random(void)
@@ -97,13 +89,13 @@ static struct workload kv_workload(enum kv_spread spread, size_t count, bool wit
         noun event;
         unsigned kind = (unsigned)((draw >> 32) % 100);
         if (with_crashes && kind < 3)
-            event = kind == 0 ? noun_trel(region, term("put"), 0x20000 + kind, 1)
-                  : kind == 1 ? noun_cell_new(region, term("bad"), key)
-                              : term("get");
+            event = kind == 0 ? noun_trel(region, noun_short_term("put"), 0x20000 + kind, 1)
+                  : kind == 1 ? noun_cell_new(region, noun_short_term("bad"), key)
+                              : noun_short_term("get");
         else if (kind < 15)
-            event = noun_cell_new(region, term("get"), key);
+            event = noun_cell_new(region, noun_short_term("get"), key);
         else
-            event = noun_trel(region, term("put"), key, (draw >> 40) % 1000);
+            event = noun_trel(region, noun_short_term("put"), key, (draw >> 40) % 1000);
         workload_add(&w, event);
     }
     return w;
@@ -164,11 +156,11 @@ static struct workload toy_workload(size_t count)
         unsigned kind = (unsigned)(next_random() % 100);
         noun event;
         if (kind < 45)
-            event = noun_cell_new(region, term("inc"), toy_axis());
+            event = noun_cell_new(region, noun_short_term("inc"), toy_axis());
         else if (kind < 55)
-            event = noun_trel(region, term("inc2"), toy_axis(), toy_axis());
+            event = noun_trel(region, noun_short_term("inc2"), toy_axis(), toy_axis());
         else if (kind < 65)
-            event = noun_trel(region, term("copy"), toy_source(), toy_axis());
+            event = noun_trel(region, noun_short_term("copy"), toy_source(), toy_axis());
         else if (kind < 72) {
             uint64_t v = next_random() % 3;
             noun value = v == 0 ? 7 : v == 1 ? noun_cell_new(region, 1, 2) : 0;
@@ -178,22 +170,22 @@ static struct workload toy_workload(size_t count)
                 value = noun_cell_new(region, 0, 0);
             if (where < 124 && next_random() % 4 == 0)
                 value = 9;
-            event = noun_trel(region, term("set"), where, value);
+            event = noun_trel(region, noun_short_term("set"), where, value);
         } else if (kind < 80)
-            event = noun_trel(region, term("eq"), toy_source(), toy_source());
+            event = noun_trel(region, noun_short_term("eq"), toy_source(), toy_source());
         else if (kind < 83)
-            event = noun_cell_new(region, term("show"), 0);
+            event = noun_cell_new(region, noun_short_term("show"), 0);
         else if (kind < 86)
-            event = noun_cell_new(region, term("rest"), next_random() % 5);
+            event = noun_cell_new(region, noun_short_term("rest"), next_random() % 5);
         else if (kind < 89)
-            event = noun_cell_new(region, term("bump"), 0);
+            event = noun_cell_new(region, noun_short_term("bump"), 0);
         else if (kind < 92)
-            event = noun_cell_new(region, term("decl"),
+            event = noun_cell_new(region, noun_short_term("decl"),
                                   parse(declarations[next_random() % (sizeof declarations / sizeof *declarations)]));
         else if (kind < 96)
-            event = noun_cell_new(region, term("boom"), 0);
+            event = noun_cell_new(region, noun_short_term("boom"), 0);
         else
-            event = noun_cell_new(region, term("inc"), 63); /* a cell: crashes */
+            event = noun_cell_new(region, noun_short_term("inc"), 63); /* a cell: crashes */
         workload_add(&w, event);
     }
     return w;
@@ -342,7 +334,7 @@ static void test_no_shards_runs_serially(void **state)
     random_state = 4;
     struct workload w = { 0 };
     for (int i = 0; i < 500; i++)
-        workload_add(&w, term("inc"));
+        workload_add(&w, noun_short_term("inc"));
     noun counter;
     char why[300];
     if (!samples_load_kernel("counter", home, &counter, why, sizeof why))
@@ -374,10 +366,10 @@ static void test_stop_at_refusal(void **state)
     random_state = 5;
     struct workload w = { 0 };
     for (int i = 0; i < 40; i++)
-        workload_add(&w, noun_cell_new(region, term("inc"), 124 + i % 4));
-    workload_add(&w, noun_cell_new(region, term("boom"), 0));
+        workload_add(&w, noun_cell_new(region, noun_short_term("inc"), 124 + i % 4));
+    workload_add(&w, noun_cell_new(region, noun_short_term("boom"), 0));
     for (int i = 0; i < 40; i++)
-        workload_add(&w, noun_cell_new(region, term("inc"), 124 + i % 4));
+        workload_add(&w, noun_cell_new(region, noun_short_term("inc"), 124 + i % 4));
     struct kernel *kernel = new_kernel(toy_kernel());
     char why[200];
     struct stm_options options = { .workers = 2 };
