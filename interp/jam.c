@@ -43,10 +43,13 @@ static inline uint64_t low_mask(unsigned bits)
 /* jam                                                                        */
 /* ======================================================================== */
 
-/* The output bit stream.  Bits at or past bit_count are 0, so writing is an
- * OR and skipping zero bits is just advancing bit_count.  `capacity` words
- * are allocated; writer_reserve keeps one spare word past the last bit in
- * use so a write may spill into the next word without a check. */
+/* The output bit stream.  The word holding bit_count has its bits at or
+ * past bit_count clear, and the words after it are not written yet (nor
+ * zeroed: zeroing a buffer the size of a big snapshot only to overwrite it
+ * costs a page fault per page twice over), so writing starts a word with a
+ * store and goes on in it with an OR.  `capacity` words are allocated;
+ * writer_reserve keeps one spare word past the last bit in use so a write
+ * may spill into the next word without a check. */
 struct bit_writer {
     uint64_t *words;
     size_t capacity;
@@ -71,7 +74,7 @@ static bool writer_reserve(struct bit_writer *writer, uint64_t more_bits)
     uint64_t *words = realloc(writer->words, capacity * sizeof *words);
     if (!words)
         return false;
-    memset(words + writer->capacity, 0, (capacity - writer->capacity) * sizeof *words);
+    noun_advise_huge_pages(words, capacity * sizeof *words);
     writer->words = words;
     writer->capacity = capacity;
     return true;
@@ -83,9 +86,13 @@ static inline void writer_put(struct bit_writer *writer, uint64_t value, unsigne
     uint64_t position = writer->bit_count;
     size_t index = (size_t)(position >> 6);
     unsigned shift = (unsigned)(position & 63);
-    writer->words[index] |= value << shift;
-    if (shift != 0 && shift + count > 64)
-        writer->words[index + 1] |= value >> (64 - shift);
+    if (shift == 0) {
+        writer->words[index] = value;
+    } else {
+        writer->words[index] |= value << shift;
+        if (shift + count > 64)
+            writer->words[index + 1] = value >> (64 - shift);
+    }
     writer->bit_count = position + count;
 }
 
@@ -110,7 +117,7 @@ static void writer_mat(struct bit_writer *writer, noun atom, uint64_t bits)
         return;
     }
     unsigned length_bits = bit_width(bits);
-    writer->bit_count += length_bits;
+    writer_put(writer, 0, length_bits);
     writer_put(writer, 1, 1);
     writer_put(writer, bits & low_mask(length_bits - 1), length_bits - 1);
     writer_put_atom(writer, atom, bits);
@@ -681,7 +688,7 @@ static bool write_atom(struct bit_writer *writer, noun atom, uint64_t bits)
 {
     if (!writer_reserve(writer, 1 + MAT_OVERHEAD_BITS + bits))
         return false;
-    writer->bit_count += 1; /* tag 0 */
+    writer_put(writer, 0, 1); /* tag 0 */
     writer_mat(writer, atom, bits);
     return true;
 }
@@ -769,12 +776,24 @@ static bool jam_canonical(const struct canonical *canon, uint64_t root, struct b
     return ok;
 }
 
+/* Bits the jam of a canonical form takes at least: every distinct indirect
+ * atom written once, every distinct cell's tag.  Reserving this before pass
+ * 2 means a noun made mostly of big atoms (a snapshot of a big kernel) is
+ * written into one buffer that is never copied to grow it. */
+static uint64_t least_jam_bits(const struct canonical *canon)
+{
+    uint64_t bits = 2 * (uint64_t)canon->cell_count;
+    for (size_t i = 0; i < canon->atom_count; i++)
+        bits += 1 + noun_atom_bit_length(canon->atoms[i]);
+    return bits;
+}
+
 static bool jam_write(noun root, struct bit_writer *writer)
 {
     struct canonical canon;
     bool ok = canonical_init(&canon);
     uint64_t ref = ok ? canonical_ref(&canon, root) : REF_NONE;
-    ok = ref != REF_NONE && jam_canonical(&canon, ref, writer);
+    ok = ref != REF_NONE && writer_reserve(writer, least_jam_bits(&canon)) && jam_canonical(&canon, ref, writer);
     canonical_free(&canon);
     return ok;
 }
@@ -882,8 +901,9 @@ static void reader_copy_bits(const struct bit_reader *reader, uint64_t position,
 
 /* One word of the start index: `bits` has bit j set when a noun (not a
  * backreference) began at bit 64*i + j of the input; `before` is how many
- * nouns began before bit 64*i.  So a noun's number, the order in which it
- * began, is before + the set bits below it in its word. */
+ * nouns began before bit 64*i (kept only in words where a noun began).
+ * So a noun's number, the order in which it began, is before + the set
+ * bits below it in its word. */
 struct start_word {
     uint64_t bits;
     uint64_t before;
@@ -901,8 +921,8 @@ struct pending_cell {
  * nouns[k] is the noun numbered k once it is finished, NOUN_NONE until then
  * (so a backreference to a cell that contains it is caught by that alone).
  * pending holds the cells being read, outermost first.  starts has a word
- * for every 64 bits of input; starts[0 .. start_words_used) have `before`
- * filled in, and later ones are all zero. */
+ * for every 64 bits of input; those at or past start_words_used are all
+ * zero, and so are those before it in which no noun began. */
 struct cue_workspace {
     struct start_word *starts;
     size_t start_capacity, start_words_used;
@@ -976,8 +996,13 @@ static bool workspace_prepare(struct cue_workspace *space, uint64_t total_bits)
 static bool record_start(struct cue_workspace *space, uint64_t position, noun value, uint64_t *number)
 {
     size_t word = (size_t)(position >> 6);
-    while (space->start_words_used <= word)
-        space->starts[space->start_words_used++].before = space->noun_count;
+    if (space->start_words_used <= word) {
+        /* Words skipped over (inside a long atom) stay as calloc left
+         * them, with no bits set, so no lookup ever reads their `before`;
+         * not writing them leaves their pages untouched. */
+        space->starts[word].before = space->noun_count;
+        space->start_words_used = word + 1;
+    }
     space->starts[word].bits |= UINT64_C(1) << (position & 63);
 
     if (space->noun_count == space->noun_capacity &&

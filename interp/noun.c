@@ -793,6 +793,14 @@ void *noun_table_memory(size_t bytes)
     return aligned;
 }
 
+void noun_advise_huge_pages(void *start, size_t bytes)
+{
+    uintptr_t first = ((uintptr_t)start + HUGE_PAGE_BYTES - 1) & ~(uintptr_t)(HUGE_PAGE_BYTES - 1);
+    uintptr_t end = ((uintptr_t)start + bytes) & ~(uintptr_t)(HUGE_PAGE_BYTES - 1);
+    if (end > first)
+        madvise((void *)first, end - first, MADV_HUGEPAGE);
+}
+
 void noun_table_memory_free(void *memory, size_t bytes)
 {
     if (!memory)

@@ -50,6 +50,7 @@
 #include <xxhash.h>
 
 #include "interp/clock.h"
+#include "interp/noun.h"
 
 static const uint8_t jamfile_magic[8] = { 'N', 'O', 'C', 'K', 'S', 'N', 'A', 'P' };
 
@@ -227,6 +228,7 @@ bool jamfile_read(const char *path, uint8_t **bytes, size_t *length, char *why, 
         close(fd);
         return false;
     }
+    noun_advise_huge_pages(buffer, size); /* a big snapshot: see noun.h */
     size_t done = 0;
     while (done < size) {
         ssize_t got = pread(fd, buffer + done, size - done, (off_t)done);

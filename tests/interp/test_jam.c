@@ -532,6 +532,20 @@ static void test_error_bad_backrefs(void **state)
     length = pack_bits(stream, buffer, sizeof buffer);
     noun n = cue_or_fail(buffer, length);
     assert_true(noun_equal(n, noun_cell_new(region, 0, 0)));
+    /* [<256-bit atom> <backref to bit 200>]: bit 200 is inside the atom, in
+     * a word of the start index where no noun begins at all (cue leaves
+     * such words unwritten). */
+    char long_stream[512];
+    strcpy(long_stream, "10 0 000000000 1 00000000 ");
+    at = strlen(long_stream);
+    for (int i = 0; i < 256; i++)
+        long_stream[at++] = '1';
+    strcpy(long_stream + at, " 11 0000 1 000 00010011");
+    uint8_t longer[64];
+    length = pack_bits(long_stream, longer, sizeof longer);
+    error = expect_cue_error(longer, length);
+    assert_int_equal(error.bit_offset, 277);
+    assert_non_null(strstr(error.message, "no noun begins"));
 }
 
 static void test_error_counts_no_padding(void **state)
