@@ -619,12 +619,16 @@ void noun_census(noun n, struct noun_census *out)
  * Copies are bump-allocated at `cursor` below `limit`; `refill` may move
  * the limit (home commits more of its arena) and says whether it could.
  * [start of copies, cursor) is also the Cheney scan's queue. */
+struct home_compaction;
 struct noun_collector {
     char *from_low, *from_high;
     char *cursor, *limit;
     bool (*refill)(struct noun_collector *collector, size_t bytes);
     void *target;
     bool failed;
+    /* set when home compacts in place: root visits mark and are recorded
+     * there instead of copying (see noun_collector_visit) */
+    struct home_compaction *compaction;
 };
 
 static inline char *collector_allocate(struct noun_collector *collector, size_t bytes)
@@ -686,9 +690,14 @@ static inline void collector_visit(struct noun_collector *collector, noun *slot)
         *slot = collector_forward(collector, *slot);
 }
 
+static void compaction_visit_root(struct home_compaction *compaction, noun *slot);
+
 void noun_collector_visit(struct noun_collector *collector, noun *slot)
 {
-    collector_visit(collector, slot);
+    if (collector->compaction)
+        compaction_visit_root(collector->compaction, slot);
+    else
+        collector_visit(collector, slot);
 }
 
 bool noun_collector_moves(const struct noun_collector *collector, noun n)
@@ -699,7 +708,7 @@ bool noun_collector_moves(const struct noun_collector *collector, noun n)
 void noun_collector_visit_many(struct noun_collector *collector, noun *slots, size_t count)
 {
     for (size_t i = 0; i < count; i++)
-        collector_visit(collector, &slots[i]);
+        noun_collector_visit(collector, &slots[i]);
 }
 
 /* Cheney scan: walk the copied objects in [scan, *end) in the order they
@@ -832,12 +841,35 @@ static struct noun_arena *memory_arena_sibling(struct noun_arena *arena)
     return noun_arena_memory(arena->capacity);
 }
 
-struct noun_arena *noun_arena_memory(size_t capacity)
+/* Pages past what in-place compaction kept go back to the system (they
+ * read as zeros if touched again). */
+static void memory_arena_trim(struct noun_arena *arena, size_t from, size_t to)
+{
+    size_t first = round_to_pages(from);
+    if (to > first)
+        madvise(arena->base + first, round_to_pages(to) - first, MADV_DONTNEED);
+}
+
+/* -1 until NOCKLAB_HOME_COMPACT has been read; then 0 or 1. */
+static int compact_setting = -1;
+
+static bool home_compact_forced(void)
+{
+    int setting = __atomic_load_n(&compact_setting, __ATOMIC_RELAXED);
+    if (setting < 0) {
+        const char *value = getenv("NOCKLAB_HOME_COMPACT");
+        setting = value && *value && strcmp(value, "0") != 0;
+        __atomic_store_n(&compact_setting, setting, __ATOMIC_RELAXED);
+    }
+    return setting;
+}
+
+struct noun_arena *noun_arena_memory_in_place(size_t capacity)
 {
     struct noun_arena *arena = calloc(1, sizeof *arena);
     if (!arena)
         return NULL;
-    capacity = (capacity + 4095) & ~(size_t)4095;
+    capacity = round_to_pages(capacity);
     arena->base = reserve_address_space(capacity);
     if (!arena->base) {
         free(arena);
@@ -846,7 +878,17 @@ struct noun_arena *noun_arena_memory(size_t capacity)
     arena->capacity = capacity;
     arena->commit = memory_arena_commit;
     arena->release = memory_arena_release;
-    arena->sibling = memory_arena_sibling;
+    arena->trim = memory_arena_trim;
+    return arena;
+}
+
+struct noun_arena *noun_arena_memory(size_t capacity)
+{
+    struct noun_arena *arena = noun_arena_memory_in_place(capacity);
+    if (arena && !home_compact_forced()) {
+        arena->sibling = memory_arena_sibling;
+        arena->trim = NULL;
+    }
     return arena;
 }
 
@@ -873,6 +915,9 @@ struct noun_home {
     size_t used_after_collect;
     struct home_entry *table;
     size_t table_capacity, table_count;
+    /* an adopted home's table is empty until its first copy-out or
+     * collection fills it from the objects (home_table_refill) */
+    bool table_stale;
     struct noun_dedup_stats stats;
     noun **roots;
     size_t root_count, root_capacity;
@@ -941,18 +986,34 @@ static void *home_allocate(struct noun_home *home, size_t bytes)
     return p;
 }
 
+#define HOME_MIN_TABLE ((size_t)1 << 16)
+
 struct noun_home *noun_home_new(struct noun_arena *arena)
 {
     if (!arena)
         return NULL;
     struct noun_home *home = calloc(1, sizeof *home);
-    if (!home || !home_table_resize(home, 1 << 16)) {
+    if (!home || !home_table_resize(home, HOME_MIN_TABLE)) {
         free(home);
         arena->release(arena);
         return NULL;
     }
     home->arena = arena;
     home->stress = noun_collection_stress();
+    return home;
+}
+
+struct noun_home *noun_home_adopt(struct noun_arena *arena, size_t used_bytes)
+{
+    if (arena && (used_bytes % 8 || used_bytes > arena->capacity)) {
+        arena->release(arena);
+        return NULL;
+    }
+    struct noun_home *home = noun_home_new(arena);
+    if (!home)
+        return NULL;
+    home->used = home->committed = home->used_after_collect = used_bytes;
+    home->table_stale = used_bytes > 0;
     return home;
 }
 
@@ -1119,10 +1180,14 @@ noun noun_home_copy_out(struct noun_home *home, const struct noun_region *region
     return region ? noun_home_copy_out_many(home, &region, 1, n) : n;
 }
 
+static bool home_table_refill(struct noun_home *home);
+
 noun noun_home_copy_out_many(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n)
 {
     if (!regions_hold(regions, count, n))
         return n;
+    if (home->table_stale && !home_table_refill(home))
+        return NOUN_NONE;
     struct word_stack work, results;
     struct undo_log log;
     undo_log_init(&log);
@@ -1270,14 +1335,76 @@ static bool home_collect_refill(struct noun_collector *collector, size_t bytes)
     return true;
 }
 
-/* Collection copies the live objects into a sibling arena (Cheney), then
- * rebuilds the dedup table from them.  Survivors were unique before, so they
- * stay unique; only the slots move.  A home whose arena has no sibling (one
- * at a fixed address, the PMA) is not collected here. */
-bool noun_home_collect(struct noun_home *home)
+/* An empty dedup table with room for `objects` entries under the load
+ * home_table_make_room keeps.  The table in place is reused (cleared) when
+ * it is big enough but not more than four times so. */
+static bool home_table_clear(struct noun_home *home, size_t objects)
 {
-    if (!home->arena->sibling)
+    size_t capacity = HOME_MIN_TABLE;
+    while (capacity * 3 <= objects * 4)
+        capacity *= 2;
+    if (home->table_capacity < capacity || home->table_capacity > 4 * capacity) {
+        struct home_entry *table = noun_table_memory(capacity * sizeof *table);
+        if (!table)
+            return false;
+        noun_table_memory_free(home->table, home->table_capacity * sizeof *home->table);
+        home->table = table;
+        home->table_capacity = capacity;
+    } else {
+        memset(home->table, 0, home->table_capacity * sizeof *home->table);
+    }
+    home->table_count = 0;
+    return true;
+}
+
+/* Enter every object of home in the (empty) dedup table, scanning them end
+ * to end from the arena's base.  Stops at an object that would run past
+ * `used` (an adopted arena that is not what it claims). */
+static bool home_table_fill_by_scan(struct noun_home *home)
+{
+    char *p = home->arena->base, *end = p + home->used;
+    while ((size_t)(end - p) >= sizeof(struct noun_cell)) {
+        struct noun_atom *atom = (struct noun_atom *)p;
+        noun n;
+        if (atom->flags & NOUN_FLAG_ATOM) {
+            if (atom->length > (size_t)(end - p - sizeof *atom) / sizeof(uint64_t))
+                break;
+            n = noun_from_atom(atom);
+            p += atom_bytes_for(atom->length);
+        } else {
+            n = noun_from_cell((struct noun_cell *)p);
+            p += sizeof(struct noun_cell);
+        }
+        if (!home_table_make_room(home))
+            return false;
+        table_place(home->table, home->table_capacity, n, hash_object(n));
+        home->table_count++;
+    }
+    return true;
+}
+
+/* The table of an adopted home, filled from its objects.  Objects are at
+ * least a cell's size, so used/24 bounds their number and the table never
+ * grows during the scan. */
+static bool home_table_refill(struct noun_home *home)
+{
+    if (!home_table_clear(home, home->used / sizeof(struct noun_cell)))
         return false;
+    home->table_stale = false;
+    return home_table_fill_by_scan(home);
+}
+
+static void home_notify_listeners(struct noun_home *home)
+{
+    for (size_t i = 0; i < home->listener_count; i++)
+        home->listeners[i].listener(home->listeners[i].context);
+}
+
+/* Collection by copying the live objects into a sibling arena (Cheney),
+ * then rebuilding the dedup table from them.  Survivors were unique
+ * before, so they stay unique; only the slots move. */
+static bool home_collect_by_copying(struct noun_home *home)
+{
     struct noun_arena *target_arena = home->arena->sibling(home->arena);
     if (!target_arena)
         return false;
@@ -1309,24 +1436,298 @@ bool noun_home_collect(struct noun_home *home)
     /* Rebuild the dedup table from the survivors, in address order. */
     memset(home->table, 0, home->table_capacity * sizeof *home->table);
     home->table_count = 0;
-    for (char *p = home->arena->base; p < home->arena->base + home->used;) {
-        struct noun_atom *atom = (struct noun_atom *)p;
-        noun n;
-        if (atom->flags & NOUN_FLAG_ATOM) {
-            n = noun_from_atom(atom);
-            p += atom_bytes_for(atom->length);
-        } else {
-            n = noun_from_cell((struct noun_cell *)p);
-            p += sizeof(struct noun_cell);
-        }
-        if (!home_table_make_room(home))
-            abort();
-        table_place(home->table, home->table_capacity, n, hash_object(n));
-        home->table_count++;
-    }
-    for (size_t i = 0; i < home->listener_count; i++)
-        home->listeners[i].listener(home->listeners[i].context);
+    home->table_stale = false;
+    if (!home_table_fill_by_scan(home))
+        abort();
+    home_notify_listeners(home);
     return true;
+}
+
+/* ---- in-place home compaction -------------------------------------------- */
+
+/* A home whose arena has no sibling (the PMA, at a fixed address) is
+ * compacted where it is, in four steps (a sliding mark-compact in the
+ * manner of the Compressor collector):
+ *
+ *   mark   from the roots, with an explicit stack, set in `live` the bit of
+ *          every word of every object reachable (one bit per 8-byte word of
+ *          [base, base+used)); each root slot is recorded with its noun;
+ *   count  before[g] = live words in the groups of GROUP_WORDS words
+ *          ahead of group g.  A live object's new offset is then before[g]
+ *          plus the live bits below it in its group: found in O(1) from
+ *          the side tables, so no object needs a forwarding word and every
+ *          first word keeps its mug;
+ *   slide  walk the live objects in address order, move each down to the
+ *          end of those already moved, its head and tail rewritten to
+ *          their new addresses, and enter it in the dedup table;
+ *   roots  write each recorded slot's new noun.
+ *
+ * Order is kept, so objects stay laid end to end and children stay below
+ * parents where they were.  Side memory: used/64 bytes of bitmap, used/256
+ * of counts, the recorded roots and the mark stack.  All of it is had
+ * before the first write, so a failure leaves home as it was. */
+#define GROUP_BITMAP_WORDS 4
+#define GROUP_WORDS (64 * GROUP_BITMAP_WORDS)
+
+struct root_record {
+    noun *slot;
+    noun old;
+};
+
+struct home_compaction {
+    char *base;
+    size_t words;                /* home's use before compaction, in words */
+    uint64_t *live;              /* the mark bitmap */
+    uint64_t *before;            /* live words ahead of each group */
+    size_t bitmap_words, groups;
+    struct word_stack stack;     /* nouns to mark */
+    struct root_record *records; /* root slots visited, with the noun each held */
+    size_t record_count, record_capacity;
+    size_t live_objects, live_words;
+    bool failed;
+};
+
+static inline bool compaction_holds(const struct home_compaction *c, noun n)
+{
+    if (noun_is_direct(n) || n == NOUN_NONE)
+        return false;
+    uintptr_t p = (uintptr_t)(n & NOUN_ADDRESS_MASK);
+    return p >= (uintptr_t)c->base && p - (uintptr_t)c->base < c->words * 8;
+}
+
+static inline size_t compaction_word(const struct home_compaction *c, noun n)
+{
+    return ((uintptr_t)(n & NOUN_ADDRESS_MASK) - (uintptr_t)c->base) / 8;
+}
+
+static inline bool compaction_marked(const struct home_compaction *c, size_t word)
+{
+    return c->live[word >> 6] >> (word & 63) & 1;
+}
+
+static void bitmap_set_range(uint64_t *bits, size_t from, size_t count)
+{
+    for (size_t end = from + count; from < end;) {
+        size_t bit = from & 63, take = 64 - bit < end - from ? 64 - bit : end - from;
+        bits[from >> 6] |= (take == 64 ? ~UINT64_C(0) : (UINT64_C(1) << take) - 1) << bit;
+        from += take;
+    }
+}
+
+/* Push a child to mark unless it is outside home or marked already. */
+static inline bool compaction_push(struct home_compaction *c, noun n)
+{
+    if (!compaction_holds(c, n) || compaction_marked(c, compaction_word(c, n)))
+        return true;
+    __builtin_prefetch((const void *)(uintptr_t)(n & NOUN_ADDRESS_MASK));
+    return word_stack_push(&c->stack, n);
+}
+
+/* Mark `n` and everything reachable from it.  An object that would run
+ * past home's end fails the compaction (before anything was written). */
+static void compaction_mark(struct home_compaction *c, noun n)
+{
+    if (!compaction_push(c, n)) {
+        c->failed = true;
+        return;
+    }
+    while (c->stack.count) {
+        noun x = word_stack_pop(&c->stack);
+        size_t word = compaction_word(c, x);
+        if (compaction_marked(c, word))
+            continue;
+        size_t room = c->words - word, size = 3;
+        if (room < size || (noun_is_indirect(x) && noun_to_atom(x)->length > room - 2)) {
+            c->failed = true;
+            return;
+        }
+        if (noun_is_indirect(x))
+            size = 2 + noun_to_atom(x)->length;
+        bitmap_set_range(c->live, word, size);
+        c->live_objects++;
+        c->live_words += size;
+        if (noun_is_cell(x) && (!compaction_push(c, noun_tail(x)) || !compaction_push(c, noun_head(x)))) {
+            c->failed = true;
+            return;
+        }
+    }
+}
+
+static void compaction_visit_root(struct home_compaction *c, noun *slot)
+{
+    noun n = *slot;
+    if (c->failed || !compaction_holds(c, n))
+        return;
+    if (c->record_count == c->record_capacity) {
+        size_t capacity = c->record_capacity ? 2 * c->record_capacity : 256;
+        struct root_record *records = realloc(c->records, capacity * sizeof *records);
+        if (!records) {
+            c->failed = true;
+            return;
+        }
+        c->records = records;
+        c->record_capacity = capacity;
+    }
+    c->records[c->record_count++] = (struct root_record){ slot, n };
+    compaction_mark(c, n);
+}
+
+static void compaction_count(struct home_compaction *c)
+{
+    uint64_t total = 0;
+    for (size_t g = 0; g < c->groups; g++) {
+        c->before[g] = total;
+        for (size_t i = g * GROUP_BITMAP_WORDS; i < (g + 1) * GROUP_BITMAP_WORDS; i++)
+            total += (uint64_t)__builtin_popcountll(c->live[i]);
+    }
+}
+
+/* Where a live object of home (or anything else, unchanged) is after the
+ * slide. */
+static inline noun compaction_forward(const struct home_compaction *c, noun n)
+{
+    if (!compaction_holds(c, n))
+        return n;
+    size_t word = compaction_word(c, n), group = word / GROUP_WORDS;
+    uint64_t below = c->before[group];
+    for (size_t i = group * GROUP_BITMAP_WORDS; i < word >> 6; i++)
+        below += (uint64_t)__builtin_popcountll(c->live[i]);
+    below += (uint64_t)__builtin_popcountll(c->live[word >> 6] & ((UINT64_C(1) << (word & 63)) - 1));
+    return (n & NOUN_TAG_MASK) | ((uintptr_t)c->base + below * 8);
+}
+
+/* The first marked word at or after `word` (c->words when none). */
+static size_t compaction_next_live(const struct home_compaction *c, size_t word)
+{
+    if (word >= c->words)
+        return c->words;
+    size_t index = word >> 6;
+    uint64_t bits = c->live[index] & (~UINT64_C(0) << (word & 63));
+    while (!bits) {
+        if (++index == c->bitmap_words)
+            return c->words;
+        bits = c->live[index];
+    }
+    return index * 64 + (size_t)__builtin_ctzll(bits);
+}
+
+/* The first word that is not live: everything below it stays put. */
+static size_t compaction_first_dead(const struct home_compaction *c)
+{
+    for (size_t i = 0; i < c->bitmap_words; i++)
+        if (~c->live[i]) {
+            size_t word = i * 64 + (size_t)__builtin_ctzll(~c->live[i]);
+            return word < c->words ? word : c->words;
+        }
+    return c->words;
+}
+
+/* Slide every live object down over the dead ones, in address order, and
+ * enter each in the (empty) dedup table.  An object that stays put is
+ * written only where a child moved, so its page is not dirtied for
+ * nothing. */
+static void compaction_slide(struct noun_home *home, const struct home_compaction *c)
+{
+    uint64_t *to = (uint64_t *)(void *)c->base;
+    for (size_t word = compaction_next_live(c, 0); word < c->words;) {
+        uint64_t *from = (uint64_t *)(void *)c->base + word;
+        size_t size;
+        noun moved;
+        uint64_t hash;
+        if (((struct noun_atom *)from)->flags & NOUN_FLAG_ATOM) {
+            size = 2 + ((struct noun_atom *)from)->length;
+            if (to != from)
+                memmove(to, from, size * 8);
+            moved = noun_from_atom((struct noun_atom *)to);
+            hash = hash_atom_words((struct noun_atom *)to);
+        } else {
+            /* read all three words first: the copy may overlap them */
+            uint64_t first = from[0];
+            noun head = compaction_forward(c, from[1]), tail = compaction_forward(c, from[2]);
+            size = 3;
+            if (to != from)
+                to[0] = first;
+            if (to != from || from[1] != head)
+                to[1] = head;
+            if (to != from || from[2] != tail)
+                to[2] = tail;
+            moved = noun_from_cell((struct noun_cell *)to);
+            hash = mix_pair(head, tail);
+        }
+        table_place(home->table, home->table_capacity, moved, hash);
+        to += size;
+        word = compaction_next_live(c, word + size);
+    }
+}
+
+static void compaction_free(struct home_compaction *c)
+{
+    noun_table_memory_free(c->live, c->bitmap_words * sizeof *c->live);
+    noun_table_memory_free(c->before, c->groups * sizeof *c->before);
+    word_stack_free(&c->stack);
+    free(c->records);
+}
+
+static bool home_compact_in_place(struct noun_home *home)
+{
+    struct home_compaction c = { .base = home->arena->base, .words = home->used / 8 };
+    c.groups = (c.words + GROUP_WORDS - 1) / GROUP_WORDS;
+    c.bitmap_words = c.groups * GROUP_BITMAP_WORDS;
+    word_stack_init(&c.stack);
+    if (c.words == 0) {
+        home_notify_listeners(home);
+        return true;
+    }
+    c.live = noun_table_memory(c.bitmap_words * sizeof *c.live);
+    c.before = noun_table_memory(c.groups * sizeof *c.before);
+    c.failed = !c.live || !c.before;
+    struct noun_collector collector = {
+        .from_low = c.base,
+        .from_high = c.base + home->used,
+        .compaction = &c,
+    };
+    for (size_t i = 0; i < home->root_count && !c.failed; i++)
+        compaction_visit_root(&c, home->roots[i]);
+    for (size_t i = 0; i < home->enumerator_count && !c.failed; i++)
+        home->enumerators[i].roots(home->enumerators[i].context, &collector);
+    bool everything_live = c.live_words == c.words && !home->table_stale;
+    if (c.failed || (!everything_live && !home_table_clear(home, c.live_objects))) {
+        compaction_free(&c);
+        return false;
+    }
+    size_t old_used = home->used, used = c.live_words * 8;
+    if (!everything_live) {
+        compaction_count(&c);
+        if (home->arena->will_rewrite)
+            home->arena->will_rewrite(home->arena, compaction_first_dead(&c) * 8, old_used);
+        compaction_slide(home, &c);
+        for (size_t i = 0; i < c.record_count; i++)
+            *c.records[i].slot = compaction_forward(&c, c.records[i].old);
+        home->table_count = c.live_objects;
+        home->table_stale = false;
+    }
+    home->used = used;
+    home->used_after_collect = used;
+    if (used < old_used) {
+        if (home->stress) {
+            /* a stale pointer into the freed tail reads poison and faults;
+             * one into the kept part finds whichever noun slid there */
+            poison(c.base + used, old_used - used);
+        } else if (home->arena->trim) {
+            home->arena->trim(home->arena, used, old_used);
+            home->committed = used;
+        }
+    }
+    compaction_free(&c);
+    home_notify_listeners(home);
+    return true;
+}
+
+bool noun_home_collect(struct noun_home *home)
+{
+    if (home->arena->sibling)
+        return home_collect_by_copying(home);
+    return home_compact_in_place(home);
 }
 
 size_t noun_home_used_after_collect(const struct noun_home *home) { return home->used_after_collect; }

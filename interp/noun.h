@@ -280,19 +280,42 @@ void noun_region_collect(struct noun_region *region, noun_root_enumerator *roots
 
 /* Where home gets its memory.  `base`..`base+capacity` is reserved address
  * space; `commit` makes the first `bytes` of it usable (and, for a file-
- * backed arena, durable-to-be).  A plain-memory arena is noun_arena_memory. */
+ * backed arena, durable-to-be).  A plain-memory arena is noun_arena_memory.
+ * Offsets below are bytes from `base`. */
 struct noun_arena {
     char *base;
     size_t capacity;
     bool (*commit)(struct noun_arena *arena, size_t bytes);
     void (*release)(struct noun_arena *arena);
     /* A new empty arena of the same kind, for home collection to copy into;
-     * NULL for an arena at a fixed address (the PMA compacts in place). */
+     * NULL for an arena at a fixed address (the PMA): home then compacts in
+     * place (noun_home_collect). */
     struct noun_arena *(*sibling)(struct noun_arena *arena);
+    /* Optional (may be NULL).  In-place compaction is about to write bytes
+     * [from, to): the objects it slides down and the pointers it rewrites.
+     * Called once, before the first write, so an arena that tracks writes
+     * by faults can open and mark those pages at once.  When every object
+     * was allocated by copy-out and home was only ever compacted in place
+     * (children then lie below parents), nothing outside the range is
+     * written; a home once collected by copying may also see a few writes
+     * below `from` (a kept object whose child moved), which reach the
+     * arena's usual write tracking. */
+    void (*will_rewrite)(struct noun_arena *arena, size_t from, size_t to);
+    /* Optional.  After in-place compaction, bytes [from, to) hold nothing
+     * (from is home's new use): the arena may give back their pages.  Home
+     * calls commit again before it allocates there.  Not called in
+     * collection stress mode, which poisons that range instead. */
+    void (*trim)(struct noun_arena *arena, size_t from, size_t to);
     void *context;
 };
-/* A plain anonymous-memory arena reserving `capacity` bytes; NULL on failure. */
+/* A plain anonymous-memory arena reserving `capacity` bytes; NULL on failure.
+ * Home collection copies it into a sibling arena, unless the environment
+ * variable NOCKLAB_HOME_COMPACT is set to anything but "" or "0" (read
+ * once): then it has no sibling, like noun_arena_memory_in_place. */
 struct noun_arena *noun_arena_memory(size_t capacity);
+/* The same with no sibling, so home compacts it in place as it does the
+ * PMA's (and trims freed pages with MADV_DONTNEED). */
+struct noun_arena *noun_arena_memory_in_place(size_t capacity);
 
 /* Hash-consing statistics, cumulative since the home was made. */
 struct noun_dedup_stats {
@@ -307,6 +330,17 @@ struct noun_home;
 
 /* A home over `arena` (taken over: freed with the home).  NULL on failure. */
 struct noun_home *noun_home_new(struct noun_arena *arena);
+/* A home over an arena whose first `used_bytes` already hold home objects
+ * laid end to end (a mapped PMA file: what home had used when it was
+ * saved).  Taken over as by noun_home_new; NULL (and the arena released)
+ * when used_bytes is not a multiple of 8 or exceeds the capacity, or
+ * memory runs out.  Nothing is read at once: the dedup table is rebuilt by
+ * one scan of the objects at the first copy-out that needs it (or the
+ * first collection), so adopting costs no more than mapping; a scan that
+ * meets an object running past used_bytes stops there, and what lies
+ * after is not shared.  The objects are trusted otherwise (check the
+ * file's checksums first).  The caller registers its roots again. */
+struct noun_home *noun_home_adopt(struct noun_arena *arena, size_t used_bytes);
 void noun_home_free(struct noun_home *home);
 /* Whether `n` is an indirect noun in home. */
 bool noun_home_holds(const struct noun_home *home, noun n);
@@ -326,7 +360,15 @@ void noun_home_root_remove(struct noun_home *home, noun *slot);
 bool noun_home_root_enumerator_add(struct noun_home *home, noun_root_enumerator *roots, void *context);
 void noun_home_root_enumerator_remove(struct noun_home *home, noun_root_enumerator *roots, void *context);
 /* Collect home from its roots.  Never call this while any computation that
- * reads home is running.  Moves nouns: every root slot is updated. */
+ * reads home is running.  Moves nouns: every root slot is updated.
+ *
+ * An arena with a sibling is copied into it (Cheney).  One without (the
+ * PMA) is compacted in place: live objects are marked (a bitmap, one bit
+ * per word), slid down in address order, and every pointer and root slot
+ * is rewritten, with side memory of about used/50 bytes.  Objects keep
+ * their mugs, stay laid end to end, and keep their order.  False, with
+ * home untouched, when the side memory can't be had (or the sibling
+ * can't be made). */
 bool noun_home_collect(struct noun_home *home);
 size_t noun_home_used(const struct noun_home *home);
 /* Bytes in use right after the last collection (0 before any). */
