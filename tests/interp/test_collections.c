@@ -198,20 +198,25 @@ static void test_memo_key(void **state) { memo_key(false); }
 static void test_memo_key_stress(void **state) { memo_key(true); }
 
 /* A home collection between evaluations moves the home formula the
- * context has code for; the code cache must not find the old address. */
+ * context has code for; the code cache must not find the old address.
+ * Each round drops a noun kept below the formula, so that it moves under
+ * in-place compaction too (NOCKLAB_HOME_COMPACT=1), not only when copied. */
 static void home_collected_between(bool stress)
 {
     struct machine m;
     machine_open(&m, stress);
+    noun below[3];
+    for (int round = 0; round < 3; round++) {
+        below[round] = noun_home_copy_out(m.home, m.region, noun_trel(m.region, round, 1000 + (uint64_t)round, 7));
+        assert_true(noun_home_root_add(m.home, &below[round]));
+    }
     noun kept = noun_home_copy_out(m.home, m.region, fib_formula(&m));
     assert_true(noun_home_root_add(m.home, &kept));
     uint64_t n = fib_input(stress);
     for (int round = 0; round < 3; round++) {
         nock_context_reset(m.nock);
         expect(&m, n, kept, fib(n), "fib in home, home collected between runs");
-        /* garbage in home, so the formula moves somewhere new */
-        noun junk = noun_trel(m.region, round, 1000 + (uint64_t)round, fib_formula(&m));
-        noun_home_copy_out(m.home, m.region, junk);
+        noun_home_root_remove(m.home, &below[round]);
         nock_context_reset(m.nock);
         noun before = kept;
         assert_true(noun_home_collect(m.home));
@@ -292,9 +297,10 @@ static void test_home_root_enumerator(void **state)
     struct machine m;
     machine_open(&m, stress_at_start);
     noun held[2];
+    /* garbage first, so that in-place compaction moves what is held too */
+    noun_home_copy_out(m.home, m.region, support_parse(m.region, "[7 8 9]"));
     held[0] = noun_home_copy_out(m.home, m.region, support_parse(m.region, "[1 2 3]"));
     held[1] = noun_home_copy_out(m.home, m.region, support_parse(m.region, "[[4 5] 6]"));
-    noun_home_copy_out(m.home, m.region, support_parse(m.region, "[7 8 9]"));
     assert_true(noun_home_root_enumerator_add(m.home, visit_array, held));
     noun before = held[0];
     assert_true(noun_home_collect(m.home));
