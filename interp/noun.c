@@ -1343,25 +1343,61 @@ static bool home_table_clear(struct noun_home *home, size_t objects)
     size_t capacity = HOME_MIN_TABLE;
     while (capacity * 3 <= objects * 4)
         capacity *= 2;
-    if (home->table_capacity < capacity || home->table_capacity > 4 * capacity) {
-        struct home_entry *table = noun_table_memory(capacity * sizeof *table);
-        if (!table)
-            return false;
+    struct home_entry *table = NULL;
+    if (home->table_capacity < capacity || home->table_capacity > 4 * capacity)
+        table = noun_table_memory(capacity * sizeof *table);
+    if (table) {
         noun_table_memory_free(home->table, home->table_capacity * sizeof *home->table);
         home->table = table;
         home->table_capacity = capacity;
-    } else {
+    } else if (home->table_capacity >= capacity) {
         memset(home->table, 0, home->table_capacity * sizeof *home->table);
+    } else {
+        return false;
     }
     home->table_count = 0;
     return true;
 }
 
+/* Entries on their way into a dedup table being rebuilt.  Each one's slot
+ * is prefetched when it is added and written TABLE_BATCH additions later,
+ * so the cache misses of a rebuild (one per object, the table being
+ * probed at random) overlap instead of coming one after another.  The
+ * table must have room for every entry added (home_table_clear). */
+#define TABLE_BATCH 16
+
+struct table_batch {
+    noun objects[TABLE_BATCH];
+    uint64_t hashes[TABLE_BATCH];
+    size_t count;
+};
+
+static inline void table_batch_add(struct noun_home *home, struct table_batch *batch, noun n, uint64_t hash)
+{
+    size_t i = batch->count++ % TABLE_BATCH;
+    if (batch->count > TABLE_BATCH)
+        table_place(home->table, home->table_capacity, batch->objects[i], batch->hashes[i]);
+    __builtin_prefetch(&home->table[hash & (home->table_capacity - 1)], 1);
+    batch->objects[i] = n;
+    batch->hashes[i] = hash;
+}
+
+static void table_batch_finish(struct noun_home *home, struct table_batch *batch)
+{
+    size_t pending = batch->count < TABLE_BATCH ? batch->count : TABLE_BATCH;
+    for (size_t i = 0; i < pending; i++)
+        table_place(home->table, home->table_capacity, batch->objects[i], batch->hashes[i]);
+    home->table_count += batch->count;
+    batch->count = 0;
+}
+
 /* Enter every object of home in the (empty) dedup table, scanning them end
  * to end from the arena's base.  Stops at an object that would run past
- * `used` (an adopted arena that is not what it claims). */
-static bool home_table_fill_by_scan(struct noun_home *home)
+ * `used` (an adopted arena that is not what it claims).  The table was
+ * made for used/24 objects (home_table_clear), which no home exceeds. */
+static void home_table_fill_by_scan(struct noun_home *home)
 {
+    struct table_batch batch = { .count = 0 };
     char *p = home->arena->base, *end = p + home->used;
     while ((size_t)(end - p) >= sizeof(struct noun_cell)) {
         struct noun_atom *atom = (struct noun_atom *)p;
@@ -1375,12 +1411,9 @@ static bool home_table_fill_by_scan(struct noun_home *home)
             n = noun_from_cell((struct noun_cell *)p);
             p += sizeof(struct noun_cell);
         }
-        if (!home_table_make_room(home))
-            return false;
-        table_place(home->table, home->table_capacity, n, hash_object(n));
-        home->table_count++;
+        table_batch_add(home, &batch, n, hash_object(n));
     }
-    return true;
+    table_batch_finish(home, &batch);
 }
 
 /* The table of an adopted home, filled from its objects.  Objects are at
@@ -1391,7 +1424,8 @@ static bool home_table_refill(struct noun_home *home)
     if (!home_table_clear(home, home->used / sizeof(struct noun_cell)))
         return false;
     home->table_stale = false;
-    return home_table_fill_by_scan(home);
+    home_table_fill_by_scan(home);
+    return true;
 }
 
 static void home_notify_listeners(struct noun_home *home)
@@ -1433,12 +1467,16 @@ static bool home_collect_by_copying(struct noun_home *home)
     home->used = target.used;
     home->committed = target.committed;
     home->used_after_collect = target.used;
-    /* Rebuild the dedup table from the survivors, in address order. */
-    memset(home->table, 0, home->table_capacity * sizeof *home->table);
-    home->table_count = 0;
-    home->table_stale = false;
-    if (!home_table_fill_by_scan(home))
+    /* Rebuild the dedup table from the survivors, in address order: no more
+     * than were in it before (when it was not stale), so the table in
+     * place always has room. */
+    size_t survivors = home->used / sizeof(struct noun_cell);
+    if (!home->table_stale && survivors > home->table_count)
+        survivors = home->table_count;
+    if (!home_table_clear(home, survivors))
         abort();
+    home->table_stale = false;
+    home_table_fill_by_scan(home);
     home_notify_listeners(home);
     return true;
 }
@@ -1628,6 +1666,7 @@ static size_t compaction_first_dead(const struct home_compaction *c)
  * nothing. */
 static void compaction_slide(struct noun_home *home, const struct home_compaction *c)
 {
+    struct table_batch batch = { .count = 0 };
     uint64_t *to = (uint64_t *)(void *)c->base;
     for (size_t word = compaction_next_live(c, 0); word < c->words;) {
         uint64_t *from = (uint64_t *)(void *)c->base + word;
@@ -1654,10 +1693,11 @@ static void compaction_slide(struct noun_home *home, const struct home_compactio
             moved = noun_from_cell((struct noun_cell *)to);
             hash = mix_pair(head, tail);
         }
-        table_place(home->table, home->table_capacity, moved, hash);
+        table_batch_add(home, &batch, moved, hash);
         to += size;
         word = compaction_next_live(c, word + size);
     }
+    table_batch_finish(home, &batch);
 }
 
 static void compaction_free(struct home_compaction *c)
@@ -1690,8 +1730,10 @@ static bool home_compact_in_place(struct noun_home *home)
         compaction_visit_root(&c, home->roots[i]);
     for (size_t i = 0; i < home->enumerator_count && !c.failed; i++)
         home->enumerators[i].roots(home->enumerators[i].context, &collector);
+    /* the table is made at most half full: compaction knows how many
+     * objects it will hold, and copy-out will add more */
     bool everything_live = c.live_words == c.words && !home->table_stale;
-    if (c.failed || (!everything_live && !home_table_clear(home, c.live_objects))) {
+    if (c.failed || (!everything_live && !home_table_clear(home, c.live_objects + c.live_objects / 2))) {
         compaction_free(&c);
         return false;
     }
@@ -1703,7 +1745,6 @@ static bool home_compact_in_place(struct noun_home *home)
         compaction_slide(home, &c);
         for (size_t i = 0; i < c.record_count; i++)
             *c.records[i].slot = compaction_forward(&c, c.records[i].old);
-        home->table_count = c.live_objects;
         home->table_stale = false;
     }
     home->used = used;
