@@ -707,8 +707,13 @@ bool noun_collector_moves(const struct noun_collector *collector, noun n)
 
 void noun_collector_visit_many(struct noun_collector *collector, noun *slots, size_t count)
 {
+    if (collector->compaction) {
+        for (size_t i = 0; i < count; i++)
+            compaction_visit_root(collector->compaction, &slots[i]);
+        return;
+    }
     for (size_t i = 0; i < count; i++)
-        noun_collector_visit(collector, &slots[i]);
+        collector_visit(collector, &slots[i]);
 }
 
 /* Cheney scan: walk the copied objects in [scan, *end) in the order they
@@ -1469,14 +1474,15 @@ static bool home_collect_by_copying(struct noun_home *home)
     home->used_after_collect = target.used;
     /* Rebuild the dedup table from the survivors, in address order: no more
      * than were in it before (when it was not stale), so the table in
-     * place always has room. */
+     * place always has room.  A stale one that can't be had stays stale,
+     * for the next copy-out to try again. */
     size_t survivors = home->used / sizeof(struct noun_cell);
     if (!home->table_stale && survivors > home->table_count)
         survivors = home->table_count;
-    if (!home_table_clear(home, survivors))
-        abort();
-    home->table_stale = false;
-    home_table_fill_by_scan(home);
+    if (home_table_clear(home, survivors)) {
+        home->table_stale = false;
+        home_table_fill_by_scan(home);
+    }
     home_notify_listeners(home);
     return true;
 }
@@ -1740,8 +1746,9 @@ static bool home_compact_in_place(struct noun_home *home)
     size_t old_used = home->used, used = c.live_words * 8;
     if (!everything_live) {
         compaction_count(&c);
-        if (home->arena->will_rewrite)
-            home->arena->will_rewrite(home->arena, compaction_first_dead(&c) * 8, old_used);
+        size_t first_dead = compaction_first_dead(&c);
+        if (home->arena->will_rewrite && first_dead < c.words)
+            home->arena->will_rewrite(home->arena, first_dead * 8, old_used);
         compaction_slide(home, &c);
         for (size_t i = 0; i < c.record_count; i++)
             *c.records[i].slot = compaction_forward(&c, c.records[i].old);

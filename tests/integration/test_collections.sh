@@ -76,3 +76,19 @@ check "stress: replay of jobs recomputes the spawns and reproduces the mug" $? "
 out=$(stress --store "$work/jobs-stress" -e ':poke [%fib 1.000 12 0]' -e ':poke [%fib 1.001 11 [60000 64]]' 2>&1)
 grep -q "outcome of effect 0 of event .*1000 144\]" <<<"$out" && grep -q "outcome of effect 0 of event .*1001 89\]" <<<"$out"
 check "stress: pokes whose spawns finish apply the outcomes" $? "$out"
+
+# ---- home compacted in place (the PMA's collector, on plain memory) ------------------
+
+# NOCKLAB_HOME_COMPACT=1 gives plain homes no sibling, so each home
+# collection (before every event, after every line, in stress mode) is the
+# in-place mark-compact; the results must not change.
+in_place() { NOCKLAB_HOME_COMPACT=1 NOCKLAB_GC_STRESS=1 "$NOCKLAB" "$@"; }
+out=$(in_place -e "=f $fib" -e "=p [1 2 [3 4] 0x1.0000.0000.0000.0000]" -e "=q [p p]" -e "*[16 f]" -e "q" -e "*[17 f]" 2>&1)
+[ "$out" == $'987\n[[1 2 [3 4] 18446744073709551616] 1 2 [3 4] 18446744073709551616]\n1597' ]
+check "in place: bindings kept across home compactions after every line" $? "$out"
+in_place gen kv 400 "$work/kv-in-place" >"$work/in-place.out" 2>"$work/in-place.err"
+cmp -s "$work/plain.out" "$work/in-place.out"
+check "in place: gen kv 400 gives the mug it gives with a copying home" $? "$(cat "$work/plain.out" "$work/in-place.out" "$work/in-place.err")"
+out=$(in_place replay "$work/jobs-plain" 2>"$work/jobs-in-place.err")
+[ "$out" == "$(cat "$work/jobs-plain.out")" ]
+check "in place: replay of jobs (spawns) reproduces the mug" $? "$out" "$(cat "$work/jobs-in-place.err")"
