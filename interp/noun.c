@@ -8,7 +8,9 @@
  * so shared structure stays shared.
  *
  * Home collection is the same algorithm between two arenas, and rebuilds the
- * dedup table from the survivors.  Copy-out hash-conses bottom-up: a cell
+ * dedup table from the survivors; an arena with no sibling (the PMA's) is
+ * compacted in place instead (mark bits on the side, slide down, see
+ * "in-place home compaction").  Copy-out hash-conses bottom-up: a cell
  * whose children are already canonical home nouns is identified by the pair
  * of their addresses, so a lookup never compares deeper than one level.
  */

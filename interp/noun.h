@@ -250,7 +250,9 @@ void noun_advise_huge_pages(void *start, size_t bytes);
  *     that is never mapped, and faults at once;
  *   - an arena home collection left is kept inaccessible (the last
  *     NOUN_STRESS_QUARANTINE of them) instead of being returned at once, so
- *     its addresses are not handed out again.
+ *     its addresses are not handed out again; a home compacted in place
+ *     has the tail it freed overwritten with NOUN_POISON instead (a stale
+ *     pointer below the new end finds whatever slid there: not caught).
  * Callers that collect home on a schedule (the REPL after a line, a store
  * between events) collect at every opportunity when this is on.  Nothing
  * in the evaluator's loop tests it: it only changes the region's trigger. */
