@@ -87,18 +87,24 @@ static char *reserve_address_space(size_t bytes)
 
 /* ---- collection stress ---------------------------------------------------- */
 
-/* -1 until the environment has been read; then 0 or 1. */
+/* A switch set by an environment variable to anything but "" or "0", read
+ * once: `setting` is -1 until then, then 0 or 1. */
+static bool environment_switch(int *setting, const char *variable)
+{
+    int value = __atomic_load_n(setting, __ATOMIC_RELAXED);
+    if (value < 0) {
+        const char *text = getenv(variable);
+        value = text && *text && strcmp(text, "0") != 0;
+        __atomic_store_n(setting, value, __ATOMIC_RELAXED);
+    }
+    return value;
+}
+
 static int stress_setting = -1;
 
 bool noun_collection_stress(void)
 {
-    int setting = __atomic_load_n(&stress_setting, __ATOMIC_RELAXED);
-    if (setting < 0) {
-        const char *value = getenv("NOCKLAB_GC_STRESS");
-        setting = value && *value && strcmp(value, "0") != 0;
-        __atomic_store_n(&stress_setting, setting, __ATOMIC_RELAXED);
-    }
-    return setting;
+    return environment_switch(&stress_setting, "NOCKLAB_GC_STRESS");
 }
 
 void noun_collection_stress_set(bool on)
@@ -857,18 +863,11 @@ static void memory_arena_trim(struct noun_arena *arena, size_t from, size_t to)
         madvise(arena->base + first, round_to_pages(to) - first, MADV_DONTNEED);
 }
 
-/* -1 until NOCKLAB_HOME_COMPACT has been read; then 0 or 1. */
 static int compact_setting = -1;
 
 static bool home_compact_forced(void)
 {
-    int setting = __atomic_load_n(&compact_setting, __ATOMIC_RELAXED);
-    if (setting < 0) {
-        const char *value = getenv("NOCKLAB_HOME_COMPACT");
-        setting = value && *value && strcmp(value, "0") != 0;
-        __atomic_store_n(&compact_setting, setting, __ATOMIC_RELAXED);
-    }
-    return setting;
+    return environment_switch(&compact_setting, "NOCKLAB_HOME_COMPACT");
 }
 
 struct noun_arena *noun_arena_memory_in_place(size_t capacity)
