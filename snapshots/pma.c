@@ -673,7 +673,8 @@ static int compare_descending(const void *a, const void *b)
 
 static void sort_free_pages(struct pma *pma)
 {
-    qsort(pma->free_pages.pages, pma->free_pages.count, sizeof(uint64_t), compare_descending);
+    if (pma->free_pages.count > 1)
+        qsort(pma->free_pages.pages, pma->free_pages.count, sizeof(uint64_t), compare_descending);
 }
 
 /* Rebuild the free list from which pages the newest snapshot (`in_use`)
