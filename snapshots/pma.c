@@ -455,7 +455,7 @@ static void check_page(void *context, uint64_t logical, const struct pma_page_en
         check->bad_logical = logical;
         return;
     }
-    if (XXH3_64bits(bytes, PAGE) != entry->checksum) {
+    if (XXH3_64bits_withSeed(bytes, PAGE, logical) != entry->checksum) {
         check->bad = true;
         check->bad_logical = logical;
     }
@@ -1053,7 +1053,7 @@ static bool writer_add(struct page_writer *writer, uint64_t logical)
     uint64_t file = allocate_page(pma);
     writer->logical[writer->count] = logical;
     writer->file[writer->count] = file;
-    writer->checksum[writer->count] = XXH3_64bits(pma->base + logical * PAGE, PAGE);
+    writer->checksum[writer->count] = XXH3_64bits_withSeed(pma->base + logical * PAGE, PAGE, logical);
     writer->count++;
     if (writer->run_length && logical == writer->run_logical + writer->run_length &&
         file == writer->run_file + writer->run_length && writer->run_length < MAX_WRITE_RUN_PAGES) {

@@ -16,6 +16,8 @@
  *       24        entries, in increasing key order:
  *                   leaf    24 bytes each: logical page, file page,
  *                           xxh3-64 of the data page's 4096 bytes
+ *                           seeded with the logical page number (so a
+ *                           page moved to another place fails it)
  *                   branch  16 bytes each: the first logical page under
  *                           the child, the child's file page
  *                 the rest of the page is zero

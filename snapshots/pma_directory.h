@@ -32,7 +32,7 @@ bool pma_page_list_push(struct pma_page_list *list, uint64_t page);
 void pma_page_list_free(struct pma_page_list *list);
 
 /* Where one logical page lives: its file page and the xxh3-64 of its
- * bytes. */
+ * bytes, seeded with the logical page number. */
 struct pma_page_entry {
     uint64_t file_page;
     uint64_t checksum;
