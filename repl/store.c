@@ -77,7 +77,12 @@ struct remembered_spawn {
  * the next commit; `batch_base_*` is the kernel before that first event. */
 struct store {
     char *directory;
+    /* Where kernels live: the home the caller gave (`given_home`), or, for
+     * a pma store, the home mapped from its PMA, which nothing outside may
+     * point into and which must never point outside itself: nouns from
+     * the caller's home enter it jammed and cued (bring_home). */
     struct noun_home *home;
+    struct noun_home *given_home;
     struct evlog *log;
     char *kernel_name;
     struct kernel *kernel;
@@ -332,30 +337,30 @@ struct store *store_open(const char *directory, bool create, struct noun_home *h
         return NULL;
     }
     struct store *store = calloc(1, sizeof *store);
-    struct kernel_backend_options options = { .slog = store_slog, .slog_context = store };
-    if (!store || !(store->directory = strdup(directory)) ||
-        !(store->backend = kernel_backend_serial(home, &options))) {
-        if (store)
-            free(store->directory);
+    if (!store || !(store->directory = strdup(directory))) {
         free(store);
         evlog_close(log);
         fail(error, 0, "out of memory opening store %s", directory);
         return NULL;
     }
-    store->home = home;
     store->log = log;
-    store->roots_registered = noun_home_root_enumerator_add(home, store_roots, store);
-    if (!store->roots_registered) {
-        store_close(store);
-        fail(error, 0, "out of memory opening store %s", directory);
-        return NULL;
-    }
+    store->given_home = store->home = home;
     snprintf(store->backend_name, sizeof store->backend_name, "serial");
     struct snapshot_error snapshot_error;
     store->snapshots = snapshot_store_open(log, SNAPSHOT_NONE, &snapshot_error);
     if (!store->snapshots) {
         fail(error, 0, "%s", snapshot_error.message);
         store_close(store);
+        return NULL;
+    }
+    if (snapshot_store_home(store->snapshots))
+        store->home = snapshot_store_home(store->snapshots);
+    struct kernel_backend_options options = { .slog = store_slog, .slog_context = store };
+    store->backend = kernel_backend_serial(store->home, &options);
+    store->roots_registered = store->backend && noun_home_root_enumerator_add(store->home, store_roots, store);
+    if (!store->roots_registered) {
+        store_close(store);
+        fail(error, 0, "out of memory opening store %s", directory);
         return NULL;
     }
     /* Pace periodic snapshots from the newest one on disk, as far as its
@@ -391,6 +396,48 @@ static bool use_stm(struct store *store, bool wanted, struct store_error *error)
     struct stm_options options = { .workers = store->workers, .slog = store_slog, .slog_context = store };
     store->stm = stm_new(store->home, &options, why, sizeof why);
     return store->stm || fail(error, 0, "%s", why);
+}
+
+/* Move the store to `home` (a PMA's, chosen after the store was opened):
+ * only while no kernel or spawn holds nouns in the old one. */
+static bool switch_home(struct store *store, struct noun_home *home, struct store_error *error)
+{
+    if (store->roots_registered)
+        noun_home_root_enumerator_remove(store->home, store_roots, store);
+    store->roots_registered = false;
+    kernel_backend_free(store->backend);
+    store->home = home;
+    struct kernel_backend_options options = backend_options(store, false);
+    char why[200];
+    store->backend = backend_new(store->backend_name, home, &options, why, sizeof why);
+    if (!store->backend)
+        store->backend = kernel_backend_serial(home, &options);
+    store->roots_registered = store->backend && noun_home_root_enumerator_add(home, store_roots, store);
+    if (!store->roots_registered)
+        return fail(error, 0, "out of memory moving store %s to its PMA", store->directory);
+    return !store->stm || use_stm(store, true, error);
+}
+
+/* `n`, a noun of the caller's home, as a noun of the store's home (the
+ * same noun when they are one home): jammed, cued into `kernel`'s scratch
+ * and copied out, so a PMA never points outside itself. */
+static bool bring_home(struct store *store, struct kernel *kernel, noun n, noun *out, struct store_error *error)
+{
+    *out = n;
+    if (store->home == store->given_home || noun_is_direct(n) || noun_home_holds(store->home, n))
+        return true;
+    uint8_t *jam = NULL;
+    size_t length = 0;
+    if (!jam_to_bytes(n, &jam, &length))
+        return fail(error, 0, "out of memory copying a noun into the store's PMA");
+    noun cued = 0;
+    char why[200];
+    bool ok = kernel_cue_event(kernel, jam, length, &cued, why, sizeof why);
+    free(jam);
+    if (!ok)
+        return fail(error, 0, "%s", why);
+    *out = noun_home_copy_out(store->home, kernel_region(kernel), cued);
+    return *out != NOUN_NONE || fail(error, 0, "out of memory: home is full");
 }
 
 bool store_set_backend(struct store *store, const char *name, unsigned workers, struct store_error *error)
@@ -494,7 +541,17 @@ bool store_boot(struct store *store, const char *name, noun kernel_noun, struct 
     size_t length = 0;
     if (!jam_to_bytes(kernel_noun, &jam, &length))
         return fail(error, 0, "out of memory while jamming the kernel");
-    struct kernel *kernel = new_kernel(store, kernel_noun, false, error);
+    bool own_home = store->home != store->given_home;
+    struct kernel *kernel = new_kernel(store, own_home ? 0 : kernel_noun, false, error);
+    noun brought = kernel_noun;
+    if (kernel && own_home && (!bring_home(store, kernel, kernel_noun, &brought, error) ||
+                               !kernel_set_state(kernel, brought, 0))) {
+        if (!error->message[0])
+            fail(error, 0, "out of memory: home is full");
+        free(jam);
+        kernel_free(kernel);
+        return false;
+    }
     struct evlog_error log_error = { 0 };
     bool ok = kernel && evlog_write_boot(store->log, name, jam, length, kernel_mug(kernel), &log_error);
     free(jam);
@@ -1172,6 +1229,8 @@ bool store_poke(struct store *store, noun event, const struct store_listener *li
         if (!store->live_run)
             return fail(error, 0, "%s", profile_error.message);
     }
+    if (!bring_home(store, store->kernel, event, &event, error))
+        return false;
     store->listener = listener;
     store->poked_event = event;
     tell_evaluator(store, store->kernel);
@@ -1943,8 +2002,17 @@ bool store_use_snapshots(struct store *store, const struct store_snapshot_option
         struct snapshot_store *chosen = snapshot_store_open(store->log, options->kind, &snapshot_error);
         if (!chosen)
             return fail(error, 0, "%s", snapshot_error.message);
+        struct noun_home *pma_home = snapshot_store_home(chosen);
+        if (pma_home && (store->kernel || store->unreleased_count || store->waiting_count)) {
+            snapshot_store_close(chosen);
+            return fail(error, 0, "store %s: pma snapshots must be chosen when the store is opened, before its "
+                        "kernel is built (--snapshot pma)", store->directory);
+        }
+        bool switched = !pma_home || switch_home(store, pma_home, error);
         snapshot_store_close(store->snapshots);
-        store->snapshots = chosen;
+        store->snapshots = chosen; /* even when switching failed: home is chosen's now */
+        if (!switched)
+            return false;
     }
     store->snap_every = options->every;
     store->ignore_snapshots = options->ignore;

@@ -661,6 +661,36 @@ static bool arena_commit(struct noun_arena *arena, size_t bytes)
 
 static void arena_release(struct noun_arena *arena) { pma_close((struct pma *)arena); }
 
+/* Home is about to compact [from, to) in place: open those pages and mark
+ * them dirty at once rather than fault on each. */
+static void arena_will_rewrite(struct noun_arena *arena, size_t from, size_t to)
+{
+    struct pma *pma = (struct pma *)arena;
+    uint64_t tracked = pma->tracked_pages;
+    uint64_t first = from / PAGE, end = (to + PAGE - 1) / PAGE;
+    if (end > tracked)
+        end = tracked;
+    if (first >= end)
+        return;
+    mark_range(pma, first, end - first);
+    if (mprotect(pma->base + first * PAGE, (end - first) * PAGE, PROT_READ | PROT_WRITE) != 0) {
+        mark_range(pma, 0, tracked);
+        mprotect(pma->base, tracked * PAGE, PROT_READ | PROT_WRITE);
+    }
+}
+
+/* After compaction nothing lives in [from, to): drop the pages' memory.
+ * A page of the last snapshot reverts to the file's copy, which is
+ * harmless: home writes before it reads anything it allocates there, and
+ * the next snapshot cuts the directory at home's new end. */
+static void arena_trim(struct noun_arena *arena, size_t from, size_t to)
+{
+    struct pma *pma = (struct pma *)arena;
+    uint64_t first = (from + PAGE - 1) / PAGE, end = (to + PAGE - 1) / PAGE;
+    if (first < end)
+        madvise(pma->base + first * PAGE, (end - first) * PAGE, MADV_DONTNEED);
+}
+
 struct noun_arena *pma_arena(struct pma *pma) { return &pma->arena; }
 
 /* ---- opening ------------------------------------------------------------------------------ */
@@ -697,7 +727,7 @@ static bool slot_fits(const struct slot *slot, const struct pma_options *options
 {
     if (options->exactly_event && slot->roots.event_number != options->exactly_event)
         return false;
-    if (options->at_most_event && slot->roots.event_number > options->at_most_event)
+    if (options->limit_event && slot->roots.event_number > options->at_most_event)
         return false;
     return true;
 }
@@ -794,6 +824,8 @@ struct pma *pma_open(const char *path, const struct pma_options *options, pma_no
     pma->arena.commit = arena_commit;
     pma->arena.release = arena_release;
     pma->arena.sibling = NULL;
+    pma->arena.will_rewrite = arena_will_rewrite;
+    pma->arena.trim = arena_trim;
     pma->arena.context = pma;
     if (!open_file(pma, path, options->create, error)) {
         free(pma->path);

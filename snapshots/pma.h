@@ -57,8 +57,10 @@ struct pma_options {
                                existing file maps where it says. */
     size_t capacity;        /* address space to reserve; 0: the default */
     /* Which snapshot to load: the newest valid one whose event is at most
-     * at_most_event (0: any), or only the one of exactly_event (0: any). */
+     * at_most_event (when limit_event is set), or only the one of
+     * exactly_event (0: any). */
     uint64_t exactly_event;
+    bool limit_event;
     uint64_t at_most_event;
     bool verify_pages;      /* check every data page's checksum on load */
     bool create;            /* make the file when it is not there */

@@ -25,6 +25,16 @@
  * save never reads the old files back.
  *
  * The payload of a jam snapshot is jam([kernel pending]).
+ *
+ * A pma store keeps home.pma beside events.sqlite (snapshots/pma.c has
+ * its format).  Opening the store maps it: the newest snapshot whose event
+ * the log holds with the same mug, every page's checksum checked, becomes
+ * the store's home (noun_home_adopt), and that snapshot's kernel and
+ * pending nouns are kept as roots of it.  Loading "the snapshot" later is
+ * then taking those nouns (nouns never change, so they are still the
+ * snapshot's state, wherever a collection moved them); a save replaces
+ * them.  The older of the file's two snapshots cannot be loaded while the
+ * store is open, since home is mapped from the newer: :snap load says so.
  */
 #include "snapshots/snapshot.h"
 
@@ -38,8 +48,11 @@
 #include "interp/clock.h"
 #include "interp/jam.h"
 #include "snapshots/jamfile.h"
+#include "snapshots/pma.h"
 
 static const char *const jam_file_names[SNAPSHOT_MAX_FILES] = { "snapshot-a.jam", "snapshot-b.jam" };
+static const char pma_file_name[] = "home.pma";
+#define MAX_HELD_NOTICES 4
 
 /* The store's snapshots.  `known_newest` is the file (0 or 1) holding the
  * newest snapshot believed valid, -1 when neither is; `newest_claimed` the
@@ -49,6 +62,19 @@ struct snapshot_store {
     enum snapshot_kind kind;
     int known_newest;
     uint64_t newest_claimed;
+
+    /* pma: the home mapped from home.pma (it owns the PMA), the newest
+     * snapshot's kernel and pending nouns (roots of that home; event 0:
+     * none), and what opening it had to say, told at the first load. */
+    struct pma *pma;
+    struct noun_home *pma_home;
+    noun pma_state, pma_pending;
+    uint64_t pma_event;
+    uint32_t pma_mug;
+    uint64_t pma_open_ns;
+    bool pma_roots_registered;
+    char held_notices[MAX_HELD_NOTICES][400];
+    int held_notice_count;
 };
 
 static void set_error(struct snapshot_error *error, const char *format, ...) __attribute__((format(printf, 2, 3)));
@@ -103,6 +129,21 @@ bool snapshot_kind_parse(const char *text, enum snapshot_kind *kind)
 static void file_path(const struct snapshot_store *store, int file, char *out, size_t size)
 {
     snprintf(out, size, "%s/%s", evlog_directory(store->log), jam_file_names[file]);
+}
+
+static void pma_path(const struct snapshot_store *store, char *out, size_t size)
+{
+    snprintf(out, size, "%s/%s", evlog_directory(store->log), pma_file_name);
+}
+
+static bool open_pma(struct snapshot_store *store, struct snapshot_error *error);
+
+static bool pma_file_there(const struct snapshot_store *store)
+{
+    char path[4200];
+    struct stat status;
+    pma_path(store, path, sizeof path);
+    return stat(path, &status) == 0;
 }
 
 /* ---- the remembered kind ------------------------------------------------------ */
@@ -226,12 +267,8 @@ struct snapshot_store *snapshot_store_open(struct evlog *log, enum snapshot_kind
     }
     if (kept == SNAPSHOT_NONE && any_jam_file(store))
         kept = SNAPSHOT_JAM;
-    if (wanted == SNAPSHOT_PMA && kept != SNAPSHOT_JAM) {
-        set_error(error, "store %s: pma snapshots are not available in this nocklab yet; use --snapshot jam",
-                  directory);
-        free(store);
-        return NULL;
-    }
+    if (kept == SNAPSHOT_NONE && pma_file_there(store))
+        kept = SNAPSHOT_PMA;
     if (kept != SNAPSHOT_NONE && wanted != SNAPSHOT_NONE && wanted != kept) {
         set_error(error, "store %s keeps %s snapshots and cannot take %s ones (use --snapshot %s, or leave it out)",
                   directory, snapshot_kind_name(kept), snapshot_kind_name(wanted), snapshot_kind_name(kept));
@@ -246,11 +283,43 @@ struct snapshot_store *snapshot_store_open(struct evlog *log, enum snapshot_kind
         kept = wanted;
     }
     store->kind = kept;
+    if (kept == SNAPSHOT_PMA) {
+        store->known_newest = -1;
+        if (!open_pma(store, error)) {
+            free(store);
+            return NULL;
+        }
+        return store;
+    }
     store->known_newest = newest_by_header(store, &store->newest_claimed);
     return store;
 }
 
-void snapshot_store_close(struct snapshot_store *store) { free(store); }
+void snapshot_store_close(struct snapshot_store *store)
+{
+    if (!store)
+        return;
+    if (store->pma_home) {
+        if (store->pma_roots_registered) {
+            noun_home_root_remove(store->pma_home, &store->pma_state);
+            noun_home_root_remove(store->pma_home, &store->pma_pending);
+        }
+        noun_home_free(store->pma_home); /* closes the PMA */
+    }
+    free(store);
+}
+
+struct noun_home *snapshot_store_home(struct snapshot_store *store) { return store->pma_home; }
+
+void snapshot_store_counters(const struct snapshot_store *store, uint64_t *dirty_pages, uint64_t *write_faults)
+{
+    *dirty_pages = 0;
+    *write_faults = 0;
+    if (!store->pma)
+        return;
+    *dirty_pages = pma_dirty_pages(store->pma, noun_home_used(store->pma_home));
+    *write_faults = pma_write_faults(store->pma);
+}
 
 enum snapshot_kind snapshot_store_kind(const struct snapshot_store *store) { return store->kind; }
 
@@ -258,6 +327,12 @@ uint64_t snapshot_store_newest_claimed(const struct snapshot_store *store) { ret
 
 uint64_t snapshot_store_file_bytes(const struct snapshot_store *store)
 {
+    if (store->kind == SNAPSHOT_PMA) {
+        char path[4200];
+        struct stat status;
+        pma_path(store, path, sizeof path);
+        return stat(path, &status) == 0 ? (uint64_t)status.st_size : 0;
+    }
     uint64_t total = 0;
     for (int file = 0; file < SNAPSHOT_MAX_FILES; file++) {
         char path[4200];
@@ -331,6 +406,261 @@ static bool read_checked(struct snapshot_store *store, int file, uint8_t **bytes
     return ok;
 }
 
+/* ---- the PMA ------------------------------------------------------------------------ */
+
+static void hold_notice(void *context, const char *text)
+{
+    struct snapshot_store *store = context;
+    if (store->held_notice_count >= MAX_HELD_NOTICES)
+        return;
+    char *held = store->held_notices[store->held_notice_count++];
+    size_t length = strnlen(text, sizeof store->held_notices[0] - 1);
+    memcpy(held, text, length);
+    held[length] = '\0';
+}
+
+static void tell_held_notices(struct snapshot_store *store, snapshot_notice *notice, void *context)
+{
+    for (int i = 0; i < store->held_notice_count; i++)
+        tell(notice, context, "%s", store->held_notices[i]);
+    store->held_notice_count = 0;
+}
+
+/* Map home.pma: the newest snapshot the log agrees with (its event logged
+ * with its mug), or none; then make the home over it. */
+static bool open_pma(struct snapshot_store *store, struct snapshot_error *error)
+{
+    char path[4200];
+    pma_path(store, path, sizeof path);
+    uint64_t started = clock_wall_nanoseconds();
+    struct pma_options options = { .create = true, .verify_pages = true, .limit_event = true,
+                                   .at_most_event = evlog_last_event(store->log) };
+    struct pma_roots roots = { 0 };
+    bool loaded = false;
+    struct pma *pma = NULL;
+    for (int attempt = 0; attempt < 3 && !loaded; attempt++) {
+        struct pma_error pma_error;
+        pma = pma_open(path, &options, hold_notice, store, &pma_error);
+        if (!pma) {
+            set_error(error, "%s", pma_error.message);
+            return false;
+        }
+        if (!pma_loaded(pma, &roots))
+            break;
+        uint32_t log_mug = 0;
+        char why[320];
+        if (roots.event_number == 0 || !logged_mug(store->log, roots.event_number, &log_mug, why, sizeof why)) {
+            if (roots.event_number == 0)
+                snprintf(why, sizeof why, "it claims event 0");
+        } else if (log_mug == roots.mug) {
+            loaded = true;
+            break;
+        } else {
+            snprintf(why, sizeof why, "it says the kernel after event %llu has mug 0x%x, the log says 0x%x (a "
+                     "snapshot of another store?)", (unsigned long long)roots.event_number, (unsigned)roots.mug,
+                     (unsigned)log_mug);
+        }
+        char line[700];
+        snprintf(line, sizeof line, "snapshot %.200s (event %llu) skipped: %.320s", path,
+                 (unsigned long long)roots.event_number, why);
+        hold_notice(store, line);
+        pma_close(pma);
+        pma = NULL;
+        if (roots.event_number == 0)
+            break;
+        options.at_most_event = roots.event_number - 1;
+    }
+    if (!pma) {
+        /* Every snapshot was refused: open with none loaded. */
+        struct pma_error pma_error;
+        options.exactly_event = UINT64_MAX;
+        pma = pma_open(path, &options, NULL, NULL, &pma_error);
+        if (!pma) {
+            set_error(error, "%s", pma_error.message);
+            return false;
+        }
+    }
+    store->pma = pma;
+    store->pma_home = loaded ? noun_home_adopt(pma_arena(pma), roots.used_bytes) : noun_home_new(pma_arena(pma));
+    if (!store->pma_home) {
+        set_error(error, "out of memory making the home in %s", path);
+        store->pma = NULL;
+        return false;
+    }
+    store->pma_state = loaded ? roots.kernel : 0;
+    store->pma_pending = loaded ? roots.pending : 0;
+    store->pma_event = loaded ? roots.event_number : 0;
+    store->pma_mug = loaded ? roots.mug : 0;
+    store->newest_claimed = store->pma_event;
+    store->pma_open_ns = clock_wall_nanoseconds() - started;
+    store->pma_roots_registered = noun_home_root_add(store->pma_home, &store->pma_state) &&
+                                  noun_home_root_add(store->pma_home, &store->pma_pending);
+    if (!store->pma_roots_registered) {
+        noun_home_root_remove(store->pma_home, &store->pma_state);
+        noun_home_free(store->pma_home);
+        store->pma_home = NULL;
+        store->pma = NULL;
+        set_error(error, "out of memory making the home in %s", path);
+        return false;
+    }
+    return true;
+}
+
+static bool save_pma(struct snapshot_store *store, struct kernel *kernel, noun pending,
+                     struct snapshot_save_report *report, struct snapshot_error *error)
+{
+    struct noun_home *home = store->pma_home;
+    if (kernel_home(kernel) != home) {
+        set_error(error, "snapshot not saved: the kernel does not live in the store's PMA");
+        return false;
+    }
+    uint64_t started = clock_wall_nanoseconds();
+    noun kept = noun_home_copy_out(home, kernel_region(kernel), pending);
+    if (kept == NOUN_NONE) {
+        set_error(error, "snapshot not saved: out of memory: home is full");
+        return false;
+    }
+    if (!noun_is_direct(kept) && !noun_home_holds(home, kept)) {
+        set_error(error, "snapshot not saved: the pending spawns are not in the store's PMA");
+        return false;
+    }
+    struct pma_roots roots = {
+        .kernel = kernel_state(kernel),
+        .pending = kept,
+        .event_number = kernel_event_number(kernel),
+        .mug = kernel_mug(kernel),
+    };
+    roots.used_bytes = noun_home_used(home); /* after the mug, which may write */
+    uint64_t prepared = clock_wall_nanoseconds();
+    struct pma_snapshot_report written;
+    struct pma_error pma_error;
+    if (!pma_snapshot(store->pma, &roots, &written, &pma_error)) {
+        set_error(error, "%s", pma_error.message);
+        return false;
+    }
+    store->pma_state = roots.kernel;
+    store->pma_pending = roots.pending;
+    store->pma_event = roots.event_number;
+    store->pma_mug = roots.mug;
+    if (roots.event_number > store->newest_claimed)
+        store->newest_claimed = roots.event_number;
+    report->kind = SNAPSHOT_PMA;
+    report->event_number = roots.event_number;
+    report->mug = roots.mug;
+    snprintf(report->file, sizeof report->file, "%s slot %c", pma_file_name, 'A' + written.slot);
+    report->bytes = written.bytes_written;
+    report->pages_written = written.pages_written;
+    report->serialize_ns = prepared - started;
+    report->write_ns = written.write_ns;
+    report->directory_ns = written.directory_ns;
+    report->fsync_ns = written.fsync_ns;
+    report->total_ns = clock_wall_nanoseconds() - started;
+    return true;
+}
+
+static enum snapshot_load_result load_pma(struct snapshot_store *store, struct kernel *kernel,
+                                          const struct snapshot_choice *choice, noun *pending,
+                                          struct snapshot_load_report *report, struct snapshot_error *error)
+{
+    const char *directory = evlog_directory(store->log);
+    if (store->pma_event == 0) {
+        set_error(error, "no valid snapshot in %s", directory);
+        return SNAPSHOT_NOT_FOUND;
+    }
+    if ((choice->exactly && choice->exactly != store->pma_event) || store->pma_event > choice->at_most) {
+        uint64_t wanted = choice->exactly ? choice->exactly : choice->at_most;
+        char path[4200];
+        pma_path(store, path, sizeof path);
+        struct pma_slot_info slots[2];
+        uint64_t file_bytes;
+        struct pma_error pma_error;
+        bool older = false;
+        if (pma_inspect(path, false, slots, &file_bytes, &pma_error))
+            for (int i = 0; i < 2; i++)
+                older = older || (slots[i].valid && slots[i].event_number != store->pma_event &&
+                                  (choice->exactly ? slots[i].event_number == wanted
+                                                   : slots[i].event_number <= wanted));
+        if (older)
+            set_error(error, "the PMA in %s keeps its newest snapshot (event %llu) mapped as home; its older one "
+                      "cannot be loaded while the store is open (a PMA keeps only these two)", directory,
+                      (unsigned long long)store->pma_event);
+        else if (choice->exactly)
+            set_error(error, "no snapshot of event %llu in %s: a PMA keeps only its newest two, and the newest is "
+                      "of event %llu", (unsigned long long)choice->exactly, directory,
+                      (unsigned long long)store->pma_event);
+        else
+            set_error(error, "no valid snapshot at or before event %llu in %s (the PMA's newest is of event %llu)",
+                      (unsigned long long)choice->at_most, directory, (unsigned long long)store->pma_event);
+        return SNAPSHOT_NOT_FOUND;
+    }
+    if (kernel_home(kernel) != store->pma_home) {
+        set_error(error, "cannot load the PMA snapshot into a kernel that does not live in the store's PMA");
+        return SNAPSHOT_LOAD_FAILED;
+    }
+    noun old_state = kernel_state(kernel);
+    uint64_t old_number = kernel_event_number(kernel);
+    if (!kernel_set_state(kernel, store->pma_state, store->pma_event)) {
+        set_error(error, "out of memory loading the PMA snapshot");
+        return SNAPSHOT_LOAD_FAILED;
+    }
+    if (kernel_mug(kernel) != store->pma_mug) {
+        set_error(error, "the PMA snapshot's kernel has mug 0x%x, but its metadata says 0x%x",
+                  (unsigned)kernel_mug(kernel), (unsigned)store->pma_mug);
+        kernel_set_state(kernel, old_state, old_number);
+        return SNAPSHOT_LOAD_FAILED;
+    }
+    *pending = store->pma_pending;
+    report->event_number = store->pma_event;
+    report->mug = store->pma_mug;
+    snprintf(report->file, sizeof report->file, "%s", pma_file_name);
+    report->bytes = noun_home_used(store->pma_home);
+    report->read_ns = store->pma_open_ns;
+    store->pma_open_ns = 0; /* mapped once: later loads cost nothing */
+    return SNAPSHOT_LOADED;
+}
+
+static bool describe_pma(struct snapshot_store *store, struct snapshot_description *description,
+                         struct snapshot_error *error)
+{
+    char path[4200];
+    pma_path(store, path, sizeof path);
+    struct pma_slot_info slots[2];
+    uint64_t file_bytes = 0;
+    struct pma_error pma_error;
+    bool present = pma_inspect(path, false, slots, &file_bytes, &pma_error);
+    description->file_count = 2;
+    for (int i = 0; i < 2; i++) {
+        struct snapshot_file_info *info = &description->files[i];
+        snprintf(info->name, sizeof info->name, "%s slot %c", pma_file_name, 'A' + i);
+        if (!present)
+            continue;
+        info->present = true;
+        info->bytes = file_bytes;
+        info->valid = slots[i].valid;
+        info->event_number = slots[i].event_number;
+        info->mug = slots[i].mug;
+        if (!slots[i].valid) {
+            snprintf(info->problem, sizeof info->problem, "%s", slots[i].problem);
+            continue;
+        }
+        uint32_t log_mug;
+        char why[320];
+        if (!logged_mug(store->log, slots[i].event_number, &log_mug, why, sizeof why) || log_mug != slots[i].mug) {
+            info->valid = false;
+            if (log_mug != slots[i].mug && !why[0])
+                snprintf(why, sizeof why, "the log says the kernel after event %llu has mug 0x%x",
+                         (unsigned long long)slots[i].event_number, (unsigned)log_mug);
+            snprintf(info->problem, sizeof info->problem, "%s", why);
+        }
+    }
+    if (store->pma) {
+        description->has_pma = true;
+        pma_stats(store->pma, &description->pma);
+        description->pma_loaded_event = store->pma_event;
+    }
+    return true;
+}
+
 /* ---- saving ------------------------------------------------------------------------ */
 
 struct pair_parts {
@@ -358,6 +688,8 @@ bool snapshot_save(struct snapshot_store *store, struct kernel *kernel, noun pen
                   (unsigned long long)event_number, (unsigned long long)evlog_last_event(store->log));
         return false;
     }
+    if (store->kind == SNAPSHOT_PMA)
+        return save_pma(store, kernel, pending, report, error);
     if (store->kind == SNAPSHOT_NONE) {
         if (!write_kind(store->log, SNAPSHOT_JAM, error))
             return false;
@@ -444,8 +776,8 @@ enum snapshot_load_result snapshot_load(struct snapshot_store *store, struct ker
     memset(report, 0, sizeof *report);
     *pending = 0;
     if (store->kind == SNAPSHOT_PMA) {
-        set_error(error, "pma snapshots are not available in this nocklab yet");
-        return SNAPSHOT_LOAD_FAILED;
+        tell_held_notices(store, notice, notice_context);
+        return load_pma(store, kernel, choice, pending, report, error);
     }
     /* Order the files newest first by what their headers claim; a file
      * whose header fails is noticed now and not tried. */
@@ -521,6 +853,8 @@ bool snapshot_describe(struct snapshot_store *store, struct snapshot_description
 {
     memset(description, 0, sizeof *description);
     description->kind = store->kind;
+    if (store->kind == SNAPSHOT_PMA)
+        return describe_pma(store, description, error);
     description->file_count = SNAPSHOT_MAX_FILES;
     for (int file = 0; file < SNAPSHOT_MAX_FILES; file++) {
         struct snapshot_file_info *info = &description->files[file];

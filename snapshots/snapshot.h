@@ -15,8 +15,11 @@
  *        snapshot-b.jam, written alternately (snapshots/jamfile.c has the
  *        format and the crash-safety argument): the newest valid one is
  *        loaded, the other is the fallback.
- *   pma  home itself in a file-backed arena at a fixed address.  Not built
- *        yet: asking for it is refused with a line that says so.
+ *   pma  home itself in a file-backed arena at a fixed address: home.pma
+ *        (snapshots/pma.c has the format).  The store's kernels must live
+ *        in the home snapshot_store_home gives; a save writes the pages
+ *        home changed since the last one, a load takes the kernel the
+ *        newest snapshot saved (mapped when the store was opened).
  *
  * A store's kind is chosen once -- by --snapshot when the store is opened
  * with one and has none yet -- and kept in the `settings` table of its
@@ -40,6 +43,7 @@
 #include "interp/kernel.h"
 #include "interp/noun.h"
 #include "snapshots/evlog.h"
+#include "snapshots/pma.h"
 
 enum snapshot_kind {
     SNAPSHOT_NONE = 0,  /* not chosen yet (or: whatever the store has) */
@@ -76,6 +80,13 @@ uint64_t snapshot_store_newest_claimed(const struct snapshot_store *store);
 /* The bytes the store's snapshot files take on disk now (their sizes, not
  * read or checked: cheap enough to ask after every save). */
 uint64_t snapshot_store_file_bytes(const struct snapshot_store *store);
+/* A pma store's home (the PMA's arena, holding the newest snapshot when
+ * the store was opened): the store's kernels must live in it.  NULL for
+ * the other kinds.  Owned by the snapshot store. */
+struct noun_home *snapshot_store_home(struct snapshot_store *store);
+/* For a pma store: pages written since the last snapshot, and write
+ * faults taken since it was opened (both 0 for the other kinds). */
+void snapshot_store_counters(const struct snapshot_store *store, uint64_t *dirty_pages, uint64_t *write_faults);
 
 /* What a save did, for :snap save and the profiler's snapshots table.
  * Times in nanoseconds: serialize (jam), write, directory (page directory
@@ -149,7 +160,10 @@ struct snapshot_file_info {
 struct snapshot_description {
     enum snapshot_kind kind;
     size_t file_count;
-    struct snapshot_file_info files[SNAPSHOT_MAX_FILES];
+    struct snapshot_file_info files[SNAPSHOT_MAX_FILES]; /* pma: its two slots */
+    bool has_pma;                  /* pma: the open PMA's figures */
+    struct pma_stats pma;
+    uint64_t pma_loaded_event;     /* the snapshot home holds (0: none) */
 };
 
 bool snapshot_describe(struct snapshot_store *store, struct snapshot_description *description,
