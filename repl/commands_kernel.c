@@ -623,6 +623,24 @@ static enum session_result snap_info(struct session *session, struct store *stor
         else
             session_print(output, "  %-16s %s bytes  not valid: %s", file->name, bytes, file->problem);
     }
+    if (description.has_pma) {
+        const struct pma_stats *pma = &description.pma;
+        char size[32], in_use[32], held[32], free_pages[32], dirty[32], written[32], fsync[32];
+        format_count(pma->file_bytes, size, sizeof size);
+        format_count(pma->pages_in_use, in_use, sizeof in_use);
+        format_count(pma->pages_held, held, sizeof held);
+        format_count(pma->pages_free, free_pages, sizeof free_pages);
+        format_count(pma->last_dirty_pages, dirty, sizeof dirty);
+        format_count(pma->last_bytes_written, written, sizeof written);
+        format_nanoseconds(pma->last_fsync_ns, fsync, sizeof fsync);
+        session_print(output, "  pma at 0x%llx: file %s bytes; pages %s in use, %s held for the older snapshot, %s "
+                      "free; directory depth %u, %llu nodes", (unsigned long long)pma->base, size, in_use, held,
+                      free_pages, pma->directory_depth, (unsigned long long)pma->directory_nodes);
+        if (description.pma_loaded_event)
+            session_print(output, "  home holds the snapshot of event %llu", (unsigned long long)description.pma_loaded_event);
+        session_print(output, "  last snapshot this session: %s dirty pages, %s bytes written, fsync %s; %llu write "
+                      "faults", dirty, written, fsync, (unsigned long long)pma->write_faults);
+    }
     return SESSION_OK;
 }
 
@@ -1009,11 +1027,11 @@ const char commands_kernel_usage[] =
     "                N workers, or events in parallel batches (stm);\n"
     "                --ordered applies spawn outcomes in spawn order,\n"
     "                so gen writes the same log under every backend\n"
-    "  nocklab gen SAMPLE N STORE [--seed S] [--snapshot jam] [--snap-every K]\n"
+    "  nocklab gen SAMPLE N STORE [--seed S] [--snapshot jam|pma] [--snap-every K]\n"
     "                boot sample SAMPLE (counter, kv, jobs, mix) in the new store\n"
     "                STORE and log N generated events (seed 1 by default);\n"
     "                with --snap-every, snapshot the kernel every K events\n"
-    "  nocklab replay STORE [--from N] [--to M] [--snapshot jam] [--snap-every K]\n"
+    "  nocklab replay STORE [--from N] [--to M] [--snapshot jam|pma] [--snap-every K]\n"
     "                [--scratch]\n"
     "                replay STORE's log from its newest valid snapshot (from\n"
     "                the boot kernel with --scratch), checking every mug; ends\n"

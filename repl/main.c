@@ -66,7 +66,7 @@ static void install_interrupt_handler(struct session *session)
 
 static void print_usage(FILE *stream)
 {
-    fputs("usage: nocklab [--tui] [--prof FILE] [--store DIR] [--snapshot jam] [--snap-every N]\n"
+    fputs("usage: nocklab [--tui] [--prof FILE] [--store DIR] [--snapshot jam|pma] [--snap-every N]\n"
           "               [-e LINE]... [-i FILE] [FILE]...\n"
           "       nocklab [--tui] [--prof FILE] gen SAMPLE N STORE [--seed S]\n"
           "       nocklab [--tui] [--prof FILE] replay STORE [--from N] [--to M]\n"
@@ -90,8 +90,9 @@ static void print_usage(FILE *stream)
           "                      fits under `ulimit -v`)\n"
           "  --tui         the REPL (or replay, gen) under the live panes\n"
           "  --prof FILE   sample the Nock that runs; write folded stacks to FILE\n"
-          "  --snapshot jam  the kind of snapshots the store keeps (chosen once;\n"
-          "                the store remembers it)\n"
+          "  --snapshot jam|pma  the kind of snapshots the store keeps (chosen\n"
+          "                once; the store remembers it): jam files, or home\n"
+          "                in a file mapped at a fixed address (pma)\n"
           "  --snap-every N  :poke and the other kernel commands snapshot the\n"
           "                kernel every N events\n"
           "  -h, --help    show this help\n"

@@ -7,6 +7,9 @@
 #     newest snapshot it left and ends with the same line
 #   - a store made without snapshots takes them later (replay --snap-every)
 #     and keeps the kind: --snapshot pma is refused with one line
+#   - a pma store: gen and replay through home.pma, a corrupt newest slot
+#     falls back to the older, a truncated file to the boot kernel, a
+#     killed replay restarts from its newest snapshot, :snap in a session
 #   - a corrupt or truncated newest file: one line naming it and why, then
 #     the older one is used; the final line is the same
 #   - :snap info, :snap save, :snap load [N] in a session
@@ -69,9 +72,73 @@ status=$?
 [ $status -eq 1 ] && [ "$(echo "$pma_err" | wc -l)" -eq 1 ] && [[ "$pma_err" == *"keeps jam snapshots and cannot take pma ones"* ]]
 check "asking a jam store for pma snapshots is refused in one line" $? "status $status" "$pma_err"
 
-new_pma_err=$("$NOCKLAB" gen kv 10 "$work/pma" --snapshot pma 2>&1 >/dev/null)
-[[ "$new_pma_err" == *"pma snapshots are not available"* ]]
-check "--snapshot pma says it is not available yet" $? "$new_pma_err"
+# ---- the PMA -----------------------------------------------------------------------------
+
+pma_gen=$("$NOCKLAB" gen kv 3000 "$work/pma" --snapshot pma --snap-every 1000 2>"$work/pma.err")
+[ "$pma_gen" == "$gen_out" ] && [ -s "$work/pma/home.pma" ] && ! ls "$work/pma"/snapshot-* >/dev/null 2>&1 &&
+    [ "$(sqlite3 "$work/pma/events.sqlite" "SELECT value FROM settings WHERE name = 'snapshot_kind'")" == pma ]
+check "gen --snapshot pma keeps home in home.pma and ends with the same line" $? "$pma_gen" "$(cat "$work/pma.err")"
+
+pma_replay=$("$NOCKLAB" replay "$work/pma" 2>"$work/pma-replay.err")
+[ "$pma_replay" == "$gen_out" ] && grep -q "replayed 0 events after the snapshot of event 3000" "$work/pma-replay.err"
+check "replay maps the PMA's newest snapshot and ends with the same line" $? "$pma_replay" "$(cat "$work/pma-replay.err")"
+
+jam_err=$("$NOCKLAB" replay "$work/pma" --snapshot jam 2>&1 >/dev/null)
+status=$?
+[ $status -eq 1 ] && [[ "$jam_err" == *"keeps pma snapshots and cannot take jam ones"* ]]
+check "asking a pma store for jam snapshots is refused" $? "status $status" "$jam_err"
+
+# slots A, B, A hold events 1000, 2000, 3000: flip a byte of A's sequence
+cp -r "$work/pma" "$work/pma-flipped"
+printf 'Z' | dd of="$work/pma-flipped/home.pma" bs=1 seek=20 conv=notrunc 2>/dev/null
+flipped_out=$("$NOCKLAB" replay "$work/pma-flipped" 2>"$work/pma-flipped.err")
+[ "$flipped_out" == "$gen_out" ] &&
+    grep -q "^note: PMA $work/pma-flipped/home.pma: metadata slot A skipped: its checksum does not match" \
+        "$work/pma-flipped.err" &&
+    grep -q "replayed 1,000 events after the snapshot of event 2000" "$work/pma-flipped.err"
+check "a PMA whose newest slot is corrupt is named, and its older snapshot used" $? "$flipped_out" \
+    "$(cat "$work/pma-flipped.err")"
+
+cp -r "$work/pma" "$work/pma-cut"
+truncate -s 100000 "$work/pma-cut/home.pma"
+cut_out=$("$NOCKLAB" replay "$work/pma-cut" 2>"$work/pma-cut.err")
+[ "$cut_out" == "$gen_out" ] && grep -q "metadata slot A skipped: .*truncated" "$work/pma-cut.err" &&
+    grep -q "replayed 3,000 events in" "$work/pma-cut.err"
+check "a truncated PMA is named and the log replayed from the boot kernel" $? "$cut_out" "$(cat "$work/pma-cut.err")"
+
+"$NOCKLAB" gen kv 60000 "$work/pma-big" >"$work/pma-big.out" 2>/dev/null
+"$NOCKLAB" replay "$work/pma-big" --snapshot pma --snap-every 2000 >/dev/null 2>&1 &
+replayer=$!
+# home.pma starts as its two empty slots (8 KiB): wait for a snapshot
+for _ in $(seq 1 600); do
+    [ "$(stat -c %s "$work/pma-big/home.pma" 2>/dev/null || echo 0)" -gt 8192 ] && break
+    kill -0 "$replayer" 2>/dev/null || break
+    sleep 0.05
+done
+kill -9 "$replayer" 2>/dev/null
+wait "$replayer" 2>/dev/null
+pma_again=$("$NOCKLAB" replay "$work/pma-big" --snap-every 2000 2>"$work/pma-again.err")
+[ "$pma_again" == "$(cat "$work/pma-big.out")" ] && grep -q "after the snapshot of event" "$work/pma-again.err"
+check "a pma replay killed part way starts again from its newest snapshot and ends with the same line" $? \
+    "gen: $(cat "$work/pma-big.out")" "again: $pma_again" "$(cat "$work/pma-again.err")"
+
+pma_session=$("$NOCKLAB" --store "$work/pma" -e ':poke [%put 0x1.0001 2]' -e ':snap save' -e ':snap info' \
+    -e ':snap load 3000' -e ':snap load 7' -e ':snap load' 2>&1)
+echo "$pma_session" | grep -q "^saved a pma snapshot of event 3001 (mug 0x[0-9a-f]*) to home.pma slot B: " &&
+    echo "$pma_session" | grep -q "^snapshots of $work/pma: kind pma$" &&
+    echo "$pma_session" | grep -q "home.pma slot A .* event 3000  mug 0x" &&
+    echo "$pma_session" | grep -q "home.pma slot B .* event 3001  mug 0x" &&
+    echo "$pma_session" | grep -q "^  pma at 0x200000000000: file .* bytes; pages .* in use, .* free; directory depth [0-9]" &&
+    echo "$pma_session" | grep -q "^  last snapshot this session: [0-9,]* dirty pages, [0-9,]* bytes written, fsync" &&
+    echo "$pma_session" | grep -q "^error: the PMA in $work/pma keeps its newest snapshot (event 3001) mapped as home; its older one cannot be loaded" &&
+    echo "$pma_session" | grep -q "^error: no snapshot of event 7 in $work/pma: a PMA keeps only its newest two" &&
+    echo "$pma_session" | grep -q "^loaded the snapshot of event 3001 and replayed 0 events after it: event 3001"
+check ":snap save, info and load on a pma store" $? "$pma_session"
+
+pma_rows=$(sqlite3 "$work/pma/events.sqlite" "SELECT count(*), sum(pages_written > 0), min(file) FROM snapshots WHERE kind = 'pma'")
+[[ "$pma_rows" =~ ^([0-9]+)\|([0-9]+)\|home.pma\ slot\ [AB]$ ]] && [ "${BASH_REMATCH[1]}" -ge 4 ] &&
+    [ "${BASH_REMATCH[1]}" == "${BASH_REMATCH[2]}" ]
+check "every pma snapshot has a row with its pages in the snapshots table" $? "$pma_rows"
 
 # ---- bad files -----------------------------------------------------------------------
 
