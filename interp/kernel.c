@@ -96,6 +96,8 @@ void kernel_cost_add(struct kernel_cost *total, const struct kernel_cost *more, 
     total->copy_out_ns += more->copy_out_ns;
     total->home_collect_ns += more->home_collect_ns;
     total->commit_wait_ns += more->commit_wait_ns;
+    total->dirty_pages += more->dirty_pages;
+    total->write_faults += more->write_faults;
     total->spans_dropped += more->spans_dropped;
     for (uint32_t i = 0; i < more->span_count; i++) {
         if (total->span_count == KERNEL_MAX_SPANS) {

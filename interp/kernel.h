@@ -77,6 +77,11 @@ struct kernel_cost {
     uint64_t copy_out_ns;
     uint64_t home_collect_ns;
     uint64_t commit_wait_ns;
+    /* For a store whose home is a PMA (snapshots/pma.h), which the store
+     * fills: home pages the event wrote for the first time since the last
+     * snapshot, and the write faults that found them. */
+    uint64_t dirty_pages;
+    uint64_t write_faults;
     uint32_t span_count;      /* spans[0 .. span_count) are valid */
     uint32_t spans_dropped;   /* spans past KERNEL_MAX_SPANS, not kept */
     struct kernel_span spans[KERNEL_MAX_SPANS];

@@ -120,6 +120,8 @@ void monitor_event(struct monitor *monitor, uint64_t number, const struct kernel
         .copy_out_bytes = cost->copy_out_bytes,
         .dedup_lookups = cost->dedup_lookups,
         .dedup_hits = cost->dedup_hits,
+        .dirty_pages = cost->dirty_pages,
+        .write_faults = cost->write_faults,
     };
     pthread_mutex_lock(&monitor->lock);
     monitor->ring[monitor->next++ % MONITOR_RECENT] = event;

@@ -35,6 +35,7 @@ struct monitor_event {
     uint64_t wall_ns, cpu_ns, steps, bytes_allocated, copy_out_bytes;
     uint64_t dedup_lookups, dedup_hits;
     uint64_t dirty_pages;     /* pages the event wrote (0 without a PMA) */
+    uint64_t write_faults;    /* write faults that found them (0 without a PMA) */
 };
 
 /* The snapshot store, as it reports itself. */

@@ -12,8 +12,11 @@
  *            dedup_lookups, dedup_hits, and what the machine did besides
  *            Nock: scratch_collections, scratch_collect_ns, copy_out_ns,
  *            home_collect_ns (just before the event), commit_wait_ns (the
- *            commit of its batch); stores made before these five columns
- *            get them (0) the first time their profile is read
+ *            commit of its batch); dirty_pages and write_faults (a PMA
+ *            store: home pages the event wrote first since the last
+ *            snapshot, and the write faults that found them); stores made
+ *            before these seven columns get them (0) the first time their
+ *            profile is read
  *   spans    run, event, offset_ns (from the event's start), duration_ns,
  *            name (the %bout clue when a term or cord, else '%bout')
  *   snapshots  one row per snapshot saved: run (NULL when none), event,
@@ -64,6 +67,8 @@ static const char profile_schema[] =
     "  copy_out_ns INTEGER NOT NULL DEFAULT 0,"
     "  home_collect_ns INTEGER NOT NULL DEFAULT 0,"
     "  commit_wait_ns INTEGER NOT NULL DEFAULT 0,"
+    "  dirty_pages INTEGER NOT NULL DEFAULT 0,"
+    "  write_faults INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (run, event)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS spans ("
     "  run INTEGER NOT NULL,"
@@ -111,14 +116,17 @@ static const char profile_schema[] =
 static const char *const metric_names[PROFILE_METRIC_COUNT] = {
     "wall_ns", "cpu_ns", "steps", "bytes_allocated", "copy_out_bytes", "dedup_lookups", "dedup_hits",
     "scratch_collections", "scratch_collect_ns", "copy_out_ns", "home_collect_ns", "commit_wait_ns",
+    "dirty_pages", "write_faults",
 };
 /* The metric columns in that order, for SELECTs. */
 #define METRIC_COLUMNS                                                                                 \
     "wall_ns, cpu_ns, steps, bytes_allocated, copy_out_bytes, dedup_lookups, dedup_hits, "             \
-    "scratch_collections, scratch_collect_ns, copy_out_ns, home_collect_ns, commit_wait_ns"
+    "scratch_collections, scratch_collect_ns, copy_out_ns, home_collect_ns, commit_wait_ns, dirty_pages, "      \
+    "write_faults"
 #define METRIC_COLUMNS_OF_P                                                                            \
     "p.wall_ns, p.cpu_ns, p.steps, p.bytes_allocated, p.copy_out_bytes, p.dedup_lookups, p.dedup_hits, " \
-    "p.scratch_collections, p.scratch_collect_ns, p.copy_out_ns, p.home_collect_ns, p.commit_wait_ns"
+    "p.scratch_collections, p.scratch_collect_ns, p.copy_out_ns, p.home_collect_ns, p.commit_wait_ns, "  \
+    "p.dirty_pages, p.write_faults"
 
 const char *profile_metric_name(enum profile_metric metric) { return metric_names[metric]; }
 
@@ -279,7 +287,7 @@ struct profile_run *profile_run_begin(struct evlog *log, const char *kind, const
     ok = ok &&
          prepare(database,
                  "INSERT INTO profile (run, event, start_ns, " METRIC_COLUMNS ") "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                  &run->insert_row, error) &&
          prepare(database,
                  "INSERT INTO spans (run, event, offset_ns, duration_ns, name) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -384,6 +392,8 @@ bool profile_record(struct profile_run *run, uint64_t event_number, uint64_t sta
     row[12] = (int64_t)cost->copy_out_ns;
     row[13] = (int64_t)cost->home_collect_ns;
     row[14] = (int64_t)cost->commit_wait_ns;
+    row[15] = (int64_t)cost->dirty_pages;
+    row[16] = (int64_t)cost->write_faults;
     if (run->pending_count == PROFILE_BATCH_ROWS && !write_pending(run, error))
         return false;
     if (cost->span_count) {
@@ -1036,7 +1046,8 @@ bool profile_export_csv(struct evlog *log, int64_t run_id, const char *path, uin
     FILE *file = atomic_file_stream(export);
     sqlite3_bind_int64(select, 1, run_id);
     fputs("event,start_ns,wall_ns,cpu_ns,steps,bytes_allocated,copy_out_bytes,dedup_lookups,dedup_hits,"
-          "scratch_collections,scratch_collect_ns,copy_out_ns,home_collect_ns,commit_wait_ns,bout_spans,bout_ns\n",
+          "scratch_collections,scratch_collect_ns,copy_out_ns,home_collect_ns,commit_wait_ns,dirty_pages,"
+          "write_faults,bout_spans,bout_ns\n",
           file);
     int status;
     while ((status = sqlite3_step(select)) == SQLITE_ROW) {

@@ -121,6 +121,8 @@ enum profile_metric {
     PROFILE_COPY_OUT_NS,
     PROFILE_HOME_COLLECT_NS,
     PROFILE_COMMIT_WAIT_NS,
+    PROFILE_DIRTY_PAGES,          /* a PMA store's home pages first written */
+    PROFILE_WRITE_FAULTS,
     PROFILE_METRIC_COUNT
 };
 /* The column name of a metric ("wall_ns", ...). */

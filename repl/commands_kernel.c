@@ -900,7 +900,8 @@ static void print_distribution(const struct session_output *output, enum profile
 {
     static const char *const labels[PROFILE_METRIC_COUNT] = {
         "wall time", "cpu time", "nock steps", "bytes allocated", "copy-out bytes", "dedup lookups", "dedup hits",
-        "scratch gcs", "scratch gc time", "copy-out time", "home gc time", "commit wait",
+        "scratch gcs", "scratch gc time", "copy-out time", "home gc time", "commit wait", "dirty pages",
+        "write faults",
     };
     char cells[5][32];
     const uint64_t values[5] = { d->total, d->p50, d->p90, d->p99, d->max };

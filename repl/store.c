@@ -134,6 +134,9 @@ struct store {
     uint64_t snap_every;
     uint64_t last_snapshot_event;
     uint64_t snapshots_taken;   /* saved since the store was opened, for the panes */
+    /* A pma store's dirty pages and write faults as last read, so each
+     * event is charged what it added (snapshot_store_counters). */
+    uint64_t dirty_mark, fault_mark;
     bool ignore_snapshots;
 };
 
@@ -268,6 +271,28 @@ static void tell_evaluator(struct store *store, struct kernel *kernel)
     const struct store_listener *listener = store->listener;
     if (listener && listener->evaluator)
         listener->evaluator(listener->context, kernel ? kernel_evaluator(kernel) : NULL);
+}
+
+/* Charge the event just applied with the home pages it wrote (a pma
+ * store; 0 otherwise). */
+static void count_home_writes(struct store *store, struct kernel_cost *cost)
+{
+    uint64_t dirty, faults;
+    snapshot_store_counters(store->snapshots, &dirty, &faults);
+    cost->dirty_pages = dirty >= store->dirty_mark ? dirty - store->dirty_mark : dirty;
+    cost->write_faults = faults >= store->fault_mark ? faults - store->fault_mark : faults;
+    store->dirty_mark = dirty;
+    store->fault_mark = faults;
+}
+
+/* An STM result's cost, charged with the home pages written since the
+ * last event (a batch's writes all go to its first event). */
+static const struct kernel_cost *stm_cost(struct store *store, const struct stm_result *result)
+{
+    static __thread struct kernel_cost cost;
+    cost = result->applied.cost;
+    count_home_writes(store, &cost);
+    return &cost;
 }
 
 /* An event was applied and profiled: the live panes see it too. */
@@ -690,6 +715,7 @@ static enum applied_as apply_event(struct store *store, noun event, const struct
         record.source_effect = info.source_effect;
     }
     struct kernel_cost cost = outcome ? outcome_cost(outcome, &applied.cost, started) : applied.cost;
+    count_home_writes(store, &cost);
     cost.home_collect_ns += store->home_collect_ns;
     store->home_collect_ns = 0;
     struct evlog_error log_error = { 0 };
@@ -1105,7 +1131,7 @@ static enum applied_as log_stm_batch(struct store *store, struct stm_batch *batc
         bool logged = evlog_append(store->log, &record, &log_error);
         if (!logged)
             fail(error, info.number, "%s", log_error.message);
-        else if (!profile_record(run, info.number, at, &result->applied.cost, &profile_error) ||
+        else if (!profile_record(run, info.number, at, stm_cost(store, result), &profile_error) ||
                  !profile_record_stm_event(run, info.number, &result->stats, &profile_error))
             logged = !fail(error, info.number, "%s", profile_error.message);
         else if (!hold_effects(store, &info, result->applied.effects))
@@ -1496,6 +1522,7 @@ static bool save_snapshot(struct store *store, struct kernel *kernel, const stru
         return fail(error, number, "%s", snapshot_error.message);
     store->last_snapshot_event = number;
     store->snapshots_taken++;
+    store->dirty_mark = 0; /* a snapshot starts the count again */
     report_snapshots(store, report);
     struct profile_error profile_error;
     if (!profile_record_snapshot(store->log, run, report, &profile_error))
@@ -1631,6 +1658,7 @@ static bool replay_one_applied(struct replay *replay, const struct evlog_record 
     if (!remember_spawns(replay, record->number, applied.effects))
         return fail(error, record->number, "out of memory remembering the spawns of event %llu",
                     (unsigned long long)record->number);
+    count_home_writes(replay->store, &cost);
     uint64_t cpu = clock_cpu_nanoseconds();
     cost.cpu_ns = cpu - *cpu_mark;
     *cpu_mark = cpu;
@@ -1682,7 +1710,7 @@ static bool replay_stm_batch(struct replay *replay, struct stm_batch *batch, con
         } else if (!remember_spawns(replay, number, result->applied.effects)) {
             ok = fail(error, number, "out of memory remembering the spawns of event %llu", (unsigned long long)number);
         } else if (number >= profile_from &&
-                   (!profile_record(replay->run, number, started, &result->applied.cost, &profile_error) ||
+                   (!profile_record(replay->run, number, started, stm_cost(store, result), &profile_error) ||
                     !profile_record_stm_event(replay->run, number, &result->stats, &profile_error))) {
             ok = fail(error, number, "%s", profile_error.message);
         }
