@@ -4,7 +4,9 @@
 # --store store) from top to bottom, and prints exactly the lines shown under it (standard output and
 # error together; timings like "95 us" may differ).  Also checks that
 # every command :help lists is documented in docs/repl.md and the man
-# page, and that the man page renders.  Prints "PASS name" / "FAIL name".
+# page, and that the man page renders.  Lines of ```console blocks that
+# start "$ bin/nocklab" run in a shell in the same directory, after the
+# session, and must print what is shown under them too.  Prints "PASS name" / "FAIL name".
 cd "$(dirname "$0")/../.." || exit 1
 source tests/integration/lib.sh
 
@@ -71,6 +73,49 @@ for ((i = 0; i < ${#commands[@]}; i++)); do
     want=$(printf '%s' "${expected[$i]}" | normalize)
     got=$(printf '%s' "${actual_chunks[$i]-<no output: the session ended early>}" | normalize)
     name="tutorial-$((i + 1)): ${commands[$i]:0:60}"
+    if [[ "$want" == "$got" ]]; then
+        pass "$name"
+    else
+        fail "$name" "--- the tutorial shows:" "$want" "--- nocklab printed:" "$got"
+    fi
+done
+
+# ---- shell commands ----------------------------------------------------------------
+# ```console blocks: each "$ bin/nocklab ..." line runs (bin/nocklab being
+# the nocklab under test) in the directory the session ran in, after it,
+# and prints the lines shown; timings and rates may differ.
+
+console_normalize() { sed -E 's/[0-9]+(\.[0-9]+)? (us|ms|s)\b/TIME/g; s/[0-9,]+ events\/s/RATE/g'; }
+nocklab_path=$(cd "$(dirname "$NOCKLAB")" && pwd)/$(basename "$NOCKLAB")
+shell_commands=()
+shell_expected=()
+in_block=0
+while IFS= read -r line || [[ -n "$line" ]]; do
+    if [[ $in_block -eq 0 ]]; then
+        [[ "$line" == '```console' ]] && in_block=1
+        continue
+    fi
+    if [[ "$line" == '```' ]]; then
+        in_block=0
+    elif [[ "$line" == '$ '* ]]; then
+        shell_commands+=("${line#\$ }")
+        shell_expected+=("")
+    elif [[ ${#shell_commands[@]} -gt 0 ]]; then
+        last=$((${#shell_commands[@]} - 1))
+        shell_expected[$last]+="$line"$'\n'
+    fi
+done <"$tutorial"
+for ((i = 0; i < ${#shell_commands[@]}; i++)); do
+    command=${shell_commands[$i]}
+    name="tutorial-shell-$((i + 1)): ${command:0:60}"
+    if [[ "$command" != "bin/nocklab "* ]]; then
+        fail "$name" "only bin/nocklab commands run here"
+        continue
+    fi
+    # the words are the tutorial's, quoted as a shell would read them
+    got=$(cd "$work" && bash -c "\"\$0\" ${command#bin/nocklab }" "$nocklab_path" 2>&1 | sed "s#$work/##g" |
+        console_normalize)
+    want=$(printf '%s' "${shell_expected[$i]}" | console_normalize)
     if [[ "$want" == "$got" ]]; then
         pass "$name"
     else
