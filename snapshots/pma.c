@@ -137,7 +137,18 @@ struct pma {
     struct pma_roots loaded_roots;
     struct pma_stats last;
     int registry_index;
+    bool tracking;               /* false: nothing protected, every page dirty */
 };
+
+/* Write tracking is on unless the environment variable NOCKLAB_PMA_TRACKING
+ * is "0" when the PMA is opened: then no page is protected and each
+ * snapshot writes every page -- for debuggers that stop at each SIGSEGV,
+ * and to measure what tracking costs. */
+static bool tracking_wanted(void)
+{
+    const char *text = getenv("NOCKLAB_PMA_TRACKING");
+    return !(text && strcmp(text, "0") == 0);
+}
 
 static void set_error(struct pma_error *error, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
@@ -581,7 +592,8 @@ static void flush_run(struct runs *runs)
                 }
                 done += (size_t)got;
             }
-        } else if (mmap(at, bytes, PROT_READ, MAP_PRIVATE | MAP_FIXED, pma->fd, offset) == MAP_FAILED) {
+        } else if (mmap(at, bytes, pma->tracking ? PROT_READ : PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
+                        pma->fd, offset) == MAP_FAILED) {
             runs->failed = true;
             runs->error_number = errno;
         }
@@ -628,7 +640,7 @@ static bool map_pages(struct pma *pma, uint64_t data_pages, char *why, size_t wh
     }
     pma_directory_each(pma->directory, gather_run, &runs);
     flush_run(&runs);
-    if (!runs.failed && runs.read_instead && bytes && mprotect(pma->base, bytes, PROT_READ) != 0) {
+    if (!runs.failed && runs.read_instead && bytes && pma->tracking && mprotect(pma->base, bytes, PROT_READ) != 0) {
         runs.failed = true;
         runs.error_number = errno;
     }
@@ -641,6 +653,13 @@ static bool map_pages(struct pma *pma, uint64_t data_pages, char *why, size_t wh
     pma->committed = bytes;
     __atomic_store_n(&pma->tracked_pages, data_pages, __ATOMIC_RELEASE);
     return true;
+}
+
+/* Untracked (tracking off): every page in use counts as written. */
+static void mark_all_untracked(struct pma *pma)
+{
+    if (!pma->tracking)
+        mark_range(pma, 0, pma->tracked_pages);
 }
 
 /* ---- the arena -------------------------------------------------------------------------- */
@@ -821,6 +840,7 @@ struct pma *pma_open(const char *path, const struct pma_options *options, pma_no
     }
     pma->registry_index = -1;
     pma->newest_slot = -1;
+    pma->tracking = tracking_wanted();
     pma->arena.commit = arena_commit;
     pma->arena.release = arena_release;
     pma->arena.sibling = NULL;
@@ -947,6 +967,7 @@ struct pma *pma_open(const char *path, const struct pma_options *options, pma_no
         pma_close(pma);
         return NULL;
     }
+    mark_all_untracked(pma);
     if (chosen >= 0) {
         pma->newest_slot = chosen;
         pma->loaded = true;
@@ -1114,6 +1135,13 @@ static bool rearm(struct pma *pma, uint64_t new_pages)
     uint64_t old_tracked = pma->tracked_pages;
     __atomic_store_n(&pma->tracked_pages, 0, __ATOMIC_RELEASE);
     bool ok = true;
+    if (!pma->tracking) {
+        memset(pma->dirty_bits, 0, (old_tracked + 63) / 64 * 8);
+        __atomic_store_n(&pma->dirty_tracked, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&pma->tracked_pages, new_pages, __ATOMIC_RELEASE);
+        mark_all_untracked(pma);
+        return true;
+    }
     uint64_t limit = old_tracked < new_pages ? old_tracked : new_pages;
     uint64_t run_start = 0, run_length = 0;
     for (uint64_t word = 0; word * 64 < limit; word++) {
