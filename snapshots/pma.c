@@ -174,34 +174,6 @@ static void tell(pma_notice *notice, void *context, const char *format, ...)
     notice(context, text);
 }
 
-static void put32(uint8_t *at, uint32_t value)
-{
-    for (int i = 0; i < 4; i++)
-        at[i] = (uint8_t)(value >> (8 * i));
-}
-
-static void put64(uint8_t *at, uint64_t value)
-{
-    for (int i = 0; i < 8; i++)
-        at[i] = (uint8_t)(value >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *at)
-{
-    uint32_t value = 0;
-    for (int i = 0; i < 4; i++)
-        value |= (uint32_t)at[i] << (8 * i);
-    return value;
-}
-
-static uint64_t get64(const uint8_t *at)
-{
-    uint64_t value = 0;
-    for (int i = 0; i < 8; i++)
-        value |= (uint64_t)at[i] << (8 * i);
-    return value;
-}
-
 /* ---- the fault handler ----------------------------------------------------------- */
 
 static struct pma *registry[MAX_OPEN];       /* read by the handler (atomic loads) */
@@ -315,21 +287,21 @@ static void encode_slot(const struct slot *slot, uint8_t page[PAGE])
 {
     memset(page, 0, PAGE);
     memcpy(page, slot_magic, 8);
-    put32(page + 8, PMA_VERSION);
-    put32(page + 12, PAGE);
-    put64(page + 16, slot->sequence);
-    put64(page + 24, slot->base);
-    put64(page + 32, slot->roots.used_bytes);
-    put64(page + 40, slot->roots.kernel);
-    put64(page + 48, slot->roots.pending);
-    put64(page + 56, slot->roots.event_number);
-    put32(page + 64, slot->roots.mug);
-    put32(page + 68, slot->depth);
-    put64(page + 72, slot->root_page);
-    put64(page + 80, slot->data_pages);
-    put64(page + 88, slot->nodes);
-    put64(page + 96, slot->file_pages);
-    put64(page + SLOT_CHECKSUMMED, XXH3_64bits(page, SLOT_CHECKSUMMED));
+    pma_put32(page + 8, PMA_VERSION);
+    pma_put32(page + 12, PAGE);
+    pma_put64(page + 16, slot->sequence);
+    pma_put64(page + 24, slot->base);
+    pma_put64(page + 32, slot->roots.used_bytes);
+    pma_put64(page + 40, slot->roots.kernel);
+    pma_put64(page + 48, slot->roots.pending);
+    pma_put64(page + 56, slot->roots.event_number);
+    pma_put32(page + 64, slot->roots.mug);
+    pma_put32(page + 68, slot->depth);
+    pma_put64(page + 72, slot->root_page);
+    pma_put64(page + 80, slot->data_pages);
+    pma_put64(page + 88, slot->nodes);
+    pma_put64(page + 96, slot->file_pages);
+    pma_put64(page + SLOT_CHECKSUMMED, XXH3_64bits(page, SLOT_CHECKSUMMED));
 }
 
 /* Whether `n` is a direct atom or names an address in the arena's used
@@ -361,27 +333,27 @@ static bool decode_slot(const uint8_t *page, size_t length, uint64_t actual_page
         snprintf(why, why_size, "not a nocklab PMA metadata slot (bad magic)");
         return false;
     }
-    if (get64(page + SLOT_CHECKSUMMED) != XXH3_64bits(page, SLOT_CHECKSUMMED)) {
+    if (pma_get64(page + SLOT_CHECKSUMMED) != XXH3_64bits(page, SLOT_CHECKSUMMED)) {
         snprintf(why, why_size, "its checksum does not match (torn or corrupt)");
         return false;
     }
-    if (get32(page + 8) != PMA_VERSION || get32(page + 12) != PAGE) {
+    if (pma_get32(page + 8) != PMA_VERSION || pma_get32(page + 12) != PAGE) {
         snprintf(why, why_size, "format version %u with %u-byte pages; this nocklab reads version %d with %u",
-                 get32(page + 8), get32(page + 12), PMA_VERSION, PAGE);
+                 pma_get32(page + 8), pma_get32(page + 12), PMA_VERSION, PAGE);
         return false;
     }
-    slot->sequence = get64(page + 16);
-    slot->base = get64(page + 24);
-    slot->roots.used_bytes = get64(page + 32);
-    slot->roots.kernel = get64(page + 40);
-    slot->roots.pending = get64(page + 48);
-    slot->roots.event_number = get64(page + 56);
-    slot->roots.mug = get32(page + 64);
-    slot->depth = get32(page + 68);
-    slot->root_page = get64(page + 72);
-    slot->data_pages = get64(page + 80);
-    slot->nodes = get64(page + 88);
-    slot->file_pages = get64(page + 96);
+    slot->sequence = pma_get64(page + 16);
+    slot->base = pma_get64(page + 24);
+    slot->roots.used_bytes = pma_get64(page + 32);
+    slot->roots.kernel = pma_get64(page + 40);
+    slot->roots.pending = pma_get64(page + 48);
+    slot->roots.event_number = pma_get64(page + 56);
+    slot->roots.mug = pma_get32(page + 64);
+    slot->depth = pma_get32(page + 68);
+    slot->root_page = pma_get64(page + 72);
+    slot->data_pages = pma_get64(page + 80);
+    slot->nodes = pma_get64(page + 88);
+    slot->file_pages = pma_get64(page + 96);
     const char *problem = NULL;
     if (slot->base == 0 || slot->base % PAGE != 0 || slot->base >= (UINT64_C(1) << 47))
         problem = "its base address is not a usable page address";

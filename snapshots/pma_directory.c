@@ -407,34 +407,6 @@ void pma_directory_each_node(const struct pma_directory *directory, void (*visit
 
 /* ---- on disk ------------------------------------------------------------------ */
 
-static void put32(uint8_t *at, uint32_t value)
-{
-    for (int i = 0; i < 4; i++)
-        at[i] = (uint8_t)(value >> (8 * i));
-}
-
-static void put64(uint8_t *at, uint64_t value)
-{
-    for (int i = 0; i < 8; i++)
-        at[i] = (uint8_t)(value >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *at)
-{
-    uint32_t value = 0;
-    for (int i = 0; i < 4; i++)
-        value |= (uint32_t)at[i] << (8 * i);
-    return value;
-}
-
-static uint64_t get64(const uint8_t *at)
-{
-    uint64_t value = 0;
-    for (int i = 0; i < 8; i++)
-        value |= (uint64_t)at[i] << (8 * i);
-    return value;
-}
-
 static uint64_t node_checksum(const uint8_t page[PMA_PAGE_BYTES])
 {
     uint8_t copy[PMA_PAGE_BYTES];
@@ -446,24 +418,24 @@ static uint64_t node_checksum(const uint8_t page[PMA_PAGE_BYTES])
 static void encode_node(const struct node *node, uint8_t page[PMA_PAGE_BYTES])
 {
     memset(page, 0, PMA_PAGE_BYTES);
-    put32(page, NODE_MAGIC);
+    pma_put32(page, NODE_MAGIC);
     page[4] = node->level == 0 ? NODE_KIND_LEAF : NODE_KIND_BRANCH;
     page[6] = (uint8_t)node->count;
     page[7] = (uint8_t)(node->count >> 8);
-    put32(page + 8, node->level);
+    pma_put32(page + 8, node->level);
     uint8_t *at = page + NODE_HEADER_BYTES;
     for (uint32_t i = 0; i < node->count; i++) {
-        put64(at, node->keys[i]);
+        pma_put64(at, node->keys[i]);
         if (node->level == 0) {
-            put64(at + 8, node->u.entries[i].file_page);
-            put64(at + 16, node->u.entries[i].checksum);
+            pma_put64(at + 8, node->u.entries[i].file_page);
+            pma_put64(at + 16, node->u.entries[i].checksum);
             at += 24;
         } else {
-            put64(at + 8, node->u.children[i]->file_page);
+            pma_put64(at + 8, node->u.children[i]->file_page);
             at += 16;
         }
     }
-    put64(page + 16, node_checksum(page));
+    pma_put64(page + 16, node_checksum(page));
 }
 
 static bool write_node(struct node *node, int fd, uint64_t (*allocate)(void *context), void *context,
@@ -548,11 +520,11 @@ static struct node *read_node(struct reading *reading, uint64_t page_number, uin
     }
     const char *problem = NULL;
     uint32_t count = (uint32_t)page[6] | (uint32_t)page[7] << 8;
-    if (get32(page) != NODE_MAGIC)
+    if (pma_get32(page) != NODE_MAGIC)
         problem = "not a directory node (bad magic)";
-    else if (get64(page + 16) != node_checksum(page))
+    else if (pma_get64(page + 16) != node_checksum(page))
         problem = "its checksum does not match";
-    else if (page[4] != (level == 0 ? NODE_KIND_LEAF : NODE_KIND_BRANCH) || page[5] != 0 || get32(page + 8) != level)
+    else if (page[4] != (level == 0 ? NODE_KIND_LEAF : NODE_KIND_BRANCH) || page[5] != 0 || pma_get32(page + 8) != level)
         problem = "it is not of the level its parent says";
     else if (count == 0 || count > (level == 0 ? LEAF_CAPACITY : BRANCH_CAPACITY))
         problem = "its entry count is out of range";
@@ -572,7 +544,7 @@ static struct node *read_node(struct reading *reading, uint64_t page_number, uin
     const uint8_t *at = page + NODE_HEADER_BYTES;
     size_t entry_bytes = level == 0 ? 24 : 16;
     for (uint32_t i = 0; i < count; i++, at += entry_bytes) {
-        uint64_t key = get64(at);
+        uint64_t key = pma_get64(at);
         bool in_order = i == 0 ? (exact ? key == low : key >= low) : key > node->keys[i - 1];
         if (!in_order || (high && key >= high)) {
             say(reading->why, reading->why_size, "directory node at page %llu: its keys are out of order",
@@ -583,8 +555,8 @@ static struct node *read_node(struct reading *reading, uint64_t page_number, uin
         node->keys[i] = key;
         node->count = i + 1;
         if (level == 0) {
-            node->u.entries[i].file_page = get64(at + 8);
-            node->u.entries[i].checksum = get64(at + 16);
+            node->u.entries[i].file_page = pma_get64(at + 8);
+            node->u.entries[i].checksum = pma_get64(at + 16);
             if (!claim_page(reading, node->u.entries[i].file_page, "a data page")) {
                 free_subtree(node);
                 return NULL;
@@ -594,10 +566,10 @@ static struct node *read_node(struct reading *reading, uint64_t page_number, uin
             node->count = i; /* the child is counted once it is read */
             uint64_t child_high = high;
             if (i + 1 < count) {
-                uint64_t next = get64(at + entry_bytes);
+                uint64_t next = pma_get64(at + entry_bytes);
                 child_high = next;
             }
-            struct node *child = read_node(reading, get64(at + 8), level - 1, key, child_high, true);
+            struct node *child = read_node(reading, pma_get64(at + 8), level - 1, key, child_high, true);
             if (!child) {
                 free_subtree(node);
                 return NULL;

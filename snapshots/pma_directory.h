@@ -23,6 +23,35 @@
 
 #define PMA_PAGE_BYTES 4096u
 
+/* Little-endian integers in the file's pages, whatever the machine. */
+static inline void pma_put32(uint8_t *at, uint32_t value)
+{
+    for (int i = 0; i < 4; i++)
+        at[i] = (uint8_t)(value >> (8 * i));
+}
+
+static inline void pma_put64(uint8_t *at, uint64_t value)
+{
+    for (int i = 0; i < 8; i++)
+        at[i] = (uint8_t)(value >> (8 * i));
+}
+
+static inline uint32_t pma_get32(const uint8_t *at)
+{
+    uint32_t value = 0;
+    for (int i = 0; i < 4; i++)
+        value |= (uint32_t)at[i] << (8 * i);
+    return value;
+}
+
+static inline uint64_t pma_get64(const uint8_t *at)
+{
+    uint64_t value = 0;
+    for (int i = 0; i < 8; i++)
+        value |= (uint64_t)at[i] << (8 * i);
+    return value;
+}
+
 /* A growing list of file page numbers (released pages, free pages). */
 struct pma_page_list {
     uint64_t *pages;
