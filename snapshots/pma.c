@@ -539,6 +539,7 @@ struct runs {
     uint64_t count;
     bool map;                         /* false: count only */
     bool read_instead;
+    bool populate;                    /* every page is about to be read */
     bool failed;
     int error_number;
 };
@@ -564,8 +565,9 @@ static void flush_run(struct runs *runs)
                 }
                 done += (size_t)got;
             }
-        } else if (mmap(at, bytes, pma->tracking ? PROT_READ : PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
-                        pma->fd, offset) == MAP_FAILED) {
+        } else if (mmap(at, bytes, pma->tracking ? PROT_READ : PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_FIXED | (runs->populate ? MAP_POPULATE : 0), pma->fd,
+                        offset) == MAP_FAILED) {
             runs->failed = true;
             runs->error_number = errno;
         }
@@ -594,8 +596,9 @@ static void unmap_all(struct pma *pma)
     __atomic_store_n(&pma->tracked_pages, 0, __ATOMIC_RELEASE);
 }
 
-/* Map the snapshot `directory` describes (data_pages pages) read-only. */
-static bool map_pages(struct pma *pma, uint64_t data_pages, char *why, size_t why_size)
+/* Map the snapshot `directory` describes (data_pages pages) read-only;
+ * `populate`: fault them all in now (they are about to be checked). */
+static bool map_pages(struct pma *pma, uint64_t data_pages, bool populate, char *why, size_t why_size)
 {
     struct runs runs = { .pma = pma };
     pma_directory_each(pma->directory, gather_run, &runs);
@@ -606,6 +609,7 @@ static bool map_pages(struct pma *pma, uint64_t data_pages, char *why, size_t wh
     runs.pma = pma;
     runs.map = true;
     runs.read_instead = run_count > MAX_MAPPED_RUNS;
+    runs.populate = populate;
     if (runs.read_instead && bytes && mprotect(pma->base, bytes, PROT_READ | PROT_WRITE) != 0) {
         snprintf(why, why_size, "cannot make room for its pages: %s", strerror(errno));
         return false;
@@ -747,7 +751,7 @@ static bool load_slot(struct pma *pma, const struct pma_options *options, const 
         pma->base = (char *)(uintptr_t)slot->base;
         pma->capacity = capacity;
     }
-    if (!map_pages(pma, slot->data_pages, why, why_size)) {
+    if (!map_pages(pma, slot->data_pages, options->verify_pages, why, why_size)) {
         pma_directory_free(pma->directory);
         pma->directory = NULL;
         return false;
