@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "interp/backend.h"
+#include "interp/jam.h"
 #include "interp/mug.h"
 #include "interp/text.h"
 #include "profiler/monitor.h"
@@ -140,6 +141,25 @@ static bool append_effect(struct text_buffer *buffer, noun effect)
 }
 
 
+/* `n` as a noun of `home`: itself when home has it, else a copy (a pma
+ * store's nouns live in its own home, which is collected, and closed,
+ * apart from the caller's).  0 when memory is short. */
+static noun into_home(struct noun_home *home, noun n)
+{
+    if (noun_is_direct(n) || noun_home_holds(home, n))
+        return n;
+    uint8_t *jam = NULL;
+    size_t length = 0;
+    struct noun_region *region = noun_region_new((size_t)1 << 30);
+    noun cued = 0, kept = 0;
+    struct jam_error error;
+    if (region && jam_to_bytes(n, &jam, &length) && jam_cue_bytes(region, jam, length, &cued, &error))
+        kept = noun_home_copy_out(home, region, cued);
+    free(jam);
+    noun_region_free(region);
+    return kept == NOUN_NONE ? 0 : kept;
+}
+
 /* A store's failure: its message, then the kernel's crash trace when an
  * event was refused, which :trace shows again afterwards. */
 static void print_store_error(struct session *session, const struct session_output *output, const char *prefix,
@@ -148,7 +168,9 @@ static void print_store_error(struct session *session, const struct session_outp
     session_print_error(output, "error: %s%s", prefix, error->message);
     if (error->trace) {
         session_print_trace(output, error->trace);
-        session_keep_crash(session, error->trace, error->message);
+        noun kept = into_home(session_home(session), error->trace);
+        if (kept)
+            session_keep_crash(session, kept, error->message);
     }
 }
 
@@ -1241,6 +1263,8 @@ static int run_replay(struct noun_home *home, const char *directory, uint64_t fr
         describe_replay(report, sizeof report, &result);
         snprintf(last, sizeof last, "event %llu mug 0x%x", (unsigned long long)result.last_event, (unsigned)result.mug);
     }
+    if (status && error.trace)
+        error.trace = into_home(home, error.trace); /* the store's home may close with it */
     finish_subcommand(tui, store, report, last);
     /* The refused event's trace (a home noun, so it outlives the store)
      * comes after the report, once the panes are closed. */

@@ -510,9 +510,9 @@ void store_close(struct store *store)
     kernel_backend_free(store->backend);
     if (store->roots_registered)
         noun_home_root_enumerator_remove(store->home, store_roots, store);
-    if (store->snapshots)
-        snapshot_store_close(store->snapshots);
     stm_free(store->stm);
+    if (store->snapshots)
+        snapshot_store_close(store->snapshots); /* a pma store's home goes with it */
     evlog_close(store->log);
     free(store->waiting);
     free(store->order);
