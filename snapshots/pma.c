@@ -93,6 +93,9 @@ static const char slot_magic[8] = { 'n', 'o', 'c', 'k', 'p', 'm', 'a', 0 };
 /* Pages the fault handler opens at once when one page cannot be. */
 #define FALLBACK_BLOCK_PAGES 512
 #define MAX_OPEN 16
+/* Where a new file may put its arena when the default address is taken. */
+#define PMA_BASE_CHOICES 16
+#define PMA_BASE_STRIDE ((uintptr_t)1 << 42)
 /* Writes of data pages are gathered into runs of at most this many. */
 #define MAX_WRITE_RUN_PAGES 4096
 
@@ -902,7 +905,17 @@ struct pma *pma_open(const char *path, const struct pma_options *options, pma_no
         if (pma->base)
             munmap(pma->base, pma->capacity);
         pma->base = NULL;
-        if (!pma->directory || !reserve((char *)base, capacity, error)) {
+        /* A file with no snapshot yet may go anywhere: when the default
+         * address is taken (another PMA open in this process), the next
+         * free one of a few past it.  Its first snapshot records it. */
+        bool roam = !valid[0] && !valid[1] && !options->base, reserved = false;
+        for (int attempt = 0; roam && pma->directory && !reserved && attempt < PMA_BASE_CHOICES; attempt++) {
+            struct pma_error ignored;
+            reserved = reserve((char *)(base + (uintptr_t)attempt * PMA_BASE_STRIDE), capacity, &ignored);
+            if (reserved)
+                base += (uintptr_t)attempt * PMA_BASE_STRIDE;
+        }
+        if (!pma->directory || (!reserved && !reserve((char *)base, capacity, error))) {
             if (!pma->directory)
                 set_error(error, "out of memory");
             free(in_use);

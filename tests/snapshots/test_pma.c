@@ -277,6 +277,36 @@ static void a_shrinking_arena_is_cut(void **state)
     pma_close(pma);
 }
 
+static void a_new_file_moves_past_a_taken_address(void **state)
+{
+    /* Two new files, neither with a base of its own: the second goes
+     * elsewhere, and keeps that address when reopened. */
+    struct pma_options options = { .capacity = TEST_CAPACITY, .create = true };
+    struct pma_error error;
+    char other[200];
+    snprintf(other, sizeof other, "%s/other.pma", directory);
+    struct pma *first = pma_open(path, &options, NULL, NULL, &error);
+    assert_non_null(first);
+    struct pma *second = pma_open(other, &options, NULL, NULL, &error);
+    assert_non_null(second);
+    char *second_base = pma_arena(second)->base;
+    assert_ptr_equal(pma_arena(first)->base, (char *)PMA_DEFAULT_BASE);
+    assert_true(second_base != pma_arena(first)->base);
+    struct noun_arena *arena = pma_arena(second);
+    assert_true(arena->commit(arena, PAGE));
+    memset(arena->base, 7, PAGE);
+    struct pma_roots roots = { .used_bytes = PAGE, .kernel = 1, .event_number = 1 };
+    struct pma_snapshot_report report;
+    assert_true(pma_snapshot(second, &roots, &report, &error));
+    pma_close(second);
+    pma_close(first);
+    second = pma_open(other, &options, NULL, NULL, &error);
+    assert_non_null(second);
+    assert_ptr_equal(pma_arena(second)->base, second_base);
+    assert_int_equal((uint8_t)pma_arena(second)->base[100], 7);
+    pma_close(second);
+}
+
 static void a_taken_address_is_refused(void **state)
 {
     uintptr_t base = TEST_BASE + (5ull << 32);
@@ -499,6 +529,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(steady_work_stops_growing_the_file, make_directory, remove_directory),
         cmocka_unit_test_setup_teardown(a_shrinking_arena_is_cut, make_directory, remove_directory),
         cmocka_unit_test_setup_teardown(a_taken_address_is_refused, make_directory, remove_directory),
+        cmocka_unit_test_setup_teardown(a_new_file_moves_past_a_taken_address, make_directory, remove_directory),
         cmocka_unit_test_setup_teardown(corruption_matrix, make_directory, remove_directory),
         cmocka_unit_test_setup_teardown(inspect_reads_without_mapping, make_directory, remove_directory),
         cmocka_unit_test_setup_teardown(a_big_event_commits, make_directory, remove_directory),
