@@ -392,14 +392,48 @@ static bool read_slot(int fd, int index, uint64_t actual_pages, struct slot *slo
     return decode_slot(page, (size_t)got, actual_pages, slot, why, why_size);
 }
 
-/* Read a checked slot's directory, checking it against the slot. */
-static struct pma_directory *read_slot_directory(int fd, const struct slot *slot, uint8_t *used, char *why,
-                                                 size_t why_size)
+/* Runs of data pages consecutive both in the arena and in the file, as a
+ * directory is read. */
+struct run {
+    uint64_t logical, file, length;
+};
+
+struct run_list {
+    struct run *runs;
+    size_t count, capacity;
+    bool out_of_memory;
+};
+
+static void gather_run(void *context, uint64_t logical, const struct pma_page_entry *entry)
+{
+    struct run_list *list = context;
+    struct run *last = list->count ? &list->runs[list->count - 1] : NULL;
+    if (last && logical == last->logical + last->length && entry->file_page == last->file + last->length) {
+        last->length++;
+        return;
+    }
+    if (list->count == list->capacity) {
+        size_t capacity = list->capacity ? list->capacity * 2 : 64;
+        struct run *runs = realloc(list->runs, capacity * sizeof *runs);
+        if (!runs) {
+            list->out_of_memory = true;
+            return;
+        }
+        list->runs = runs;
+        list->capacity = capacity;
+    }
+    list->runs[list->count++] = (struct run){ logical, entry->file_page, 1 };
+}
+
+/* Read a checked slot's directory, checking it against the slot; its runs
+ * of pages go to `runs` when not NULL. */
+static struct pma_directory *read_slot_directory(int fd, const struct slot *slot, uint8_t *used,
+                                                 struct run_list *runs, char *why, size_t why_size)
 {
     char directory_why[250];
     struct pma_directory *directory = pma_directory_read(fd, slot->root_page, slot->depth, FIRST_DATA_PAGE,
-                                                         slot->file_pages, used, directory_why,
-                                                         sizeof directory_why);
+                                                         slot->file_pages, used, runs ? gather_run : NULL, runs,
+                                                         directory_why, sizeof directory_why);
     if (!directory) {
         snprintf(why, why_size, "its directory is damaged: %s", directory_why);
         return NULL;
@@ -488,16 +522,19 @@ bool pma_inspect(const char *path, bool verify_pages, struct pma_slot_info slots
         if (!read_slot(fd, index, actual, &slot, info->problem, sizeof info->problem))
             continue;
         describe_slot(info, &slot);
-        struct pma_directory *directory = read_slot_directory(fd, &slot, NULL, info->problem, sizeof info->problem);
+        struct pma_directory *directory =
+            read_slot_directory(fd, &slot, NULL, NULL, info->problem, sizeof info->problem);
         if (!directory)
             continue;
         info->valid = true;
         if (verify_pages) {
             struct page_check check = { .fd = fd };
-            pma_directory_each(directory, check_page, &check);
+            if (!pma_directory_each(directory, check_page, &check) && !check.bad)
+                check.bad = check.unreadable = true;
             if (check.bad) {
                 info->valid = false;
-                snprintf(info->problem, sizeof info->problem, "data page %llu %s", (unsigned long long)check.bad_logical,
+                snprintf(info->problem, sizeof info->problem, "data page %llu %s",
+                         (unsigned long long)check.bad_logical,
                          check.unreadable ? "cannot be read" : "fails its checksum");
             }
         }
@@ -535,62 +572,6 @@ static bool reserve(char *base, size_t capacity, struct pma_error *error)
     return true;
 }
 
-/* Runs of data pages consecutive both in the arena and in the file. */
-struct runs {
-    struct pma *pma;
-    uint64_t logical, file, length;   /* the run being gathered */
-    uint64_t count;
-    bool map;                         /* false: count only */
-    bool read_instead;
-    bool populate;                    /* every page is about to be read */
-    bool failed;
-    int error_number;
-};
-
-static void flush_run(struct runs *runs)
-{
-    if (runs->length == 0)
-        return;
-    runs->count++;
-    if (runs->map && !runs->failed) {
-        struct pma *pma = runs->pma;
-        char *at = pma->base + runs->logical * PAGE;
-        size_t bytes = runs->length * PAGE;
-        off_t offset = (off_t)(runs->file * PAGE);
-        if (runs->read_instead) {
-            size_t done = 0;
-            while (done < bytes) {
-                ssize_t got = pread(pma->fd, at + done, bytes - done, offset + (off_t)done);
-                if (got <= 0) {
-                    runs->failed = true;
-                    runs->error_number = got < 0 ? errno : EIO;
-                    break;
-                }
-                done += (size_t)got;
-            }
-        } else if (mmap(at, bytes, pma->tracking ? PROT_READ : PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_FIXED | (runs->populate ? MAP_POPULATE : 0), pma->fd,
-                        offset) == MAP_FAILED) {
-            runs->failed = true;
-            runs->error_number = errno;
-        }
-    }
-    runs->length = 0;
-}
-
-static void gather_run(void *context, uint64_t logical, const struct pma_page_entry *entry)
-{
-    struct runs *runs = context;
-    if (runs->length && logical == runs->logical + runs->length && entry->file_page == runs->file + runs->length) {
-        runs->length++;
-        return;
-    }
-    flush_run(runs);
-    runs->logical = logical;
-    runs->file = entry->file_page;
-    runs->length = 1;
-}
-
 /* Put the arena back to reserved-only (after a failed load). */
 static void unmap_all(struct pma *pma)
 {
@@ -599,33 +580,42 @@ static void unmap_all(struct pma *pma)
     __atomic_store_n(&pma->tracked_pages, 0, __ATOMIC_RELEASE);
 }
 
-/* Map the snapshot `directory` describes (data_pages pages) read-only;
+/* Map `runs` (data_pages pages) read-only (writable when untracked);
  * `populate`: fault them all in now (they are about to be checked). */
-static bool map_pages(struct pma *pma, uint64_t data_pages, bool populate, char *why, size_t why_size)
+static bool map_pages(struct pma *pma, const struct run_list *runs, uint64_t data_pages, bool populate, char *why,
+                      size_t why_size)
 {
-    struct runs runs = { .pma = pma };
-    pma_directory_each(pma->directory, gather_run, &runs);
-    flush_run(&runs);
-    uint64_t run_count = runs.count;
     size_t bytes = data_pages * PAGE;
-    memset(&runs, 0, sizeof runs);
-    runs.pma = pma;
-    runs.map = true;
-    runs.read_instead = run_count > MAX_MAPPED_RUNS;
-    runs.populate = populate;
-    if (runs.read_instead && bytes && mprotect(pma->base, bytes, PROT_READ | PROT_WRITE) != 0) {
+    bool read_instead = runs->count > MAX_MAPPED_RUNS;
+    int protection = pma->tracking ? PROT_READ : PROT_READ | PROT_WRITE;
+    if (read_instead && bytes && mprotect(pma->base, bytes, PROT_READ | PROT_WRITE) != 0) {
         snprintf(why, why_size, "cannot make room for its pages: %s", strerror(errno));
         return false;
     }
-    pma_directory_each(pma->directory, gather_run, &runs);
-    flush_run(&runs);
-    if (!runs.failed && runs.read_instead && bytes && pma->tracking && mprotect(pma->base, bytes, PROT_READ) != 0) {
-        runs.failed = true;
-        runs.error_number = errno;
+    int error_number = 0;
+    for (size_t i = 0; i < runs->count && !error_number; i++) {
+        char *at = pma->base + runs->runs[i].logical * PAGE;
+        size_t length = runs->runs[i].length * PAGE;
+        off_t offset = (off_t)(runs->runs[i].file * PAGE);
+        if (!read_instead) {
+            if (mmap(at, length, protection, MAP_PRIVATE | MAP_FIXED | (populate ? MAP_POPULATE : 0), pma->fd,
+                     offset) == MAP_FAILED)
+                error_number = errno;
+            continue;
+        }
+        for (size_t done = 0; done < length && !error_number;) {
+            ssize_t got = pread(pma->fd, at + done, length - done, offset + (off_t)done);
+            if (got <= 0)
+                error_number = got < 0 ? errno : EIO;
+            else
+                done += (size_t)got;
+        }
     }
-    if (runs.failed) {
-        snprintf(why, why_size, "its pages cannot be %s: %s", runs.read_instead ? "read" : "mapped",
-                 strerror(runs.error_number));
+    if (!error_number && read_instead && bytes && pma->tracking && mprotect(pma->base, bytes, PROT_READ) != 0)
+        error_number = errno;
+    if (error_number) {
+        snprintf(why, why_size, "its pages cannot be %s: %s", read_instead ? "read" : "mapped",
+                 strerror(error_number));
         unmap_all(pma);
         return false;
     }
@@ -734,9 +724,17 @@ static bool slot_fits(const struct slot *slot, const struct pma_options *options
 static bool load_slot(struct pma *pma, const struct pma_options *options, const struct slot *slot,
                       uint8_t *in_use, char *why, size_t why_size, struct pma_error *error, bool *fatal)
 {
-    pma->directory = read_slot_directory(pma->fd, slot, in_use, why, why_size);
-    if (!pma->directory)
+    struct run_list runs = { 0 };
+    pma->directory = read_slot_directory(pma->fd, slot, in_use, &runs, why, why_size);
+    if (pma->directory && runs.out_of_memory) {
+        snprintf(why, why_size, "out of memory reading its directory");
+        pma_directory_free(pma->directory);
+        pma->directory = NULL;
+    }
+    if (!pma->directory) {
+        free(runs.runs);
         return false;
+    }
     size_t capacity = options->capacity ? options->capacity : PMA_DEFAULT_CAPACITY;
     capacity = (capacity + PAGE - 1) / PAGE * PAGE;
     if (capacity < slot->data_pages * PAGE)
@@ -749,19 +747,23 @@ static bool load_slot(struct pma *pma, const struct pma_options *options, const 
             *fatal = true;
             pma_directory_free(pma->directory);
             pma->directory = NULL;
+            free(runs.runs);
             return false;
         }
         pma->base = (char *)(uintptr_t)slot->base;
         pma->capacity = capacity;
     }
-    if (!map_pages(pma, slot->data_pages, options->verify_pages, why, why_size)) {
+    bool mapped = map_pages(pma, &runs, slot->data_pages, options->verify_pages, why, why_size);
+    free(runs.runs);
+    if (!mapped) {
         pma_directory_free(pma->directory);
         pma->directory = NULL;
         return false;
     }
     if (options->verify_pages) {
         struct page_check check = { .memory = pma->base };
-        pma_directory_each(pma->directory, check_page, &check);
+        if (!pma_directory_each(pma->directory, check_page, &check) && !check.bad)
+            check.bad = true;
         if (check.bad) {
             snprintf(why, why_size, "data page %llu fails its checksum", (unsigned long long)check.bad_logical);
             unmap_all(pma);
@@ -890,7 +892,7 @@ struct pma *pma_open(const char *path, const struct pma_options *options, pma_no
     bool other_held = false;
     if (chosen >= 0 && valid[1 - chosen]) {
         char ignored[320];
-        struct pma_directory *other = read_slot_directory(pma->fd, &slots[1 - chosen], other_use, ignored,
+        struct pma_directory *other = read_slot_directory(pma->fd, &slots[1 - chosen], other_use, NULL, ignored,
                                                           sizeof ignored);
         other_held = other != NULL;
         pma_directory_free(other);
@@ -929,7 +931,7 @@ struct pma *pma_open(const char *path, const struct pma_options *options, pma_no
         for (int index = 0; index < 2; index++) {
             if (valid[index]) {
                 char ignored[320];
-                struct pma_directory *old = read_slot_directory(pma->fd, &slots[index], other_use, ignored,
+                struct pma_directory *old = read_slot_directory(pma->fd, &slots[index], other_use, NULL, ignored,
                                                                 sizeof ignored);
                 other_held = other_held || old != NULL;
                 pma_directory_free(old);

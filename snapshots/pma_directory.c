@@ -34,11 +34,21 @@
  * tree built by appending has full nodes; any other split halves the node.
  * Truncation (the arena shrinking after a collection) may leave the
  * rightmost nodes underfull, which costs space, never correctness.
+ *
+ * Leaves are read lazily.  Reading a tree walks every node once (checking
+ * each, and passing every entry to the caller, who maps the pages), but
+ * keeps only the branches; a leaf stays a stub (its count and file page)
+ * until something needs its entries, when it is read again and checked
+ * again.  A 1 GiB home has some 1,550 leaves and 10 branches, and touching
+ * fresh memory for all the leaves would cost more than the rest of a load.
+ * A stub's file page is never reused while the stub exists: it belongs to
+ * the durable snapshot until the stub is loaded and changed.
  */
 #include "snapshots/pma_directory.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +66,8 @@
 
 struct node {
     uint32_t count;
-    uint32_t level;      /* 0 for a leaf */
+    uint16_t level;      /* 0 for a leaf */
+    uint16_t stub;       /* a leaf whose keys and entries are not read yet */
     uint64_t file_page;  /* where it is on disk; 0 when changed since */
     uint64_t keys[BRANCH_CAPACITY];
     union {
@@ -70,7 +81,46 @@ struct pma_directory {
     unsigned depth;      /* levels: root->level + 1, 0 when empty */
     uint64_t count;      /* logical pages mapped */
     uint64_t nodes;
+    int fd;              /* where stubs are read from (-1: none) */
 };
+
+static bool decode_node(const uint8_t page[PMA_PAGE_BYTES], uint64_t page_number, uint32_t level, char *why,
+                        size_t why_size);
+
+/* A stub is only the node's first fields and its first key. */
+#define STUB_BYTES (offsetof(struct node, keys) + sizeof(uint64_t))
+
+/* Replace the stub leaf in *slot (if it is one) by the whole leaf, read
+ * from its page and checked as when the tree was read. */
+static bool load_leaf(const struct pma_directory *directory, struct node **slot)
+{
+    struct node *stub = *slot;
+    if (!stub->stub)
+        return true;
+    uint8_t page[PMA_PAGE_BYTES];
+    char why[200];
+    if (directory->fd < 0 ||
+        pread(directory->fd, page, sizeof page, (off_t)(stub->file_page * PMA_PAGE_BYTES)) != (ssize_t)sizeof page ||
+        !decode_node(page, stub->file_page, 0, why, sizeof why))
+        return false;
+    uint32_t count = (uint32_t)page[6] | (uint32_t)page[7] << 8;
+    if (count != stub->count || pma_get64(page + NODE_HEADER_BYTES) != stub->keys[0])
+        return false;
+    struct node *leaf = calloc(1, sizeof *leaf);
+    if (!leaf)
+        return false;
+    leaf->count = count;
+    leaf->file_page = stub->file_page;
+    const uint8_t *at = page + NODE_HEADER_BYTES;
+    for (uint32_t i = 0; i < count; i++, at += 24) {
+        leaf->keys[i] = pma_get64(at);
+        leaf->u.entries[i].file_page = pma_get64(at + 8);
+        leaf->u.entries[i].checksum = pma_get64(at + 16);
+    }
+    free(stub);
+    *slot = leaf;
+    return true;
+}
 
 static void say(char *why, size_t why_size, const char *format, ...) __attribute__((format(printf, 3, 4)));
 
@@ -127,7 +177,13 @@ static uint32_t child_for(const struct node *node, uint64_t key)
     return at == 0 ? 0 : at - 1;
 }
 
-struct pma_directory *pma_directory_new(void) { return calloc(1, sizeof(struct pma_directory)); }
+struct pma_directory *pma_directory_new(void)
+{
+    struct pma_directory *directory = calloc(1, sizeof(struct pma_directory));
+    if (directory)
+        directory->fd = -1;
+    return directory;
+}
 
 static void free_subtree(struct node *node)
 {
@@ -151,13 +207,14 @@ uint64_t pma_directory_count(const struct pma_directory *directory) { return dir
 unsigned pma_directory_depth(const struct pma_directory *directory) { return directory->depth; }
 uint64_t pma_directory_nodes(const struct pma_directory *directory) { return directory->nodes; }
 
-bool pma_directory_get(const struct pma_directory *directory, uint64_t logical, struct pma_page_entry *entry)
+bool pma_directory_get(struct pma_directory *directory, uint64_t logical, struct pma_page_entry *entry)
 {
-    const struct node *node = directory->root;
-    while (node && node->level > 0)
-        node = node->u.children[child_for(node, logical)];
-    if (!node)
+    struct node **slot = &directory->root;
+    while (*slot && (*slot)->level > 0)
+        slot = &(*slot)->u.children[child_for(*slot, logical)];
+    if (!*slot || !load_leaf(directory, slot))
         return false;
+    const struct node *node = *slot;
     uint32_t at = lower_bound(node->keys, node->count, logical);
     if (at == node->count || node->keys[at] != logical)
         return false;
@@ -223,10 +280,13 @@ static bool insert_at(struct pma_directory *directory, struct node *node, uint32
     return true;
 }
 
-static bool insert(struct pma_directory *directory, struct node *node, uint64_t key,
+static bool insert(struct pma_directory *directory, struct node **slot, uint64_t key,
                    const struct pma_page_entry *entry, struct pma_page_list *released, struct node **split)
 {
     *split = NULL;
+    if (!load_leaf(directory, slot))
+        return false;
+    struct node *node = *slot;
     if (!touch(node, released))
         return false;
     if (node->level == 0) {
@@ -247,7 +307,7 @@ static bool insert(struct pma_directory *directory, struct node *node, uint64_t 
     if (key < node->keys[at])
         node->keys[at] = key; /* a new first key under child 0 */
     struct node *child_split;
-    if (!insert(directory, node->u.children[at], key, entry, released, &child_split))
+    if (!insert(directory, &node->u.children[at], key, entry, released, &child_split))
         return false;
     if (!child_split)
         return true;
@@ -266,7 +326,7 @@ bool pma_directory_set(struct pma_directory *directory, uint64_t logical, const 
         directory->nodes = 1;
     }
     struct node *split;
-    if (!insert(directory, directory->root, logical, entry, released, &split))
+    if (!insert(directory, &directory->root, logical, entry, released, &split))
         return false;
     if (!split)
         return true;
@@ -303,6 +363,13 @@ bool pma_directory_set(struct pma_directory *directory, uint64_t logical, const 
 /* Drop a whole subtree: its nodes' and data pages' file pages released. */
 static bool drop_subtree(struct pma_directory *directory, struct node *node, struct pma_page_list *released)
 {
+    if (!load_leaf(directory, &node)) {
+        /* Its data pages can't be named: they stay used until reopened. */
+        directory->count -= node->count;
+        free(node);
+        directory->nodes--;
+        return false;
+    }
     bool ok = node->file_page == 0 || pma_page_list_push(released, node->file_page);
     if (node->level == 0) {
         for (uint32_t i = 0; i < node->count; i++)
@@ -318,9 +385,12 @@ static bool drop_subtree(struct pma_directory *directory, struct node *node, str
     return ok;
 }
 
-static bool truncate_node(struct pma_directory *directory, struct node *node, uint64_t first_gone,
+static bool truncate_node(struct pma_directory *directory, struct node **slot, uint64_t first_gone,
                           struct pma_page_list *released)
 {
+    if (!load_leaf(directory, slot))
+        return false;
+    struct node *node = *slot;
     uint32_t at = lower_bound(node->keys, node->count, first_gone);
     if (node->level == 0) {
         if (at == node->count)
@@ -343,9 +413,10 @@ static bool truncate_node(struct pma_directory *directory, struct node *node, ui
     }
     if (node->count == 0)
         return ok;
-    struct node *last = node->u.children[node->count - 1];
-    bool was_written = last->file_page != 0;
-    ok = ok && truncate_node(directory, last, first_gone, released);
+    struct node **last_slot = &node->u.children[node->count - 1];
+    bool was_written = (*last_slot)->file_page != 0;
+    ok = ok && truncate_node(directory, last_slot, first_gone, released);
+    struct node *last = *last_slot;
     if (was_written && last->file_page == 0)
         ok = ok && touch(node, released);
     if (last->count == 0) {
@@ -360,7 +431,7 @@ bool pma_directory_truncate(struct pma_directory *directory, uint64_t first_gone
 {
     if (!directory->root)
         return true;
-    bool ok = truncate_node(directory, directory->root, first_gone, released);
+    bool ok = truncate_node(directory, &directory->root, first_gone, released);
     /* A root left with one child gives way to it; an empty root goes. */
     while (directory->root && (directory->root->count == 0 ||
                                (directory->root->level > 0 && directory->root->count == 1))) {
@@ -374,20 +445,24 @@ bool pma_directory_truncate(struct pma_directory *directory, uint64_t first_gone
     return ok;
 }
 
-static void each_entry(const struct node *node, pma_directory_visitor *visit, void *context)
+static bool each_entry(const struct pma_directory *directory, struct node **slot, pma_directory_visitor *visit,
+                       void *context)
 {
+    if (!load_leaf(directory, slot))
+        return false;
+    struct node *node = *slot;
     for (uint32_t i = 0; i < node->count; i++) {
         if (node->level == 0)
             visit(context, node->keys[i], &node->u.entries[i]);
-        else
-            each_entry(node->u.children[i], visit, context);
+        else if (!each_entry(directory, &node->u.children[i], visit, context))
+            return false;
     }
+    return true;
 }
 
-void pma_directory_each(const struct pma_directory *directory, pma_directory_visitor *visit, void *context)
+bool pma_directory_each(struct pma_directory *directory, pma_directory_visitor *visit, void *context)
 {
-    if (directory->root)
-        each_entry(directory->root, visit, context);
+    return !directory->root || each_entry(directory, &directory->root, visit, context);
 }
 
 static void each_node(const struct node *node, void (*visit)(void *context, uint64_t file_page), void *context)
@@ -478,15 +553,38 @@ bool pma_directory_write(struct pma_directory *directory, int fd, uint64_t (*all
     return true;
 }
 
-/* What reading a tree needs to check page use. */
+/* What reading a tree needs to check page use, and whom to tell each
+ * entry. */
 struct reading {
     int fd;
     uint64_t first_page, file_pages;
     uint8_t *used;
     struct pma_directory *directory;
+    pma_directory_visitor *visit;
+    void *context;
     char *why;
     size_t why_size;
 };
+
+/* Check a node's page on its own: magic, checksum, kind and level, count. */
+static bool decode_node(const uint8_t page[PMA_PAGE_BYTES], uint64_t page_number, uint32_t level, char *why,
+                        size_t why_size)
+{
+    const char *problem = NULL;
+    uint32_t count = (uint32_t)page[6] | (uint32_t)page[7] << 8;
+    if (pma_get32(page) != NODE_MAGIC)
+        problem = "not a directory node (bad magic)";
+    else if (pma_get64(page + 16) != node_checksum(page))
+        problem = "its checksum does not match";
+    else if (page[4] != (level == 0 ? NODE_KIND_LEAF : NODE_KIND_BRANCH) || page[5] != 0 ||
+             pma_get32(page + 8) != level)
+        problem = "it is not of the level its parent says";
+    else if (count == 0 || count > (level == 0 ? LEAF_CAPACITY : BRANCH_CAPACITY))
+        problem = "its entry count is out of range";
+    if (problem)
+        say(why, why_size, "directory node at page %llu: %s", (unsigned long long)page_number, problem);
+    return problem == NULL;
+}
 
 static bool claim_page(struct reading *reading, uint64_t page, const char *what)
 {
@@ -518,49 +616,42 @@ static struct node *read_node(struct reading *reading, uint64_t page_number, uin
             (unsigned long long)page_number, got < 0 ? strerror(errno) : "the file ends first");
         return NULL;
     }
-    const char *problem = NULL;
-    uint32_t count = (uint32_t)page[6] | (uint32_t)page[7] << 8;
-    if (pma_get32(page) != NODE_MAGIC)
-        problem = "not a directory node (bad magic)";
-    else if (pma_get64(page + 16) != node_checksum(page))
-        problem = "its checksum does not match";
-    else if (page[4] != (level == 0 ? NODE_KIND_LEAF : NODE_KIND_BRANCH) || page[5] != 0 || pma_get32(page + 8) != level)
-        problem = "it is not of the level its parent says";
-    else if (count == 0 || count > (level == 0 ? LEAF_CAPACITY : BRANCH_CAPACITY))
-        problem = "its entry count is out of range";
-    if (problem) {
-        say(reading->why, reading->why_size, "directory node at page %llu: %s", (unsigned long long)page_number,
-            problem);
+    if (!decode_node(page, page_number, level, reading->why, reading->why_size))
         return NULL;
-    }
-    struct node *node = calloc(1, sizeof *node);
+    uint32_t count = (uint32_t)page[6] | (uint32_t)page[7] << 8;
+    struct node *node = calloc(1, level == 0 ? STUB_BYTES : sizeof *node);
     if (!node) {
         say(reading->why, reading->why_size, "out of memory reading the directory");
         return NULL;
     }
     reading->directory->nodes++;
-    node->level = level;
+    node->level = (uint16_t)level;
+    node->stub = level == 0;
     node->file_page = page_number;
     const uint8_t *at = page + NODE_HEADER_BYTES;
     size_t entry_bytes = level == 0 ? 24 : 16;
+    uint64_t previous = 0;
     for (uint32_t i = 0; i < count; i++, at += entry_bytes) {
         uint64_t key = pma_get64(at);
-        bool in_order = i == 0 ? (exact ? key == low : key >= low) : key > node->keys[i - 1];
+        bool in_order = i == 0 ? (exact ? key == low : key >= low) : key > previous;
         if (!in_order || (high && key >= high)) {
             say(reading->why, reading->why_size, "directory node at page %llu: its keys are out of order",
                 (unsigned long long)page_number);
             free_subtree(node);
             return NULL;
         }
-        node->keys[i] = key;
+        previous = key;
+        if (i == 0 || level > 0)
+            node->keys[i] = key;
         node->count = i + 1;
         if (level == 0) {
-            node->u.entries[i].file_page = pma_get64(at + 8);
-            node->u.entries[i].checksum = pma_get64(at + 16);
-            if (!claim_page(reading, node->u.entries[i].file_page, "a data page")) {
+            struct pma_page_entry entry = { pma_get64(at + 8), pma_get64(at + 16) };
+            if (!claim_page(reading, entry.file_page, "a data page")) {
                 free_subtree(node);
                 return NULL;
             }
+            if (reading->visit)
+                reading->visit(reading->context, key, &entry);
             reading->directory->count++;
         } else {
             node->count = i; /* the child is counted once it is read */
@@ -582,7 +673,8 @@ static struct node *read_node(struct reading *reading, uint64_t page_number, uin
 }
 
 struct pma_directory *pma_directory_read(int fd, uint64_t root, unsigned depth, uint64_t first_page,
-                                         uint64_t file_pages, uint8_t *used, char *why, size_t why_size)
+                                         uint64_t file_pages, uint8_t *used, pma_directory_visitor *visit,
+                                         void *context, char *why, size_t why_size)
 {
     struct pma_directory *directory = pma_directory_new();
     if (!directory) {
@@ -613,7 +705,8 @@ struct pma_directory *pma_directory_read(int fd, uint64_t root, unsigned depth, 
         }
         used = own;
     }
-    struct reading reading = { fd, first_page, file_pages, used, directory, why, why_size };
+    struct reading reading = { fd, first_page, file_pages, used, directory, visit, context, why, why_size };
+    directory->fd = fd;
     directory->root = read_node(&reading, root, depth - 1, 0, 0, false);
     free(own);
     if (!directory->root) {

@@ -81,7 +81,8 @@ bool pma_directory_set(struct pma_directory *directory, uint64_t logical, const 
 /* Drop every logical page at or past `first_gone`; their file pages and
  * those of the nodes changed or dropped are pushed on `released`. */
 bool pma_directory_truncate(struct pma_directory *directory, uint64_t first_gone, struct pma_page_list *released);
-bool pma_directory_get(const struct pma_directory *directory, uint64_t logical, struct pma_page_entry *entry);
+/* (Reads the leaf from the file if it was not read yet.) */
+bool pma_directory_get(struct pma_directory *directory, uint64_t logical, struct pma_page_entry *entry);
 
 /* Logical pages mapped; levels (0 for an empty tree, 1 for a lone leaf);
  * nodes. */
@@ -89,9 +90,10 @@ uint64_t pma_directory_count(const struct pma_directory *directory);
 unsigned pma_directory_depth(const struct pma_directory *directory);
 uint64_t pma_directory_nodes(const struct pma_directory *directory);
 
-/* Call `visit` for each logical page in increasing order. */
+/* Call `visit` for each logical page in increasing order (reading every
+ * leaf not read yet: false when one can't be). */
 typedef void pma_directory_visitor(void *context, uint64_t logical, const struct pma_page_entry *entry);
-void pma_directory_each(const struct pma_directory *directory, pma_directory_visitor *visit, void *context);
+bool pma_directory_each(struct pma_directory *directory, pma_directory_visitor *visit, void *context);
 /* Call `visit` with the file page of every node (all written). */
 void pma_directory_each_node(const struct pma_directory *directory, void (*visit)(void *context, uint64_t file_page),
                              void *context);
@@ -108,9 +110,12 @@ bool pma_directory_write(struct pma_directory *directory, int fd, uint64_t (*all
  * counts, keys in order and within their parent's bounds, and that no file
  * page (below `file_pages`, at or past `first_page`) is used twice, by a
  * node or a data page.  `used`, when not NULL, is a bitmap of file_pages
- * bits that receives every page the tree uses.  NULL, with why, when
- * anything fails. */
+ * bits that receives every page the tree uses; `visit`, when not NULL, is
+ * called for every entry in increasing order.  Leaves are kept as stubs
+ * and read again from `fd` when first needed, so `fd` must stay open as
+ * long as the tree is used.  NULL, with why, when anything fails. */
 struct pma_directory *pma_directory_read(int fd, uint64_t root, unsigned depth, uint64_t first_page,
-                                         uint64_t file_pages, uint8_t *used, char *why, size_t why_size);
+                                         uint64_t file_pages, uint8_t *used, pma_directory_visitor *visit,
+                                         void *context, char *why, size_t why_size);
 
 #endif
