@@ -141,6 +141,12 @@ struct pma {
     struct pma_stats last;
     int registry_index;
     bool tracking;               /* false: nothing protected, every page dirty */
+    /* Until free_pages_known: the pages the loaded snapshot uses (a bitmap
+     * over file_pages) and the other slot, whose pages are held. */
+    bool free_pages_known;
+    uint8_t *in_use;
+    bool other_valid;
+    struct slot other_slot;
 };
 
 /* Write tracking is on unless the environment variable NOCKLAB_PMA_TRACKING
@@ -715,6 +721,33 @@ static bool rebuild_free_pages(struct pma *pma, const uint8_t *in_use, const uin
     return true;
 }
 
+/* Work out the free and held pages, if not done yet (a load leaves it
+ * until a snapshot needs them, to map sooner). */
+static bool know_free_pages(struct pma *pma)
+{
+    if (pma->free_pages_known)
+        return true;
+    uint8_t *other_use = calloc(pma->file_pages / 8 + 1, 1);
+    if (!other_use)
+        return false;
+    bool held = false;
+    if (pma->other_valid) {
+        char ignored[320];
+        struct pma_directory *other =
+            read_slot_directory(pma->fd, &pma->other_slot, other_use, NULL, ignored, sizeof ignored);
+        held = other != NULL;
+        pma_directory_free(other);
+    }
+    bool ok = rebuild_free_pages(pma, pma->in_use, held ? other_use : NULL);
+    free(other_use);
+    if (ok) {
+        free(pma->in_use);
+        pma->in_use = NULL;
+        pma->free_pages_known = true;
+    }
+    return ok;
+}
+
 static bool slot_fits(const struct slot *slot, const struct pma_options *options)
 {
     if (options->exactly_event && slot->roots.event_number != options->exactly_event)
@@ -892,14 +925,12 @@ struct pma *pma_open(const char *path, const struct pma_options *options, pma_no
         tell(notice, context, "PMA %s: snapshot in slot %c (event %llu) skipped: %s", path, 'A' + index,
              (unsigned long long)slots[index].roots.event_number, load_why);
     }
-    /* The other slot's pages stay untouched until the next snapshot. */
+    /* The other slot's pages stay untouched until the next snapshot; which
+     * they are is read when the free pages are first needed. */
     bool other_held = false;
-    if (chosen >= 0 && valid[1 - chosen]) {
-        char ignored[320];
-        struct pma_directory *other = read_slot_directory(pma->fd, &slots[1 - chosen], other_use, NULL, ignored,
-                                                          sizeof ignored);
-        other_held = other != NULL;
-        pma_directory_free(other);
+    if (chosen >= 0) {
+        pma->other_valid = valid[1 - chosen];
+        pma->other_slot = slots[1 - chosen];
     }
     if (chosen < 0) {
         /* Nothing loaded: an empty arena where a new file would put it. */
@@ -942,8 +973,14 @@ struct pma *pma_open(const char *path, const struct pma_options *options, pma_no
             }
         }
     }
-    bool ok = rebuild_free_pages(pma, chosen >= 0 ? in_use : NULL, other_held ? other_use : NULL);
-    free(in_use);
+    bool ok = true;
+    if (chosen >= 0) {
+        pma->in_use = in_use;
+    } else {
+        ok = rebuild_free_pages(pma, NULL, other_held ? other_use : NULL);
+        pma->free_pages_known = true;
+        free(in_use);
+    }
     free(other_use);
     pma->dirty_bits_bytes = (pma->capacity / PAGE + 63) / 64 * 8;
     pma->dirty_bits = mmap(NULL, pma->dirty_bits_bytes, PROT_READ | PROT_WRITE,
@@ -989,6 +1026,7 @@ void pma_close(struct pma *pma)
     pma_page_list_free(&pma->free_pages);
     pma_page_list_free(&pma->held);
     pma_page_list_free(&pma->released);
+    free(pma->in_use);
     free(pma->path);
     free(pma);
 }
@@ -1009,8 +1047,9 @@ uint64_t pma_dirty_pages(const struct pma *pma, size_t used_bytes)
     return __atomic_load_n(&pma->dirty_tracked, __ATOMIC_RELAXED) + (pages > tracked ? pages - tracked : 0);
 }
 
-void pma_stats(const struct pma *pma, struct pma_stats *out)
+void pma_stats(struct pma *pma, struct pma_stats *out)
 {
+    know_free_pages(pma);
     *out = pma->last;
     out->base = (uintptr_t)pma->base;
     struct stat status;
@@ -1194,6 +1233,10 @@ bool pma_snapshot(struct pma *pma, const struct pma_roots *roots, struct pma_sna
     pthread_mutex_lock(&registry_lock);
     install_handler();
     pthread_mutex_unlock(&registry_lock);
+    if (!know_free_pages(pma)) {
+        set_error(error, "snapshot not saved: out of memory reading which pages of %s are free", pma->path);
+        return false;
+    }
     uint64_t new_pages = (roots->used_bytes + PAGE - 1) / PAGE;
 
     /* 1. Dirty data pages to free file pages. */

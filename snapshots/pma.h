@@ -125,7 +125,7 @@ struct pma_stats {
     uint64_t last_fsync_ns;
     uint64_t write_faults;
 };
-void pma_stats(const struct pma *pma, struct pma_stats *out);
+void pma_stats(struct pma *pma, struct pma_stats *out);
 
 /* One metadata slot as read from a file. */
 struct pma_slot_info {
