@@ -52,7 +52,7 @@
 #define CHANGED_LEAVES 64 /* 1 MiB */
 #define KV_EVENTS 50000
 #define KV_SNAP_EVERY 5000
-#define KV_RUNS 3
+#define KV_RUNS 5
 
 static uint64_t random_state = 0x9e3779b97f4a7c15ull;
 
