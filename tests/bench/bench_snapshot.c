@@ -23,7 +23,7 @@
  * events replayed from the boot kernel with home in plain memory, and in a
  * PMA taking a snapshot every KV_SNAP_EVERY events (its pages write-
  * protected after each, the first write to each page faulting); median of
- * three each.  The PMA's time is the replay's less the time its snapshots
+ * five each.  The PMA's time is the replay's less the time its snapshots
  * took (the snapshots table).  Home is compacted in place in both
  * (NOCKLAB_HOME_COMPACT=1, set before any home is made), as a PMA's must
  * be, so what differs is the tracking: faults, marking the pages a
