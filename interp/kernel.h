@@ -249,6 +249,9 @@ struct kernel_backend_stats {
     uint64_t dedup_hits;
     uint64_t par_maps;         /* %par maps run in parallel */
     uint64_t par_items;
+    /* fork: child processes made; the other spawns ran in a child that
+     * was waiting for one (backend_fork.c) */
+    uint64_t processes_started;
 };
 
 /* An execution backend: where spawned computations run.

@@ -919,6 +919,7 @@ struct noun_home {
     struct noun_arena *arena;
     size_t used, committed;
     size_t used_after_collect;
+    uint64_t collections;     /* collections (copying or in place) finished */
     struct home_entry *table;
     size_t table_capacity, table_count;
     /* an adopted home's table is empty until its first copy-out or
@@ -1434,8 +1435,10 @@ static bool home_table_refill(struct noun_home *home)
     return true;
 }
 
+/* Nouns moved: say so to the listeners and to noun_home_held_at. */
 static void home_notify_listeners(struct noun_home *home)
 {
+    home->collections++;
     for (size_t i = 0; i < home->listener_count; i++)
         home->listeners[i].listener(home->listeners[i].context);
 }
@@ -1791,3 +1794,18 @@ bool noun_home_collect(struct noun_home *home)
 }
 
 size_t noun_home_used_after_collect(const struct noun_home *home) { return home->used_after_collect; }
+
+struct noun_home_mark noun_home_mark_now(const struct noun_home *home)
+{
+    return (struct noun_home_mark){ .collections = home->collections, .used = home->used };
+}
+
+bool noun_home_held_at(const struct noun_home *home, struct noun_home_mark mark, noun n)
+{
+    if (noun_is_direct(n))
+        return true;
+    if (n == NOUN_NONE || mark.collections != home->collections)
+        return false;
+    const char *p = (const char *)(uintptr_t)(n & NOUN_ADDRESS_MASK);
+    return p >= home->arena->base && p < home->arena->base + mark.used;
+}

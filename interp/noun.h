@@ -375,6 +375,19 @@ bool noun_home_collect(struct noun_home *home);
 size_t noun_home_used(const struct noun_home *home);
 /* Bytes in use right after the last collection (0 before any). */
 size_t noun_home_used_after_collect(const struct noun_home *home);
+/* Home as it is at one moment.  Home only grows between collections and
+ * never changes a noun it holds (a cached mug is the same value whoever
+ * writes it), so what it held at a mark is there, unchanged and at the
+ * same address, until the next collection.  A process forked at a mark
+ * (the fork backend's children) can read any noun held at it. */
+struct noun_home_mark {
+    uint64_t collections;  /* collections before the mark */
+    size_t used;           /* bytes in use at the mark */
+};
+struct noun_home_mark noun_home_mark_now(const struct noun_home *home);
+/* Whether `n` is a direct atom, or a noun home held at `mark` and has not
+ * been collected since. */
+bool noun_home_held_at(const struct noun_home *home, struct noun_home_mark mark, noun n);
 void noun_home_dedup_stats(const struct noun_home *home, struct noun_dedup_stats *out);
 /* Listeners called after each home collection, so caches keyed by home
  * addresses can be dropped (every evaluator context's code cache is one). */

@@ -174,6 +174,67 @@ static void test_fork_reports_bytes_and_dedup(void **state)
     kernel_backend_free(backend);
 }
 
+/* Submit `spawn` to `backend`, take its outcome and check its event. */
+static void run_one(struct kernel_backend *backend, const struct kernel_spawn *spawn, const char *expected)
+{
+    char why[200];
+    assert_true(backend->submit(backend->self, spawn, why, sizeof why));
+    struct kernel_outcome outcome;
+    assert_true(backend->take(backend->self, true, &outcome));
+    if (expected)
+        assert_noun(outcome.event, expected);
+    else
+        assert_int_equal(outcome.result, KERNEL_SPAWN_FAILED);
+}
+
+static uint64_t processes_started(struct kernel_backend *backend)
+{
+    struct kernel_backend_stats stats;
+    backend->stats(backend->self, &stats);
+    return stats.processes_started;
+}
+
+/* A fork child waits for more spawns; it runs those whose nouns home held
+ * when it was forked, and a new child runs the others. */
+static void test_fork_reuses_a_child_while_home_holds_the_nouns(void **state)
+{
+    struct kernel_backend *backend = make("fork", 2);
+    /* every noun but `fresh` is in home before the first child is forked */
+    struct kernel_spawn spawn = { .event_number = 5, .id = 1, .subject = 41, .formula = parse("[4 0 1]") };
+    struct kernel_spawn hungry = { .event_number = 5, .id = 3, .subject = 0, .memory_mb = 1,
+                                   .formula = parse("[8 [1 6 [5 [1 0] 1 1] [0 0] 9 2 [0 2] [4 0 6] [0 6] 0 7] 9 2 [0 2] [1 0] 0 3]") };
+    struct kernel_spawn endless = { .event_number = 5, .id = 5, .subject = 0, .timeout_ms = 20,
+                                    .formula = parse("[8 [1 6 [1 1] [0 0] 9 2 0 1] 9 2 0 1]") };
+    run_one(backend, &spawn, "[%done 1 42]");
+    assert_int_equal(processes_started(backend), 1);
+    /* the same nouns, a new id (direct): the waiting child runs it */
+    spawn.id = 2;
+    run_one(backend, &spawn, "[%done 2 42]");
+    /* a memory limit the child has no runner for: it makes one, runs out,
+     * and still runs the next spawn */
+    run_one(backend, &hungry, NULL);
+    run_one(backend, &spawn, "[%done 2 42]");
+    assert_int_equal(processes_started(backend), 1);
+    /* a subject made since the child was forked: a new child */
+    noun fresh_subject = parse("[7 8]");
+    struct kernel_spawn fresh = { .event_number = 5, .id = 4, .subject = fresh_subject, .formula = 7 };
+    run_one(backend, &fresh, "[%crash 4 0]");
+    assert_int_equal(processes_started(backend), 2);
+    /* a timeout kills the child that ran it */
+    run_one(backend, &endless, "[%timeout 5]");
+    run_one(backend, &spawn, "[%done 2 42]");
+    assert_int_equal(processes_started(backend), 3);
+    /* after a home collection every noun moved: a new child */
+    noun kept = fresh_subject;
+    assert_true(noun_home_root_add(home, &kept));
+    assert_true(noun_home_collect(home));
+    struct kernel_spawn moved = { .event_number = 5, .id = 6, .subject = kept, .formula = parse("[0 1]") };
+    run_one(backend, &moved, "[%done 6 7 8]");
+    assert_int_equal(processes_started(backend), 4);
+    noun_home_root_remove(home, &kept);
+    kernel_backend_free(backend);
+}
+
 /* ---- %par ---------------------------------------------------------------------------------- */
 
 static void test_par_matches_serial(void **state)
@@ -275,6 +336,7 @@ int main(void)
         cmocka_unit_test(test_timeout_and_memory_limit),
         cmocka_unit_test(test_interrupt_fails_running_spawns),
         cmocka_unit_test(test_fork_reports_bytes_and_dedup),
+        cmocka_unit_test(test_fork_reuses_a_child_while_home_holds_the_nouns),
         cmocka_unit_test(test_par_matches_serial),
         cmocka_unit_test(test_par_crash_is_the_lowest_item),
         cmocka_unit_test(test_par_nested_and_in_spawns),
