@@ -55,9 +55,13 @@ static void show_backend(struct session *session, const struct session_output *o
 {
     struct store *store = commands_kernel_open_store(session);
     unsigned workers = commands_kernel_backend_workers();
-    session_print(output, "backend %s, %s, outcomes in %s order", commands_kernel_backend_name(),
-                  workers ? "workers as asked" : "default workers",
-                  commands_kernel_backend_ordered() ? "spawn" : "finish");
+    char workers_text[32] = "default workers", nice_text[48] = "";
+    if (workers)
+        snprintf(workers_text, sizeof workers_text, "%u worker%s", workers, workers == 1 ? "" : "s");
+    if (strcmp(commands_kernel_backend_name(), "fork") == 0)
+        snprintf(nice_text, sizeof nice_text, ", children at nice +%d", commands_kernel_backend_nice());
+    session_print(output, "backend %s, %s%s, outcomes in %s order", commands_kernel_backend_name(), workers_text,
+                  nice_text, commands_kernel_backend_ordered() ? "spawn" : "finish");
     session_print(output, "%%par: %s%s", nock_par_mapper() ? "mapped in parallel" : "runs its body",
                   nock_par_checking() ? ", checked against the body" : "");
     if (!store) {
@@ -82,31 +86,65 @@ static void show_backend(struct session *session, const struct session_output *o
                       (unsigned long long)stats.spawns, (unsigned long long)stats.bytes_back,
                       (unsigned long long)stats.dedup_hits, (unsigned long long)stats.dedup_lookups,
                       (unsigned long long)stats.par_maps, (unsigned long long)stats.par_items);
+        if (strcmp(backend->name, "fork") == 0 && stats.spawns)
+            session_print(output, "%llu child processes started (the other spawns ran in a child waiting for one); "
+                          "starting a spawn took %.3f ms on average",
+                          (unsigned long long)stats.processes_started, (double)stats.start_ns / (double)stats.spawns / 1e6);
     }
+}
+
+/* A whole number from `low` to `high`, all of `word`. */
+static bool parse_bounded(const char *word, long low, long high, long *value)
+{
+    char *end;
+    *value = strtol(word, &end, 10);
+    return end != word && !*end && *value >= low && *value <= high;
+}
+
+/* [--workers N] [--nice N], each at most once, in any order. */
+static bool parse_backend_options(char **words, int count, unsigned *workers, int *child_nice)
+{
+    bool seen_workers = false, seen_nice = false;
+    for (int i = 0; i < count; i += 2) {
+        long value;
+        if (i + 1 >= count)
+            return false;
+        if (strcmp(words[i], "--workers") == 0 && !seen_workers && parse_bounded(words[i + 1], 1, 256, &value)) {
+            *workers = (unsigned)value;
+            seen_workers = true;
+        } else if (strcmp(words[i], "--nice") == 0 && !seen_nice && parse_bounded(words[i + 1], 0, 19, &value)) {
+            *child_nice = (int)value;
+            seen_nice = true;
+        } else {
+            return false;
+        }
+    }
+    return true;
 }
 
 enum session_result commands_backend_backend(struct session *session, const struct command_arguments *arguments,
                                              const struct session_output *output)
 {
-    char *words[4];
+    char *words[7];
     int count;
-    char *text = rest_words(arguments, words, 4, &count);
+    char *text = rest_words(arguments, words, 7, &count);
     if (!text) {
         session_print_error(output, "error: out of memory");
         return SESSION_FAILED;
     }
     enum session_result result = SESSION_OK;
-    unsigned long workers = 0;
+    unsigned workers = 0;
+    int child_nice = 0;
     if (count == 0) {
         show_backend(session, output);
     } else if (!backend_find(words[0])) {
         session_print_error(output, "error: no backend named %s (the backends are %s)", words[0], backend_names());
         result = SESSION_FAILED;
-    } else if (count != 1 && !(count == 3 && strcmp(words[1], "--workers") == 0 &&
-                               (workers = strtoul(words[2], NULL, 10)) >= 1 && workers <= 256)) {
-        session_print_error(output, "error: usage: :backend NAME [--workers N] (N from 1 to 256)");
+    } else if (!parse_backend_options(words + 1, count - 1, &workers, &child_nice)) {
+        session_print_error(output, "error: usage: :backend NAME [--workers N] [--nice N] "
+                                    "(workers from 1 to 256; nice, for fork's children, from 0 to 19)");
         result = SESSION_FAILED;
-    } else if (!commands_kernel_use_backend(session, words[0], (unsigned)workers, output)) {
+    } else if (!commands_kernel_use_backend(session, words[0], workers, child_nice, output)) {
         result = SESSION_FAILED;
     } else {
         session_print(output, "backend %s", words[0]);
@@ -121,7 +159,8 @@ static bool run_compare(struct noun_home *home, const char *sample, uint64_t cou
 {
     struct compare_row rows[8];
     size_t row_count;
-    if (!compare_backends(home, sample, count, COMPARE_DIRECTORY, commands_kernel_backend_workers(), rows, 8,
+    if (!compare_backends(home, sample, count, COMPARE_DIRECTORY, commands_kernel_backend_workers(),
+                          commands_kernel_backend_nice(), rows, 8,
                           &row_count, why, why_size))
         return false;
     char lines[9][160];

@@ -31,17 +31,19 @@
 #define PRINT_MAX_CELLS 10000
 
 /* The backend stores are opened with (nocklab --backend NAME --workers N
- * --ordered); :backend changes the open store's. */
+ * --nice N --ordered); :backend changes the open store's. */
 static struct {
     char name[16];
     unsigned workers;
+    int child_nice;
     bool ordered;
-} backend_choice = { "serial", 0, false };
+} backend_choice = { "serial", 0, 0, false };
 
-void commands_kernel_choose_backend(const char *name, unsigned workers, bool ordered)
+void commands_kernel_choose_backend(const char *name, unsigned workers, int child_nice, bool ordered)
 {
     snprintf(backend_choice.name, sizeof backend_choice.name, "%s", name);
     backend_choice.workers = workers;
+    backend_choice.child_nice = child_nice;
     backend_choice.ordered = ordered;
 }
 
@@ -51,7 +53,7 @@ static bool use_chosen_backend(struct store *store, struct store_error *error)
     store_set_ordered(store, backend_choice.ordered);
     if (strcmp(backend_choice.name, "serial") == 0 && !backend_choice.workers)
         return true;
-    return store_set_backend(store, backend_choice.name, backend_choice.workers, error);
+    return store_set_backend(store, backend_choice.name, backend_choice.workers, backend_choice.child_nice, error);
 }
 
 /* What the session keeps: the directory and, once opened, the store. */
@@ -348,7 +350,7 @@ struct store *commands_kernel_open_store(struct session *session)
     return commands ? commands->store : NULL;
 }
 
-bool commands_kernel_use_backend(struct session *session, const char *chosen, unsigned workers,
+bool commands_kernel_use_backend(struct session *session, const char *chosen, unsigned workers, int child_nice,
                                  const struct session_output *output)
 {
     char name[sizeof backend_choice.name];
@@ -359,11 +361,11 @@ bool commands_kernel_use_backend(struct session *session, const char *chosen, un
         return false;
     }
     struct store_error error = { 0 };
-    if (commands->store && !store_set_backend(commands->store, name, workers, &error)) {
+    if (commands->store && !store_set_backend(commands->store, name, workers, child_nice, &error)) {
         print_store_error(session, output, "", &error);
         return false;
     }
-    commands_kernel_choose_backend(name, workers, backend_choice.ordered);
+    commands_kernel_choose_backend(name, workers, child_nice, backend_choice.ordered);
     kernel_backend_free(commands->line_backend);
     commands->line_backend = NULL;
     if (strcmp(name, "threads") == 0) {
@@ -380,6 +382,7 @@ bool commands_kernel_use_backend(struct session *session, const char *chosen, un
 
 const char *commands_kernel_backend_name(void) { return backend_choice.name; }
 unsigned commands_kernel_backend_workers(void) { return backend_choice.workers; }
+int commands_kernel_backend_nice(void) { return backend_choice.child_nice; }
 bool commands_kernel_backend_ordered(void) { return backend_choice.ordered; }
 
 static struct store *open_store_with_kernel(struct session *session, noun *held, const struct session_output *output)
@@ -1045,7 +1048,7 @@ enum session_result commands_kernel_export(struct session *session, const struct
 /* ---- nocklab gen / nocklab replay -------------------------------------------------------- */
 
 const char commands_kernel_usage[] =
-    "  nocklab [--backend NAME] [--workers N] [--ordered] gen|replay ...\n"
+    "  nocklab [--backend NAME] [--workers N] [--nice N] [--ordered] gen|replay ...\n"
     "                run spawns on backend NAME (serial, fork, threads) with\n"
     "                N workers, or events in parallel batches (stm);\n"
     "                --ordered applies spawn outcomes in spawn order,\n"

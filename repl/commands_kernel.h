@@ -93,17 +93,20 @@ bool commands_kernel_is_subcommand(const char *word);
 int commands_kernel_main(int argc, char **argv);
 
 /* The backend every store is opened with from now on (nocklab --backend
- * NAME --workers N --ordered); NAME must be a known backend. */
-void commands_kernel_choose_backend(const char *name, unsigned workers, bool ordered);
+ * NAME --workers N --nice N --ordered); NAME must be a known backend.
+ * `child_nice` (0 to 19) is how much nicer fork's children run. */
+void commands_kernel_choose_backend(const char *name, unsigned workers, int child_nice, bool ordered);
 /* The session's store if it is open, else NULL. */
 struct store *commands_kernel_open_store(struct session *session);
-/* Switch the session to backend NAME with `workers` workers (0: default):
- * the open store's spawns, and %par in the session's own lines. */
-bool commands_kernel_use_backend(struct session *session, const char *name, unsigned workers,
+/* Switch the session to backend NAME with `workers` workers (0: default)
+ * and fork children `child_nice` nicer: the open store's spawns, and %par
+ * in the session's own lines. */
+bool commands_kernel_use_backend(struct session *session, const char *name, unsigned workers, int child_nice,
                                  const struct session_output *output);
 /* The backend chosen now. */
 const char *commands_kernel_backend_name(void);
 unsigned commands_kernel_backend_workers(void);
+int commands_kernel_backend_nice(void);
 bool commands_kernel_backend_ordered(void);
 
 /* The usage lines of the subcommands, for nocklab --help. */

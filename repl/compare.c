@@ -26,7 +26,7 @@ static void remove_store(const char *path)
 }
 
 static void run_one(struct noun_home *home, const char *backend, const char *sample, uint64_t count,
-                    const char *directory, unsigned workers, struct compare_row *row)
+                    const char *directory, unsigned workers, int child_nice, struct compare_row *row)
 {
     memset(row, 0, sizeof *row);
     snprintf(row->backend, sizeof row->backend, "%s", backend);
@@ -44,7 +44,7 @@ static void run_one(struct noun_home *home, const char *backend, const char *sam
     }
     struct store_generate_result result;
     double cpu_before = clock_process_cpu_seconds();
-    bool ok = store_set_backend(store, backend, workers, &error) && store_boot(store, sample, kernel, &error) &&
+    bool ok = store_set_backend(store, backend, workers, child_nice, &error) && store_boot(store, sample, kernel, &error) &&
               store_generate(store, sample, count, 1, NULL, &result, &error);
     row->cpu_seconds = clock_process_cpu_seconds() - cpu_before;
     if (ok) {
@@ -71,7 +71,7 @@ static void run_one(struct noun_home *home, const char *backend, const char *sam
 }
 
 bool compare_backends(struct noun_home *home, const char *sample, uint64_t count, const char *directory,
-                      unsigned workers, struct compare_row *rows, size_t max_rows, size_t *row_count, char *why,
+                      unsigned workers, int child_nice, struct compare_row *rows, size_t max_rows, size_t *row_count, char *why,
                       size_t why_size)
 {
     *row_count = 0;
@@ -86,7 +86,7 @@ bool compare_backends(struct noun_home *home, const char *sample, uint64_t count
     size_t backend_count;
     const struct backend_entry *backends = backend_list(&backend_count);
     for (size_t i = 0; i < backend_count && *row_count < max_rows; i++)
-        run_one(home, backends[i].name, sample, count, directory, workers, &rows[(*row_count)++]);
+        run_one(home, backends[i].name, sample, count, directory, workers, child_nice, &rows[(*row_count)++]);
     return true;
 }
 

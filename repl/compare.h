@@ -35,7 +35,7 @@ struct compare_row {
  * Fills rows[0 .. *row_count) in registry order.  False with why only when
  * nothing could be run (unknown sample, no directory). */
 bool compare_backends(struct noun_home *home, const char *sample, uint64_t count, const char *directory,
-                      unsigned workers, struct compare_row *rows, size_t max_rows, size_t *row_count, char *why,
+                      unsigned workers, int child_nice, struct compare_row *rows, size_t max_rows, size_t *row_count, char *why,
                       size_t why_size);
 
 /* The table, one line per element of `lines` (each up to 160 bytes). */

@@ -83,6 +83,7 @@ static void print_usage(FILE *stream)
           "  --backend NAME  run spawns on serial, fork or threads, or events in\n"
           "                parallel batches on stm (:backend)\n"
           "  --workers N   worker threads (threads, stm) or children (fork) at once\n"
+          "  --nice N      run fork's children N nicer than nocklab (0 to 19)\n"
           "  --ordered     apply spawn outcomes in spawn order, not finish order\n"
           "  --home-max SIZE     address space reserved for home (4G, 512M; default\n"
           "                      64G, or half of what `ulimit -v` leaves)\n"
@@ -129,13 +130,14 @@ static void print_usage(FILE *stream)
           stream);
 }
 
-/* Take --backend NAME, --workers N and --ordered out of argv (they may
+/* Take --backend NAME, --workers N, --nice N and --ordered out of argv (they may
  * come anywhere before `--`) and hand them to the kernel commands.  False,
  * with the reason printed, for a bad one. */
 static bool take_backend_options(int *argc, char **argv)
 {
     const char *name = "serial";
     unsigned long workers = 0;
+    long child_nice = 0;
     bool ordered = false;
     int kept = 1;
     for (int i = 1; i < *argc; i++) {
@@ -165,6 +167,15 @@ static bool take_backend_options(int *argc, char **argv)
                 return false;
             }
             i++;
+        } else if (strcmp(argv[i], "--nice") == 0) {
+            char *end = NULL;
+            if (i + 1 < *argc)
+                child_nice = strtol(argv[i + 1], &end, 10);
+            if (i + 1 >= *argc || !end || end == argv[i + 1] || *end || child_nice < 0 || child_nice > 19) {
+                fprintf(stderr, "nocklab: --nice needs a number from 0 to 19 (how much nicer fork's children run)\n");
+                return false;
+            }
+            i++;
         } else if (strcmp(argv[i], "--ordered") == 0) {
             ordered = true;
         } else {
@@ -173,7 +184,7 @@ static bool take_backend_options(int *argc, char **argv)
     }
     argv[kept] = NULL;
     *argc = kept;
-    commands_kernel_choose_backend(name, (unsigned)workers, ordered);
+    commands_kernel_choose_backend(name, (unsigned)workers, (int)child_nice, ordered);
     return true;
 }
 
@@ -395,7 +406,7 @@ int main(int argc, char **argv)
     install_interrupt_handler(session);
     if (strcmp(commands_kernel_backend_name(), "serial") != 0 &&
         !commands_kernel_use_backend(session, commands_kernel_backend_name(), commands_kernel_backend_workers(),
-                                     &session_output_stdio)) {
+                                     commands_kernel_backend_nice(), &session_output_stdio)) {
         session_free(session);
         return 1;
     }

@@ -120,6 +120,7 @@ struct store {
      * not collected while any is held). */
     char backend_name[16];
     unsigned workers;
+    int child_nice;
     bool ordered;
     struct kernel_outcome *waiting;
     size_t waiting_count, waiting_capacity;
@@ -404,6 +405,7 @@ static struct kernel_backend_options backend_options(struct store *store, bool r
         .slog = store_slog,
         .slog_context = store,
         .workers = store->workers,
+        .child_nice = store->child_nice,
     };
 }
 
@@ -465,12 +467,15 @@ static bool bring_home(struct store *store, struct kernel *kernel, noun n, noun 
     return *out != NOUN_NONE || fail(error, 0, "out of memory: home is full");
 }
 
-bool store_set_backend(struct store *store, const char *name, unsigned workers, struct store_error *error)
+bool store_set_backend(struct store *store, const char *name, unsigned workers, int child_nice,
+                       struct store_error *error)
 {
     if (store->backend->running(store->backend->self) || store->waiting_count)
         return fail(error, 0, "spawns are still running on the %s backend", store->backend->name);
     unsigned saved_workers = store->workers;
+    int saved_nice = store->child_nice;
     store->workers = workers;
+    store->child_nice = child_nice;
     struct kernel_backend_options options = backend_options(store, false);
     char why[200];
     /* the old one first: a threads backend installs the %par mapper, and
@@ -479,6 +484,7 @@ bool store_set_backend(struct store *store, const char *name, unsigned workers, 
     store->backend = backend_new(name, store->home, &options, why, sizeof why);
     if (!store->backend) {
         store->workers = saved_workers;
+        store->child_nice = saved_nice;
         options = backend_options(store, false);
         store->backend = backend_new(store->backend_name, store->home, &options, why, sizeof why);
         if (!store->backend)

@@ -136,10 +136,12 @@ bool store_replay(struct store *store, uint64_t from, uint64_t to, const struct 
 
 /* Run spawns on the backend called `name` (interp/backend.h) with
  * `workers` workers (0: its default) from now on, for live runs,
- * generation and replay alike.  Refused while spawns are running.  A
- * backend that runs events (stm) makes the store apply events in
- * parallel batches (interp/stm.h), with the same log. */
-bool store_set_backend(struct store *store, const char *name, unsigned workers, struct store_error *error);
+ * generation and replay alike; fork's children run `child_nice` nicer
+ * than nocklab (0 to 19).  Refused while spawns are running.  A backend
+ * that runs events (stm) makes the store apply events in parallel
+ * batches (interp/stm.h), with the same log. */
+bool store_set_backend(struct store *store, const char *name, unsigned workers, int child_nice,
+                       struct store_error *error);
 struct kernel_backend *store_backend(struct store *store);
 unsigned store_workers(const struct store *store);
 /* Ordered: spawn outcomes are applied in the order the spawns were made

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "interp/backend.h"
 #include "interp/kernel.h"
@@ -235,6 +236,49 @@ static void test_fork_reuses_a_child_while_home_holds_the_nouns(void **state)
     kernel_backend_free(backend);
 }
 
+/* The nice value of process `pid` (field 19 of /proc/PID/stat), or -100. */
+static int process_nice(long pid)
+{
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return -100;
+    size_t length = fread(line, 1, sizeof line - 1, file);
+    fclose(file);
+    line[length] = '\0';
+    /* fields after the command name, which ends at the last ')' */
+    char *at = strrchr(line, ')');
+    int nice = -100;
+    if (at)
+        sscanf(at + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %d", &nice);
+    return nice;
+}
+
+static void test_fork_children_run_nicer(void **state)
+{
+    struct kernel_backend_options options = { .workers = 1, .child_nice = 3 };
+    struct kernel_backend *backend = backend_fork_new(home, &options);
+    assert_non_null(backend);
+    char why[200];
+    struct kernel_spawn endless = { .event_number = 6, .id = 1, .subject = 0,
+                                    .formula = parse("[8 [1 6 [1 1] [0 0] 9 2 0 1] 9 2 0 1]") };
+    assert_true(backend->submit(backend->self, &endless, why, sizeof why));
+    struct kernel_worker_status status;
+    assert_int_equal(backend->workers(backend->self, &status, 1), 1);
+    int mine = process_nice(getpid()), child = -100;
+    int wanted = mine + 3 > 19 ? 19 : mine + 3; /* the system's ceiling */
+    /* the child renices itself first thing after fork: wait until it has */
+    for (long tries = 0; tries < 10000000 && child != wanted; tries++)
+        child = process_nice(status.process_id);
+    assert_int_equal(child, wanted);
+    backend->interrupt(backend->self);
+    struct kernel_outcome outcome;
+    assert_true(backend->take(backend->self, true, &outcome));
+    assert_int_equal(outcome.result, KERNEL_SPAWN_FAILED);
+    kernel_backend_free(backend);
+}
+
 /* ---- %par ---------------------------------------------------------------------------------- */
 
 static void test_par_matches_serial(void **state)
@@ -337,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_interrupt_fails_running_spawns),
         cmocka_unit_test(test_fork_reports_bytes_and_dedup),
         cmocka_unit_test(test_fork_reuses_a_child_while_home_holds_the_nouns),
+        cmocka_unit_test(test_fork_children_run_nicer),
         cmocka_unit_test(test_par_matches_serial),
         cmocka_unit_test(test_par_crash_is_the_lowest_item),
         cmocka_unit_test(test_par_nested_and_in_spawns),
