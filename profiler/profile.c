@@ -90,6 +90,21 @@ static const char profile_schema[] =
     "  fsync_ns INTEGER NOT NULL,"
     "  total_ns INTEGER NOT NULL,"
     "  taken_at TEXT NOT NULL);"
+    /* one row per spawn outcome applied, on any backend */
+    "CREATE TABLE IF NOT EXISTS spawns ("
+    "  run INTEGER NOT NULL,"
+    "  event INTEGER NOT NULL,"
+    "  source_event INTEGER NOT NULL,"
+    "  source_effect INTEGER NOT NULL,"
+    "  result TEXT NOT NULL,"
+    "  start_ns INTEGER NOT NULL,"
+    "  run_ns INTEGER NOT NULL,"
+    "  cpu_ns INTEGER NOT NULL,"
+    "  steps INTEGER NOT NULL,"
+    "  bytes_back INTEGER NOT NULL,"
+    "  dedup_lookups INTEGER NOT NULL,"
+    "  dedup_hits INTEGER NOT NULL,"
+    "  PRIMARY KEY (run, event)) WITHOUT ROWID;"
     /* the STM backend: one row per event it committed, one per batch */
     "CREATE TABLE IF NOT EXISTS stm_events ("
     "  run INTEGER NOT NULL,"
@@ -174,7 +189,7 @@ struct profile_run {
      * batch (so noting it costs no transaction of its own). */
     bool has_commit_wait;
     uint64_t commit_first, commit_last, commit_wait_ns;
-    sqlite3_stmt *insert_stm_event, *insert_stm_batch; /* prepared when first used */
+    sqlite3_stmt *insert_stm_event, *insert_stm_batch, *insert_spawn; /* prepared when first used */
     size_t pending_count;
     int64_t pending[PROFILE_BATCH_ROWS][PROFILE_ROW_COLUMNS];
 };
@@ -249,6 +264,7 @@ static void run_free(struct profile_run *run)
     sqlite3_finalize(run->insert_span);
     sqlite3_finalize(run->insert_stm_event);
     sqlite3_finalize(run->insert_stm_batch);
+    sqlite3_finalize(run->insert_spawn);
     free(run);
 }
 
@@ -446,6 +462,32 @@ bool profile_record_stm_event(struct profile_run *run, uint64_t event_number, co
     sqlite3_bind_int64(insert, 6, (sqlite3_int64)stats->wasted_steps);
     sqlite3_bind_int64(insert, 7, stats->parallel);
     return step_insert(run, insert, "an STM event", error);
+}
+
+bool profile_record_spawn(struct profile_run *run, uint64_t event_number, const struct kernel_outcome *outcome,
+                          struct profile_error *error)
+{
+    static const char *const results[] = { "done", "crash", "timeout", "failed" };
+    if (!run->insert_spawn &&
+        !prepare(evlog_database(run->log),
+                 "INSERT OR REPLACE INTO spawns VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                 &run->insert_spawn, error))
+        return false;
+    sqlite3_stmt *insert = run->insert_spawn;
+    sqlite3_bind_int64(insert, 1, run->id);
+    sqlite3_bind_int64(insert, 2, (sqlite3_int64)event_number);
+    sqlite3_bind_int64(insert, 3, (sqlite3_int64)outcome->spawn.event_number);
+    sqlite3_bind_int64(insert, 4, outcome->spawn.effect_index);
+    sqlite3_bind_text(insert, 5, results[outcome->result <= KERNEL_SPAWN_FAILED ? outcome->result : 3], -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(insert, 6, (sqlite3_int64)outcome->start_ns);
+    sqlite3_bind_int64(insert, 7, (sqlite3_int64)outcome->cost.wall_ns);
+    sqlite3_bind_int64(insert, 8, (sqlite3_int64)outcome->cost.cpu_ns);
+    sqlite3_bind_int64(insert, 9, (sqlite3_int64)outcome->cost.steps);
+    sqlite3_bind_int64(insert, 10, (sqlite3_int64)outcome->bytes_back);
+    sqlite3_bind_int64(insert, 11, (sqlite3_int64)outcome->cost.dedup_lookups);
+    sqlite3_bind_int64(insert, 12, (sqlite3_int64)outcome->cost.dedup_hits);
+    return step_insert(run, insert, "a spawn", error);
 }
 
 bool profile_record_stm_batch(struct profile_run *run, uint64_t first_event, const struct stm_batch_stats *stats,
@@ -805,6 +847,72 @@ static bool summarize_stm(sqlite3 *database, int64_t run_id, struct profile_stm_
     return true;
 }
 
+/* Sort `values` and fill `d` from them. */
+static void distribute(uint64_t *values, uint64_t count, struct profile_distribution *d)
+{
+    qsort(values, count, sizeof(uint64_t), compare_u64);
+    d->total = 0;
+    for (uint64_t i = 0; i < count; i++)
+        d->total += values[i];
+    d->p50 = percentile(values, count, 50);
+    d->p90 = percentile(values, count, 90);
+    d->p99 = percentile(values, count, 99);
+    d->max = count ? values[count - 1] : 0;
+}
+
+/* The spawn rows of a run, if it has any (older stores have no table). */
+static bool summarize_spawns(sqlite3 *database, int64_t run_id, struct profile_spawn_summary *spawns,
+                             struct profile_error *error)
+{
+    sqlite3_stmt *select = NULL;
+    if (sqlite3_prepare_v2(database,
+                           "SELECT start_ns, run_ns, bytes_back, dedup_lookups, dedup_hits, result = 'timeout' "
+                           "FROM spawns WHERE run = ?1",
+                           -1, &select, NULL) != SQLITE_OK)
+        return true; /* no such table: a store from before it */
+    sqlite3_bind_int64(select, 1, run_id);
+    uint64_t *starts = NULL, *runs = NULL;
+    size_t capacity = 0;
+    int step;
+    bool ok = true;
+    while (ok && (step = sqlite3_step(select)) == SQLITE_ROW) {
+        if (spawns->spawns == capacity) {
+            capacity = capacity ? 2 * capacity : 256;
+            uint64_t *more_starts = realloc(starts, capacity * sizeof *starts);
+            if (more_starts)
+                starts = more_starts;
+            uint64_t *more_runs = more_starts ? realloc(runs, capacity * sizeof *runs) : NULL;
+            if (more_runs)
+                runs = more_runs;
+            if (!more_starts || !more_runs) {
+                set_error(error, "out of memory summarizing the spawns of run %lld", (long long)run_id);
+                ok = false;
+                break;
+            }
+        }
+        starts[spawns->spawns] = (uint64_t)sqlite3_column_int64(select, 0);
+        runs[spawns->spawns] = (uint64_t)sqlite3_column_int64(select, 1);
+        spawns->spawns++;
+        spawns->bytes_back += (uint64_t)sqlite3_column_int64(select, 2);
+        spawns->dedup_lookups += (uint64_t)sqlite3_column_int64(select, 3);
+        spawns->dedup_hits += (uint64_t)sqlite3_column_int64(select, 4);
+        spawns->timeouts += sqlite3_column_int64(select, 5) != 0;
+    }
+    sqlite3_finalize(select);
+    if (ok && step != SQLITE_DONE) {
+        set_error(error, "profile: cannot read the spawn rows of run %lld: %s", (long long)run_id,
+                  sqlite3_errmsg(database));
+        ok = false;
+    }
+    if (ok) {
+        distribute(starts, spawns->spawns, &spawns->start_ns);
+        distribute(runs, spawns->spawns, &spawns->run_ns);
+    }
+    free(starts);
+    free(runs);
+    return ok;
+}
+
 bool profile_summarize(struct evlog *log, int64_t run_id, struct profile_summary *summary,
                        struct profile_error *error)
 {
@@ -831,7 +939,8 @@ bool profile_summarize(struct evlog *log, int64_t run_id, struct profile_summary
     for (int m = 0; m < PROFILE_METRIC_COUNT; m++)
         free(columns[m]);
     summary->spans = ok ? count_spans(database, run_id) : 0;
-    return ok && summarize_stm(database, run_id, &summary->stm, error);
+    return ok && summarize_stm(database, run_id, &summary->stm, error) &&
+           summarize_spawns(database, run_id, &summary->spawns, error);
 }
 
 /* ---- exports ---------------------------------------------------------------------- */

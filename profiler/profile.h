@@ -5,7 +5,8 @@
  * allocated, copy-out bytes and dedup lookups and hits (struct kernel_cost),
  * plus one row per %bout span inside it, and one row per snapshot saved.
  * Rows live in the store's SQLite database beside the event log (tables
- * `runs`, `profile`, `spans`, `snapshots`;
+ * `runs`, `profile`, `spans`, `snapshots`, `spawns`, `stm_events`,
+ * `stm_batches`;
  * docs/formats.md), so runs can be compared afterwards with nocklab or the
  * sqlite3 shell.
  *
@@ -61,6 +62,11 @@ bool profile_record_stm_event(struct profile_run *run, uint64_t event_number, co
                               struct profile_error *error);
 bool profile_record_stm_batch(struct profile_run *run, uint64_t first_event, const struct stm_batch_stats *stats,
                               struct profile_error *error);
+/* The spawn whose outcome event `event_number` applied: where it ran and
+ * what moving it cost (table `spawns`, docs/formats.md); written into the
+ * open transaction at once. */
+bool profile_record_spawn(struct profile_run *run, uint64_t event_number, const struct kernel_outcome *outcome,
+                          struct profile_error *error);
 /* Forget rows not yet inserted (their events were rolled back). */
 void profile_discard(struct profile_run *run);
 /* Commit the rows recorded so far (and anything else in the open
@@ -161,9 +167,18 @@ struct profile_stm_summary {
     uint64_t conflicts_by_shard[STM_MAX_SHARDS]; /* events that re-ran for that shard */
 };
 
+/* A run's `spawns` rows: how many, how long each took to start (fork,
+ * or handing it to a worker) and to run, and what came back. */
+struct profile_spawn_summary {
+    uint64_t spawns, timeouts;
+    struct profile_distribution start_ns, run_ns;
+    uint64_t bytes_back, dedup_lookups, dedup_hits;
+};
+
 struct profile_summary {
     struct profile_run_info run;
     struct profile_stm_summary stm;
+    struct profile_spawn_summary spawns;
     uint64_t count;
     struct profile_distribution metrics[PROFILE_METRIC_COUNT];
     size_t slowest_count;

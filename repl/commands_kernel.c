@@ -962,6 +962,30 @@ static void print_stm_summary(const struct session_output *output, const struct 
     session_print(output, "  stm conflicts by shard (shard:events re-run):%s", length ? line : " none");
 }
 
+/* The run's spawns: how long they took to start (a fork, or a hand-off to
+ * a worker) and to run, and what came back to home. */
+static void print_spawn_summary(const struct session_output *output, const struct profile_spawn_summary *spawns)
+{
+    if (!spawns->spawns)
+        return;
+    session_print(output, "  spawns: %llu outcomes applied (%llu timeouts), %llu bytes back, dedup %llu hits of %llu "
+                  "lookups on the way in",
+                  (unsigned long long)spawns->spawns, (unsigned long long)spawns->timeouts,
+                  (unsigned long long)spawns->bytes_back, (unsigned long long)spawns->dedup_hits,
+                  (unsigned long long)spawns->dedup_lookups);
+    session_print(output, "  %-16s %14s %11s %11s %11s %11s", "per spawn", "total", "p50", "p90", "p99", "max");
+    const struct profile_distribution *rows[2] = { &spawns->start_ns, &spawns->run_ns };
+    const char *labels[2] = { "start (fork)", "run" };
+    for (int r = 0; r < 2; r++) {
+        char cells[5][32];
+        const uint64_t values[5] = { rows[r]->total, rows[r]->p50, rows[r]->p90, rows[r]->p99, rows[r]->max };
+        for (int i = 0; i < 5; i++)
+            format_nanoseconds(values[i], cells[i], sizeof cells[i]);
+        session_print(output, "  %-16s %14s %11s %11s %11s %11s", labels[r], cells[0], cells[1], cells[2], cells[3],
+                      cells[4]);
+    }
+}
+
 enum session_result commands_kernel_profile(struct session *session, const struct command_arguments *arguments,
                                             const struct session_output *output)
 {
@@ -999,6 +1023,7 @@ enum session_result commands_kernel_profile(struct session *session, const struc
         }
     }
     print_stm_summary(output, &summary->stm);
+    print_spawn_summary(output, &summary->spawns);
     free(summary);
     return SESSION_OK;
 }

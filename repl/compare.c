@@ -62,6 +62,7 @@ static void run_one(struct noun_home *home, const char *backend, const char *sam
         row->dedup_lookups = stats.dedup_lookups;
         row->dedup_hits = stats.dedup_hits;
         row->par_maps = stats.par_maps;
+        row->start_ns = stats.start_ns;
         row->mug = result.mug;
         row->run_id = result.run_id;
     } else {
@@ -107,8 +108,8 @@ size_t compare_format(const struct compare_row *rows, size_t row_count, char lin
     size_t line = 0;
     if (max_lines < row_count + 1)
         return 0;
-    snprintf(lines[line++], 160, "%-8s %8s %8s %7s %9s %9s %9s %6s %10s %11s %8s", "backend", "wall", "cpu",
-             "speedup", "events/s", "p50 wait", "p99 wait", "spawns", "bytes back", "dedup hits", "%par");
+    snprintf(lines[line++], 160, "%-8s %8s %8s %7s %9s %9s %9s %6s %9s %10s %11s %8s", "backend", "wall", "cpu",
+             "speedup", "events/s", "p50 wait", "p99 wait", "spawns", "start", "bytes back", "dedup hits", "%par");
     double serial_wall = 0;
     for (size_t i = 0; i < row_count; i++)
         if (rows[i].ok && strcmp(rows[i].backend, "serial") == 0)
@@ -119,16 +120,18 @@ size_t compare_format(const struct compare_row *rows, size_t row_count, char lin
             snprintf(lines[line++], 160, "%-8s failed: %.140s", row->backend, row->error);
             continue;
         }
-        char p50[16], p99[16], speedup[16], hits[32];
+        char p50[16], p99[16], speedup[16], hits[32], start[16] = "-";
         format_duration(row->gap_p50_ns, p50, sizeof p50);
+        if (row->spawns)
+            format_duration(row->start_ns / row->spawns, start, sizeof start);
         format_duration(row->gap_p99_ns, p99, sizeof p99);
         snprintf(speedup, sizeof speedup, "%.2fx", serial_wall > 0 && row->wall_seconds > 0 ? serial_wall / row->wall_seconds : 0);
         snprintf(hits, sizeof hits, "%llu/%llu", (unsigned long long)row->dedup_hits,
                  (unsigned long long)row->dedup_lookups);
-        snprintf(lines[line++], 160, "%-8s %7.2fs %7.2fs %7s %9.0f %9s %9s %6llu %10llu %11s %8llu", row->backend,
+        snprintf(lines[line++], 160, "%-8s %7.2fs %7.2fs %7s %9.0f %9s %9s %6llu %9s %10llu %11s %8llu", row->backend,
                  row->wall_seconds, row->cpu_seconds, speedup,
                  row->wall_seconds > 0 ? (double)row->events / row->wall_seconds : 0, p50, p99,
-                 (unsigned long long)row->spawns, (unsigned long long)row->bytes_back, hits,
+                 (unsigned long long)row->spawns, start, (unsigned long long)row->bytes_back, hits,
                  (unsigned long long)row->par_maps);
     }
     return line;

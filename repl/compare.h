@@ -26,6 +26,7 @@ struct compare_row {
     uint64_t events;         /* events logged, outcomes included */
     uint64_t gap_p50_ns, gap_p99_ns;
     uint64_t spawns, bytes_back, dedup_lookups, dedup_hits, par_maps;
+    uint64_t start_ns;       /* summed time to start spawns (fork, hand-off) */
     uint32_t mug;
     int64_t run_id;
 };

@@ -730,7 +730,8 @@ static enum applied_as apply_event(struct store *store, noun event, const struct
     free(jam);
     if (!logged)
         fail(error, info.number, "%s", log_error.message);
-    else if (!profile_record(run, info.number, outcome ? outcome->started_ns : started, &cost, &profile_error))
+    else if (!profile_record(run, info.number, outcome ? outcome->started_ns : started, &cost, &profile_error) ||
+             (outcome && !profile_record_spawn(run, info.number, outcome, &profile_error)))
         logged = !fail(error, info.number, "%s", profile_error.message);
     else if (!hold_effects(store, &info, applied.effects))
         logged = !fail(error, info.number, "out of memory holding the effects of event %llu",
@@ -1580,9 +1581,10 @@ static bool start_from_snapshot(struct store *store, struct kernel *kernel, cons
     return fail(error, 0, "%s", snapshot_error.message);
 }
 
-/* Recompute the outcome the row refers to, and apply it. */
+/* Recompute the outcome the row refers to (into *outcome), and apply it. */
 static bool replay_outcome(struct replay *replay, const struct evlog_record *record, struct kernel_applied *applied,
-                           struct kernel_cost *cost, uint64_t *started, noun *event_out, struct store_error *error)
+                           struct kernel_cost *cost, uint64_t *started, noun *event_out,
+                           struct kernel_outcome *outcome_out, struct store_error *error)
 {
     struct remembered_spawn **link = find_spawn(replay, record->source_event, record->source_effect);
     if (!link)
@@ -1612,6 +1614,7 @@ static bool replay_outcome(struct replay *replay, const struct evlog_record *rec
     }
     *cost = outcome_cost(&outcome, &applied->cost, applied_at);
     *started = outcome.started_ns;
+    *outcome_out = outcome;
     if (event_out)
         *event_out = outcome.event;
     return true;
@@ -1645,9 +1648,11 @@ static bool replay_one_applied(struct replay *replay, const struct evlog_record 
 {
     struct kernel_applied applied;
     struct kernel_cost cost;
+    struct kernel_outcome outcome;
     uint64_t started = clock_wall_nanoseconds();
-    if (record->kind == EVLOG_SPAWN_OUTCOME) {
-        if (!replay_outcome(replay, record, &applied, &cost, &started, event_out, error))
+    bool spawned = record->kind == EVLOG_SPAWN_OUTCOME;
+    if (spawned) {
+        if (!replay_outcome(replay, record, &applied, &cost, &started, event_out, &outcome, error))
             return false;
     } else {
         if (!replay_plain(replay, record, &applied, event_out, error))
@@ -1670,7 +1675,8 @@ static bool replay_one_applied(struct replay *replay, const struct evlog_record 
     *cpu_mark = cpu;
     struct profile_error profile_error;
     if (replay->run && record->number >= profile_from &&
-        !profile_record(replay->run, record->number, started, &cost, &profile_error))
+        (!profile_record(replay->run, record->number, started, &cost, &profile_error) ||
+         (spawned && !profile_record_spawn(replay->run, record->number, &outcome, &profile_error))))
         return fail(error, record->number, "%s", profile_error.message);
     report_event(replay->store, replay->backend, record->number, &cost);
     *out = applied;
