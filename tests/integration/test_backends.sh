@@ -116,3 +116,35 @@ if grep -A1 '%mean' <<<"$threads_out" | grep -q '%spot'; then
 else
     fail "the crashing item's trace is missing or lost its outer part" "$threads_out"
 fi
+
+# ---- fork's nice level and the spawns table ----------------------------------------------
+
+store="$work/nice"
+if "$NOCKLAB" --backend fork --nice 20 gen jobs 10 "$store" >/dev/null 2>"$work/err"; then
+    fail "--nice 20 is accepted" "$(cat "$work/err")"
+elif grep -q -- '--nice needs a number from 0 to 19' "$work/err"; then
+    pass "--nice 20 is refused with the range"
+else
+    fail "--nice 20 is refused without the range" "$(cat "$work/err")"
+fi
+out=$("$NOCKLAB" --backend fork --nice 4 gen jobs 40 "$store" --seed 3 2>"$work/err")
+spawns=$(sqlite3 "$store/events.sqlite" \
+    "select count(*) from spawns s join events e on e.number = s.event where e.kind = 1 and s.result in ('done', 'crash')" 2>&1)
+outcomes=$(sqlite3 "$store/events.sqlite" "select count(*) from events where kind = 1" 2>&1)
+if [ -n "$out" ] && [ "$spawns" -gt 0 ] 2>/dev/null && [ "$spawns" == "$outcomes" ]; then
+    pass "fork --nice 4 gen: one spawns row per outcome event ($spawns)"
+else
+    fail "fork --nice 4 gen: spawns rows" "gen: $out" "spawns rows: $spawns, outcome events: $outcomes" "$(cat "$work/err")"
+fi
+profile=$("$NOCKLAB" --store "$store" -e ':profile last' 2>&1)
+if grep -q "spawns: $spawns outcomes applied" <<<"$profile" && grep -q 'start (fork)' <<<"$profile"; then
+    pass ":profile sums the spawns rows"
+else
+    fail ":profile does not show the spawns" "$profile"
+fi
+shown=$("$NOCKLAB" -e ':backend fork --workers 3 --nice 6' -e ':backend' 2>&1)
+if grep -q 'backend fork, 3 workers, children at nice +6' <<<"$shown"; then
+    pass ":backend fork --workers 3 --nice 6 is shown by :backend"
+else
+    fail ":backend does not show the nice level" "$shown"
+fi
