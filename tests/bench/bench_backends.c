@@ -139,35 +139,41 @@ static void check_done(const struct kernel_outcome *outcome)
         die("a small spawn did not give [%done id 42]");
 }
 
-/* Spawns whose subject was made after the last child was forked, as a
- * kernel's are when each event spawns: every one needs a new process.  No
- * target; it says what a fork itself costs with this home. */
-static void bench_fork_new_nouns(struct noun_home *home, struct noun_region *region)
+/* What running a batch of spawns one after another cost, per spawn. */
+struct spawn_timing {
+    double wall_ms, cpu_ms, start_ms;
+    struct kernel_backend_stats stats;
+};
+
+/* Run `count` small spawns of `formula` on a fresh fork backend, one at a
+ * time.  With `new_subjects`, each spawn's subject is a cell made in home
+ * just before it, after the last child was forked, as a kernel's are when
+ * each event spawns: every one then needs a new process. */
+static struct spawn_timing time_spawns(struct noun_home *home, struct noun_region *region, noun formula, int count,
+                                       bool new_subjects)
 {
-    noun formula = noun_home_copy_out(home, region, noun_cell_new(region, 4, noun_cell_new(region, 0, 3)));
     struct kernel_backend *fork = backend_fork_new(home, NULL);
     if (!fork)
         die("cannot start the fork backend");
     char why[200];
     double start = clock_wall_seconds(), cpu_start = clock_process_cpu_seconds();
     uint64_t start_ns = 0;
-    for (uint64_t i = 1; i <= NEW_NOUN_SPAWNS; i++) {
-        struct kernel_spawn spawn = small_spawn(formula, i);
-        spawn.subject = noun_home_copy_out(home, region, noun_cell_new(region, i, 41));
+    for (int i = 1; i <= count; i++) {
+        struct kernel_spawn spawn = small_spawn(formula, (uint64_t)i);
+        if (new_subjects)
+            spawn.subject = noun_home_copy_out(home, region, noun_cell_new(region, (noun)i, 41));
         struct kernel_outcome outcome;
         if (!fork->submit(fork->self, &spawn, why, sizeof why) || !fork->take(fork->self, true, &outcome))
             die("a small spawn failed to run");
         check_done(&outcome);
         start_ns += outcome.start_ns;
     }
-    double per_spawn = (clock_wall_seconds() - start) / NEW_NOUN_SPAWNS;
-    kernel_backend_free(fork);
-    double cpu_per_spawn = (clock_process_cpu_seconds() - cpu_start) / NEW_NOUN_SPAWNS;
-    double load[1] = { 0 };
-    getloadavg(load, 1);
-    printf("fork: %d spawns each naming a new noun (a new process each): %.2f ms per spawn, fork() %.3f ms, "
-           "CPU %.3f ms (no target; load average %.2f)\n",
-           NEW_NOUN_SPAWNS, per_spawn * 1e3, (double)start_ns / NEW_NOUN_SPAWNS / 1e6, cpu_per_spawn * 1e3, load[0]);
+    struct spawn_timing timing = { .wall_ms = (clock_wall_seconds() - start) * 1e3 / count,
+                                   .start_ms = (double)start_ns / count / 1e6 };
+    fork->stats(fork->self, &timing.stats);
+    kernel_backend_free(fork); /* reaps the last children */
+    timing.cpu_ms = (clock_process_cpu_seconds() - cpu_start) * 1e3 / count;
+    return timing;
 }
 
 static void bench_fork(struct noun_home *home, struct noun_region *region)
@@ -181,37 +187,26 @@ static void bench_fork(struct noun_home *home, struct noun_region *region)
     if (kept == NOUN_NONE)
         die("home cannot hold 1 GB");
     noun_region_reset(region);
-    noun formula = noun_home_copy_out(home, region, noun_cell_new(region, 4, noun_cell_new(region, 0, 1)));
+    /* [4 0 1] on 41, and [4 0 3] on [i 41]: [%done i 42] */
+    noun increment = noun_home_copy_out(home, region, noun_cell_new(region, 4, noun_cell_new(region, 0, 1)));
+    noun increment_tail = noun_home_copy_out(home, region, noun_cell_new(region, 4, noun_cell_new(region, 0, 3)));
 
-    struct kernel_backend *fork = backend_fork_new(home, NULL);
-    if (!fork)
-        die("cannot start the fork backend");
-    char why[200];
-    double start = clock_wall_seconds(), cpu_start = clock_process_cpu_seconds();
-    uint64_t start_ns = 0;
-    for (uint64_t i = 1; i <= SMALL_SPAWNS; i++) {
-        struct kernel_spawn spawn = small_spawn(formula, i);
-        struct kernel_outcome outcome;
-        if (!fork->submit(fork->self, &spawn, why, sizeof why) || !fork->take(fork->self, true, &outcome))
-            die("a small spawn failed to run");
-        check_done(&outcome);
-        start_ns += outcome.start_ns;
-    }
-    double per_spawn = (clock_wall_seconds() - start) / SMALL_SPAWNS;
-    struct kernel_backend_stats stats;
-    fork->stats(fork->self, &stats);
-    kernel_backend_free(fork); /* reaps the last children */
-    double cpu_per_spawn = (clock_process_cpu_seconds() - cpu_start) / SMALL_SPAWNS;
+    struct spawn_timing reused = time_spawns(home, region, increment, SMALL_SPAWNS, false);
     double load[1] = { 0 };
     getloadavg(load, 1);
-    printf("fork: CPU per spawn (parent and child) %.3f ms; load average %.2f on %u cores\n", cpu_per_spawn * 1e3,
-           load[0], backend_cores());
-    printf("fork: %d spawns one at a time against a 1 GB home, fork()+pipe %.3f ms each, %llu bytes back in all\n",
-           SMALL_SPAWNS, (double)start_ns / SMALL_SPAWNS / 1e6, (unsigned long long)stats.bytes_back);
-    report("fork overhead per small spawn, 1 GB home", per_spawn * 1e3, 1.0, false, "ms");
-    printf("fork: %llu processes started for them (the others ran in a waiting child)\n",
-           (unsigned long long)stats.processes_started);
-    bench_fork_new_nouns(home, region);
+    printf("fork: CPU per spawn (parent and child) %.3f ms; load average %.2f on %u cores\n", reused.cpu_ms, load[0],
+           backend_cores());
+    printf("fork: %d spawns one at a time against a 1 GB home, start %.3f ms each, %llu bytes back in all, "
+           "%llu processes started (the others ran in a waiting child)\n",
+           SMALL_SPAWNS, reused.start_ms, (unsigned long long)reused.stats.bytes_back,
+           (unsigned long long)reused.stats.processes_started);
+    report("fork overhead per small spawn, 1 GB home", reused.wall_ms, 1.0, false, "ms");
+
+    struct spawn_timing fresh = time_spawns(home, region, increment_tail, NEW_NOUN_SPAWNS, true);
+    getloadavg(load, 1);
+    printf("fork: %d spawns each naming a new noun (a new process each): %.2f ms per spawn, fork() %.3f ms, "
+           "CPU %.3f ms (no target; load average %.2f)\n",
+           NEW_NOUN_SPAWNS, fresh.wall_ms, fresh.start_ms, fresh.cpu_ms, load[0]);
     (void)kept;
 }
 
