@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "interp/backend.h"
 #include "interp/clock.h"
@@ -142,6 +143,7 @@ static void check_done(const struct kernel_outcome *outcome)
 /* What running a batch of spawns one after another cost, per spawn. */
 struct spawn_timing {
     double wall_ms, cpu_ms, start_ms;
+    double parent_faults, child_faults;  /* page faults per spawn */
     struct kernel_backend_stats stats;
 };
 
@@ -156,6 +158,9 @@ static struct spawn_timing time_spawns(struct noun_home *home, struct noun_regio
     if (!fork)
         die("cannot start the fork backend");
     char why[200];
+    struct rusage parent_before, children_before, parent_after, children_after;
+    getrusage(RUSAGE_SELF, &parent_before);
+    getrusage(RUSAGE_CHILDREN, &children_before);
     double start = clock_wall_seconds(), cpu_start = clock_process_cpu_seconds();
     uint64_t start_ns = 0;
     for (int i = 1; i <= count; i++) {
@@ -173,6 +178,10 @@ static struct spawn_timing time_spawns(struct noun_home *home, struct noun_regio
     fork->stats(fork->self, &timing.stats);
     kernel_backend_free(fork); /* reaps the last children */
     timing.cpu_ms = (clock_process_cpu_seconds() - cpu_start) * 1e3 / count;
+    getrusage(RUSAGE_SELF, &parent_after);
+    getrusage(RUSAGE_CHILDREN, &children_after);
+    timing.parent_faults = (double)(parent_after.ru_minflt - parent_before.ru_minflt) / count;
+    timing.child_faults = (double)(children_after.ru_minflt - children_before.ru_minflt) / count;
     return timing;
 }
 
@@ -205,8 +214,9 @@ static void bench_fork(struct noun_home *home, struct noun_region *region)
     struct spawn_timing fresh = time_spawns(home, region, increment_tail, NEW_NOUN_SPAWNS, true);
     getloadavg(load, 1);
     printf("fork: %d spawns each naming a new noun (a new process each): %.2f ms per spawn, fork() %.3f ms, "
-           "CPU %.3f ms (no target; load average %.2f)\n",
-           NEW_NOUN_SPAWNS, fresh.wall_ms, fresh.start_ms, fresh.cpu_ms, load[0]);
+           "CPU %.3f ms, page faults %.0f in nocklab and %.0f in the child (no target; load average %.2f)\n",
+           NEW_NOUN_SPAWNS, fresh.wall_ms, fresh.start_ms, fresh.cpu_ms, fresh.parent_faults, fresh.child_faults,
+           load[0]);
     (void)kept;
 }
 
