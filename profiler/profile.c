@@ -850,7 +850,8 @@ static bool summarize_stm(sqlite3 *database, int64_t run_id, struct profile_stm_
 /* Sort `values` and fill `d` from them. */
 static void distribute(uint64_t *values, uint64_t count, struct profile_distribution *d)
 {
-    qsort(values, count, sizeof(uint64_t), compare_u64);
+    if (count)
+        qsort(values, count, sizeof(uint64_t), compare_u64);
     d->total = 0;
     for (uint64_t i = 0; i < count; i++)
         d->total += values[i];
