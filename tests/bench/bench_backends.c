@@ -272,6 +272,7 @@ static void bench_latency(struct noun_home *home, struct noun_region *region, co
     double arrived = clock_wall_seconds();
     if (!backend->submit(backend->self, spawn, why, sizeof why))
         die(why);
+    double submitted = clock_wall_seconds();
     struct kernel_applied applied;
     struct kernel_error error;
     if (kernel_apply(kernel, tick, &applied, &error) != KERNEL_OK)
@@ -283,6 +284,8 @@ static void bench_latency(struct noun_home *home, struct noun_region *region, co
     double spawn_seconds = (double)outcome.cost.wall_ns / 1e9;
     kernel_backend_free(backend);
     kernel_free(kernel);
+    printf("%s: submitting the spawn took %.2f ms, the small event %.2f ms after it\n", name,
+           (submitted - arrived) * 1e3, (latency - (submitted - arrived)) * 1e3);
     char label[96];
     snprintf(label, sizeof label, "latency of a small event during a %.1f s spawn, %s", spawn_seconds, name);
     if (has_target)
