@@ -1521,8 +1521,9 @@ static bool home_collect_by_copying(struct noun_home *home)
  * processor's popcount instruction (not in the baseline x86-64 the build
  * targets) each is a library call, and the slide takes twice as long; so
  * on x86-64 the functions that count get a clone that uses it, chosen when
- * the program loads. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+ * the program loads.  Not under ThreadSanitizer: the loader runs the
+ * clone's chooser before the sanitizer's runtime is up, and it faults. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define COUNTS_BITS __attribute__((target_clones("popcnt", "default")))
 #else
 #define COUNTS_BITS
