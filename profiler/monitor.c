@@ -15,6 +15,12 @@
 #include "interp/clock.h"
 
 #define HISTOGRAM_BUCKETS 512
+/* Events per second: monitor_read notes the event count every
+ * CHECKPOINT_NS and divides what happened since the one about a second
+ * back; the ring of recent events alone can't say (a run that applies a
+ * few thousand events between two commits fills it in milliseconds). */
+#define CHECKPOINTS 32
+#define CHECKPOINT_NS 100000000u
 
 struct monitor {
     pthread_mutex_t lock;
@@ -31,6 +37,10 @@ struct monitor {
     struct monitor_snapshots snapshots;
     struct monitor_backend backend;
     uint64_t state_reported_ns;              /* see monitor_state_due */
+    struct {
+        uint64_t ns, events;
+    } checkpoints[CHECKPOINTS];              /* checkpoints[(checkpoint_next - 1) % N] is the newest */
+    uint64_t checkpoint_next;
 };
 
 static struct monitor *the_monitor;
@@ -86,6 +96,7 @@ void monitor_begin_run(struct monitor *monitor, const char *activity, uint64_t t
     memset(monitor->histogram, 0, sizeof monitor->histogram);
     monitor->max_wall_ns = 0;
     monitor->dedup_start_known = false;
+    monitor->checkpoint_next = 0;
     pthread_mutex_unlock(&monitor->lock);
 }
 
@@ -200,6 +211,28 @@ static uint64_t percentile(const struct monitor *monitor, double fraction)
     return monitor->max_wall_ns;
 }
 
+/* Events per second over about the last second, from the checkpoints
+ * (under the lock); negative when they don't span enough time yet. */
+static double checkpoint_rate(struct monitor *monitor, uint64_t now)
+{
+    uint64_t newest = monitor->checkpoint_next;
+    if (newest == 0 || now - monitor->checkpoints[(newest - 1) % CHECKPOINTS].ns >= CHECKPOINT_NS) {
+        monitor->checkpoints[newest % CHECKPOINTS].ns = now;
+        monitor->checkpoints[newest % CHECKPOINTS].events = monitor->events;
+        monitor->checkpoint_next = ++newest;
+    }
+    /* the newest checkpoint a second old or more, else the oldest kept
+     * if it is at least a fifth of a second old */
+    uint64_t kept = newest < CHECKPOINTS ? newest : CHECKPOINTS;
+    for (uint64_t back = 1; back <= kept; back++) {
+        const uint64_t index = (newest - back) % CHECKPOINTS;
+        uint64_t age = now - monitor->checkpoints[index].ns;
+        if (age >= 1000000000u || (back == kept && age >= 200000000u))
+            return (double)(monitor->events - monitor->checkpoints[index].events) * 1e9 / (double)age;
+    }
+    return -1;
+}
+
 void monitor_read(struct monitor *monitor, struct monitor_view *view)
 {
     uint64_t now = clock_wall_nanoseconds();
@@ -219,8 +252,13 @@ void monitor_read(struct monitor *monitor, struct monitor_view *view)
     view->dedup_saved_in_run = monitor->dedup_start_known ? monitor->dedup.bytes_saved - monitor->dedup_saved_at_start : 0;
     view->snapshots = monitor->snapshots;
     view->backend = monitor->backend;
+    double rate = checkpoint_rate(monitor, now);
     pthread_mutex_unlock(&monitor->lock);
-    /* events per second: those that finished in the last second, or the
+    if (rate >= 0) {
+        view->events_per_second = rate;
+        return;
+    }
+    /* a first look: the events that finished in the last second, or the
      * rate across the ring when it holds less than a second */
     size_t in_second = 0;
     while (in_second < count && now - view->recent[in_second].finished_ns <= 1000000000u)

@@ -52,9 +52,14 @@ struct monitor_snapshots {
 /* The execution backend, as it reports itself. */
 struct monitor_backend {
     char name[16];            /* "serial", "fork", "threads", "stm" */
-    uint32_t workers;
-    char doing[MONITOR_MAX_WORKERS][32]; /* what each worker runs, "" idle */
-    uint64_t queued, in_flight, fork_children;
+    uint32_t workers;         /* threads in the pool, or fork's children
+                                 running; 0: spawns run inline */
+    char doing[MONITOR_MAX_WORKERS][48]; /* what each worker runs, "" idle */
+    uint64_t applying;        /* the event the store applies now */
+    uint64_t queued;          /* spawns waiting for a worker */
+    uint64_t in_flight;       /* spawns submitted, outcome not yet taken */
+    uint64_t fork_children;   /* child processes running spawns */
+    uint64_t spawns;          /* outcomes handed back so far */
     uint64_t stm_commits, stm_conflicts, stm_reruns;
 };
 

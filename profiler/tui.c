@@ -18,6 +18,7 @@
 #include <curses.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -82,22 +83,26 @@ struct tui {
     int output_pipe[2];
     int key_pipe[2];
     int notify_pipe[2];
-    int wake_pipe[2];                /* tui_set_prompt: redraw now */
+    int wake_pipe[2];                /* tui_set_prompt (redraw now), tui_close (quit now) */
 };
 
 /* ---- formatting --------------------------------------------------------------- */
 
-/* A duration in a few characters: 812n, 12.3u, 4.56m, 1.20s. */
+/* A duration in at most 7 characters: 812ns, 12.3us, 4.56ms, 1.20s,
+ * 12.5s, 3m05s. */
 static void format_duration(uint64_t ns, char *out, size_t size)
 {
     if (ns < 1000)
-        snprintf(out, size, "%llun", (unsigned long long)ns);
+        snprintf(out, size, "%lluns", (unsigned long long)ns);
     else if (ns < 1000000)
-        snprintf(out, size, "%.1fu", (double)ns / 1e3);
+        snprintf(out, size, "%.1fus", (double)ns / 1e3);
     else if (ns < 1000000000)
-        snprintf(out, size, "%.2fm", (double)ns / 1e6);
+        snprintf(out, size, "%.*fms", ns < 100000000 ? 2 : 1, (double)ns / 1e6);
+    else if (ns < 100000000000ull)
+        snprintf(out, size, "%.*fs", ns < 10000000000ull ? 2 : 1, (double)ns / 1e9);
     else
-        snprintf(out, size, "%.2fs", (double)ns / 1e9);
+        snprintf(out, size, "%llum%02llus", (unsigned long long)(ns / 60000000000ull),
+                 (unsigned long long)(ns / 1000000000ull % 60));
 }
 
 /* A count in a few characters, with `unit` after it: 950, 12.3k, 4.5M,
@@ -189,40 +194,72 @@ static void put_inner(const struct box *box, int index, const char *text)
         put(row, box->left + 1, box->width - 2, text);
 }
 
-/* A sparkline of values[0 .. count) (oldest first), scaled to their max,
- * into `out` (count characters plus a NUL). */
-static void sparkline(const uint64_t *values, size_t count, char *out)
+/* How a sparkline is scaled and its newest value written. */
+enum spark_kind {
+    SPARK_TIME,   /* durations, on a log scale: one slow commit among
+                     microsecond events must not flatten the rest */
+    SPARK_COUNT,  /* counts, linear from zero */
+};
+
+/* A sparkline of values[0 .. count) (oldest first) into `out` (count
+ * characters plus a NUL).  The lowest level is zero; a log scale spans
+ * the smallest value above zero to the largest, and falls back to a
+ * linear one when they are within a factor of 4. */
+static void sparkline(const uint64_t *values, size_t count, enum spark_kind kind, char *out)
 {
-    uint64_t max = 0;
-    for (size_t i = 0; i < count; i++)
+    uint64_t max = 0, min = UINT64_MAX;
+    for (size_t i = 0; i < count; i++) {
         if (values[i] > max)
             max = values[i];
-    size_t levels = sizeof spark_levels - 1;
-    for (size_t i = 0; i < count; i++)
-        out[i] = spark_levels[max ? (size_t)((double)values[i] / (double)max * (double)(levels - 1) + 0.5) : 0];
+        if (values[i] && values[i] < min)
+            min = values[i];
+    }
+    size_t top = sizeof spark_levels - 2;
+    bool logarithmic = kind == SPARK_TIME && max > 0 && max / min >= 4;
+    double span = logarithmic ? log((double)max / (double)min) : 0;
+    for (size_t i = 0; i < count; i++) {
+        size_t level = 0;
+        if (values[i] && logarithmic)
+            level = 1 + (size_t)(log((double)values[i] / (double)min) / span * (double)(top - 1) + 0.5);
+        else if (values[i])
+            level = (size_t)((double)values[i] / (double)max * (double)top + 0.5);
+        out[i] = spark_levels[level];
+    }
     out[count] = 0;
 }
 
-/* A labelled sparkline of one metric of the newest events, fitted to the
- * box's inner width. */
+/* "label newest sparkline": one metric of the newest events, the newest
+ * value written out (a sparkline alone can't say 4 from 4,000), fitted to
+ * the box's inner width. */
 static void put_spark(const struct tui *tui, const struct box *box, int index, const char *label,
-                      size_t offset_of_metric)
+                      size_t offset_of_metric, enum spark_kind kind)
 {
     int row = inner_row(box, index);
-    int width = box->width - 2 - (int)strlen(label) - 1;
-    if (row < 0 || width < 4)
+    if (row < 0)
         return;
-    size_t count = tui->view.recent_count < (size_t)width ? tui->view.recent_count : (size_t)width;
-    uint64_t values[512];
-    for (size_t i = 0; i < count; i++) {
-        const struct monitor_event *event = &tui->view.recent[count - 1 - i];
-        values[i] = *(const uint64_t *)((const char *)event + offset_of_metric);
+    const struct monitor_view *view = &tui->view;
+    char head[48], value[16] = "-";
+    if (view->recent_count) {
+        uint64_t newest = *(const uint64_t *)((const char *)&view->recent[0] + offset_of_metric);
+        if (kind == SPARK_TIME)
+            format_duration(newest, value, sizeof value);
+        else
+            format_count(newest, value, sizeof value);
     }
-    char line[600];
-    sparkline(values, count, line);
-    put(row, box->left + 1, box->width - 2, label);
+    snprintf(head, sizeof head, "%s %7s ", label, value);
+    int head_length = (int)strlen(head);
+    int width = box->width - 2 - head_length;
+    put(row, box->left + 1, box->width - 2, head);
+    if (width < 4)
+        return;
+    size_t count = view->recent_count < (size_t)width ? view->recent_count : (size_t)width;
+    uint64_t values[MONITOR_RECENT];
+    for (size_t i = 0; i < count; i++)
+        values[i] = *(const uint64_t *)((const char *)&view->recent[count - 1 - i] + offset_of_metric);
+    char line[MONITOR_RECENT + 1];
+    sparkline(values, count, kind, line);
     attron(colour(tui, COLOUR_BAR));
-    put(row, box->left + 1 + (int)strlen(label) + 1, width, line);
+    put(row, box->left + 1 + head_length, width, line);
     attroff(colour(tui, COLOUR_BAR));
 }
 
@@ -234,7 +271,7 @@ static void draw_events(struct tui *tui, const struct box *box)
     const struct monitor_view *view = &tui->view;
     char line[256], a[16], b[16], c[16], d[16], e[16], f[16];
     int rows = box->height - 2;
-    put_inner(box, 0, "   event    wall     cpu  steps  alloc copyout");
+    put_inner(box, 0, "  event    wall     cpu  steps   alloc copyout");
     int list_rows = rows - 3;
     if (tui->events_scroll + (size_t)(list_rows > 0 ? list_rows : 0) > view->recent_count)
         tui->events_scroll = view->recent_count > (size_t)list_rows ? view->recent_count - (size_t)list_rows : 0;
@@ -251,10 +288,10 @@ static void draw_events(struct tui *tui, const struct box *box)
         format_count(event->steps, c, sizeof c);
         format_bytes(event->bytes_allocated, d, sizeof d);
         format_bytes(event->copy_out_bytes, e, sizeof e);
-        snprintf(line, sizeof line, "%8llu %7s %7s %6s %6s %7s", (unsigned long long)event->number, a, b, c, d, e);
+        snprintf(line, sizeof line, "%7llu %7s %7s %6s %7s %7s", (unsigned long long)event->number, a, b, c, d, e);
         put_inner(box, 1 + i, line);
     }
-    put_spark(tui, box, rows - 2, "wall", offsetof(struct monitor_event, wall_ns));
+    put_spark(tui, box, rows - 2, "wall", offsetof(struct monitor_event, wall_ns), SPARK_TIME);
     format_duration(view->p50_wall_ns, a, sizeof a);
     format_duration(view->p99_wall_ns, b, sizeof b);
     format_duration(view->max_wall_ns, c, sizeof c);
@@ -265,28 +302,45 @@ static void draw_events(struct tui *tui, const struct box *box)
         put_attr(row, box->left + 1, box->width - 2, line, colour(tui, COLOUR_NUMBER) | A_BOLD);
 }
 
+/* Whether any event in the view dirtied a page: only a PMA store says. */
+static bool dirty_pages_known(const struct monitor_view *view)
+{
+    for (size_t i = 0; i < view->recent_count; i++)
+        if (view->recent[i].dirty_pages)
+            return true;
+    return false;
+}
+
 static void draw_snapshot(struct tui *tui, const struct box *box)
 {
     draw_frame(tui, box, PANE_SNAPSHOT);
     const struct monitor_snapshots *snapshots = &tui->view.snapshots;
     char line[160], a[16], b[16], c[16];
-    if (!snapshots->kind[0] || snapshots->taken == 0) {
-        snprintf(line, sizeof line, "store %s: no snapshots", snapshots->kind[0] ? snapshots->kind : "none");
-        put_inner(box, 0, line);
-        put_spark(tui, box, 1, "dirty", offsetof(struct monitor_event, dirty_pages));
+    if (!snapshots->kind[0]) {
+        put_inner(box, 0, "no snapshots kept");
+        put_inner(box, 1, "(--snapshot jam keeps them)");
         return;
     }
-    snprintf(line, sizeof line, "store %s, %llu taken", snapshots->kind, (unsigned long long)snapshots->taken);
-    put_inner(box, 0, line);
-    put_spark(tui, box, 1, "dirty", offsetof(struct monitor_event, dirty_pages));
-    format_bytes(snapshots->bytes, a, sizeof a);
-    format_duration(snapshots->wall_ns, b, sizeof b);
     format_bytes(snapshots->file_bytes, c, sizeof c);
-    snprintf(line, sizeof line, "last @%llu: %llu pages %s %s", (unsigned long long)snapshots->event,
-             (unsigned long long)snapshots->pages, a, b);
-    put_inner(box, 2, line);
-    snprintf(line, sizeof line, "file %s", c);
-    put_inner(box, 3, line);
+    snprintf(line, sizeof line, "%s, %llu saved, %s", snapshots->kind, (unsigned long long)snapshots->taken, c);
+    put_inner(box, 0, line);
+    if (snapshots->taken == 0) {
+        put_inner(box, 1, "no snapshots saved yet");
+    } else {
+        format_bytes(snapshots->bytes, a, sizeof a);
+        format_duration(snapshots->wall_ns, b, sizeof b);
+        if (snapshots->pages)
+            snprintf(line, sizeof line, "last @%llu: %s, %llu pages, %s", (unsigned long long)snapshots->event, a,
+                     (unsigned long long)snapshots->pages, b);
+        else
+            snprintf(line, sizeof line, "last @%llu: %s in %s", (unsigned long long)snapshots->event, a, b);
+        put_inner(box, 1, line);
+    }
+    /* dirty pages are a PMA's: a jam snapshot rewrites the whole kernel */
+    if (dirty_pages_known(&tui->view))
+        put_spark(tui, box, 2, "dirty", offsetof(struct monitor_event, dirty_pages), SPARK_COUNT);
+    else
+        put_inner(box, 2, strstr(snapshots->kind, "jam") ? "dirty pages: jam has none" : "dirty pages: none yet");
 }
 
 static void draw_dedup(struct tui *tui, const struct box *box)
@@ -296,12 +350,12 @@ static void draw_dedup(struct tui *tui, const struct box *box)
     char line[160], a[16], b[16], c[16];
     format_count(dedup->entries, a, sizeof a);
     format_count(dedup->capacity, b, sizeof b);
-    snprintf(line, sizeof line, "table %s/%s (%.0f%% load)", a, b,
+    format_bytes(tui->view.dedup_saved_in_run, c, sizeof c);
+    snprintf(line, sizeof line, "table %s/%s %.0f%% load", a, b,
              dedup->capacity ? 100.0 * (double)dedup->entries / (double)dedup->capacity : 0.0);
     put_inner(box, 0, line);
-    put_spark(tui, box, 1, "looked", offsetof(struct monitor_event, dedup_lookups));
-    put_spark(tui, box, 2, "hits  ", offsetof(struct monitor_event, dedup_hits));
-    format_bytes(tui->view.dedup_saved_in_run, c, sizeof c);
+    put_spark(tui, box, 1, "looked", offsetof(struct monitor_event, dedup_lookups), SPARK_COUNT);
+    put_spark(tui, box, 2, "hits  ", offsetof(struct monitor_event, dedup_hits), SPARK_COUNT);
     snprintf(line, sizeof line, "hit rate %.1f%%  saved %s",
              dedup->lookups ? 100.0 * (double)dedup->hits / (double)dedup->lookups : 0.0, c);
     put_inner(box, 3, line);
@@ -311,29 +365,38 @@ static void draw_backend(struct tui *tui, const struct box *box)
 {
     draw_frame(tui, box, PANE_BACKEND);
     const struct monitor_backend *backend = &tui->view.backend;
-    char line[160];
+    char line[200];
     if (!backend->name[0]) {
-        put_inner(box, 0, "serial (no run yet)");
+        put_inner(box, 0, "serial (no events yet)");
         return;
     }
-    snprintf(line, sizeof line, "%s, %u worker%s", backend->name, backend->workers, backend->workers == 1 ? "" : "s");
+    bool fork = strcmp(backend->name, "fork") == 0, stm = strcmp(backend->name, "stm") == 0;
+    if (fork)
+        snprintf(line, sizeof line, "fork: %llu child%s running", (unsigned long long)backend->fork_children,
+                 backend->fork_children == 1 ? "" : "ren");
+    else if (backend->workers)
+        snprintf(line, sizeof line, "%s: %u worker%s", backend->name, backend->workers,
+                 backend->workers == 1 ? "" : "s");
+    else
+        snprintf(line, sizeof line, "%s: spawns run inline", backend->name);
     put_inner(box, 0, line);
+    snprintf(line, sizeof line, "event %llu  spawns %llu", (unsigned long long)backend->applying,
+             (unsigned long long)backend->spawns);
+    put_inner(box, 1, line);
     snprintf(line, sizeof line, "queue %llu  in flight %llu", (unsigned long long)backend->queued,
              (unsigned long long)backend->in_flight);
-    put_inner(box, 1, line);
-    int index = 2;
-    if (backend->fork_children || strcmp(backend->name, "fork") == 0) {
-        snprintf(line, sizeof line, "fork children %llu", (unsigned long long)backend->fork_children);
-        put_inner(box, index++, line);
-    }
-    if (backend->stm_commits || backend->stm_conflicts || strcmp(backend->name, "stm") == 0) {
-        snprintf(line, sizeof line, "stm commits %llu conflicts %llu re-runs %llu",
+    put_inner(box, 2, line);
+    int index = 3;
+    if (stm || backend->stm_commits) {
+        snprintf(line, sizeof line, "stm: %llu commits, %llu conflicts, %llu re-runs",
                  (unsigned long long)backend->stm_commits, (unsigned long long)backend->stm_conflicts,
                  (unsigned long long)backend->stm_reruns);
         put_inner(box, index++, line);
     }
-    for (uint32_t w = 0; w < backend->workers && w < MONITOR_MAX_WORKERS; w++) {
-        snprintf(line, sizeof line, "w%u: %s", w, backend->doing[w][0] ? backend->doing[w] : "idle");
+    uint32_t shown = backend->workers < MONITOR_MAX_WORKERS ? backend->workers : MONITOR_MAX_WORKERS;
+    for (uint32_t w = 0; w < shown; w++) {
+        snprintf(line, sizeof line, "%s%u %s", fork ? "child " : "w", w + 1,
+                 backend->doing[w][0] ? backend->doing[w] : "idle");
         put_inner(box, index++, line);
     }
 }
@@ -420,6 +483,34 @@ static void draw_prompt(struct tui *tui, int row)
         move(row, prompt_length + (int)(tui->cursor - start));
 }
 
+/* Rows of the right column's panes (snapshot, dedup, backend, hot arms),
+ * frames included, out of `rows`: each gets 3 to begin with, then more
+ * in order of what it loses most by going without, and hot arms the rest. */
+static void right_column_heights(int rows, int backend_lines, int heights[4])
+{
+    if (rows < 12) {
+        heights[0] = heights[1] = heights[2] = rows / 4;
+        heights[3] = rows - 3 * (rows / 4);
+        return;
+    }
+    static const struct {
+        int pane, height;
+    } steps[] = { { 0, 5 }, { 1, 5 }, { 2, 5 }, { 3, 4 }, { 1, 6 }, { 2, 2 + 3 + 1 + MONITOR_MAX_WORKERS } };
+    int left = rows - 12;
+    for (int i = 0; i < 4; i++)
+        heights[i] = 3;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        int pane = steps[i].pane, height = steps[i].height;
+        if (pane == 2 && height > 2 + backend_lines)
+            height = 2 + backend_lines;
+        while (heights[pane] < height && left > 0) {
+            heights[pane]++;
+            left--;
+        }
+    }
+    heights[3] += left;
+}
+
 static void draw(struct tui *tui)
 {
     monitor_read(monitor_process(), &tui->view);
@@ -444,15 +535,13 @@ static void draw(struct tui *tui)
     struct box events = { 1, 0, pane_rows, left_width };
     draw_events(tui, &events);
     int right_left = left_width, right_width = COLS - left_width;
-    /* the right column: snapshot and dedup want 4 lines each, backend 2
-     * or more, hot arms whatever is left */
-    int heights[4] = { 4, 6, 4, 0 };
-    int fixed = heights[0] + heights[1] + heights[2];
-    if (pane_rows - fixed < 4) {
-        heights[0] = heights[1] = heights[2] = pane_rows / 4;
-        fixed = 3 * heights[0];
-    }
-    heights[3] = pane_rows - fixed;
+    /* the right column: snapshot 3 lines inside, dedup 4, backend 3 and
+     * a line for STM and each worker, hot arms the rest (at least 2) */
+    const struct monitor_backend *backend = &tui->view.backend;
+    int backend_lines = 3 + (strcmp(backend->name, "stm") == 0 || backend->stm_commits ? 1 : 0) +
+                        (int)(backend->workers < MONITOR_MAX_WORKERS ? backend->workers : MONITOR_MAX_WORKERS);
+    int heights[4];
+    right_column_heights(pane_rows, backend_lines, heights);
     int top = 1;
     void (*draw_pane[4])(struct tui *, const struct box *) = { draw_snapshot, draw_dedup, draw_backend, draw_hot };
     for (int i = 0; i < 4; i++) {
@@ -648,6 +737,11 @@ static void *screen_main(void *argument)
             { .fd = tui->wake_pipe[0], .events = POLLIN },
         };
         int ready = poll(watched, 3, wait_ms);
+        pthread_mutex_lock(&tui->lock);
+        quit = tui->quit;
+        pthread_mutex_unlock(&tui->lock);
+        if (quit)
+            break;
         bool redraw = false;
         if (ready > 0 && (watched[1].revents & POLLIN)) {
             read_output(tui);
@@ -854,6 +948,11 @@ void tui_close(struct tui *tui)
     pthread_mutex_lock(&tui->lock);
     tui->quit = true;
     pthread_mutex_unlock(&tui->lock);
+    /* wake the screen thread out of its wait for the next frame, so the
+     * panes go as soon as they are asked to (q, :tui off), not up to a
+     * frame later */
+    ssize_t written = write(tui->wake_pipe[1], "", 1);
+    (void)written;
     pthread_join(tui->thread, NULL);
     monitor_set_watched(monitor_process(), false);
     read_output(tui);

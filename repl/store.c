@@ -296,6 +296,48 @@ static const struct kernel_cost *stm_cost(struct store *store, const struct stm_
     return &cost;
 }
 
+/* What a busy worker runs, most telling first (a narrow pane cuts the
+ * end): "0.20s spawn 7 @12", for how long, which spawn, of which event. */
+static void describe_worker(const struct kernel_worker_status *status, char *out, size_t size)
+{
+    struct text_buffer id;
+    text_buffer_init(&id);
+    struct text_print_options options = { .max_cells = 4 };
+    bool printed = text_print(&id, status->spawn.id, &options) && id.data;
+    snprintf(out, size, "%.2fs spawn %.*s @%llu", (double)status->running_ns / 1e9, printed ? (int)id.length : 1,
+             printed ? id.data : "?", (unsigned long long)status->spawn.event_number);
+    text_buffer_free(&id);
+}
+
+/* The backend's state for the panes: its workers and what each runs,
+ * spawns queued and in flight, fork's children, what STM did. */
+static void report_backend(struct store *store, struct kernel_backend *backend, uint64_t applying)
+{
+    struct monitor_backend state = { .applying = applying, .in_flight = backend->running(backend->self),
+                                     .stm_commits = store->stm_commits, .stm_conflicts = store->stm_conflicts,
+                                     .stm_reruns = store->stm_reruns };
+    snprintf(state.name, sizeof state.name, "%s", backend->name);
+    struct kernel_worker_status workers[MONITOR_MAX_WORKERS];
+    size_t count = backend->workers ? backend->workers(backend->self, workers, MONITOR_MAX_WORKERS) : 0;
+    size_t busy = 0;
+    for (size_t i = 0; i < count && i < MONITOR_MAX_WORKERS; i++)
+        if (workers[i].busy) {
+            describe_worker(&workers[i], state.doing[i], sizeof state.doing[i]);
+            busy++;
+        }
+    state.workers = (uint32_t)count;
+    /* fork's workers are its children: one per spawn running */
+    if (strcmp(backend->name, "fork") == 0)
+        state.fork_children = count;
+    state.queued = state.in_flight > busy ? state.in_flight - busy : 0;
+    if (backend->stats) {
+        struct kernel_backend_stats stats;
+        backend->stats(backend->self, &stats);
+        state.spawns = stats.spawns;
+    }
+    monitor_backend(monitor_process(), &state);
+}
+
 /* An event was applied and profiled: the live panes see it too. */
 static void report_event(struct store *store, struct kernel_backend *backend, uint64_t number,
                          const struct kernel_cost *cost)
@@ -309,12 +351,7 @@ static void report_event(struct store *store, struct kernel_backend *backend, ui
     struct noun_dedup_stats dedup;
     noun_home_dedup_stats(store->home, &dedup);
     monitor_dedup(monitor, &dedup);
-    struct monitor_backend state = { .workers = 1, .in_flight = backend->running(backend->self),
-                                     .stm_commits = store->stm_commits, .stm_conflicts = store->stm_conflicts,
-                                     .stm_reruns = store->stm_reruns };
-    snprintf(state.name, sizeof state.name, "%s", backend->name);
-    snprintf(state.doing[0], sizeof state.doing[0], "event %llu", (unsigned long long)number);
-    monitor_backend(monitor, &state);
+    report_backend(store, backend, number);
 }
 
 /* ---- opening and closing ------------------------------------------------------- */
