@@ -380,17 +380,21 @@ static void draw_backend(struct tui *tui, const struct box *box)
     else
         snprintf(line, sizeof line, "%s: spawns run inline", backend->name);
     put_inner(box, 0, line);
-    snprintf(line, sizeof line, "event %llu  spawns %llu", (unsigned long long)backend->applying,
+    snprintf(line, sizeof line, "event %llu  outcomes %llu", (unsigned long long)backend->applying,
              (unsigned long long)backend->spawns);
     put_inner(box, 1, line);
-    snprintf(line, sizeof line, "queue %llu  in flight %llu", (unsigned long long)backend->queued,
-             (unsigned long long)backend->in_flight);
-    put_inner(box, 2, line);
-    int index = 3;
+    int index = 2;
     if (stm || backend->stm_commits) {
-        snprintf(line, sizeof line, "stm: %llu commits, %llu conflicts, %llu re-runs",
-                 (unsigned long long)backend->stm_commits, (unsigned long long)backend->stm_conflicts,
-                 (unsigned long long)backend->stm_reruns);
+        snprintf(line, sizeof line, "commits %llu  conflicts %llu", (unsigned long long)backend->stm_commits,
+                 (unsigned long long)backend->stm_conflicts);
+        put_inner(box, index++, line);
+        snprintf(line, sizeof line, "re-runs %llu", (unsigned long long)backend->stm_reruns);
+        put_inner(box, index++, line);
+    }
+    /* stm runs its spawns inline, as serial does: no queue to show */
+    if (!stm || backend->in_flight) {
+        snprintf(line, sizeof line, "queue %llu  in flight %llu", (unsigned long long)backend->queued,
+                 (unsigned long long)backend->in_flight);
         put_inner(box, index++, line);
     }
     uint32_t shown = backend->workers < MONITOR_MAX_WORKERS ? backend->workers : MONITOR_MAX_WORKERS;

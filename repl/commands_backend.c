@@ -8,6 +8,7 @@
 #include "interp/backend.h"
 #include "interp/nock.h"
 #include "interp/text.h"
+#include "profiler/monitor.h"
 #include "repl/commands_kernel.h"
 #include "repl/compare.h"
 #include "repl/store.h"
@@ -153,16 +154,19 @@ enum session_result commands_backend_backend(struct session *session, const stru
     return result;
 }
 
-/* Run the comparison and print its table through `print`. */
-static bool run_compare(struct noun_home *home, const char *sample, uint64_t count, void (*print)(void *, const char *),
-                        void *context, char *why, size_t why_size)
+/* Run the comparison and print its table through `print`; a one-line
+ * summary into `summary` (may be NULL). */
+static bool run_compare(struct noun_home *home, const char *sample, uint64_t count,
+                        const struct compare_observer *observer, void (*print)(void *, const char *), void *context,
+                        char *summary, size_t summary_size, char *why, size_t why_size)
 {
     struct compare_row rows[8];
     size_t row_count;
     if (!compare_backends(home, sample, count, COMPARE_DIRECTORY, commands_kernel_backend_workers(),
-                          commands_kernel_backend_nice(), rows, 8,
-                          &row_count, why, why_size))
+                          commands_kernel_backend_nice(), observer, rows, 8, &row_count, why, why_size))
         return false;
+    if (summary)
+        compare_summary(rows, row_count, summary, summary_size);
     char lines[9][160];
     size_t line_count = compare_format(rows, row_count, lines, 9);
     for (size_t i = 0; i < line_count; i++)
@@ -171,6 +175,37 @@ static bool run_compare(struct noun_home *home, const char *sample, uint64_t cou
     snprintf(note, sizeof note, "%llu %s events per backend; runs kept in %s/BACKEND (see :runs there)",
              (unsigned long long)count, sample, COMPARE_DIRECTORY);
     print(context, note);
+    return true;
+}
+
+/* The live panes follow each backend's run as a run of its own:
+ * "threads (3 of 4)", its events from the first. */
+static void show_backend_run(const char *backend, size_t index, size_t count)
+{
+    char activity[96];
+    snprintf(activity, sizeof activity, "%s (%zu of %zu)", backend, index + 1, count);
+    monitor_begin_run(monitor_process(), activity, 0);
+}
+
+/* :compare under :tui on: the panes are the REPL's. */
+static bool follow_in_session(void *context, const char *backend, size_t index, size_t count, struct store *store)
+{
+    if (store)
+        show_backend_run(backend, index, count);
+    return true;
+}
+
+/* nocklab compare: Ctrl-C and q on the panes stop the run going on and
+ * the backends after it. */
+static bool follow_from_command_line(void *context, const char *backend, size_t index, size_t count,
+                                     struct store *store)
+{
+    commands_kernel_work_on(store);
+    if (!store)
+        return true;
+    if (commands_kernel_work_stopped())
+        return false;
+    show_backend_run(backend, index, count);
     return true;
 }
 
@@ -206,7 +241,9 @@ enum session_result commands_backend_compare(struct session *session, const stru
         return SESSION_FAILED;
     }
     char why[200];
-    bool ok = run_compare(session_home(session), words[0], events, print_to_output, (void *)output, why, sizeof why);
+    struct compare_observer observer = { .running = follow_in_session };
+    bool ok = run_compare(session_home(session), words[0], events, &observer, print_to_output, (void *)output, NULL, 0,
+                          why, sizeof why);
     if (!ok)
         session_print_error(output, "error: %s", why);
     free(text);
@@ -214,6 +251,19 @@ enum session_result commands_backend_compare(struct session *session, const stru
 }
 
 static void print_to_stdout(void *context, const char *line) { puts(line); }
+
+/* Under the panes, the table waits until they close (q). */
+struct held_lines {
+    char lines[12][160];
+    size_t count;
+};
+
+static void hold_line(void *context, const char *line)
+{
+    struct held_lines *held = context;
+    if (held->count < sizeof held->lines / sizeof held->lines[0])
+        snprintf(held->lines[held->count++], sizeof held->lines[0], "%s", line);
+}
 
 int commands_backend_compare_main(int argc, char **argv)
 {
@@ -227,10 +277,26 @@ int commands_backend_compare_main(int argc, char **argv)
         fprintf(stderr, "nocklab: cannot reserve address space for home\n");
         return 1;
     }
-    char why[200];
-    bool ok = run_compare(home, argv[2], events, print_to_stdout, NULL, why, sizeof why);
+    struct store_listener listener = { 0 };
+    char title[160];
+    snprintf(title, sizeof title, "compare %s %llu", argv[2], (unsigned long long)events);
+    struct tui *tui = commands_kernel_watch_begin(title, "comparing", &listener);
+    struct compare_observer observer = { .running = follow_from_command_line, .listener = &listener };
+    struct held_lines held = { .count = 0 };
+    char why[200], summary[600] = "", compared[800];
+    bool ok = run_compare(home, argv[2], events, &observer, tui ? hold_line : print_to_stdout, &held, summary,
+                          sizeof summary, why, sizeof why);
+    if (!ok)
+        snprintf(compared, sizeof compared, "nocklab compare: %s", why);
+    else
+        snprintf(compared, sizeof compared, "%s%llu %s events each: %s\nthe table follows when the panes close",
+                 commands_kernel_work_stopped() ? "stopped; " : "", (unsigned long long)events, argv[2], summary);
+    commands_kernel_watch_end(tui, compared);
+    commands_kernel_work_on(NULL);
+    for (size_t i = 0; i < held.count; i++)
+        puts(held.lines[i]);
     if (!ok)
         fprintf(stderr, "nocklab compare: %s\n", why);
     noun_home_free(home);
-    return ok ? 0 : 1;
+    return ok && !commands_kernel_work_stopped() ? 0 : 1;
 }

@@ -1096,14 +1096,25 @@ bool commands_kernel_is_subcommand(const char *word)
     return strcmp(word, "gen") == 0 || strcmp(word, "replay") == 0;
 }
 
-/* The store a subcommand works on, for SIGINT. */
+/* The store a subcommand works on now, for SIGINT and q on the panes;
+ * `work_stopped` once either asked it to stop (compare then runs no more
+ * backends).  Once work began, SIGINT only stops it, even between two
+ * stores; before, it ends the process as usual. */
 static struct store *volatile subcommand_store;
+static volatile sig_atomic_t work_began, work_stopped;
+
+static void stop_work(void)
+{
+    work_stopped = 1;
+    struct store *store = subcommand_store;
+    if (store)
+        store_interrupt(store);
+}
 
 static void on_subcommand_interrupt(int signal_number)
 {
-    struct store *store = subcommand_store;
-    if (store) {
-        store_interrupt(store);
+    if (work_began) {
+        stop_work();
         return;
     }
     signal(signal_number, SIG_DFL);
@@ -1119,6 +1130,19 @@ static void catch_interrupts(void)
     action.sa_flags = SA_RESTART;
     sigaction(SIGINT, &action, NULL);
 }
+
+void commands_kernel_work_on(struct store *store)
+{
+    static bool catching;
+    if (!catching)
+        catch_interrupts();
+    catching = true;
+    subcommand_store = store;
+    if (store)
+        work_began = 1;
+}
+
+bool commands_kernel_work_stopped(void) { return work_stopped; }
 
 static void stderr_notice(void *context, const char *text) { fprintf(stderr, "note: %s\n", text); }
 
@@ -1139,12 +1163,11 @@ static void progress_to_monitor(void *context, const char *what, uint64_t done, 
     monitor_progress(monitor_process(), done, total);
 }
 
-static void quit_from_panes(void *context) { store_interrupt(context); }
+static void quit_from_panes(void *context) { stop_work(); }
 
 /* Start what the command line asked for; returns the panes, or NULL when
  * there are none (not asked for, or no terminal: then it says so). */
-static struct tui *watch_begin(const char *title, const char *activity, struct store *store,
-                               struct store_listener *listener)
+struct tui *commands_kernel_watch_begin(const char *title, const char *activity, struct store_listener *listener)
 {
     const struct profile_request *request = commands_profile_request();
     struct sampler *sampler = NULL;
@@ -1169,7 +1192,6 @@ static struct tui *watch_begin(const char *title, const char *activity, struct s
         .title = title,
         .hot = sampler ? sampler_folded(sampler) : NULL,
         .quit = quit_from_panes,
-        .quit_context = store,
     };
     struct tui *tui = tui_open(&options, why, sizeof why);
     if (!tui) {
@@ -1182,7 +1204,7 @@ static struct tui *watch_begin(const char *title, const char *activity, struct s
 
 /* The work is over: the panes show `summary` until q; the profile is
  * written if --prof asked for it. */
-static void watch_end(struct tui *tui, const char *summary)
+void commands_kernel_watch_end(struct tui *tui, const char *summary)
 {
     struct sampler *sampler = commands_profile_sampler();
     if (sampler)
@@ -1204,11 +1226,11 @@ static void finish_subcommand(struct tui *tui, struct store *store, const char *
 {
     char summary[800];
     snprintf(summary, sizeof summary, "%s\n%s", report, last);
-    watch_end(tui, summary);
+    commands_kernel_watch_end(tui, summary);
     fprintf(stderr, "%s\n", report);
     if (last[0])
         printf("%s\n", last);
-    subcommand_store = NULL;
+    commands_kernel_work_on(NULL);
     store_close(store);
 }
 
@@ -1232,11 +1254,11 @@ static int run_gen(struct noun_home *home, const char *sample, uint64_t count, c
         store_close(store);
         return 1;
     }
-    subcommand_store = store;
+    commands_kernel_work_on(store);
     struct store_listener listener = subcommand_listener();
     char title[300];
     snprintf(title, sizeof title, "gen %s %s", sample, directory);
-    struct tui *tui = watch_begin(title, "generating", store, &listener);
+    struct tui *tui = commands_kernel_watch_begin(title, "generating", &listener);
     struct store_generate_result result;
     int status = 0;
     char report[600], last[120] = "";
@@ -1273,11 +1295,11 @@ static int run_replay(struct noun_home *home, const char *directory, uint64_t fr
     if (evlog_read_only(store_log(store)))
         fprintf(stderr, "note: store %s is read-only (%s): the replay is not recorded in it\n", directory,
                 evlog_read_only(store_log(store)));
-    subcommand_store = store;
+    commands_kernel_work_on(store);
     struct store_listener listener = subcommand_listener();
     char title[300];
     snprintf(title, sizeof title, "replay %s", directory);
-    struct tui *tui = watch_begin(title, "replaying", store, &listener);
+    struct tui *tui = commands_kernel_watch_begin(title, "replaying", &listener);
     struct store_replay_result result;
     int status = 0;
     char report[600], last[120] = "";
@@ -1356,7 +1378,7 @@ int commands_kernel_main(int argc, char **argv)
         fprintf(stderr, "nocklab: cannot reserve address space for home\n");
         return 1;
     }
-    catch_interrupts();
+    commands_kernel_work_on(NULL);
     int status;
     if (strcmp(subcommand, "gen") == 0) {
         uint64_t events;

@@ -109,6 +109,21 @@ unsigned commands_kernel_backend_workers(void);
 int commands_kernel_backend_nice(void);
 bool commands_kernel_backend_ordered(void);
 
+/* For a subcommand that works on stores (gen, replay, compare).
+ * work_on: the store Ctrl-C and q on the panes interrupt from now on
+ * (NULL between two); once one was given, Ctrl-C stops the work rather
+ * than the process, and work_stopped says it was asked.
+ * watch_begin: the live panes and the Nock sampler as --tui and --prof
+ * FILE ask (NULL: no panes); `listener` gets what feeds them.
+ * watch_end: the panes show `summary` until q, then close; --prof's file
+ * is written. */
+struct tui;
+struct store_listener;
+void commands_kernel_work_on(struct store *store);
+bool commands_kernel_work_stopped(void);
+struct tui *commands_kernel_watch_begin(const char *title, const char *activity, struct store_listener *listener);
+void commands_kernel_watch_end(struct tui *tui, const char *summary);
+
 /* The usage lines of the subcommands, for nocklab --help. */
 extern const char commands_kernel_usage[];
 

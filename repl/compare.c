@@ -13,11 +13,13 @@
 #include "repl/store.h"
 
 
-/* Remove a store directory this module made before (its two files). */
+/* Remove a store directory this module made before: the files a store
+ * has (and nothing else, so a directory of someone else's is left). */
 static void remove_store(const char *path)
 {
     char file[600];
-    const char *names[] = { "events.sqlite", "events.sqlite-wal", "events.sqlite-shm", "lock" };
+    const char *names[] = { "events.sqlite", "events.sqlite-wal", "events.sqlite-shm", "events.head",
+                            "snapshot-a.jam", "snapshot-b.jam", "lock" };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(file, sizeof file, "%s/%s", path, names[i]);
         unlink(file);
@@ -25,8 +27,11 @@ static void remove_store(const char *path)
     rmdir(path);
 }
 
-static void run_one(struct noun_home *home, const char *backend, const char *sample, uint64_t count,
-                    const char *directory, unsigned workers, int child_nice, struct compare_row *row)
+/* Run one backend into `row`; false when the observer stopped it before
+ * it began. */
+static bool run_one(struct noun_home *home, const char *backend, const char *sample, uint64_t count,
+                    const char *directory, unsigned workers, int child_nice, const struct compare_observer *observer,
+                    size_t index, size_t backend_count, struct compare_row *row)
 {
     memset(row, 0, sizeof *row);
     snprintf(row->backend, sizeof row->backend, "%s", backend);
@@ -36,16 +41,23 @@ static void run_one(struct noun_home *home, const char *backend, const char *sam
     noun kernel;
     struct store_error error = { 0 };
     if (!samples_load_kernel(sample, home, &kernel, row->error, sizeof row->error))
-        return;
+        return true;
     struct store *store = store_open(path, true, home, &error);
     if (!store) {
         snprintf(row->error, sizeof row->error, "%.199s", error.message);
-        return;
+        return true;
+    }
+    bool (*running)(void *, const char *, size_t, size_t, struct store *) = observer ? observer->running : NULL;
+    if (running && !running(observer->context, backend, index, backend_count, store)) {
+        running(observer->context, backend, index, backend_count, NULL);
+        store_close(store);
+        return false;
     }
     struct store_generate_result result;
     double cpu_before = clock_process_cpu_seconds();
-    bool ok = store_set_backend(store, backend, workers, child_nice, &error) && store_boot(store, sample, kernel, &error) &&
-              store_generate(store, sample, count, 1, NULL, &result, &error);
+    bool ok = store_set_backend(store, backend, workers, child_nice, &error) &&
+              store_boot(store, sample, kernel, &error) &&
+              store_generate(store, sample, count, 1, observer ? observer->listener : NULL, &result, &error);
     row->cpu_seconds = clock_process_cpu_seconds() - cpu_before;
     if (ok) {
         struct kernel_backend *used = store_backend(store);
@@ -68,12 +80,15 @@ static void run_one(struct noun_home *home, const char *backend, const char *sam
     } else {
         snprintf(row->error, sizeof row->error, "%.199s", error.message);
     }
+    if (running)
+        running(observer->context, backend, index, backend_count, NULL);
     store_close(store);
+    return true;
 }
 
 bool compare_backends(struct noun_home *home, const char *sample, uint64_t count, const char *directory,
-                      unsigned workers, int child_nice, struct compare_row *rows, size_t max_rows, size_t *row_count, char *why,
-                      size_t why_size)
+                      unsigned workers, int child_nice, const struct compare_observer *observer,
+                      struct compare_row *rows, size_t max_rows, size_t *row_count, char *why, size_t why_size)
 {
     *row_count = 0;
     if (!samples_known(sample)) {
@@ -86,9 +101,38 @@ bool compare_backends(struct noun_home *home, const char *sample, uint64_t count
     }
     size_t backend_count;
     const struct backend_entry *backends = backend_list(&backend_count);
-    for (size_t i = 0; i < backend_count && *row_count < max_rows; i++)
-        run_one(home, backends[i].name, sample, count, directory, workers, child_nice, &rows[(*row_count)++]);
+    for (size_t i = 0; i < backend_count && *row_count < max_rows; i++) {
+        if (!run_one(home, backends[i].name, sample, count, directory, workers, child_nice, observer, i,
+                     backend_count, &rows[*row_count]))
+            break;
+        (*row_count)++;
+    }
     return true;
+}
+
+void compare_summary(const struct compare_row *rows, size_t row_count, char *out, size_t size)
+{
+    double serial_wall = 0;
+    for (size_t i = 0; i < row_count; i++)
+        if (rows[i].ok && strcmp(rows[i].backend, "serial") == 0)
+            serial_wall = rows[i].wall_seconds;
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < row_count && used < size; i++) {
+        const struct compare_row *row = &rows[i];
+        const char *separator = i ? "; " : "";
+        int written;
+        if (!row->ok)
+            written = snprintf(out + used, size - used, "%s%s failed", separator, row->backend);
+        else if (serial_wall > 0 && row->wall_seconds > 0)
+            written = snprintf(out + used, size - used, "%s%s %.2fs %.2fx", separator, row->backend,
+                               row->wall_seconds, serial_wall / row->wall_seconds);
+        else
+            written = snprintf(out + used, size - used, "%s%s %.2fs", separator, row->backend, row->wall_seconds);
+        if (written < 0)
+            break;
+        used += (size_t)written;
+    }
 }
 
 /* "48.1 ms", "2.35 s", "310 us". */

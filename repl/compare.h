@@ -31,13 +31,33 @@ struct compare_row {
     int64_t run_id;
 };
 
+struct store;
+struct store_listener;
+
+/* Whoever follows the runs (the live panes, Ctrl-C).  `running` is told
+ * each backend's name, its place (index of count) and the store it runs
+ * in, before its run, and called again with store NULL after it (the
+ * store is closed next); returning false before a run stops the
+ * comparison there.  `listener` is handed to every run.  Either may be
+ * NULL. */
+struct compare_observer {
+    void *context;
+    bool (*running)(void *context, const char *backend, size_t index, size_t count, struct store *store);
+    const struct store_listener *listener;
+};
+
 /* Run `count` events of `sample` (seed 1) under each backend, in stores
  * under `directory` (made if needed; a store already there is replaced).
- * Fills rows[0 .. *row_count) in registry order.  False with why only when
- * nothing could be run (unknown sample, no directory). */
+ * Fills rows[0 .. *row_count) in registry order (fewer when the observer
+ * stopped it).  False with why only when nothing could be run (unknown
+ * sample, no directory). */
 bool compare_backends(struct noun_home *home, const char *sample, uint64_t count, const char *directory,
-                      unsigned workers, int child_nice, struct compare_row *rows, size_t max_rows, size_t *row_count, char *why,
-                      size_t why_size);
+                      unsigned workers, int child_nice, const struct compare_observer *observer,
+                      struct compare_row *rows, size_t max_rows, size_t *row_count, char *why, size_t why_size);
+
+/* One line per backend for a short summary: "fork 0.61s 0.85x" (or
+ * "fork failed"), separated by "; ", into `out`. */
+void compare_summary(const struct compare_row *rows, size_t row_count, char *out, size_t size);
 
 /* The table, one line per element of `lines` (each up to 160 bytes). */
 size_t compare_format(const struct compare_row *rows, size_t row_count, char lines[][160], size_t max_lines);

@@ -1038,6 +1038,14 @@ static bool commit_and_release(struct store *store, struct profile_run *run, str
                              clock_wall_nanoseconds() - commit_started);
     store->batch_open = false;
     snapshot_committed(store, run);
+    /* a batch is applied in a burst, then nothing is reported while the
+     * next one runs (STM): the panes show the state at its end */
+    if (monitor_watched(monitor_process())) {
+        struct noun_dedup_stats dedup;
+        noun_home_dedup_stats(store->home, &dedup);
+        monitor_dedup(monitor_process(), &dedup);
+        report_backend(store, store->backend, store->unreleased[store->unreleased_count - 1].info.number);
+    }
     /* The batch moves to `releasing`, still visited by store_roots, and
      * the outcomes its spawns give open the next batch in `unreleased`. */
     store->releasing = store->unreleased;

@@ -3,8 +3,9 @@
 # A replay of a store big enough to run for a few seconds under the panes:
 # every pane's title, numbers that change between two captures, the summary
 # that stays until q.  Then 80x24 with NO_COLOR, a resize and q in the
-# middle of a run; the REPL with a line typed and run while the panes are
-# up, :tui off/on, Tab and q; and --tui without a terminal.  Every wait is
+# middle of a run; compare, whose backend pane follows fork, threads and
+# stm in turn; the REPL with a line typed and run while the panes are up,
+# :tui off/on, Tab and q; and --tui without a terminal.  Every wait is
 # for something on the screen, never a fixed time.  "SKIP" without tmux.
 cd "$(dirname "$0")/../.." || exit 1
 source tests/integration/lib.sh
@@ -132,6 +133,20 @@ keys Tab
 expect tab-moves-focus '\[snapshot\]'
 keys q
 expect q-ends-the-run 'nocklab-exited-[01]' 20
+
+# ---- compare under the panes: the backend pane follows each backend in turn ------------------
+start 100 32 "$program --tui compare mix 600"
+expect compare-panes-up 'compare mix 600 ' 20
+expect compare-fork-runs 'fork \(2 of 4\)' 60
+expect compare-fork-children '\| *fork: [0-9]+ child(ren)? running' 30
+expect compare-threads-runs 'threads \(3 of 4\)' 60
+expect compare-threads-workers '\| *threads: [0-9]+ workers? ' 30
+expect compare-threads-worker-lines '\| *w1 ' 30
+expect compare-stm-counts '\| *commits [0-9]+  conflicts [0-9]+' 60
+expect compare-summary 'serial [0-9.]+s 1\.00x; fork [0-9.]+s [0-9.]+x; threads [0-9.]+s [0-9.]+x; stm ' 60
+keys q
+expect compare-table-after-q '^stm +[0-9.]+s' 10
+expect compare-exits 'nocklab-exited-0' 10
 
 # ---- the REPL under the panes ------------------------------------------------------------------
 start 80 24 "$program --store store --tui"
