@@ -1,16 +1,24 @@
 /* sampler.h -- the Nock sampling profiler: where the evaluator spends time.
  *
- * A timer thread wakes `hz` times a second and asks the watched evaluator
- * for a sample (nock_request_sample); at its next safe point the evaluator
- * hands its stack over, on its own thread.  Each call in progress is named
- * by the %fast label of the core it runs in (as the jet dashboard knows
- * it: "k140/one/two/by/put"), calls in unlabelled cores are left out, and
- * runs of the same label are folded into one frame; the innermost %spot
- * clue, if any, is added as the last frame ("spot /sys/hoon 1234").  That
- * is Vere's -P, which names arms by %fast as well.  Without a labeller (a
- * kernel no jet dashboard watches), a call is named by the mug of its
- * core's battery instead ("core 0x1a2b3c").  The stacks are counted
- * in a `struct folded` (profiler/folded.h).
+ * `hz` times per second of CPU time of the thread that started sampling, a
+ * kernel timer signals that thread (SAMPLER_SIGNAL), whose handler asks
+ * the watched evaluator for a sample (nock_request_sample); at its next
+ * safe point the evaluator hands its stack over, on its own thread.
+ * Samples measure CPU time, as Vere's -P (ITIMER_PROF) does: a thread
+ * waiting (for input, a lock, a disk) is not sampled.  The kernel checks
+ * CPU timers at its scheduler tick (CONFIG_HZ, commonly 250 or 1000), so
+ * that is the highest rate reached; what the ticks cost is
+ * bench_sampler's figure.
+ *
+ * Each call in progress is named by the %fast label of the core it runs
+ * in (as the jet dashboard knows it: "k140/one/two/by/put"), calls in
+ * unlabelled cores are left out, and runs of the same label are folded
+ * into one frame; the innermost %spot clue, if any, is added as the last
+ * frame ("spot /sys/hoon 1234").  That is Vere's -P, which names arms by
+ * %fast as well.  Without a labeller (a kernel no jet dashboard watches),
+ * a call is named by the mug of its core's battery instead ("core
+ * 0x1a2b3c").  The stacks are counted in a `struct folded`
+ * (profiler/folded.h).
  *
  * A sample is taken when the evaluator next starts a call: a long jet or a
  * long copy-out is charged to the call after it, and time outside any
@@ -19,6 +27,7 @@
 #ifndef NOCKLAB_SAMPLER_H
 #define NOCKLAB_SAMPLER_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,6 +35,9 @@
 #include "profiler/folded.h"
 
 #define SAMPLER_DEFAULT_HZ 100
+/* The ticks' signal: a real-time one nothing else in nocklab uses (the
+ * native sampler has SIGPROF).  Its handler stays installed. */
+#define SAMPLER_SIGNAL (SIGRTMIN + 5)
 #define SAMPLER_MIN_HZ 1
 #define SAMPLER_MAX_HZ 10000
 
@@ -40,9 +52,12 @@ struct sampler *sampler_new(struct folded *folded);
 void sampler_free(struct sampler *sampler);
 
 /* Start sampling `evaluator` `hz` times a second, naming cores with
- * `labeller` (NULL: by battery mug).  A sampler already
- * running is stopped first.  False (with errno) when the thread can't
- * start.  Call it, and sampler_stop, while `evaluator` is not running. */
+ * `labeller` (NULL: by battery mug).  A sampler already running is
+ * stopped first.  False (with errno) when the timer can't be made.  Call
+ * it, and sampler_stop, on the thread that runs the evaluations (its CPU
+ * time is what is sampled, and the ticks signal it) while `evaluator` is
+ * not running.  That thread's slow system calls may return EINTR while
+ * sampling (poll, nanosleep; the rest restart). */
 bool sampler_start(struct sampler *sampler, struct nock_context *evaluator, unsigned hz,
                    sampler_labeller *labeller, void *labeller_context);
 void sampler_stop(struct sampler *sampler);
@@ -59,6 +74,10 @@ void sampler_watch(struct sampler *sampler, struct nock_context *evaluator, samp
 void sampler_count_outside(struct sampler *sampler, bool count);
 bool sampler_running(const struct sampler *sampler);
 unsigned sampler_hz(const struct sampler *sampler);
+/* Ticks per CPU-second over the last start..stop (0 when it ran for too
+ * little CPU time to say): below sampler_hz when the kernel's tick is
+ * slower than the rate asked. */
+double sampler_tick_rate(const struct sampler *sampler);
 struct folded *sampler_folded(struct sampler *sampler);
 
 #endif

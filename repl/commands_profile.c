@@ -257,13 +257,21 @@ enum session_result commands_profile_prof(struct session *session, const struct 
             session_print_error(output, "error: cannot start sampling: %s", strerror(errno));
             return SESSION_FAILED;
         }
-        session_print(output, "Nock sampling on at %lu Hz", hz);
+        session_print(output, "Nock sampling on at %lu Hz of CPU time", hz);
         return SESSION_OK;
     }
     if (strcmp(verb, "off") == 0 && count == 1) {
+        bool was_running = sampler_running(profiling.nock);
         sampler_stop(profiling.nock);
         session_print(output, "Nock sampling off; %llu samples kept",
                       (unsigned long long)folded_samples(profiling.nock_samples));
+        /* CPU timers fire at most at the kernel's tick: say so when that
+         * held the rate well below what was asked */
+        double rate = sampler_tick_rate(profiling.nock);
+        if (was_running && rate > 0 && rate < 0.8 * sampler_hz(profiling.nock))
+            session_print(output, "(the ticks came about %.0f times a CPU-second, not %u: the kernel's timer tick "
+                                  "limits the rate)",
+                          rate, sampler_hz(profiling.nock));
         return SESSION_OK;
     }
     if (strcmp(verb, "dump") == 0 && count == 2)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "interp/nock.h"
@@ -19,6 +20,7 @@
 #include "profiler/clue.h"
 #include "profiler/folded.h"
 #include "profiler/monitor.h"
+#include "profiler/sampler.h"
 #include "tests/support/support.h"
 
 #define TAG_SPOT 0x746f7073u
@@ -235,6 +237,68 @@ static void test_monitor_percentiles(void **state)
     assert_int_equal(view.events, 1000);
 }
 
+/* The sampler's ticks (a timer on this thread's CPU clock) reach the
+ * evaluator: decrement loops are sampled, their stacks named by battery
+ * mug, and the tick rate is measured. */
+static void test_sampler_samples_a_running_evaluation(void **state)
+{
+    struct folded *folded = folded_new();
+    struct sampler *sampler = sampler_new(folded);
+    assert_non_null(sampler);
+    struct timespec cpu_before, cpu_after;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_before);
+    assert_true(sampler_start(sampler, context, 1000, NULL, NULL));
+    struct nock_outcome outcome = { .status = NOCK_OK };
+    /* until a few samples came (each loop is a million calls) */
+    for (int round = 0; round < 400 && folded_samples(folded) < 10; round++) {
+        nock_context_reset(context);
+        outcome = nock_evaluate(context, 1000000, parse(DECREMENT));
+        assert_int_equal(outcome.status, NOCK_OK);
+    }
+    sampler_stop(sampler);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu_after);
+    assert_false(sampler_running(sampler));
+    assert_true(folded_samples(folded) > 0);
+    assert_int_equal(outcome.product, 999999);
+    struct folded_frame top[4];
+    assert_true(folded_top(folded, top, 4) >= 1);
+    assert_memory_equal(top[0].name, "core 0x", 7);
+    /* the rate is measured once a twentieth of a CPU-second went by */
+    double cpu = (double)(cpu_after.tv_sec - cpu_before.tv_sec) + (double)(cpu_after.tv_nsec - cpu_before.tv_nsec) / 1e9;
+    if (cpu > 0.06)
+        assert_true(sampler_tick_rate(sampler) > 0);
+    sampler_free(sampler);
+    folded_free(folded);
+}
+
+/* Ticks that find the evaluator idle while the thread works elsewhere
+ * count as (outside Nock) when asked, and are flushed by sampler_stop. */
+static void test_sampler_counts_outside(void **state)
+{
+    struct folded *folded = folded_new();
+    struct sampler *sampler = sampler_new(folded);
+    assert_true(sampler_start(sampler, context, 1000, NULL, NULL));
+    sampler_count_outside(sampler, true);
+    volatile uint64_t spin = 0;
+    /* burn CPU outside Nock, a few milliseconds at a time, until a tick
+     * came (the timer counts CPU time; stopping flushes what it noted) */
+    for (int round = 0; round < 1000 && folded_samples(folded) == 0; round++) {
+        for (uint64_t i = 0; i < 5000000; i++)
+            spin += i;
+        sampler_stop(sampler);
+        if (folded_samples(folded) > 0)
+            break;
+        assert_true(sampler_start(sampler, context, 1000, NULL, NULL));
+        sampler_count_outside(sampler, true);
+    }
+    sampler_stop(sampler);
+    struct folded_frame top[2];
+    assert_int_equal(folded_top(folded, top, 2), 1);
+    assert_string_equal(top[0].name, SAMPLER_OUTSIDE);
+    sampler_free(sampler);
+    folded_free(folded);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -243,6 +307,8 @@ int main(void)
         cmocka_unit_test(test_folded_counts_and_writes),
         cmocka_unit_test(test_clue_text),
         cmocka_unit_test(test_monitor_percentiles),
+        cmocka_unit_test(test_sampler_samples_a_running_evaluation),
+        cmocka_unit_test(test_sampler_counts_outside),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
