@@ -42,7 +42,8 @@ struct monitor_event {
 struct monitor_snapshots {
     char kind[24];            /* "jam files", "pma"; "" = no snapshot store */
     uint64_t taken;           /* snapshots written so far */
-    uint64_t event;           /* the last one's event number */
+    uint64_t event;           /* the last one's event number (the newest
+                                 on disk while none was taken) */
     uint64_t pages, bytes, wall_ns; /* what the last one wrote, how long */
     uint64_t file_bytes;      /* size of the store's files now */
 };

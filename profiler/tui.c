@@ -271,7 +271,12 @@ static void draw_events(struct tui *tui, const struct box *box)
     const struct monitor_view *view = &tui->view;
     char line[256], a[16], b[16], c[16], d[16], e[16], f[16];
     int rows = box->height - 2;
-    put_inner(box, 0, "  event    wall     cpu  steps   alloc copyout");
+    /* a wider pane shows dedup per event, and dirty pages, too */
+    int inner = box->width - 2;
+    bool with_dedup = inner >= 46 + 14, with_dirty = inner >= 46 + 14 + 7;
+    snprintf(line, sizeof line, "  event    wall     cpu  steps   alloc copyout%s%s", with_dedup ? " looked   hits" : "",
+             with_dirty ? "  dirty" : "");
+    put_inner(box, 0, line);
     int list_rows = rows - 3;
     if (tui->events_scroll + (size_t)(list_rows > 0 ? list_rows : 0) > view->recent_count)
         tui->events_scroll = view->recent_count > (size_t)list_rows ? view->recent_count - (size_t)list_rows : 0;
@@ -288,7 +293,17 @@ static void draw_events(struct tui *tui, const struct box *box)
         format_count(event->steps, c, sizeof c);
         format_bytes(event->bytes_allocated, d, sizeof d);
         format_bytes(event->copy_out_bytes, e, sizeof e);
-        snprintf(line, sizeof line, "%7llu %7s %7s %6s %7s %7s", (unsigned long long)event->number, a, b, c, d, e);
+        int used = snprintf(line, sizeof line, "%7llu %7s %7s %6s %7s %7s", (unsigned long long)event->number, a, b,
+                            c, d, e);
+        if (with_dedup) {
+            format_count(event->dedup_lookups, a, sizeof a);
+            format_count(event->dedup_hits, b, sizeof b);
+            used += snprintf(line + used, sizeof line - (size_t)used, " %6s %6s", a, b);
+        }
+        if (with_dirty) {
+            format_count(event->dirty_pages, a, sizeof a);
+            snprintf(line + used, sizeof line - (size_t)used, " %6s", a);
+        }
         put_inner(box, 1 + i, line);
     }
     put_spark(tui, box, rows - 2, "wall", offsetof(struct monitor_event, wall_ns), SPARK_TIME);
@@ -296,7 +311,10 @@ static void draw_events(struct tui *tui, const struct box *box)
     format_duration(view->p99_wall_ns, b, sizeof b);
     format_duration(view->max_wall_ns, c, sizeof c);
     format_count((uint64_t)(view->events_per_second + 0.5), f, sizeof f);
-    snprintf(line, sizeof line, "p50 %s p99 %s max %s  %s ev/s", a, b, c, f);
+    if (view->events)
+        snprintf(line, sizeof line, "p50 %s p99 %s max %s  %s ev/s", a, b, c, f);
+    else
+        snprintf(line, sizeof line, "p50 - p99 - max -  0 ev/s");
     int row = inner_row(box, rows - 1);
     if (row >= 0)
         put_attr(row, box->left + 1, box->width - 2, line, colour(tui, COLOUR_NUMBER) | A_BOLD);
@@ -324,7 +342,10 @@ static void draw_snapshot(struct tui *tui, const struct box *box)
     format_bytes(snapshots->file_bytes, c, sizeof c);
     snprintf(line, sizeof line, "%s, %llu saved, %s", snapshots->kind, (unsigned long long)snapshots->taken, c);
     put_inner(box, 0, line);
-    if (snapshots->taken == 0) {
+    if (snapshots->taken == 0 && snapshots->event) {
+        snprintf(line, sizeof line, "newest @%llu, none saved yet", (unsigned long long)snapshots->event);
+        put_inner(box, 1, line);
+    } else if (snapshots->taken == 0) {
         put_inner(box, 1, "no snapshots saved yet");
     } else {
         format_bytes(snapshots->bytes, a, sizeof a);
@@ -351,8 +372,11 @@ static void draw_dedup(struct tui *tui, const struct box *box)
     format_count(dedup->entries, a, sizeof a);
     format_count(dedup->capacity, b, sizeof b);
     format_bytes(tui->view.dedup_saved_in_run, c, sizeof c);
-    snprintf(line, sizeof line, "table %s/%s %.0f%% load", a, b,
-             dedup->capacity ? 100.0 * (double)dedup->entries / (double)dedup->capacity : 0.0);
+    if (dedup->capacity)
+        snprintf(line, sizeof line, "table %s/%s %.0f%% load", a, b,
+                 100.0 * (double)dedup->entries / (double)dedup->capacity);
+    else
+        snprintf(line, sizeof line, "table: not read yet");
     put_inner(box, 0, line);
     put_spark(tui, box, 1, "looked", offsetof(struct monitor_event, dedup_lookups), SPARK_COUNT);
     put_spark(tui, box, 2, "hits  ", offsetof(struct monitor_event, dedup_hits), SPARK_COUNT);
@@ -380,7 +404,12 @@ static void draw_backend(struct tui *tui, const struct box *box)
     else
         snprintf(line, sizeof line, "%s: spawns run inline", backend->name);
     put_inner(box, 0, line);
-    snprintf(line, sizeof line, "event %llu  outcomes %llu", (unsigned long long)backend->applying,
+    /* the newest event reported, when the backend's state is older (it is
+     * reported every few events, and not after the last) */
+    uint64_t applying = backend->applying;
+    if (tui->view.recent_count && tui->view.recent[0].number > applying)
+        applying = tui->view.recent[0].number;
+    snprintf(line, sizeof line, "event %llu  outcomes %llu", (unsigned long long)applying,
              (unsigned long long)backend->spawns);
     put_inner(box, 1, line);
     int index = 2;
@@ -462,13 +491,19 @@ static void draw_title(struct tui *tui)
     attroff(A_REVERSE);
 }
 
-/* The output area's lines, newest last, into rows [top, top + rows). */
+/* The output area's lines, newest last, into rows [top, top + rows); a
+ * line wider than the screen wraps (an error's end is what says what to
+ * do), so the newest lines are laid out from the bottom up. */
 static void draw_output(struct tui *tui, int top, int rows)
 {
-    for (int i = 0; i < rows; i++) {
-        size_t back = (size_t)(rows - i); /* 1 = newest */
-        const char *text = tui->output[(tui->output_next + OUTPUT_LINES - back) % OUTPUT_LINES];
-        put(top + i, 0, COLS, text);
+    int width = COLS > 0 ? COLS : 1;
+    int row = top + rows;
+    for (size_t back = 1; back <= OUTPUT_LINES && back <= tui->output_next && row > top; back++) {
+        const char *text = tui->output[(tui->output_next - back) % OUTPUT_LINES];
+        int length = (int)strlen(text);
+        int pieces = length == 0 ? 1 : (length + width - 1) / width;
+        for (int piece = pieces - 1; piece >= 0 && row > top; piece--)
+            put(--row, 0, width, text + piece * width);
     }
 }
 
@@ -561,10 +596,24 @@ static void draw(struct tui *tui)
         char summary[sizeof tui->summary];
         memcpy(summary, tui->summary, sizeof summary);
         int row = output_top;
-        /* long summary lines wrap rather than lose their end */
+        /* long summary lines wrap, between words, rather than lose their end */
         for (char *line = strtok(summary, "\n"); line && row < LINES - 1; line = strtok(NULL, "\n"))
-            for (size_t at = 0, length = strlen(line); at < length && row < LINES - 1; at += (size_t)COLS)
-                put_attr(row++, 0, COLS, line + at, A_BOLD);
+            for (size_t at = 0, length = strlen(line); at < length && row < LINES - 1;) {
+                size_t piece = length - at;
+                if (piece > (size_t)COLS) {
+                    piece = (size_t)COLS;
+                    while (piece > (size_t)COLS / 2 && line[at + piece] != ' ')
+                        piece--;
+                    if (line[at + piece] != ' ')
+                        piece = (size_t)COLS;
+                }
+                char text[sizeof tui->summary];
+                snprintf(text, sizeof text, "%.*s", (int)piece, line + at);
+                put_attr(row++, 0, COLS, text, A_BOLD);
+                at += piece;
+                while (at < length && line[at] == ' ')
+                    at++;
+            }
         put_attr(LINES - 1, 0, COLS, "done: press q to quit", A_REVERSE);
     } else {
         draw_output(tui, output_top, bottom_rows);

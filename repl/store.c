@@ -1550,6 +1550,7 @@ static void report_snapshots(struct store *store, const struct snapshot_save_rep
     struct monitor_snapshots state = { .taken = store->snapshots_taken };
     if (kind != SNAPSHOT_NONE)
         snprintf(state.kind, sizeof state.kind, "%s%s", snapshot_kind_name(kind), kind == SNAPSHOT_JAM ? " files" : "");
+    state.event = store->last_snapshot_event; /* the newest on disk until one is saved */
     if (last) {
         state.event = last->event_number;
         state.pages = last->pages_written;
