@@ -351,10 +351,10 @@ static void draw_snapshot(struct tui *tui, const struct box *box)
         format_bytes(snapshots->bytes, a, sizeof a);
         format_duration(snapshots->wall_ns, b, sizeof b);
         if (snapshots->pages)
-            snprintf(line, sizeof line, "last @%llu: %s, %llu pages, %s", (unsigned long long)snapshots->event, a,
+            snprintf(line, sizeof line, "last @%llu %s %llu pages %s", (unsigned long long)snapshots->event, a,
                      (unsigned long long)snapshots->pages, b);
         else
-            snprintf(line, sizeof line, "last @%llu: %s in %s", (unsigned long long)snapshots->event, a, b);
+            snprintf(line, sizeof line, "last @%llu %s %s", (unsigned long long)snapshots->event, a, b);
         put_inner(box, 1, line);
     }
     /* dirty pages are a PMA's: a jam snapshot rewrites the whole kernel */

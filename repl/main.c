@@ -70,7 +70,7 @@ static void print_usage(FILE *stream)
           "               [-e LINE]... [-i FILE] [FILE]...\n"
           "       nocklab [--tui] [--prof FILE] gen SAMPLE N STORE [--seed S]\n"
           "       nocklab [--tui] [--prof FILE] replay STORE [--from N] [--to M]\n"
-          "       nocklab compare SAMPLE [N]\n"
+          "       nocklab [--tui] compare SAMPLE [N]\n"
           "\n"
           "A workbench for Nock: evaluate Nock 4K, jam/cue/mug as Vere does.\n"
           "\n"
@@ -89,7 +89,7 @@ static void print_usage(FILE *stream)
           "                      64G, or half of what `ulimit -v` leaves)\n"
           "  --scratch-max SIZE  each half of a scratch region (default 8G, or what\n"
           "                      fits under `ulimit -v`)\n"
-          "  --tui         the REPL (or replay, gen) under the live panes\n"
+          "  --tui         the REPL (or replay, gen, compare) under the live panes\n"
           "  --prof FILE   sample the Nock that runs; write folded stacks to FILE\n"
           "  --snapshot jam|pma  the kind of snapshots the store keeps (chosen\n"
           "                once; the store remembers it): jam files, or home\n"
@@ -419,7 +419,7 @@ int main(int argc, char **argv)
     bool at_terminal = isatty(STDIN_FILENO);
     bool goes_interactive = at_terminal && (!line.has_work || line.stay_interactive);
     if (profiling->tui && !goes_interactive)
-        fprintf(stderr, "nocklab: --tui needs the interactive REPL on a terminal (or replay, gen); running without the panes\n");
+        fprintf(stderr, "nocklab: --tui needs the interactive REPL on a terminal (or replay, gen, compare); running without the panes\n");
     if (goes_interactive) {
         interactive_prepare(session);
         run_init_file(session);
