@@ -18,9 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 
+#include "interp/clock.h"
 #include "interp/nock.h"
 #include "interp/noun.h"
 #include "interp/text.h"
@@ -35,28 +35,6 @@
 
 static const unsigned rates[] = { 0, 100, 1000 };
 #define RATE_COUNT (sizeof rates / sizeof rates[0])
-
-static double thread_cpu_seconds(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
-
-static double process_cpu_seconds(void)
-{
-    struct rusage usage;
-    getrusage(RUSAGE_SELF, &usage);
-    return (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6 + (double)usage.ru_stime.tv_sec +
-           (double)usage.ru_stime.tv_usec / 1e6;
-}
-
-static double wall_seconds(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
 
 static char *read_text(const char *path)
 {
@@ -91,13 +69,14 @@ static bool run_once(struct nock_context *context, noun formula, struct sampler 
     nock_context_reset(context);
     if (hz)
         sampler_start(sampler, context, hz, NULL, NULL);
-    double thread = thread_cpu_seconds(), process = process_cpu_seconds(), wall = wall_seconds();
+    double thread = (double)clock_cpu_nanoseconds() / 1e9, process = clock_process_cpu_seconds(),
+           wall = clock_wall_seconds();
     struct nock_outcome outcome = nock_evaluate(context, SUBJECT, formula);
     if (hz)
         sampler_stop(sampler);
-    cost->thread = thread_cpu_seconds() - thread;
-    cost->process = process_cpu_seconds() - process;
-    cost->wall = wall_seconds() - wall;
+    cost->thread = (double)clock_cpu_nanoseconds() / 1e9 - thread;
+    cost->process = clock_process_cpu_seconds() - process;
+    cost->wall = clock_wall_seconds() - wall;
     return outcome.status == NOCK_OK && outcome.product == PRODUCT;
 }
 
