@@ -434,12 +434,16 @@ static void draw_backend(struct tui *tui, const struct box *box)
     }
 }
 
-/* The end of a long label path, which says the most ("..ut/mint"); other
- * names keep their start. */
-static const char *label_tail(const char *name, int width)
+/* A name in `width` columns, into `out`: of a long label path the end,
+ * which says the most, after ".." ("..ut/mint"); other names keep their
+ * start (the pane cuts them). */
+static void label_tail(const char *name, int width, char *out, size_t size)
 {
     int length = (int)strlen(name);
-    return length <= width || !strchr(name, '/') ? name : name + (length - width);
+    if (length <= width || width < 4 || !strchr(name, '/'))
+        snprintf(out, size, "%s", name);
+    else
+        snprintf(out, size, "..%s", name + (length - (width - 2)));
 }
 
 static void draw_hot(struct tui *tui, const struct box *box)
@@ -461,10 +465,9 @@ static void draw_hot(struct tui *tui, const struct box *box)
         tui->hot_scroll = tui->hot_count - 1;
     for (int i = 0; i < rows && tui->hot_scroll + (size_t)i < tui->hot_count; i++) {
         const struct folded_frame *frame = &tui->hot[tui->hot_scroll + (size_t)i];
-        char line[200];
-        int name_width = box->width - 2 - 6;
-        snprintf(line, sizeof line, "%4.0f%% %s", 100.0 * (double)frame->self / (double)total,
-                 label_tail(frame->name, name_width > 0 ? name_width : 1));
+        char line[200], name[sizeof frame->name + 2];
+        label_tail(frame->name, box->width - 2 - 6, name, sizeof name);
+        snprintf(line, sizeof line, "%4.0f%% %s", 100.0 * (double)frame->self / (double)total, name);
         put_inner(box, i, line);
     }
 }
