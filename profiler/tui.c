@@ -320,9 +320,12 @@ static void draw_events(struct tui *tui, const struct box *box)
         put_attr(row, box->left + 1, box->width - 2, line, colour(tui, COLOUR_NUMBER) | A_BOLD);
 }
 
-/* Whether any event in the view dirtied a page: only a PMA store says. */
+/* Whether the store tracks dirty pages: a PMA does (its kind says so
+ * before any event dirtied a page, so the pane doesn't change shape). */
 static bool dirty_pages_known(const struct monitor_view *view)
 {
+    if (strncmp(view->snapshots.kind, "pma", 3) == 0)
+        return true;
     for (size_t i = 0; i < view->recent_count; i++)
         if (view->recent[i].dirty_pages)
             return true;
