@@ -124,8 +124,10 @@ int main(int argc, char **argv)
 
     double thread[RATE_COUNT][MAX_RUNS], process[RATE_COUNT][MAX_RUNS], wall[RATE_COUNT][MAX_RUNS];
     uint64_t samples[RATE_COUNT] = { 0 };
+    /* each round starts at another rate, so no rate always runs first */
     for (int run = 0; run < runs; run++)
-        for (size_t rate = 0; rate < RATE_COUNT; rate++) {
+        for (size_t step = 0; step < RATE_COUNT; step++) {
+            size_t rate = (step + (size_t)run) % RATE_COUNT;
             uint64_t before = folded_samples(folded);
             if (!run_once(context, formula, sampler, rates[rate], &cost)) {
                 fprintf(stderr, "bench_sampler: dec 3e7 gave a wrong product at %u Hz\n", rates[rate]);
