@@ -273,9 +273,9 @@ static void draw_events(struct tui *tui, const struct box *box)
     int rows = box->height - 2;
     /* a wider pane shows dedup per event, and dirty pages, too */
     int inner = box->width - 2;
-    bool with_dedup = inner >= 46 + 14, with_dirty = inner >= 46 + 14 + 7;
+    bool with_dedup = inner >= 46 + 14, with_dirty = inner >= 46 + 14 + 14;
     snprintf(line, sizeof line, "  event    wall     cpu  steps   alloc copyout%s%s", with_dedup ? " looked   hits" : "",
-             with_dirty ? "  dirty" : "");
+             with_dirty ? "  dirty faults" : "");
     put_inner(box, 0, line);
     int list_rows = rows - 3;
     if (tui->events_scroll + (size_t)(list_rows > 0 ? list_rows : 0) > view->recent_count)
@@ -302,7 +302,8 @@ static void draw_events(struct tui *tui, const struct box *box)
         }
         if (with_dirty) {
             format_count(event->dirty_pages, a, sizeof a);
-            snprintf(line + used, sizeof line - (size_t)used, " %6s", a);
+            format_count(event->write_faults, b, sizeof b);
+            snprintf(line + used, sizeof line - (size_t)used, " %6s %6s", a, b);
         }
         put_inner(box, 1 + i, line);
     }
@@ -353,17 +354,19 @@ static void draw_snapshot(struct tui *tui, const struct box *box)
     } else {
         format_bytes(snapshots->bytes, a, sizeof a);
         format_duration(snapshots->wall_ns, b, sizeof b);
+        /* what matters most first: a narrow pane cuts the end */
         if (snapshots->pages)
-            snprintf(line, sizeof line, "last @%llu %s %llu pages %s", (unsigned long long)snapshots->event, a,
-                     (unsigned long long)snapshots->pages, b);
+            snprintf(line, sizeof line, "last @%llu %s %llu pages %s", (unsigned long long)snapshots->event, b,
+                     (unsigned long long)snapshots->pages, a);
         else
-            snprintf(line, sizeof line, "last @%llu %s %s", (unsigned long long)snapshots->event, a, b);
+            snprintf(line, sizeof line, "last @%llu %s %s", (unsigned long long)snapshots->event, b, a);
         put_inner(box, 1, line);
     }
     /* dirty pages are a PMA's: a jam snapshot rewrites the whole kernel */
-    if (dirty_pages_known(&tui->view))
-        put_spark(tui, box, 2, "dirty", offsetof(struct monitor_event, dirty_pages), SPARK_COUNT);
-    else
+    if (dirty_pages_known(&tui->view)) {
+        put_spark(tui, box, 2, "dirty ", offsetof(struct monitor_event, dirty_pages), SPARK_COUNT);
+        put_spark(tui, box, 3, "faults", offsetof(struct monitor_event, write_faults), SPARK_COUNT);
+    } else
         put_inner(box, 2, strstr(snapshots->kind, "jam") ? "dirty pages: jam has none" : "dirty pages: none yet");
 }
 
@@ -531,7 +534,7 @@ static void draw_prompt(struct tui *tui, int row)
 /* Rows of the right column's panes (snapshot, dedup, backend, hot arms),
  * frames included, out of `rows`: each gets 3 to begin with, then more
  * in order of what it loses most by going without, and hot arms the rest. */
-static void right_column_heights(int rows, int backend_lines, int heights[4])
+static void right_column_heights(int rows, int snapshot_lines, int backend_lines, int heights[4])
 {
     if (rows < 12) {
         heights[0] = heights[1] = heights[2] = rows / 4;
@@ -540,7 +543,7 @@ static void right_column_heights(int rows, int backend_lines, int heights[4])
     }
     static const struct {
         int pane, height;
-    } steps[] = { { 0, 5 }, { 1, 5 }, { 2, 5 }, { 3, 4 }, { 1, 6 }, { 2, 2 + 3 + 1 + MONITOR_MAX_WORKERS } };
+    } steps[] = { { 0, 5 }, { 1, 5 }, { 2, 5 }, { 3, 4 }, { 0, 6 }, { 1, 6 }, { 2, 2 + 3 + 1 + MONITOR_MAX_WORKERS } };
     int left = rows - 12;
     for (int i = 0; i < 4; i++)
         heights[i] = 3;
@@ -548,6 +551,8 @@ static void right_column_heights(int rows, int backend_lines, int heights[4])
         int pane = steps[i].pane, height = steps[i].height;
         if (pane == 2 && height > 2 + backend_lines)
             height = 2 + backend_lines;
+        if (pane == 0 && height > 2 + snapshot_lines)
+            height = 2 + snapshot_lines;
         while (heights[pane] < height && left > 0) {
             heights[pane]++;
             left--;
@@ -586,7 +591,9 @@ static void draw(struct tui *tui)
     int backend_lines = 3 + (strcmp(backend->name, "stm") == 0 || backend->stm_commits ? 1 : 0) +
                         (int)(backend->workers < MONITOR_MAX_WORKERS ? backend->workers : MONITOR_MAX_WORKERS);
     int heights[4];
-    right_column_heights(pane_rows, backend_lines, heights);
+    /* a PMA's dirty pages and write faults take a line each */
+    int snapshot_lines = dirty_pages_known(&tui->view) ? 4 : 3;
+    right_column_heights(pane_rows, snapshot_lines, backend_lines, heights);
     int top = 1;
     void (*draw_pane[4])(struct tui *, const struct box *) = { draw_snapshot, draw_dedup, draw_backend, draw_hot };
     for (int i = 0; i < 4; i++) {
