@@ -3,9 +3,10 @@
 # A replay of a store big enough to run for a few seconds under the panes:
 # every pane's title, numbers that change between two captures, the summary
 # that stays until q.  Then 80x24 with NO_COLOR, a resize and q in the
-# middle of a run; compare, whose backend pane follows fork, threads and
-# stm in turn; the REPL with a line typed and run while the panes are up,
-# :tui off/on, Tab and q; and --tui without a terminal.  Every wait is
+# middle of a run; a pma store's dirty pages and write faults; compare,
+# whose backend pane follows fork, threads and stm in turn; the REPL with
+# a line typed and run while the panes are up, :tui off/on, Tab and one q;
+# and --tui without a terminal.  Every wait is
 # for something on the screen, never a fixed time.  "SKIP" without tmux.
 cd "$(dirname "$0")/../.." || exit 1
 source tests/integration/lib.sh
@@ -133,6 +134,15 @@ keys Tab
 expect tab-moves-focus '\[snapshot\]'
 keys q
 expect q-ends-the-run 'nocklab-exited-[01]' 20
+
+# ---- a pma store: the snapshot pane shows its dirty pages and write faults ----------------------
+start 80 24 "$program --tui gen kv 60000 pmastore --snapshot pma --snap-every 500"
+expect pma-snapshots-saved '\|pma, [0-9]+ saved, ' 30
+expect pma-last-snapshot-pages '\|last @[0-9]+ [0-9.]+[mu]?s [0-9]+ pages' 30
+expect pma-dirty-sparkline '\|dirty +[0-9]+ [_.,:=+*#%@-]+\|' 10
+expect pma-faults-sparkline '\|faults +[0-9]+ [_.,:=+*#%@-]+\|' 10
+keys q
+expect pma-q-ends-the-run 'nocklab-exited-[01]' 20
 
 # ---- compare under the panes: the backend pane follows each backend in turn ------------------
 start 100 32 "$program --tui compare mix 600"
