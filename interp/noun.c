@@ -1214,6 +1214,12 @@ noun noun_home_copy_out_many(struct noun_home *home, const struct noun_region *c
             uint64_t *first = object_first_word(x);
             if (result == NOUN_NONE || !undo_log_push(&log, first, *first))
                 goto done;
+            /* a mug computed in scratch holds in home (it depends only on
+             * the content): keep it, so home's copy needs no second pass */
+            uint32_t mug = __atomic_load_n(&noun_to_cell(x)->mug, __ATOMIC_RELAXED);
+            struct noun_cell *copy = noun_to_cell(result);
+            if (mug && !__atomic_load_n(&copy->mug, __ATOMIC_RELAXED))
+                __atomic_store_n(&copy->mug, mug, __ATOMIC_RELAXED);
             *first = result;
         } else if (!regions_hold(regions, count, x)) {
             result = x;

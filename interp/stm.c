@@ -491,35 +491,51 @@ static void track_whole(void *context, noun n)
 
 /* One execution of one event.  `seen[s]` is the attempt whose version of
  * shard s the kernel it ran on held (NULL: the epoch's pre-state).  Nouns
- * are in the batch region of the worker that made it. */
+ * are in the batch region of the worker that made it.  Both arrays have
+ * one entry per shard of the epoch's layout and follow the struct in its
+ * chunk (an attempt is made per event, so it is kept small). */
 struct attempt {
     uint32_t event;
     enum kernel_status status;
     bool everything;          /* wrote (and so read) everything */
     uint64_t reads, writes;
-    const struct attempt *seen[STM_MAX_SHARDS];
-    noun values[STM_MAX_SHARDS]; /* new roots of the shards written */
+    const struct attempt **seen;
+    noun *values;             /* new roots of the shards written */
     noun result;              /* the whole new kernel, when `everything` */
     noun effects;
     noun trace;               /* KERNEL_CRASH */
     noun slogs;               /* %slog clues, newest first */
     const char *reason;       /* why it was refused, a static string */
-    struct kernel_cost cost;
+    /* what the run cost (kernel_cost's first fields; not the whole struct,
+     * whose spans would make every attempt kilobytes) */
+    struct {
+        uint64_t wall_ns, cpu_ns, steps, bytes_allocated;
+    } cost;
 };
 
-/* Attempts are carved from chunks a worker owns, freed with its epoch. */
+/* Attempts are carved from chunks a worker owns, given back with its
+ * epoch. */
+#define ATTEMPT_CHUNK_BYTES ((size_t)60 << 10)
 struct attempt_chunk {
     struct attempt_chunk *next;
     size_t used;
-    struct attempt items[64];
+    _Alignas(16) unsigned char bytes[ATTEMPT_CHUNK_BYTES];
 };
 
 enum slot_state { SLOT_IDLE, SLOT_EXECUTING, SLOT_DONE };
 
-/* One event of an epoch. */
+/* One event of an epoch.  `latest` is the newest finished run (what later
+ * events read as its version); `spare` a run made by a worker that found
+ * the event at the commit point still being run by another (which may
+ * have lost its core), taken by the committer if it comes first. */
 struct slot {
     _Atomic int state;
     _Atomic(struct attempt *) latest;
+    _Atomic(struct attempt *) spare;
+    _Atomic bool spare_claimed;     /* someone is making the spare */
+    _Atomic uint32_t runs;          /* executions started and finished */
+    _Atomic uint64_t late_steps;    /* steps of runs finished after commit */
+    bool invalidated;               /* a run of it was stale: re-runs see the newest versions */
     const struct attempt *committed;  /* under the commit lock */
     struct stm_event_stats stats;   /* written under the commit lock */
     uint64_t mug;                   /* of the state after it, at commit */
@@ -715,8 +731,6 @@ struct epoch {
     bool stale_views;                   /* stm_options.stale_views */
     const struct layout *layout;
     noun pre_state;
-    noun *pre_at;                       /* its spine cells */
-    noun pre_values[STM_MAX_SHARDS];    /* its shard roots */
 
     _Atomic size_t next_execute;        /* the next event to claim */
     _Atomic uint64_t progress;          /* runs finished + commits */
@@ -733,6 +747,11 @@ struct epoch {
      * pre-state's); written under commit_lock, read by anyone. */
     _Atomic(const struct attempt *) committed_writer[STM_MAX_SHARDS];
     noun committed_state;               /* under commit_lock */
+    /* The same state for readers, with committed_writer[] and
+     * commit_index, read together as a seqlock: the committer makes
+     * commit_sequence odd while it changes them, even after. */
+    _Atomic noun committed_view;
+    _Atomic uint64_t commit_sequence;
     noun *committed_at;                 /* its spine cells */
     uint8_t recent[ESTIMATE_WINDOW];    /* 1: that commit needed a re-run */
     unsigned recent_sum, recent_count;
@@ -795,10 +814,11 @@ static void estimate_serial(struct stm *stm, uint64_t writes)
     }
 }
 
-static struct attempt *attempt_new(struct worker *w)
+static struct attempt *attempt_new(struct worker *w, size_t shard_count)
 {
-    const size_t per_chunk = sizeof w->chunks->items / sizeof w->chunks->items[0];
-    if (!w->chunks || w->chunks->used == per_chunk) {
+    size_t bytes = sizeof(struct attempt) + shard_count * (sizeof(struct attempt *) + sizeof(noun));
+    bytes = (bytes + 15) & ~(size_t)15;
+    if (!w->chunks || w->chunks->used + bytes > ATTEMPT_CHUNK_BYTES) {
         /* chunks outlive epochs (freeing and taking them back each time
          * makes the C heap shrink and grow, which costs system calls) */
         struct attempt_chunk *chunk = w->spare_chunks;
@@ -810,11 +830,11 @@ static struct attempt *attempt_new(struct worker *w)
         chunk->used = 0;
         w->chunks = chunk;
     }
-    struct attempt *a = &w->chunks->items[w->chunks->used++];
-    memset(a, 0, offsetof(struct attempt, seen));
-    a->result = a->effects = a->trace = a->slogs = 0;
-    a->reason = NULL;
-    memset(&a->cost, 0, sizeof a->cost);
+    struct attempt *a = (struct attempt *)(void *)(w->chunks->bytes + w->chunks->used);
+    w->chunks->used += bytes;
+    memset(a, 0, sizeof *a);
+    a->seen = (const struct attempt **)(void *)(a + 1);
+    a->values = (noun *)(void *)(a->seen + shard_count);
     return a;
 }
 
@@ -855,34 +875,52 @@ static void refuse(struct attempt *a, enum kernel_status status, const char *rea
     a->reason = reason;
 }
 
-/* Pick the version of every shard event i runs on: exact (the committed
- * ones; the caller holds the commit lock) or the newest any earlier event
- * has published.  False when an earlier event not yet committed wrote
- * everything: running on anything else is wasted. */
-static bool choose_versions(struct epoch *e, size_t i, bool exact, struct attempt *a)
+/* Pick the version of every shard event i runs on: the newest any earlier
+ * event has published, else the committed one (for the event at the commit
+ * point these are exactly the committed versions, which cannot change
+ * before it commits), or with `stale` the epoch's pre-state (see
+ * stm_options.stale_views).  False when an earlier event not yet committed
+ * wrote everything: running on anything else is wasted. */
+static bool choose_versions(struct epoch *e, size_t i, bool stale, struct attempt *a, noun *base,
+                            uint64_t *replaced)
 {
     uint64_t found = 0, all = e->layout->all;
-    if (!exact && e->stale_views) {
-        memset(a->seen, 0, sizeof a->seen);
+    size_t shard_count = e->layout->shard_count;
+    *replaced = 0;
+    if (stale) {
+        memset(a->seen, 0, shard_count * sizeof a->seen[0]);
+        *base = e->pre_state;
         return true;
     }
-    if (!exact) {
-        size_t floor = atomic_load_explicit(&e->commit_index, memory_order_acquire);
-        for (size_t j = i; j-- > floor && found != all;) {
-            const struct attempt *earlier = atomic_load_explicit(&e->slots[j - e->begin].latest, memory_order_acquire);
-            if (!earlier)
-                continue;
-            if (earlier->everything)
-                return false;
-            uint64_t fresh = earlier->writes & ~found;
-            for (uint64_t m = fresh; m; m &= m - 1)
-                a->seen[__builtin_ctzll(m)] = earlier;
-            found |= fresh;
+    /* the committed versions and their state, as of one commit */
+    size_t floor;
+    for (;;) {
+        uint64_t sequence = atomic_load_explicit(&e->commit_sequence, memory_order_acquire);
+        if (sequence & 1) {
+            __builtin_ia32_pause();
+            continue;
         }
-    }
-    for (size_t s = 0; s < e->layout->shard_count; s++)
-        if (!(found & shard_bit(s)))
+        floor = atomic_load_explicit(&e->commit_index, memory_order_acquire);
+        *base = atomic_load_explicit(&e->committed_view, memory_order_acquire);
+        for (size_t s = 0; s < shard_count; s++)
             a->seen[s] = atomic_load_explicit(&e->committed_writer[s], memory_order_acquire);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&e->commit_sequence, memory_order_relaxed) == sequence)
+            break;
+    }
+    /* ... and anything newer that earlier events not committed yet wrote */
+    for (size_t j = i; j-- > floor && found != all;) {
+        const struct attempt *earlier = atomic_load_explicit(&e->slots[j - e->begin].latest, memory_order_acquire);
+        if (!earlier)
+            continue;
+        if (earlier->everything)
+            return false;
+        uint64_t fresh = earlier->writes & ~found;
+        for (uint64_t m = fresh; m; m &= m - 1)
+            a->seen[__builtin_ctzll(m)] = earlier;
+        found |= fresh;
+    }
+    *replaced = found;
     return true;
 }
 
@@ -917,6 +955,8 @@ struct preparation {
     struct epoch *epoch;
     const struct attempt *attempt;
     size_t event_index;
+    noun base;            /* a committed state ... */
+    uint64_t replaced;    /* ... with these shards' versions from attempt->seen */
     noun values[STM_MAX_SHARDS];
     noun view, event, subject;
     bool cued, mapped;
@@ -928,15 +968,20 @@ static void prepare(void *context)
     struct worker *w = p->worker;
     struct epoch *e = p->epoch;
     const struct layout *layout = e->layout;
-    uint64_t replaced = 0;
-    for (size_t s = 0; s < layout->shard_count; s++) {
-        const struct attempt *seen = p->attempt->seen[s];
-        p->values[s] = seen ? seen->values[s] : e->pre_values[s];
-        if (seen)
-            replaced |= shard_bit(s);
+    /* mostly the committed state itself: new spine cells only on the
+     * paths to shards that uncommitted events wrote */
+    spine_cells(layout, p->base, w->spine_at);
+    shard_values(layout, w->spine_at, p->values);
+    for (uint64_t m = p->replaced; m; m &= m - 1) {
+        size_t s = (size_t)__builtin_ctzll(m);
+        p->values[s] = p->attempt->seen[s]->values[s];
     }
-    p->view = rebuild(layout, e->pre_at, 0, replaced, p->values, w->batch);
-    spine_cells(layout, p->view, w->spine_at);
+    if (p->replaced) {
+        p->view = rebuild(layout, w->spine_at, 0, p->replaced, p->values, w->batch);
+        spine_cells(layout, p->view, w->spine_at);
+    } else {
+        p->view = p->base;
+    }
     p->mapped = map_build(&w->map, layout, w->spine_at, p->values);
     struct jam_error cue_error = { 0 };
     const struct stm_event *source = &e->events[p->event_index];
@@ -996,6 +1041,8 @@ static void take_product(struct worker *w, const struct layout *layout, struct a
     track_whole(&w->tracking, a->effects);
 }
 
+static void notify_progress(struct epoch *e);
+
 static void epoch_fail(struct epoch *e)
 {
     atomic_store(&e->stop, true);
@@ -1003,24 +1050,25 @@ static void epoch_fail(struct epoch *e)
     e->ended = EPOCH_FAILED;
     snprintf(e->failure, sizeof e->failure, "out of memory in the STM backend");
     pthread_mutex_unlock(&e->commit_lock);
+    notify_progress(e);
 }
 
-/* Run event i once on worker w.  NULL when it was not run (see
- * choose_versions) or memory ran out (then the epoch is stopped).  The
- * caller holding the commit lock must not let it take the lock again:
- * `exact` says it holds it. */
-static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool exact)
+/* Run event i once on worker w, on the versions choose_versions picks.
+ * NULL when it was not run (see choose_versions) or memory ran out (then
+ * the epoch is stopped). */
+static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool stale)
 {
     struct stm *stm = w->stm;
     const struct layout *layout = e->layout;
-    struct attempt *a = attempt_new(w);
+    struct attempt *a = attempt_new(w, layout->shard_count);
     if (!a) {
-        if (!exact)
-            epoch_fail(e);
+        epoch_fail(e);
         return NULL;
     }
     a->event = (uint32_t)i;
-    if (!choose_versions(e, i, exact, a))
+    noun base;
+    uint64_t replaced;
+    if (!choose_versions(e, i, stale, a, &base, &replaced))
         return NULL;
     uint64_t started = clock_wall_nanoseconds();
     uint64_t cpu_started = stm->options.no_cpu_time ? 0 : clock_cpu_nanoseconds();
@@ -1028,7 +1076,7 @@ static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool
     uint64_t steps_before = nock_context_counters(w->nock)->steps;
     uint64_t bytes_before = noun_region_bytes_allocated(scratch);
 
-    struct preparation p = { .worker = w, .epoch = e, .attempt = a, .event_index = i };
+    struct preparation p = { .worker = w, .epoch = e, .attempt = a, .event_index = i, .base = base, .replaced = replaced };
     noun subject = NOUN_NONE;
     if (!guarded(w, prepare, &p) || !p.mapped) {
         refuse(a, KERNEL_OUT_OF_MEMORY, "out of memory: a worker's scratch or batch region is full");
@@ -1084,8 +1132,7 @@ static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool
     struct keeping k = { .worker = w, .roots = roots, .count = count };
     if (!guarded(w, keep, &k) || !k.ok) {
         nock_context_reset(w->nock);
-        if (!exact)
-            epoch_fail(e);
+        epoch_fail(e);
         return NULL;
     }
     a->effects = roots[0];
@@ -1118,8 +1165,6 @@ static uint64_t stale_reads(struct epoch *e, const struct attempt *a)
     return stale;
 }
 
-static void notify_progress(struct epoch *e);
-
 static void stop_epoch(struct epoch *e, enum epoch_end why)
 {
     e->ended = why;
@@ -1147,23 +1192,12 @@ static noun commit_rebuild(struct worker *w, struct epoch *e, const struct attem
     return state;
 }
 
-/* Run event c at the commit point (the caller holds the commit lock), where
- * its versions are the committed ones and it cannot be wrong.  NULL, with
- * the epoch stopped, when memory ran out. */
-static struct attempt *execute_exact(struct worker *w, struct epoch *e, size_t c)
-{
-    struct attempt *a = execute(w, e, c, true);
-    if (!a) {
-        snprintf(e->failure, sizeof e->failure, "out of memory in the STM backend");
-        stop_epoch(e, EPOCH_FAILED);
-    }
-    return a;
-}
-
-/* Commit what is ready at the commit point, in order.  Holds commit_lock.
- * With `steal`, an event another worker is still running is run here as
- * well (once) rather than waited for. */
-static void commit_ready(struct worker *w, struct epoch *e, bool steal)
+/* Commit what is ready at the commit point, in order, while its run is
+ * finished (or a spare of it is).  Holds commit_lock, only as long as
+ * validating and merging take: runs happen outside it.  A run found stale
+ * is thrown away and its event made claimable again; whoever claims it
+ * then runs it at the commit point, where it cannot be stale. */
+static void commit_ready(struct worker *w, struct epoch *e)
 {
     const struct layout *layout = e->layout;
     while (!atomic_load(&e->stop)) {
@@ -1171,48 +1205,36 @@ static void commit_ready(struct worker *w, struct epoch *e, bool steal)
         if (c >= e->end)
             return;
         struct slot *slot = &e->slots[c - e->begin];
-        int idle = SLOT_IDLE;
-        struct attempt *a;
-        /* (stale views: every run but re-runs is speculative, see stm.h) */
-        if (e->stale_views && atomic_load(&slot->state) == SLOT_IDLE)
-            return;
-        if (atomic_compare_exchange_strong(&slot->state, &idle, SLOT_EXECUTING)) {
-            /* nobody ran it: run it here, where it is exact */
-            if (!(a = execute_exact(w, e, c)))
-                return;
-            atomic_store_explicit(&slot->latest, a, memory_order_release);
-            atomic_store_explicit(&slot->state, SLOT_DONE, memory_order_release);
-            slot->stats.attempts = 1;
-        } else if (idle == SLOT_EXECUTING) {
-            if (!steal)
-                return; /* another worker is on it */
-            /* ... but this one has nothing else to do, and the other may
-             * not be running at all (two cores are shared): run it here
-             * too, exact; the other run will be thrown away */
-            if (!(a = execute_exact(w, e, c)))
-                return;
-            slot->stats.attempts = 2;
-            slot->stats.reruns = 1;
-            steal = false;
-        } else {
+        /* a spare first: it ran at the commit point */
+        struct attempt *a = atomic_load_explicit(&slot->spare, memory_order_acquire);
+        bool done = atomic_load_explicit(&slot->state, memory_order_acquire) == SLOT_DONE;
+        if (a && done) /* the other run finished too: thrown away */
+            slot->stats.wasted_steps += atomic_load_explicit(&slot->latest, memory_order_relaxed)->cost.steps;
+        else if (!a && done)
             a = atomic_load_explicit(&slot->latest, memory_order_acquire);
-            slot->stats.attempts = 1;
-            uint64_t stale = stale_reads(e, a);
-            if (stale) {
-                slot->stats.reruns++;
-                slot->stats.conflict_shards |= stale;
-                slot->stats.wasted_steps += a->cost.steps;
-                if (!(a = execute_exact(w, e, c)))
-                    return;
-                atomic_store_explicit(&slot->latest, a, memory_order_release);
-                slot->stats.attempts++;
+        if (!a)
+            return;
+        uint64_t stale = stale_reads(e, a);
+        if (stale) {
+            slot->stats.conflict_shards |= stale;
+            slot->stats.wasted_steps += a->cost.steps;
+            slot->invalidated = true;
+            if (a == atomic_load_explicit(&slot->spare, memory_order_relaxed)) {
+                /* (a spare runs at the commit point and is never stale;
+                 * should one be, it is dropped and made again) */
+                atomic_store_explicit(&slot->spare, NULL, memory_order_relaxed);
+                atomic_store_explicit(&slot->spare_claimed, false, memory_order_release);
+            } else {
+                atomic_store_explicit(&slot->state, SLOT_IDLE, memory_order_release);
             }
+            notify_progress(e);
+            return;
         }
         slot->stats.parallel = true;
         slot->committed = a;
         /* the estimate: how many recent commits needed a re-run */
         size_t at = e->recent_count++ % ESTIMATE_WINDOW;
-        uint8_t conflicted = slot->stats.reruns != 0;
+        uint8_t conflicted = slot->invalidated;
         e->recent_sum += conflicted - e->recent[at];
         e->recent[at] = conflicted;
 
@@ -1242,11 +1264,19 @@ static void commit_ready(struct worker *w, struct epoch *e, bool steal)
             }
             e->committed_state = state;
             spine_cells(layout, e->committed_state, e->committed_at);
+            slot->mug = mug_noun(state);
+            uint64_t sequence = atomic_load_explicit(&e->commit_sequence, memory_order_relaxed);
+            atomic_store_explicit(&e->commit_sequence, sequence + 1, memory_order_relaxed);
+            atomic_thread_fence(memory_order_release);
             for (uint64_t m = a->writes; m; m &= m - 1)
                 atomic_store_explicit(&e->committed_writer[__builtin_ctzll(m)], a, memory_order_release);
+            atomic_store_explicit(&e->committed_view, state, memory_order_release);
+            atomic_store_explicit(&e->commit_index, c + 1, memory_order_release);
+            atomic_store_explicit(&e->commit_sequence, sequence + 2, memory_order_release);
+        } else {
+            slot->mug = mug_noun(e->committed_state);
+            atomic_store_explicit(&e->commit_index, c + 1, memory_order_release);
         }
-        slot->mug = mug_noun(e->committed_state);
-        atomic_store_explicit(&e->commit_index, c + 1, memory_order_release);
         notify_progress(e);
         if (e->recent_count >= ESTIMATE_WINDOW && e->recent_sum > ESTIMATE_SERIAL_ABOVE && !e->stale_views) {
             stop_epoch(e, EPOCH_CONTENDED);
@@ -1267,44 +1297,92 @@ static void notify_progress(struct epoch *e)
     }
 }
 
-/* Wait until progress moves past `seen`: spin briefly (the other worker
- * is usually a few microseconds from done), then sleep, so a worker with
- * nothing to do gives its core away on a shared machine. */
-static void wait_for_progress(struct epoch *e, uint64_t seen)
+/* How long a worker with nothing to do spins before it sleeps: a few
+ * events' time, since the other worker is usually that close to done,
+ * and no longer, so an idle worker gives its core away on a shared
+ * machine (and a preempted one gets it back sooner). */
+#define SPIN_NANOSECONDS 20000
+/* A sleeping worker looks around again after this long. */
+#define SLEEP_NANOSECONDS 200000
+
+/* Wait until progress moves past `seen`, or a while has passed.  True when
+ * it moved. */
+static bool wait_for_progress(struct epoch *e, uint64_t seen)
 {
-    for (int spin = 0; spin < 4000; spin++) {
+    uint64_t started = clock_wall_nanoseconds();
+    for (unsigned spin = 1;; spin++) {
         if (atomic_load_explicit(&e->progress, memory_order_acquire) != seen || atomic_load(&e->stop))
-            return;
+            return true;
         __builtin_ia32_pause();
+        if (spin % 64 == 0 && clock_wall_nanoseconds() - started > SPIN_NANOSECONDS)
+            break;
     }
     atomic_fetch_add(&e->waiters, 1);
     pthread_mutex_lock(&e->wait_lock);
-    while (atomic_load_explicit(&e->progress, memory_order_acquire) == seen && !atomic_load(&e->stop)) {
+    if (atomic_load_explicit(&e->progress, memory_order_acquire) == seen && !atomic_load(&e->stop)) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 200 * 1000;
+        until.tv_nsec += SLEEP_NANOSECONDS;
         if (until.tv_nsec >= 1000000000) {
             until.tv_sec++;
             until.tv_nsec -= 1000000000;
         }
-        if (pthread_cond_timedwait(&e->wait_cond, &e->wait_lock, &until) != 0)
-            break; /* timed out: look around again */
+        pthread_cond_timedwait(&e->wait_cond, &e->wait_lock, &until);
     }
     pthread_mutex_unlock(&e->wait_lock);
     atomic_fetch_sub(&e->waiters, 1);
+    return atomic_load_explicit(&e->progress, memory_order_acquire) != seen || atomic_load(&e->stop);
 }
 
-/* Claim event i for a speculative run; false when someone else has it. */
+/* Claim event i for a run; false when someone else has it. */
 static bool claim(struct epoch *e, size_t i)
 {
     int idle = SLOT_IDLE;
     return atomic_compare_exchange_strong(&e->slots[i - e->begin].state, &idle, SLOT_EXECUTING);
 }
 
-/* One worker's part of an epoch: commit what is ready (running the event
- * at the commit point itself when nobody has), otherwise run the next
- * event speculatively, otherwise take over a commit point another worker
- * is slow with, otherwise wait. */
+/* Run event i, claimed, and publish the run (or give the claim back). */
+static void run_claimed(struct worker *w, struct epoch *e, size_t i)
+{
+    struct slot *slot = &e->slots[i - e->begin];
+    /* (stale views: every first run is made on the pre-state, see stm.h) */
+    bool stale = e->stale_views && !slot->invalidated;
+    struct attempt *a = execute(w, e, i, stale);
+    if (a) {
+        atomic_fetch_add_explicit(&slot->runs, 1, memory_order_relaxed);
+        if (atomic_load_explicit(&e->commit_index, memory_order_acquire) > i)
+            atomic_fetch_add_explicit(&slot->late_steps, a->cost.steps, memory_order_relaxed);
+        atomic_store_explicit(&slot->latest, a, memory_order_release);
+    }
+    atomic_store_explicit(&slot->state, a ? SLOT_DONE : SLOT_IDLE, memory_order_release);
+    notify_progress(e);
+}
+
+/* Event c, at the commit point, is being run by another worker that has
+ * been at it a long while (on a shared machine it may have lost its core):
+ * run it here too, once, and offer that run to the committer. */
+static void run_spare(struct worker *w, struct epoch *e, size_t c)
+{
+    struct slot *slot = &e->slots[c - e->begin];
+    bool unclaimed = false;
+    if (!atomic_compare_exchange_strong(&slot->spare_claimed, &unclaimed, true))
+        return;
+    struct attempt *a = execute(w, e, c, false);
+    if (a) {
+        atomic_fetch_add_explicit(&slot->runs, 1, memory_order_relaxed);
+        if (atomic_load_explicit(&e->commit_index, memory_order_acquire) > c)
+            atomic_fetch_add_explicit(&slot->late_steps, a->cost.steps, memory_order_relaxed);
+        atomic_store_explicit(&slot->spare, a, memory_order_release);
+    } else {
+        atomic_store_explicit(&slot->spare_claimed, false, memory_order_release);
+    }
+    notify_progress(e);
+}
+
+/* One worker's part of an epoch: commit what is ready; run the event at
+ * the commit point when nobody is; otherwise run the next event
+ * speculatively; otherwise wait a little for the worker running the event
+ * at the commit point, and when it is slow, run that event too. */
 static void run_epoch(struct worker *w, struct epoch *e)
 {
     while (!atomic_load(&e->stop)) {
@@ -1312,46 +1390,38 @@ static void run_epoch(struct worker *w, struct epoch *e)
             pthread_mutex_lock(&e->commit_lock);
             stop_epoch(e, EPOCH_INTERRUPTED);
             pthread_mutex_unlock(&e->commit_lock);
-            notify_progress(e);
             break;
         }
         uint64_t seen = atomic_load_explicit(&e->progress, memory_order_acquire);
         if (pthread_mutex_trylock(&e->commit_lock) == 0) {
-            commit_ready(w, e, false);
+            commit_ready(w, e);
             pthread_mutex_unlock(&e->commit_lock);
         }
         size_t c = atomic_load_explicit(&e->commit_index, memory_order_acquire);
         if (c >= e->end || atomic_load(&e->stop))
             break;
+        if (claim(e, c)) {
+            run_claimed(w, e, c);
+            continue;
+        }
         size_t i = atomic_load(&e->next_execute);
-        /* the commit point is past the next event, or at it, and the
-         * committer runs that one itself: speculate from the one after
-         * (with stale views, from the commit point: see commit_ready) */
-        size_t first = e->stale_views ? c : c + 1;
-        if (i < first) {
-            atomic_compare_exchange_weak(&e->next_execute, &i, first);
+        if (i <= c) {
+            atomic_compare_exchange_weak(&e->next_execute, &i, c + 1);
             continue;
         }
         if (i < e->end && i < c + SPECULATION_WINDOW) {
-            if (!atomic_compare_exchange_weak(&e->next_execute, &i, i + 1))
-                continue;
-            if (claim(e, i)) {
-                struct slot *slot = &e->slots[i - e->begin];
-                struct attempt *a = execute(w, e, i, false);
-                if (a)
-                    atomic_store_explicit(&slot->latest, a, memory_order_release);
-                atomic_store_explicit(&slot->state, a ? SLOT_DONE : SLOT_IDLE, memory_order_release);
-                notify_progress(e);
-            }
+            if (atomic_compare_exchange_weak(&e->next_execute, &i, i + 1) && claim(e, i))
+                run_claimed(w, e, i);
             continue;
         }
-        /* nothing to claim: take over the commit point if it is stuck */
-        if (pthread_mutex_trylock(&e->commit_lock) == 0) {
-            commit_ready(w, e, true);
-            pthread_mutex_unlock(&e->commit_lock);
-        }
-        if (atomic_load_explicit(&e->progress, memory_order_acquire) == seen)
-            wait_for_progress(e, seen);
+        /* nothing to claim: the event at the commit point is running or
+         * waits for the commit lock */
+        if (atomic_load_explicit(&e->progress, memory_order_acquire) != seen || wait_for_progress(e, seen))
+            continue;
+        struct slot *slot = &e->slots[c - e->begin];
+        if (atomic_load_explicit(&e->commit_index, memory_order_acquire) == c &&
+            atomic_load_explicit(&slot->state, memory_order_acquire) == SLOT_EXECUTING)
+            run_spare(w, e, c);
     }
 }
 
@@ -1508,8 +1578,30 @@ void stm_interrupt(struct stm *stm)
 
 /* ---- batches ---------------------------------------------------------------------------- */
 
+/* Results are big (their costs carry spans) and a batch's don't fit the
+ * cache, so each is cleared just before it is filled, never in a pass of
+ * its own. */
+static void result_clear(struct stm_result *result)
+{
+    result->status = KERNEL_OK;
+    memset(&result->stats, 0, sizeof result->stats);
+    result->error.trace = 0;
+    result->error.message[0] = '\0';
+}
+
+static void totals_add(struct stm_batch_stats *totals, const struct stm_event_stats *s)
+{
+    totals->events++;
+    totals->attempts += s->attempts;
+    totals->reruns += s->reruns;
+    totals->wasted_steps += s->wasted_steps;
+    for (uint64_t m = s->conflict_shards; m; m &= m - 1)
+        totals->conflicts_by_shard[__builtin_ctzll(m)]++;
+}
+
 static void result_refused(struct stm_result *result, enum kernel_status status, const char *format, const char *what)
 {
+    result_clear(result);
     result->status = status;
     result->error.status = status;
     snprintf(result->error.message, sizeof result->error.message, format, what);
@@ -1538,14 +1630,26 @@ static bool serial_one(struct stm *stm, struct kernel *kernel, const struct stm_
     noun before = kernel_state(kernel);
     noun parsed;
     char why[200];
+    result_clear(result);
     if (!kernel_cue_event(kernel, event->jam, event->length, &parsed, why, sizeof why)) {
         result_refused(result, KERNEL_BAD_PRODUCT, "the event is not a valid jam: %.150s", why);
         return !stop_at_refusal;
     }
-    result->status = kernel_apply(kernel, parsed, &result->applied, &result->error);
+    /* into structs in the cache, then the parts that hold something into
+     * the result (which a batch's worth of would not fit there) */
+    struct kernel_applied applied;
+    struct kernel_error error;
+    result->status = kernel_apply(kernel, parsed, &applied, &error);
     result->stats.attempts = 1;
-    if (result->status != KERNEL_OK)
+    if (result->status != KERNEL_OK) {
+        result->error.status = error.status;
+        result->error.trace = error.trace;
+        result->error.steps = error.steps;
+        memcpy(result->error.message, error.message, strnlen(error.message, sizeof error.message - 1) + 1);
         return !stop_at_refusal && result->status != KERNEL_INTERRUPTED;
+    }
+    memcpy(&result->applied, &applied, offsetof(struct kernel_applied, cost) + offsetof(struct kernel_cost, spans));
+    memcpy(result->applied.cost.spans, applied.cost.spans, applied.cost.span_count * sizeof applied.cost.spans[0]);
     noun after = kernel_state(kernel);
     if (!stm->layout_valid)
         return true; /* layout_refresh looks at the new state's declaration */
@@ -1564,7 +1668,7 @@ static bool serial_one(struct stm *stm, struct kernel *kernel, const struct stm_
 /* Copy an epoch's committed state and effects to home and fill results.
  * Runs on the calling thread while no worker runs. */
 static bool epoch_finish(struct stm *stm, struct kernel *kernel, struct epoch *e, size_t committed,
-                         struct stm_result *results)
+                         struct stm_result *results, struct stm_batch_stats *totals)
 {
     const struct noun_region *regions[stm->worker_count];
     for (size_t i = 0; i < stm->worker_count; i++)
@@ -1581,10 +1685,22 @@ static bool epoch_finish(struct stm *stm, struct kernel *kernel, struct epoch *e
         struct slot *slot = &e->slots[i - e->begin];
         const struct attempt *a = slot->committed;
         struct stm_result *result = &results[i];
+        result_clear(result);
         result->stats = slot->stats;
+        /* every run counts, those that finished after the commit too */
+        uint32_t runs = atomic_load_explicit(&slot->runs, memory_order_relaxed);
+        result->stats.attempts = runs;
+        result->stats.reruns = runs - 1;
+        result->stats.wasted_steps += atomic_load_explicit(&slot->late_steps, memory_order_relaxed);
+        totals_add(totals, &result->stats);
         result->status = a->status;
         memset(&result->applied, 0, offsetof(struct kernel_applied, cost));
-        result->applied.cost = a->cost;
+        struct kernel_cost *cost = &result->applied.cost;
+        memset(cost, 0, offsetof(struct kernel_cost, spans));
+        cost->wall_ns = a->cost.wall_ns;
+        cost->cpu_ns = a->cost.cpu_ns;
+        cost->steps = a->cost.steps;
+        cost->bytes_allocated = a->cost.bytes_allocated;
         if (a->status == KERNEL_OK) {
             result->applied.effects = noun_home_copy_out_many(stm->home, regions, stm->worker_count, a->effects);
             result->applied.mug = (uint32_t)slot->mug;
@@ -1626,13 +1742,12 @@ static bool ensure_nouns(noun **array, size_t *capacity, size_t needed)
 /* Run events[begin .. end) in parallel on the current layout.  Returns how
  * many were committed, and why it stopped in *ended. */
 static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct stm_event *events, size_t begin,
-                           size_t end, bool stop_at_refusal, struct stm_result *results, enum epoch_end *ended,
-                           bool *failed)
+                           size_t end, bool stop_at_refusal, struct stm_result *results,
+                           struct stm_batch_stats *totals, enum epoch_end *ended, bool *failed)
 {
     struct layout *layout = &stm->layout;
     size_t nodes = layout->node_count;
     struct epoch *e = calloc(1, sizeof *e);
-    noun *pre_at = malloc(nodes * sizeof *pre_at);
     noun *committed_at = malloc(nodes * sizeof *committed_at);
     if (end - begin > stm->slot_capacity) {
         free(stm->slots);
@@ -1642,14 +1757,13 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     struct slot *slots = stm->slots;
     if (slots)
         memset(slots, 0, (end - begin) * sizeof *slots);
-    bool ok = e && pre_at && committed_at && slots;
+    bool ok = e && committed_at && slots;
     for (size_t i = 0; ok && i < stm->worker_count; i++) {
         struct worker *w = &stm->workers[i];
         ok = ensure_nouns(&w->spine_at, &w->spine_capacity, nodes);
     }
     if (!ok) {
         free(e);
-        free(pre_at);
         free(committed_at);
         *failed = true;
         return 0;
@@ -1662,11 +1776,8 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     e->stale_views = stm->options.stale_views;
     e->layout = layout;
     e->pre_state = kernel_state(kernel);
-    e->pre_at = pre_at;
-    spine_cells(layout, e->pre_state, pre_at);
-    shard_values(layout, pre_at, e->pre_values);
     e->committed_at = committed_at;
-    memcpy(committed_at, pre_at, nodes * sizeof *pre_at);
+    spine_cells(layout, e->pre_state, committed_at);
     e->committed_state = e->pre_state;
     atomic_init(&e->next_execute, begin);
     atomic_init(&e->commit_index, begin);
@@ -1679,9 +1790,15 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     atomic_init(&e->waiters, 0);
     for (size_t s = 0; s < layout->shard_count; s++)
         atomic_init(&e->committed_writer[s], NULL);
+    atomic_init(&e->committed_view, e->pre_state);
+    atomic_init(&e->commit_sequence, 0);
     for (size_t i = 0; i < end - begin; i++) {
         atomic_init(&slots[i].state, SLOT_IDLE);
         atomic_init(&slots[i].latest, NULL);
+        atomic_init(&slots[i].spare, NULL);
+        atomic_init(&slots[i].spare_claimed, false);
+        atomic_init(&slots[i].runs, 0);
+        atomic_init(&slots[i].late_steps, 0);
     }
 
     pthread_mutex_lock(&stm->lock);
@@ -1699,15 +1816,24 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
 
     size_t committed = atomic_load(&e->commit_index) - begin;
     *ended = e->ended;
-    if (e->ended == EPOCH_FAILED || !epoch_finish(stm, kernel, e, committed, results))
+    struct stm_batch_stats epoch_totals = { 0 };
+    if (e->ended == EPOCH_FAILED || !epoch_finish(stm, kernel, e, committed, results, &epoch_totals)) {
         *failed = true;
+        committed = 0; /* the kernel's state was left as it was */
+    } else {
+        totals->events += epoch_totals.events;
+        totals->attempts += epoch_totals.attempts;
+        totals->reruns += epoch_totals.reruns;
+        totals->wasted_steps += epoch_totals.wasted_steps;
+        for (size_t s = 0; s < STM_MAX_SHARDS; s++)
+            totals->conflicts_by_shard[s] += epoch_totals.conflicts_by_shard[s];
+    }
     for (size_t i = 0; i < stm->worker_count; i++)
         worker_drop_epoch(&stm->workers[i]);
     pthread_mutex_destroy(&e->commit_lock);
     pthread_mutex_destroy(&e->wait_lock);
     pthread_cond_destroy(&e->wait_cond);
     free(e);
-    free(pre_at);
     free(committed_at);
     return committed;
 }
@@ -1719,13 +1845,6 @@ size_t stm_apply_batch(struct stm *stm, struct kernel *kernel, const struct stm_
                        bool stop_at_refusal, struct stm_result *results, struct stm_batch_stats *stats)
 {
     struct stm_batch_stats totals = { 0 };
-    /* (results are big, with their spans: fill what each use needs) */
-    for (size_t i = 0; i < count; i++) {
-        results[i].status = KERNEL_OK;
-        memset(&results[i].stats, 0, sizeof results[i].stats);
-        results[i].error.trace = 0;
-        results[i].error.message[0] = '\0';
-    }
     atomic_store(&stm->interrupted, 0);
     size_t taken = 0;
     while (taken < count) {
@@ -1741,6 +1860,7 @@ size_t stm_apply_batch(struct stm *stm, struct kernel *kernel, const struct stm_
             if (results[taken].status == KERNEL_INTERRUPTED)
                 break;
             totals.serial_events++;
+            totals_add(&totals, &results[taken].stats);
             taken++;
             if (!go_on)
                 break;
@@ -1749,7 +1869,7 @@ size_t stm_apply_batch(struct stm *stm, struct kernel *kernel, const struct stm_
         size_t end = count - taken > EPOCH_MAX_EVENTS ? taken + EPOCH_MAX_EVENTS : count;
         enum epoch_end ended = EPOCH_RAN_OUT;
         bool failed = false;
-        size_t committed = run_parallel(stm, kernel, events, taken, end, stop_at_refusal, results, &ended, &failed);
+        size_t committed = run_parallel(stm, kernel, events, taken, end, stop_at_refusal, results, &totals, &ended, &failed);
         totals.epochs++;
         totals.parallel_events += committed;
         taken += committed;
@@ -1770,15 +1890,6 @@ size_t stm_apply_batch(struct stm *stm, struct kernel *kernel, const struct stm_
                 result_refused(&results[taken], KERNEL_INTERRUPTED, "%s", "interrupted");
             break;
         }
-    }
-    for (size_t i = 0; i < taken; i++) {
-        const struct stm_event_stats *s = &results[i].stats;
-        totals.events++;
-        totals.attempts += s->attempts;
-        totals.reruns += s->reruns;
-        totals.wasted_steps += s->wasted_steps;
-        for (uint64_t m = s->conflict_shards; m; m &= m - 1)
-            totals.conflicts_by_shard[__builtin_ctzll(m)]++;
     }
     if (stats)
         *stats = totals;

@@ -15,6 +15,9 @@
  * Workloads: kv with keys over all 16 shards (target 1.6x on two cores),
  * kv with every key in one shard (0.9x), counter, which declares no shards
  * (0.9x: within 10% of serial).
+ *
+ * Usage: bench_stm [events [workload]]: 200,000 events each by default;
+ * a workload word ("uniform", "one shard", "counter") runs only that one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,16 +144,17 @@ static double run_serial(noun state, const struct stm_event *events, size_t coun
     return seconds;
 }
 
+/* `results` is the caller's, made once and reused for every batch, as the
+ * store does. */
 static double run_stm(noun state, const struct stm_event *events, size_t count, uint32_t *mug,
-                      struct stm_batch_stats *totals)
+                      struct stm_batch_stats *totals, struct stm_result *results)
 {
     char why[200];
     struct kernel_options options = { .no_cpu_time = true };
     struct kernel *kernel = kernel_new(home, state, 1, &options, why, sizeof why);
     struct stm_options stm_options = { .no_cpu_time = true };
     struct stm *stm = stm_new(home, &stm_options, why, sizeof why);
-    struct stm_result *results = malloc(BATCH * sizeof *results);
-    if (!kernel || !stm || !results)
+    if (!kernel || !stm)
         die(why);
     memset(totals, 0, sizeof *totals);
     uint64_t started = clock_wall_nanoseconds();
@@ -168,7 +172,6 @@ static double run_stm(noun state, const struct stm_event *events, size_t count, 
     }
     double seconds = seconds_since(started);
     *mug = kernel_mug(kernel);
-    free(results);
     stm_free(stm);
     kernel_free(kernel);
     noun_home_collect(home);
@@ -177,11 +180,18 @@ static double run_stm(noun state, const struct stm_event *events, size_t count, 
 
 static int missed = 0;
 
+static const char *only; /* argv[2]: run just the workloads whose name holds this */
+
 static void bench(const char *name, const char *sample, bool one_shard, size_t count, double target)
 {
+    if (only && !strstr(name, only))
+        return;
     noun state = booted(sample);
     noun_home_root_add(home, &state);
     struct stm_event *events = make_events(sample, count, one_shard);
+    struct stm_result *results = calloc(BATCH, sizeof *results);
+    if (!results)
+        die("out of memory");
     double serial[RUNS], parallel[RUNS], serial_cpu[RUNS], parallel_cpu[RUNS];
     struct stm_batch_stats stats = { 0 };
     for (int run = 0; run < RUNS; run++) {
@@ -190,7 +200,7 @@ static void bench(const char *name, const char *sample, bool one_shard, size_t c
         serial[run] = run_serial(state, events, count, &serial_mug);
         serial_cpu[run] = cpu_seconds() - cpu;
         cpu = cpu_seconds();
-        parallel[run] = run_stm(state, events, count, &stm_mug, &stats);
+        parallel[run] = run_stm(state, events, count, &stm_mug, &stats, results);
         parallel_cpu[run] = cpu_seconds() - cpu;
         if (serial_mug != stm_mug)
             die("stm and serial ended in different states");
@@ -217,12 +227,14 @@ static void bench(const char *name, const char *sample, bool one_shard, size_t c
     for (size_t i = 0; i < count; i++)
         free((void *)events[i].jam);
     free(events);
+    free(results);
     noun_home_root_remove(home, &state);
 }
 
 int main(int argc, char **argv)
 {
     size_t count = argc > 1 ? strtoull(argv[1], NULL, 10) : 200000;
+    only = argc > 2 ? argv[2] : NULL;
     home = noun_home_new(noun_arena_memory((size_t)32 << 30));
     if (!home)
         die("no home");
