@@ -1188,8 +1188,25 @@ noun noun_home_copy_out(struct noun_home *home, const struct noun_region *region
 }
 
 static bool home_table_refill(struct noun_home *home);
+static noun copy_out(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n,
+                     bool restore);
 
 noun noun_home_copy_out_many(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n)
+{
+    return copy_out(home, regions, count, n, true);
+}
+
+noun noun_home_move_out_many(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n)
+{
+    return copy_out(home, regions, count, n, false);
+}
+
+/* Copy-out marks each object it copied with its home copy (the top bit of
+ * its first word says so), which shares what is reached twice; with
+ * `restore` the marks are undone at the end, else they stay, for further
+ * moves out of the same regions to find. */
+static noun copy_out(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n,
+                     bool restore)
 {
     if (!regions_hold(regions, count, n))
         return n;
@@ -1212,7 +1229,7 @@ noun noun_home_copy_out_many(struct noun_home *home, const struct noun_region *c
             noun head = word_stack_pop(&results);
             result = home_intern_cell(home, head, tail);
             uint64_t *first = object_first_word(x);
-            if (result == NOUN_NONE || !undo_log_push(&log, first, *first))
+            if (result == NOUN_NONE || (restore && !undo_log_push(&log, first, *first)))
                 goto done;
             /* a mug computed in scratch holds in home (it depends only on
              * the content): keep it, so home's copy needs no second pass */
@@ -1228,7 +1245,7 @@ noun noun_home_copy_out_many(struct noun_home *home, const struct noun_region *c
         } else if (noun_is_indirect(x)) {
             result = home_intern_atom(home, noun_to_atom(x));
             uint64_t *first = object_first_word(x);
-            if (result == NOUN_NONE || !undo_log_push(&log, first, *first))
+            if (result == NOUN_NONE || (restore && !undo_log_push(&log, first, *first)))
                 goto done;
             *first = result;
         } else {

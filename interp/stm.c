@@ -1677,7 +1677,7 @@ static bool epoch_finish(struct stm *stm, struct kernel *kernel, struct epoch *e
     uint64_t home_before = noun_home_used(stm->home);
     struct noun_dedup_stats dedup_before, dedup_after;
     noun_home_dedup_stats(stm->home, &dedup_before);
-    noun state = noun_home_copy_out_many(stm->home, regions, stm->worker_count, e->committed_state);
+    noun state = noun_home_move_out_many(stm->home, regions, stm->worker_count, e->committed_state);
     if (state == NOUN_NONE)
         return false;
     uint64_t number = kernel_event_number(kernel);
@@ -1702,14 +1702,14 @@ static bool epoch_finish(struct stm *stm, struct kernel *kernel, struct epoch *e
         cost->steps = a->cost.steps;
         cost->bytes_allocated = a->cost.bytes_allocated;
         if (a->status == KERNEL_OK) {
-            result->applied.effects = noun_home_copy_out_many(stm->home, regions, stm->worker_count, a->effects);
+            result->applied.effects = noun_home_move_out_many(stm->home, regions, stm->worker_count, a->effects);
             result->applied.mug = (uint32_t)slot->mug;
             ok = ok && result->applied.effects != NOUN_NONE;
             number++;
         } else {
             result->error.status = a->status;
             result->error.steps = a->cost.steps;
-            noun trace = noun_home_copy_out_many(stm->home, regions, stm->worker_count, a->trace);
+            noun trace = noun_home_move_out_many(stm->home, regions, stm->worker_count, a->trace);
             result->error.trace = trace == NOUN_NONE ? 0 : trace;
             snprintf(result->error.message, sizeof result->error.message,
                      a->status == KERNEL_CRASH ? "the event crashed: %s" : "%s", a->reason);
