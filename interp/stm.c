@@ -8,18 +8,23 @@
  *              roots, so the tracker can tell a read from a walk
  *   tracking   the nock_tracker hooks: walks and whole-noun looks -> reads
  *   attempts   one execution of one event on one worker
- *   epochs     the parallel loop: claim, execute, validate, commit
+ *   epochs     the parallel loop: claim, run, validate, commit
  *   batches    serial stretches, parallel epochs, copying out to home
  *
  * Invariants:
  *   - An attempt, once published in its slot (release store), is never
  *     written again; everything it points to lives in its worker's batch
  *     region until the epoch ends.
- *   - Slot states go IDLE -> EXECUTING -> DONE by compare-and-swap, so each
- *     speculative execution has one owner; the commit lock's holder may
- *     replace a DONE slot's attempt with its own exact re-run.
+ *   - Slot states go IDLE -> EXECUTING (a claim, by compare-and-swap, so
+ *     each run has one owner) -> DONE; the commit lock's holder sends a
+ *     DONE slot whose run was stale back to IDLE, to be claimed again.  A
+ *     slot's spare (a second run of the event at the commit point) is made
+ *     by at most one worker at a time (spare_claimed).
  *   - Events below commit_index are committed, in order; the committed
- *     state and committed_writer[] change only under the commit lock.
+ *     state, committed_writer[] and commit_index change only under the
+ *     commit lock, inside the commit_sequence seqlock for readers.
+ *   - A run started while its event is at the commit point sees exactly
+ *     the committed versions, which cannot change until it commits.
  *   - Home is written only by the thread that called stm_apply_batch, and
  *     only while no worker runs.
  */

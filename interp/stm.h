@@ -12,8 +12,8 @@
  *     other state) is "the rest".
  *   - Multi-version memory: each shard has a version per event of the batch
  *     that wrote it.  An event runs speculatively, on some worker, against
- *     a kernel assembled from the newest versions written by earlier events
- *     of the batch (or the batch's pre-state).
+ *     the committed state with the shards that earlier events not yet
+ *     committed wrote replaced by their newest versions.
  *   - Tracking: the event runs in a read-tracking evaluator (nock.h,
  *     struct nock_tracker).  A walk through a shard root reads that shard;
  *     a noun looked at as a whole (equality, a formula, %memo, the effects
@@ -21,13 +21,18 @@
  *     cell it holds.  Writes are the shards whose root differs between the
  *     assembled kernel and the result; any other difference on the spine
  *     or in the rest writes (and reads) everything.
- *   - Commit, in event order, by whichever worker holds the commit lock:
- *     an event whose every read saw the version committed by then commits;
- *     otherwise it is re-run right there against the committed state, where
- *     it cannot be wrong.  Committing takes the shards it wrote into the
- *     newest state; its effects stand as computed.  An event that writes
- *     everything ends the epoch: what follows runs on its state, with the
- *     shards that state declares.
+ *   - Commit, in event order, by whichever worker holds the commit lock
+ *     (held only to validate and merge; runs happen outside it): an event
+ *     whose every read saw the version committed by then commits;
+ *     otherwise its run is thrown away and it is run again at the commit
+ *     point, on the committed versions, where it cannot be wrong.  An event
+ *     at the commit point that nobody runs is run there by the first free
+ *     worker; one whose worker is slow (preempted, on a shared machine) is
+ *     run there by another as well, and the first run to finish counts.
+ *     Committing takes the shards it wrote into the newest state; its
+ *     effects stand as computed.  An event that writes everything ends the
+ *     epoch: what follows runs on its state, with the shards that state
+ *     declares.
  *   - Dependency estimate: the backend watches how often commits find stale
  *     reads (in parallel) or how often neighbouring events write the same
  *     shard (in serial), and runs whole stretches of the batch serially,
@@ -37,8 +42,8 @@
  * Memory: events are cued into each worker's own scratch; what an attempt
  * produces (written shards, effects, the states commits make) goes to that
  * worker's batch region, readable by the others and dropped at the end of
- * an epoch; home is written only by the calling thread, between epochs,
- * when it copies out the committed state and effects.
+ * an epoch (pages kept); home is written only by the calling thread,
+ * between epochs, when it copies out the committed state and effects.
  *
  * Nothing here prints or exits.
  */

@@ -123,6 +123,22 @@ for ((i = 0; i < ${#shell_commands[@]}; i++)); do
     fi
 done
 
+# ---- the :compare table ------------------------------------------------------------
+
+# Its figures vary, so the table is shown in a plain block; what must hold
+# is its shape: the header and the backends, in order, that :compare
+# prints (stm among them).
+shown=$(awk '/^nocklab> :compare /{on=1; next} on && /^```/{exit} on' "$tutorial")
+printed=$(cd "$work" && "$nocklab_path" compare kv 20 2>&1)
+shown_shape=$(printf '%s\n' "$shown" | awk 'NR == 1 || /^[a-z]+ +[0-9.]+s /{print $1}')
+printed_shape=$(printf '%s\n' "$printed" | awk '/^backend /{on=1} on && (/^backend / || /^[a-z]+ +[0-9.]+s /){print $1}')
+if [[ -n "$shown" && "$shown_shape" == "$printed_shape" && "$shown_shape" == *stm* &&
+    "$(head -1 <<<"$shown")" == "$(grep -m1 '^backend ' <<<"$printed")" ]]; then
+    pass tutorial-compare-table
+else
+    fail tutorial-compare-table "--- the tutorial shows:" "$shown" "--- nocklab compare kv 20 printed:" "$printed"
+fi
+
 # ---- every command documented --------------------------------------------------
 
 mapfile -t names < <("$NOCKLAB" -e ':help' | sed -nE 's/^  :([a-z-]+).*/\1/p')
