@@ -1346,6 +1346,15 @@ static bool claim(struct epoch *e, size_t i)
     return atomic_compare_exchange_strong(&e->slots[i - e->begin].state, &idle, SLOT_EXECUTING);
 }
 
+/* Count a finished run of event i; one that finished after the event
+ * committed (another run of it came first) is wasted. */
+static void count_run(struct epoch *e, struct slot *slot, size_t i, const struct attempt *a)
+{
+    atomic_fetch_add_explicit(&slot->runs, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&e->commit_index, memory_order_acquire) > i)
+        atomic_fetch_add_explicit(&slot->late_steps, a->cost.steps, memory_order_relaxed);
+}
+
 /* Run event i, claimed, and publish the run (or give the claim back). */
 static void run_claimed(struct worker *w, struct epoch *e, size_t i)
 {
@@ -1354,9 +1363,7 @@ static void run_claimed(struct worker *w, struct epoch *e, size_t i)
     bool stale = e->stale_views && !slot->invalidated;
     struct attempt *a = execute(w, e, i, stale);
     if (a) {
-        atomic_fetch_add_explicit(&slot->runs, 1, memory_order_relaxed);
-        if (atomic_load_explicit(&e->commit_index, memory_order_acquire) > i)
-            atomic_fetch_add_explicit(&slot->late_steps, a->cost.steps, memory_order_relaxed);
+        count_run(e, slot, i, a);
         atomic_store_explicit(&slot->latest, a, memory_order_release);
     }
     atomic_store_explicit(&slot->state, a ? SLOT_DONE : SLOT_IDLE, memory_order_release);
@@ -1374,9 +1381,7 @@ static void run_spare(struct worker *w, struct epoch *e, size_t c)
         return;
     struct attempt *a = execute(w, e, c, false);
     if (a) {
-        atomic_fetch_add_explicit(&slot->runs, 1, memory_order_relaxed);
-        if (atomic_load_explicit(&e->commit_index, memory_order_acquire) > c)
-            atomic_fetch_add_explicit(&slot->late_steps, a->cost.steps, memory_order_relaxed);
+        count_run(e, slot, c, a);
         atomic_store_explicit(&slot->spare, a, memory_order_release);
     } else {
         atomic_store_explicit(&slot->spare_claimed, false, memory_order_release);
