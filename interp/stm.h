@@ -75,12 +75,14 @@ struct stm_event_stats {
     bool parallel;             /* ran in a parallel epoch (else serially) */
 };
 
-/* The result of one event, as kernel_apply would give it. */
+/* The result of one event, as kernel_apply would give it.  (The fields
+ * written for every event come first and the cost's spans, kilobytes
+ * rarely used, last: a batch of results is more than the cache holds.) */
 struct stm_result {
     enum kernel_status status;
-    struct kernel_applied applied; /* on KERNEL_OK: effects in home, mug, cost */
-    struct kernel_error error;     /* otherwise: why (trace in home) */
     struct stm_event_stats stats;
+    struct kernel_error error;     /* unless KERNEL_OK: why (trace in home) */
+    struct kernel_applied applied; /* on KERNEL_OK: effects in home, mug, cost */
 };
 
 /* Totals for one batch. */
