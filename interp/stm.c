@@ -909,7 +909,7 @@ static bool choose_versions(struct epoch *e, size_t i, bool stale, struct attemp
         *base = atomic_load_explicit(&e->committed_view, memory_order_acquire);
         for (size_t s = 0; s < shard_count; s++)
             a->seen[s] = atomic_load_explicit(&e->committed_writer[s], memory_order_acquire);
-        atomic_thread_fence(memory_order_acquire);
+        /* (the loads above acquire, so this one cannot move before them) */
         if (atomic_load_explicit(&e->commit_sequence, memory_order_relaxed) == sequence)
             break;
     }
@@ -1271,8 +1271,8 @@ static void commit_ready(struct worker *w, struct epoch *e)
             spine_cells(layout, e->committed_state, e->committed_at);
             slot->mug = mug_noun(state);
             uint64_t sequence = atomic_load_explicit(&e->commit_sequence, memory_order_relaxed);
+            /* (the stores below release, so this one cannot move after them) */
             atomic_store_explicit(&e->commit_sequence, sequence + 1, memory_order_relaxed);
-            atomic_thread_fence(memory_order_release);
             for (uint64_t m = a->writes; m; m &= m - 1)
                 atomic_store_explicit(&e->committed_writer[__builtin_ctzll(m)], a, memory_order_release);
             atomic_store_explicit(&e->committed_view, state, memory_order_release);
