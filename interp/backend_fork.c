@@ -40,7 +40,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <signal.h>
@@ -215,10 +214,6 @@ static void child_main(struct fork_backend *backend, struct kernel_spawn_runner 
             close(backend->children[i].socket_fd);
     if (backend->options.child_nice)
         setpriority(PRIO_PROCESS, 0, getpriority(PRIO_PROCESS, 0) + backend->options.child_nice);
-    /* jam's working tables are freed after every outcome; given back to
-     * the system each time, the heap would shrink and grow again by brk
-     * (a page-table change and TLB flush each) for every spawn. */
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     struct kernel_spawn spawn = *first;
     for (;;) {
         if (!child_run(runner, &spawn, socket_fd))
