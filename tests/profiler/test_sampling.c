@@ -29,19 +29,8 @@
 static struct noun_home *home;
 static struct nock_context *context;
 
-static int setup(void **state)
-{
-    home = noun_home_new(noun_arena_memory((size_t)8 << 30));
-    context = nock_context_new(home, NULL);
-    return home && context ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    nock_context_free(context);
-    noun_home_free(home);
-    return 0;
-}
+static int setup(void **state) { return support_evaluator_open(&home, &context); }
+static int teardown(void **state) { return support_evaluator_close(&home, &context); }
 
 static noun parse(const char *text) { return support_parse(nock_context_region(context), text); }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "interp/nock.h"
 #include "interp/text.h"
 #include "tests/support/support.h"
 
@@ -119,6 +120,22 @@ int support_region_close(struct noun_region **region)
 {
     noun_region_free(*region);
     *region = NULL;
+    return 0;
+}
+
+int support_evaluator_open(struct noun_home **home, struct nock_context **context)
+{
+    *home = noun_home_new(noun_arena_memory((size_t)8 << 30));
+    *context = *home ? nock_context_new(*home, NULL) : NULL;
+    return *home && *context ? 0 : -1;
+}
+
+int support_evaluator_close(struct noun_home **home, struct nock_context **context)
+{
+    nock_context_free(*context);
+    noun_home_free(*home);
+    *context = NULL;
+    *home = NULL;
     return 0;
 }
 

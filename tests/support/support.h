@@ -29,6 +29,12 @@ int support_home_close(struct noun_home **home, struct noun_region **region);
 int support_region_open(struct noun_region **region);
 int support_region_close(struct noun_region **region);
 
+/* A home (8 GiB reserved) and an evaluator over it, for tests of Nock;
+ * 0 on success (cmocka group setup and teardown). */
+struct nock_context;
+int support_evaluator_open(struct noun_home **home, struct nock_context **context);
+int support_evaluator_close(struct noun_home **home, struct nock_context **context);
+
 /* The nth Fibonacci number (fib 0 = 0), for checking Nock that computes it. */
 uint64_t support_fibonacci(uint64_t n);
 
