@@ -25,6 +25,7 @@
 #include "interp/jets.h"
 #include "interp/nock.h"
 #include "interp/noun.h"
+#include "tests/bench/bench.h"
 
 #define RUNS 5
 #define COMPILE_RUNS 3
@@ -136,15 +137,9 @@ static void machine_close(struct machine *machine)
 }
 
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median(double *samples, int count)
 {
-    qsort(samples, (size_t)count, sizeof *samples, compare_doubles);
+    bench_sort(samples, (size_t)count);
     return samples[count / 2];
 }
 

@@ -23,6 +23,7 @@
 #include "interp/nock.h"
 #include "interp/noun.h"
 #include "interp/text.h"
+#include "tests/bench/bench.h"
 
 struct workload {
     const char *name;        /* as given on the command line */
@@ -40,12 +41,6 @@ static const struct workload workloads[] = {
     { "fib-25", "fib 25", "fib.formula", 25, 75025, 22533615, 0, "0.19 s", 100 },
     { "fib-30", "fib 30", "fib.formula", 30, 832040, 266006487, 0.8, "2.20 s", 100 },
 };
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static char *read_file(const char *path)
 {
@@ -122,7 +117,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    qsort(times, (size_t)runs, sizeof times[0], compare_doubles);
+    bench_sort(times, (size_t)runs);
     double median = times[runs / 2];
     struct rusage usage;
     getrusage(RUSAGE_SELF, &usage);

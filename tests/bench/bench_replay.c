@@ -16,12 +16,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "interp/noun.h"
 #include "repl/samples.h"
 #include "repl/store.h"
+#include "interp/clock.h"
+#include "tests/bench/bench.h"
 
 #define TARGET_EVENTS_PER_SECOND 50000.0
 #define REPLAYS 3
@@ -57,20 +58,6 @@ static int generate(const char *directory, uint64_t count, uint32_t *mug, double
     return 0;
 }
 
-static double cpu_seconds(void)
-{
-    struct rusage usage;
-    getrusage(RUSAGE_SELF, &usage);
-    return (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6 + (double)usage.ru_stime.tv_sec +
-           (double)usage.ru_stime.tv_usec / 1e6;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static int replay(const char *directory, struct store_replay_result *result)
 {
     struct noun_home *home = noun_home_new(noun_arena_memory((size_t)16 << 30));
@@ -102,10 +89,10 @@ int main(int argc, char **argv)
     double rates[REPLAYS], cpu_rates[REPLAYS];
     int status = generate(directory, count, &generated_mug, &generate_seconds);
     for (int i = 0; i < REPLAYS && status == 0; i++) {
-        double cpu_before = cpu_seconds();
+        double cpu_before = clock_process_cpu_seconds();
         status = replay(directory, &result);
         rates[i] = (double)result.events / result.seconds;
-        cpu_rates[i] = (double)result.events / (cpu_seconds() - cpu_before);
+        cpu_rates[i] = (double)result.events / (clock_process_cpu_seconds() - cpu_before);
         if (status == 0 && (result.mug != generated_mug || result.last_event != count)) {
             fprintf(stderr, "bench_replay: replay ended at event %llu mug 0x%x; generation at %llu mug 0x%x\n",
                     (unsigned long long)result.last_event, result.mug, (unsigned long long)count, generated_mug);
@@ -118,8 +105,8 @@ int main(int argc, char **argv)
         remove_store(base);
     if (status != 0)
         return status;
-    qsort(rates, REPLAYS, sizeof rates[0], compare_doubles);
-    qsort(cpu_rates, REPLAYS, sizeof cpu_rates[0], compare_doubles);
+    bench_sort(rates, REPLAYS);
+    bench_sort(cpu_rates, REPLAYS);
     double rate = rates[REPLAYS / 2];
     fprintf(stderr, "bench_replay: generated %llu kv events in %.2f s (%.0f events/s); replays: %.0f %.0f %.0f events/s "
             "by the wall clock, %.0f events per CPU second (median)\n",

@@ -22,20 +22,15 @@
 #include "interp/jam.h"
 #include "interp/mug.h"
 #include "interp/noun.h"
+#include "tests/bench/bench.h"
 
 #define RUNS 5
 #define PILL_MUG 0x2a2274c9u
 #define TREE_DEPTH 20
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double median(double *samples, int count)
 {
-    qsort(samples, (size_t)count, sizeof *samples, compare_doubles);
+    bench_sort(samples, (size_t)count);
     return samples[count / 2];
 }
 

@@ -47,6 +47,7 @@
 #include "snapshots/evlog.h"
 #include "snapshots/pma.h"
 #include "snapshots/snapshot.h"
+#include "tests/bench/bench.h"
 
 #define LEAF_WORDS 2048 /* 16 KiB */
 #define CHANGED_LEAVES 64 /* 1 MiB */
@@ -310,12 +311,6 @@ static bool replay_kv(const char *source, const char *work, bool pma, bool track
     return ok;
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static bool bench_tracking(const char *directory)
 {
     char source[4200], work[4200];
@@ -336,9 +331,9 @@ static bool bench_tracking(const char *directory)
             return false;
         untracked[run] = whole - snapshots[1];
     }
-    qsort(plain, KV_RUNS, sizeof plain[0], compare_doubles);
-    qsort(tracked, KV_RUNS, sizeof tracked[0], compare_doubles);
-    qsort(untracked, KV_RUNS, sizeof untracked[0], compare_doubles);
+    bench_sort(plain, KV_RUNS);
+    bench_sort(tracked, KV_RUNS);
+    bench_sort(untracked, KV_RUNS);
     double overhead = (tracked[KV_RUNS / 2] / plain[KV_RUNS / 2] - 1) * 100;
     printf("kv replay of %d events, median of %d (a PMA snapshot every %d events)\n", KV_EVENTS, KV_RUNS,
            KV_SNAP_EVERY);

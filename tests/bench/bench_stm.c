@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "interp/clock.h"
 #include "interp/jam.h"
@@ -30,6 +29,7 @@
 #include "interp/noun.h"
 #include "interp/stm.h"
 #include "repl/samples.h"
+#include "tests/bench/bench.h"
 
 #define RUNS 3
 #define BATCH 1024
@@ -104,23 +104,9 @@ static noun booted(const char *sample)
     return after;
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static double seconds_since(uint64_t started) { return (double)(clock_wall_nanoseconds() - started) / 1e9; }
 
 /* CPU seconds this process has used, all threads, user and system. */
-static double cpu_seconds(void)
-{
-    struct rusage usage;
-    getrusage(RUSAGE_SELF, &usage);
-    return (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6 + (double)usage.ru_stime.tv_sec +
-           (double)usage.ru_stime.tv_usec / 1e6;
-}
-
 static double run_serial(noun state, const struct stm_event *events, size_t count, uint32_t *mug)
 {
     char why[200];
@@ -196,19 +182,19 @@ static void bench(const char *name, const char *sample, bool one_shard, size_t c
     struct stm_batch_stats stats = { 0 };
     for (int run = 0; run < RUNS; run++) {
         uint32_t serial_mug, stm_mug;
-        double cpu = cpu_seconds();
+        double cpu = clock_process_cpu_seconds();
         serial[run] = run_serial(state, events, count, &serial_mug);
-        serial_cpu[run] = cpu_seconds() - cpu;
-        cpu = cpu_seconds();
+        serial_cpu[run] = clock_process_cpu_seconds() - cpu;
+        cpu = clock_process_cpu_seconds();
         parallel[run] = run_stm(state, events, count, &stm_mug, &stats, results);
-        parallel_cpu[run] = cpu_seconds() - cpu;
+        parallel_cpu[run] = clock_process_cpu_seconds() - cpu;
         if (serial_mug != stm_mug)
             die("stm and serial ended in different states");
     }
-    qsort(serial, RUNS, sizeof *serial, compare_doubles);
-    qsort(parallel, RUNS, sizeof *parallel, compare_doubles);
-    qsort(serial_cpu, RUNS, sizeof *serial_cpu, compare_doubles);
-    qsort(parallel_cpu, RUNS, sizeof *parallel_cpu, compare_doubles);
+    bench_sort(serial, RUNS);
+    bench_sort(parallel, RUNS);
+    bench_sort(serial_cpu, RUNS);
+    bench_sort(parallel_cpu, RUNS);
     double serial_rate = (double)count / serial[RUNS / 2], stm_rate = (double)count / parallel[RUNS / 2];
     double ratio = stm_rate / serial_rate;
     uint64_t conflicts = 0;

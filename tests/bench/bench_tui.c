@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,6 +34,8 @@
 #include "profiler/tui.h"
 #include "repl/samples.h"
 #include "repl/store.h"
+#include "interp/clock.h"
+#include "tests/bench/bench.h"
 
 #define TARGET_PERCENT 2.0
 #define REPLAYS 5
@@ -46,20 +47,6 @@ static double thread_cpu_seconds(void)
     struct timespec now;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
     return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-}
-
-static double cpu_seconds(void)
-{
-    struct rusage usage;
-    getrusage(RUSAGE_SELF, &usage);
-    return (double)usage.ru_utime.tv_sec + (double)usage.ru_utime.tv_usec / 1e6 + (double)usage.ru_stime.tv_sec +
-           (double)usage.ru_stime.tv_usec / 1e6;
-}
-
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 static int generate(const char *directory, uint64_t count)
@@ -120,11 +107,11 @@ static int replay(const char *directory, bool watched, double *seconds, double *
             return 1;
         }
     }
-    double cpu_before = cpu_seconds(), work_before = thread_cpu_seconds();
+    double cpu_before = clock_process_cpu_seconds(), work_before = thread_cpu_seconds();
     struct store_replay_result result;
     bool ok = store_replay(store, 1, 0, watched ? &listener : NULL, &result, &error);
     *work_cpu = thread_cpu_seconds() - work_before;
-    *cpu = cpu_seconds() - cpu_before;
+    *cpu = clock_process_cpu_seconds() - cpu_before;
     *seconds = result.seconds;
     if (watched) {
         tui_close(tui);
@@ -212,17 +199,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_tui: could not remove %s\n", base);
     if (status != 0)
         return status;
-    qsort(differences, REPLAYS, sizeof differences[0], compare_doubles);
-    qsort(plain, REPLAYS, sizeof plain[0], compare_doubles);
-    qsort(watched, REPLAYS, sizeof watched[0], compare_doubles);
-    qsort(plain_cpu, REPLAYS, sizeof plain_cpu[0], compare_doubles);
-    qsort(watched_cpu, REPLAYS, sizeof watched_cpu[0], compare_doubles);
+    bench_sort(differences, REPLAYS);
+    bench_sort(plain, REPLAYS);
+    bench_sort(watched, REPLAYS);
+    bench_sort(plain_cpu, REPLAYS);
+    bench_sort(watched_cpu, REPLAYS);
     double paired = differences[REPLAYS / 2];
     double per_event_ns = reporting_nanoseconds(2000000);
     double plain_per_event_ns = plain_work[REPLAYS / 2] / (double)count * 1e9;
     double cost = per_event_ns / plain_per_event_ns * 100.0;
-    qsort(plain_work, REPLAYS, sizeof plain_work[0], compare_doubles);
-    qsort(watched_work, REPLAYS, sizeof watched_work[0], compare_doubles);
+    bench_sort(plain_work, REPLAYS);
+    bench_sort(watched_work, REPLAYS);
     fprintf(stderr,
             "bench_tui: %llu kv events; replaying thread's CPU median %.3f s plain, %.3f s under the panes; wall "
             "median %.3f s plain, %.3f s under the panes; process CPU median %.3f s plain, %.3f s under the panes "
