@@ -23,9 +23,6 @@ RANDOM=$seed
 echo "test_backends: seed $seed"
 backends="serial fork threads"
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "  ${line:0:400}"; done; }
-
 events_table() {
     sqlite3 "$1/events.sqlite" "select number, kind, hex(event), source_event, source_effect, mug from events order by number"
 }

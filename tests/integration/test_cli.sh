@@ -13,10 +13,6 @@ trap 'rm -rf "$work"' EXIT
 DEC='[8 [1 0] 8 [1 6 [5 [0 7] 4 0 6] [0 6] 9 2 [0 2] [4 0 6] 0 7] 9 2 0 1]'
 LOOP='[2 [0 1] 0 1]'   # *[LOOP LOOP] reduces to itself: runs forever
 
-pass() { echo "PASS $1"; }
-# fail NAME DETAIL...: a FAIL line, then each detail cut to 400 characters.
-fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "  ${line:0:400}"; done; }
-
 # check NAME CONDITION-STATUS [DETAIL...]: PASS when the status is 0.
 check() {
     local name=$1 status=$2; shift 2

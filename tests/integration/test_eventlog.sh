@@ -15,13 +15,6 @@ source tests/integration/lib.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "  ${line:0:400}"; done; }
-check() {
-    local name=$1 status=$2; shift 2
-    if [ "$status" -eq 0 ]; then pass "$name"; else fail "$name" "$@"; fi
-}
-
 # ---- 100,000 kv events: generated (live) and replayed --------------------------
 
 # In collection stress mode (make check) home is collected before every

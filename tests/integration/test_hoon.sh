@@ -12,9 +12,6 @@ PILL="$SHARED/ivory.pill"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "  ${line:0:400}"; done; }
-
 # run_capture ARGS...: runs nocklab, leaving $out, $err and $status.
 run_capture() {
     out=$("$NOCKLAB" "$@" 2>"$work/stderr")

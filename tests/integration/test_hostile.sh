@@ -24,13 +24,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "  ${line:0:400}"; done; }
-check() {
-    local name=$1 status=$2; shift 2
-    if [ "$status" -eq 0 ]; then pass "$name"; else fail "$name" "$@"; fi
-}
-
 # A small tmpfs at $1 (size $2) when this machine lets us mount one.
 try_mount() {
     mkdir -p "$1"

@@ -15,7 +15,6 @@ cleanup() { [[ -n "$background" ]] && kill "$background" 2>/dev/null; rm -rf "$w
 trap cleanup EXIT
 case "$NOCKLAB" in /*) program=$NOCKLAB ;; *) program=$PWD/$NOCKLAB ;; esac
 
-pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "  ${line:0:600}"; done; }
 # check NAME STATUS [DETAIL...]: PASS when STATUS is 0.
 check() { local name=$1 status=$2; shift 2; if [ "$status" -eq 0 ]; then pass "$name"; else fail "$name" "$@"; fi; }

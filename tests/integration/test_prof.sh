@@ -11,7 +11,6 @@ source tests/integration/lib.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "  ${line:0:800}"; done; }
 
 # check_folded NAME FILE SAMPLES: every line is "frame;frame count" and

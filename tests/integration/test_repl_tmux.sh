@@ -38,7 +38,6 @@ mkdir -p "$work/home"
 # The program, by absolute path (the pane's shell starts elsewhere).
 case "$NOCKLAB" in /*) program=$NOCKLAB ;; *) program=$PWD/$NOCKLAB ;; esac
 
-pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "  ${line:0:600}"; done; }
 
 # Start nocklab in a fresh 120x40 pane (rows: $pane_rows); when it exits the

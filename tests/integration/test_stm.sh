@@ -12,13 +12,6 @@ source tests/integration/lib.sh
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-pass() { echo "PASS $1"; }
-fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "  ${line:0:400}"; done; }
-check() {
-    local name=$1 status=$2; shift 2
-    if [ "$status" -eq 0 ]; then pass "$name"; else fail "$name" "$@"; fi
-}
-
 rows() { sqlite3 "$1/events.sqlite" "SELECT number, kind, hex(event), source_event, source_effect, mug FROM events ORDER BY number"; }
 
 # ---- kv: the same log both ways ------------------------------------------------------

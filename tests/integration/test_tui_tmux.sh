@@ -31,7 +31,6 @@ cleanup() {
 trap cleanup EXIT
 case "$NOCKLAB" in /*) program=$NOCKLAB ;; *) program=$PWD/$NOCKLAB ;; esac
 
-pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "  ${line:0:600}"; done; }
 
 # start WIDTH HEIGHT COMMAND...: run a command in a fresh pane of that size.

@@ -14,7 +14,6 @@ tutorial=docs/tutorial.md
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1"; shift; for line in "$@"; do echo "$line" | sed 's/^/  /'; done; }
 
 # ---- extract -------------------------------------------------------------------
