@@ -161,9 +161,21 @@ static void region_default_out_of_memory(void *context)
     abort();
 }
 
+void *noun_cache_line_calloc(size_t bytes)
+{
+    size_t rounded = (bytes + NOUN_CACHE_LINE_PAIR - 1) & ~(size_t)(NOUN_CACHE_LINE_PAIR - 1);
+    void *memory = aligned_alloc(NOUN_CACHE_LINE_PAIR, rounded);
+    if (memory)
+        memset(memory, 0, rounded);
+    return memory;
+}
+
 struct noun_region *noun_region_new(size_t max_bytes)
 {
-    struct noun_region *region = calloc(1, sizeof *region);
+    /* on cache lines of its own: the cursor is written at every
+     * allocation, and another thread's region (the STM backend's workers)
+     * must not share its line */
+    struct noun_region *region = noun_cache_line_calloc(sizeof *region);
     if (!region)
         return NULL;
     max_bytes = (max_bytes + 4095) & ~(size_t)4095;
@@ -251,14 +263,6 @@ void noun_region_reset(struct noun_region *region)
     region->cursor = region->active_base;
     region->live_after_collect = 0;
     __atomic_store_n(&region->collect_trigger, region->stress ? 0 : REGION_MIN_TRIGGER, __ATOMIC_RELAXED); /* see nock_interrupt */
-}
-
-bool noun_region_holds(const struct noun_region *region, noun n)
-{
-    if (noun_is_direct(n) || n == NOUN_NONE)
-        return false;
-    const char *p = (const char *)(uintptr_t)(n & NOUN_ADDRESS_MASK);
-    return p >= region->active_base && p < region->active_base + region->half_bytes;
 }
 
 void *noun_region_alloc_slow(struct noun_region *region, size_t bytes)
@@ -1078,13 +1082,12 @@ static bool home_table_make_room(struct noun_home *home)
 }
 
 /* The home cell [head tail], shared if home has it.  head and tail are home
- * nouns (or direct atoms). */
-static noun home_intern_cell(struct noun_home *home, noun head, noun tail)
+ * nouns (or direct atoms); `hash` is mix_pair(head, tail). */
+static noun home_intern_cell_hashed(struct noun_home *home, noun head, noun tail, uint64_t hash)
 {
     home->stats.lookups++;
     if (!home_table_make_room(home))
         return NOUN_NONE;
-    uint64_t hash = mix_pair(head, tail);
     size_t mask = home->table_capacity - 1, i = hash & mask;
     for (noun n; (n = home->table[i].object); i = (i + 1) & mask) {
         if (home->table[i].hash == hash && noun_is_cell(n) && noun_head(n) == head && noun_tail(n) == tail) {
@@ -1106,13 +1109,18 @@ static noun home_intern_cell(struct noun_home *home, noun head, noun tail)
     return home->table[i].object;
 }
 
-static noun home_intern_atom(struct noun_home *home, const struct noun_atom *atom)
+static noun home_intern_cell(struct noun_home *home, noun head, noun tail)
+{
+    return home_intern_cell_hashed(home, head, tail, mix_pair(head, tail));
+}
+
+/* The same for an atom; `hash` is hash_atom_words(atom). */
+static noun home_intern_atom_hashed(struct noun_home *home, const struct noun_atom *atom, uint64_t hash)
 {
     home->stats.lookups++;
     if (!home_table_make_room(home))
         return NOUN_NONE;
     size_t bytes = atom_bytes_for(atom->length);
-    uint64_t hash = hash_atom_words(atom);
     size_t mask = home->table_capacity - 1, i = hash & mask;
     for (noun n; (n = home->table[i].object); i = (i + 1) & mask) {
         if (home->table[i].hash == hash && noun_is_indirect(n)) {
@@ -1133,6 +1141,11 @@ static noun home_intern_atom(struct noun_home *home, const struct noun_atom *ato
     home->table[i].hash = hash;
     home->table_count++;
     return home->table[i].object;
+}
+
+static noun home_intern_atom(struct noun_home *home, const struct noun_atom *atom)
+{
+    return home_intern_atom_hashed(home, atom, hash_atom_words(atom));
 }
 
 /* Copy-out marks each scratch object it has copied by overwriting the
@@ -1204,25 +1217,24 @@ noun noun_home_copy_out(struct noun_home *home, const struct noun_region *region
 }
 
 static bool home_table_refill(struct noun_home *home);
-static noun copy_out(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n,
-                     bool restore);
+static noun copy_out(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n);
 
 noun noun_home_copy_out_many(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n)
 {
-    return copy_out(home, regions, count, n, true);
+    return copy_out(home, regions, count, n);
 }
+
+static noun move_out(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n);
 
 noun noun_home_move_out_many(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n)
 {
-    return copy_out(home, regions, count, n, false);
+    return move_out(home, regions, count, n);
 }
 
 /* Copy-out marks each object it copied with its home copy (the top bit of
- * its first word says so), which shares what is reached twice; with
- * `restore` the marks are undone at the end, else they stay, for further
- * moves out of the same regions to find. */
-static noun copy_out(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n,
-                     bool restore)
+ * its first word says so), which shares what is reached twice; the marks
+ * are undone at the end. */
+static noun copy_out(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n)
 {
     if (!regions_hold(regions, count, n))
         return n;
@@ -1245,7 +1257,7 @@ static noun copy_out(struct noun_home *home, const struct noun_region *const *re
             noun head = word_stack_pop(&results);
             result = home_intern_cell(home, head, tail);
             uint64_t *first = object_first_word(x);
-            if (result == NOUN_NONE || (restore && !undo_log_push(&log, first, *first)))
+            if (result == NOUN_NONE || !undo_log_push(&log, first, *first))
                 goto done;
             /* a mug computed in scratch holds in home (it depends only on
              * the content): keep it, so home's copy needs no second pass */
@@ -1261,7 +1273,7 @@ static noun copy_out(struct noun_home *home, const struct noun_region *const *re
         } else if (noun_is_indirect(x)) {
             result = home_intern_atom(home, noun_to_atom(x));
             uint64_t *first = object_first_word(x);
-            if (result == NOUN_NONE || (restore && !undo_log_push(&log, first, *first)))
+            if (result == NOUN_NONE || !undo_log_push(&log, first, *first))
                 goto done;
             *first = result;
         } else {
@@ -1281,6 +1293,252 @@ done:
     word_stack_free(&work);
     word_stack_free(&results);
     return answer;
+}
+
+/* Moving out, level by level.  A big move (the STM backend's state after an
+ * epoch: thousands of new cells over a table far bigger than the cache) is
+ * bound by the dedup table's cache misses, one per object, and copy_out's
+ * depth-first order makes each wait for the one before (a cell's hash needs
+ * its children's home addresses).  So move_out first finds the objects to
+ * copy and each one's height (1 for an object whose children are all in
+ * home already, else one more than its highest child), then copies them
+ * height by height: the objects of one height don't depend on each other,
+ * so each one's table slot is prefetched MOVE_LOOKAHEAD objects before it
+ * is probed and the misses overlap.
+ *
+ * While it runs, an object found but not yet copied has its first word
+ * replaced by MOVE_FOUND | its index in the move's arrays (bit 62: no
+ * mug-and-flags word and no home noun has it alone); once copied, by its
+ * home noun (bit 63), as copy_out leaves it. */
+#define MOVE_FOUND (UINT64_C(1) << 62)
+#define MOVE_LOOKAHEAD 8
+
+struct move {
+    noun *objects;          /* in the order found */
+    uint64_t *first_words;  /* each one's first word before the move */
+    uint32_t *heights;      /* 0 while its children are being found */
+    uint32_t *order;        /* indexes of objects, by height */
+    size_t count, capacity;
+};
+
+static bool move_reserve(struct move *m)
+{
+    if (m->count < m->capacity)
+        return true;
+    size_t capacity = m->capacity ? 2 * m->capacity : 1024;
+    noun *objects = realloc(m->objects, capacity * sizeof *objects);
+    if (objects)
+        m->objects = objects;
+    uint64_t *first_words = realloc(m->first_words, capacity * sizeof *first_words);
+    if (first_words)
+        m->first_words = first_words;
+    uint32_t *heights = realloc(m->heights, capacity * sizeof *heights);
+    if (heights)
+        m->heights = heights;
+    if (!objects || !first_words || !heights || capacity > UINT32_MAX)
+        return false;
+    m->capacity = capacity;
+    return true;
+}
+
+static void move_free(struct move *m)
+{
+    free(m->objects);
+    free(m->first_words);
+    free(m->heights);
+    free(m->order);
+}
+
+/* The height an object's child contributes: 0 for one outside the regions
+ * or moved already. */
+static uint32_t move_child_height(const struct move *m, const struct noun_region *const *regions, size_t count,
+                                  noun child)
+{
+    if (!regions_hold(regions, count, child))
+        return 0;
+    uint64_t first = *object_first_word(child);
+    return (first >> 63) ? 0 : m->heights[first & (MOVE_FOUND - 1)];
+}
+
+/* Find the objects under n to move, breadth first.  The queue is read
+ * far behind where it is written, so each object's line is fetched
+ * MOVE_LOOKAHEAD places before it is looked at (most were written by the
+ * other worker and sit in its cache).  A noun may be queued twice; the
+ * second time it is found already.  False when memory ran out. */
+static bool move_find(struct move *m, const struct noun_region *const *regions, size_t count, noun n)
+{
+    struct word_stack queue;
+    word_stack_init(&queue);
+    bool ok = word_stack_push(&queue, n);
+    for (size_t q = 0; ok && q < queue.count; q++) {
+        if (q + MOVE_LOOKAHEAD < queue.count)
+            __builtin_prefetch(object_first_word(queue.items[q + MOVE_LOOKAHEAD]), 1);
+        noun x = queue.items[q];
+        uint64_t *first = object_first_word(x);
+        if (*first >> 62) /* found, or moved by an earlier move */
+            continue;
+        if (!(ok = move_reserve(m)))
+            break;
+        size_t index = m->count++;
+        m->objects[index] = x;
+        m->first_words[index] = *first;
+        m->heights[index] = noun_is_indirect(x);
+        *first = MOVE_FOUND | index;
+        if (noun_is_indirect(x))
+            continue;
+        noun head = noun_head(x), tail = noun_tail(x);
+        if (regions_hold(regions, count, head))
+            ok = word_stack_push(&queue, head);
+        if (ok && regions_hold(regions, count, tail))
+            ok = word_stack_push(&queue, tail);
+    }
+    word_stack_free(&queue);
+    return ok;
+}
+
+/* Whether `child` is an object found by this move whose height is not
+ * known yet. */
+static bool move_pending_height(const struct move *m, const struct noun_region *const *regions, size_t count,
+                                noun child)
+{
+    if (!regions_hold(regions, count, child))
+        return false;
+    uint64_t first = *object_first_word(child);
+    return !(first >> 63) && !m->heights[first & (MOVE_FOUND - 1)];
+}
+
+/* The height of every object found (post-order from n; they are in the
+ * cache now).  False when memory ran out. */
+static bool move_heights(struct move *m, const struct noun_region *const *regions, size_t count, noun n,
+                         uint32_t *highest)
+{
+    struct word_stack stack;
+    word_stack_init(&stack);
+    bool ok = word_stack_push(&stack, n);
+    *highest = 1;
+    while (ok && stack.count) {
+        noun x = stack.items[stack.count - 1];
+        uint64_t first = *object_first_word(x);
+        size_t index = first & (MOVE_FOUND - 1);
+        if ((first >> 63) || m->heights[index]) {
+            stack.count--;
+            continue;
+        }
+        noun head = noun_head(x), tail = noun_tail(x);
+        bool head_waits = move_pending_height(m, regions, count, head);
+        bool tail_waits = move_pending_height(m, regions, count, tail);
+        if (head_waits || tail_waits) {
+            if (head_waits)
+                ok = word_stack_push(&stack, head);
+            if (ok && tail_waits)
+                ok = word_stack_push(&stack, tail);
+            continue;
+        }
+        uint32_t head_height = move_child_height(m, regions, count, head);
+        uint32_t tail_height = move_child_height(m, regions, count, tail);
+        m->heights[index] = 1 + (head_height > tail_height ? head_height : tail_height);
+        if (m->heights[index] > *highest)
+            *highest = m->heights[index];
+        stack.count--;
+    }
+    word_stack_free(&stack);
+    return ok;
+}
+
+/* A child as home knows it: its home copy when it was moved. */
+static inline noun move_resolved(const struct noun_region *const *regions, size_t count, noun child)
+{
+    return regions_hold(regions, count, child) ? (noun)*object_first_word(child) : child;
+}
+
+/* What one object's copy needs, worked out (and its table slot prefetched)
+ * MOVE_LOOKAHEAD objects before it is made. */
+struct move_pending {
+    uint32_t index;
+    noun head, tail;        /* resolved, for a cell */
+    uint64_t hash;
+};
+
+static void move_prepare(struct noun_home *home, const struct move *m, const struct noun_region *const *regions,
+                         size_t count, uint32_t index, struct move_pending *p)
+{
+    noun x = m->objects[index];
+    p->index = index;
+    if (noun_is_indirect(x)) {
+        p->hash = hash_atom_words(noun_to_atom(x));
+    } else {
+        p->head = move_resolved(regions, count, noun_head(x));
+        p->tail = move_resolved(regions, count, noun_tail(x));
+        p->hash = mix_pair(p->head, p->tail);
+    }
+    __builtin_prefetch(&home->table[p->hash & (home->table_capacity - 1)]);
+}
+
+/* Make one object's home copy and mark the object with it. */
+static bool move_make(struct noun_home *home, const struct move *m, const struct move_pending *p)
+{
+    noun x = m->objects[p->index];
+    uint64_t first = m->first_words[p->index];
+    noun result;
+    if (noun_is_indirect(x)) {
+        /* the atom's words follow its first word, which is marked: intern
+         * a copy of the header with the real first word */
+        struct noun_atom *atom = noun_to_atom(x);
+        *object_first_word(x) = first;
+        result = home_intern_atom_hashed(home, atom, p->hash);
+    } else {
+        result = home_intern_cell_hashed(home, p->head, p->tail, p->hash);
+        /* a mug computed in the region holds in home: keep it */
+        uint32_t mug = (uint32_t)first;
+        if (result != NOUN_NONE && mug && !__atomic_load_n(&noun_to_cell(result)->mug, __ATOMIC_RELAXED))
+            __atomic_store_n(&noun_to_cell(result)->mug, mug, __ATOMIC_RELAXED);
+    }
+    if (result == NOUN_NONE)
+        return false;
+    *object_first_word(x) = result;
+    return true;
+}
+
+static noun move_out(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n)
+{
+    if (!regions_hold(regions, count, n))
+        return n;
+    if (*object_first_word(n) >> 63)
+        return *object_first_word(n);
+    if (home->table_stale && !home_table_refill(home))
+        return NOUN_NONE;
+    struct move m = { 0 };
+    uint32_t highest = 0;
+    bool ok = move_find(&m, regions, count, n) && move_heights(&m, regions, count, n, &highest);
+    /* counting sort by height */
+    size_t *starts = ok ? calloc((size_t)highest + 2, sizeof *starts) : NULL;
+    m.order = ok ? malloc(m.count * sizeof *m.order) : NULL;
+    ok = ok && starts && m.order;
+    if (ok) {
+        for (size_t i = 0; i < m.count; i++)
+            starts[m.heights[i] + 1]++;
+        for (size_t h = 1; h <= (size_t)highest + 1; h++)
+            starts[h] += starts[h - 1];
+        for (size_t i = 0; i < m.count; i++)
+            m.order[starts[m.heights[i]]++] = (uint32_t)i;
+    }
+    /* starts[h] is now where height h ends; height h begins where h-1 ends */
+    struct move_pending pending[MOVE_LOOKAHEAD];
+    size_t begin = 0;
+    for (size_t h = 1; ok && h <= highest; h++) {
+        size_t end = starts[h];
+        for (size_t j = begin; ok && j < end + MOVE_LOOKAHEAD; j++) {
+            if (j >= begin + MOVE_LOOKAHEAD)
+                ok = move_make(home, &m, &pending[(j - MOVE_LOOKAHEAD) % MOVE_LOOKAHEAD]);
+            if (j < end)
+                move_prepare(home, &m, regions, count, m.order[j], &pending[j % MOVE_LOOKAHEAD]);
+        }
+        begin = end;
+    }
+    free(starts);
+    move_free(&m);
+    /* (on failure the regions are left marked: the caller resets them) */
+    return ok ? (noun)*object_first_word(n) : NOUN_NONE;
 }
 
 bool noun_home_root_add(struct noun_home *home, noun *slot)

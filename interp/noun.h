@@ -114,14 +114,28 @@ struct noun_region {
     void *out_of_memory_context;
 };
 
+/* Zeroed memory for a struct that one thread writes often while others
+ * run: aligned to, and padded to, a pair of cache lines (the unit the
+ * hardware's adjacent-line prefetch moves), so no other thread's data
+ * shares its lines.  Freed with free(). */
+#define NOUN_CACHE_LINE_PAIR 128
+void *noun_cache_line_calloc(size_t bytes);
+
 /* Reserve a region whose halves may each grow to `max_bytes`.  NULL when the
  * address space can't be had. */
 struct noun_region *noun_region_new(size_t max_bytes);
 void noun_region_free(struct noun_region *region);
 /* Drop everything allocated in the region. */
 void noun_region_reset(struct noun_region *region);
-/* Whether `n` is an indirect noun that lives in this region's active half. */
-bool noun_region_holds(const struct noun_region *region, noun n);
+/* Whether `n` is an indirect noun that lives in this region's active half.
+ * (Inline: the STM tracker and copy loops ask it for every cell they meet.) */
+static inline bool noun_region_holds(const struct noun_region *region, noun n)
+{
+    if (noun_is_direct(n) || n == NOUN_NONE)
+        return false;
+    const char *p = (const char *)(uintptr_t)(n & NOUN_ADDRESS_MASK);
+    return p >= region->active_base && p < region->active_base + region->half_bytes;
+}
 size_t noun_region_used(const struct noun_region *region);
 /* Bytes allocated in the region since it was made (copies made by
  * collections not counted). */

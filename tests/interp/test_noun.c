@@ -1,5 +1,6 @@
 /* Unit tests for interp/noun: atoms, equality, fragments, scratch
- * collection, copy-out with hash-consing, and home collection. */
+ * collection, copy-out with hash-consing, moving out of several regions,
+ * and home collection. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,6 +8,7 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "interp/mug.h"
 #include "interp/noun.h"
 
 static struct noun_region *region;
@@ -185,6 +187,76 @@ static void test_copy_out_dedups(void **state)
     noun_home_free(home);
 }
 
+
+/* noun_home_move_out_many copies height by height (noun.c, move_out): on a
+ * random DAG spread over two regions, with shared cells, indirect atoms and
+ * nouns already in home, it must give what copy-out gives, keep the mugs
+ * computed in the regions, and find again what an earlier move moved. */
+static void test_move_out_many_matches_copy_out(void **state)
+{
+    noun_region_reset(region);
+    struct noun_region *other = noun_region_new((size_t)1 << 30);
+    struct noun_home *reference = noun_home_new(noun_arena_memory((size_t)1 << 30));
+    struct noun_home *home = noun_home_new(noun_arena_memory((size_t)1 << 30));
+    assert_non_null(other);
+    assert_non_null(reference);
+    assert_non_null(home);
+    const struct noun_region *regions[2] = { region, other };
+    enum { POOL = 6000 };
+    static noun pool[POOL];
+    static uint32_t region_mugs[POOL / 97 + 1];
+    size_t count = 0;
+    uint64_t random = 12345;
+    for (; count < 40; count++) {
+        random = random * 6364136223846793005u + 1442695040888963407u;
+        struct noun_region *where = count % 2 ? region : other;
+        uint64_t words[2] = { random, count };
+        pool[count] = count % 3 == 0   ? (noun)(count % 7)
+                      : count % 3 == 1 ? noun_atom_from_words(where, words, 2)
+                                       : noun_home_copy_out(home, where, noun_cell_new(where, count, 7));
+    }
+    for (; count < POOL; count++) {
+        random = random * 6364136223846793005u + 1442695040888963407u;
+        noun head = pool[(random >> 20) % count], tail = pool[(random >> 40) % count];
+        pool[count] = noun_cell_new((random >> 7) & 1 ? region : other, head, tail);
+        if (count % 97 == 0) /* some region cells carry their mug */
+            region_mugs[count / 97] = mug_noun(pool[count]);
+    }
+    noun root = 0;
+    for (size_t i = POOL - 300; i < POOL; i++)
+        root = noun_cell_new(region, pool[i], root);
+    noun expected = noun_home_copy_out_many(reference, regions, 2, root);
+    uint32_t mug = mug_noun(expected);
+    noun inner = pool[POOL - 2]; /* at axis 6 of root */
+    size_t home_before = noun_home_used(home);
+    noun moved = noun_home_move_out_many(home, regions, 2, root);
+    assert_true(moved != NOUN_NONE);
+    assert_true(noun_home_holds(home, moved));
+    assert_true(noun_equal(moved, expected));
+    assert_int_equal(mug_noun(moved), mug);
+    /* hash-consed as copy-out does: the same objects, so the same bytes */
+    assert_int_equal(noun_home_used(home) - home_before, noun_home_used(reference));
+    /* mugs computed in the regions came along: the home copies have them
+     * without being asked (a move of a moved cell gives its copy) */
+    for (size_t i = 97; i < POOL; i += 97) {
+        noun copy = noun_home_move_out_many(home, regions, 2, pool[i]);
+        assert_true(noun_home_holds(home, copy));
+        assert_int_equal(noun_to_cell(copy)->mug, region_mugs[i / 97]);
+    }
+    /* a part moved already is found, not copied again */
+    size_t used = noun_home_used(home);
+    noun again = noun_home_move_out_many(home, regions, 2, inner);
+    assert_int_equal(noun_home_used(home), used);
+    assert_int_equal(again, noun_fragment(6, moved));
+    /* a region cell equal to one home had before is that cell: pool[5] is
+     * the home copy of [5 7] */
+    noun wrapped = noun_home_move_out_many(home, regions, 2, noun_cell_new(region, noun_cell_new(other, 5, 7), 9));
+    assert_int_equal(noun_head(wrapped), pool[5]);
+    noun_home_free(home);
+    noun_home_free(reference);
+    noun_region_free(other);
+}
+
 static void test_home_collection(void **state)
 {
     noun_region_reset(region);
@@ -216,6 +288,7 @@ int main(void)
         cmocka_unit_test(test_equal_dags_built_apart),
         cmocka_unit_test(test_scratch_collection_keeps_live_and_sharing),
         cmocka_unit_test(test_copy_out_dedups),
+        cmocka_unit_test(test_move_out_many_matches_copy_out),
         cmocka_unit_test(test_home_collection),
     };
     return cmocka_run_group_tests_name("noun", tests, setup, teardown);
