@@ -21,8 +21,15 @@
  *     slot's spare (a second run of the event at the commit point) is made
  *     by at most one worker at a time (spare_claimed).
  *   - Events below commit_index are committed, in order; the committed
- *     state, committed_writer[] and commit_index change only under the
- *     commit lock, inside the commit_sequence seqlock for readers.
+ *     state is the epoch's pre-state with the versions committed_writer[]
+ *     names, and committed_writer[] and commit_index change only under
+ *     the commit lock, inside the commit_sequence seqlock for readers.
+ *     The state is made as a noun once, at the end of the epoch; a commit
+ *     only works out its mug, from the mugs of its parts.
+ *   - Views and that last state are built from the pre-state's parts, laid
+ *     out in arrays at the start of the epoch, and the versions' roots:
+ *     no worker reads a spine cell another made (each such read is a
+ *     cache miss across cores).
  *   - A run started while its event is at the commit point sees exactly
  *     the committed versions, which cannot change until it commits.
  *   - Home is written only by the thread that called stm_apply_batch, and
@@ -277,10 +284,15 @@ static void shard_values(const struct layout *layout, const noun *at, noun *valu
         }
 }
 
-/* `base` (whose spine cells are `at`) with the shards in `replaced` set to
- * values[s]: new cells, in `region`, only on the paths down to them. */
-static noun rebuild(const struct layout *layout, const noun *at, size_t node, uint64_t replaced,
-                    const noun *values, struct noun_region *region)
+/* The kernel made of a spine whose cells are `at` (and whose other parts
+ * are `rest`, two per spine node, as spine_rest gives them) with the
+ * shards in `replaced` set to values[s]: new cells, in `region`, on the
+ * paths down to them, with their mugs when `mugs` gives the mug of each
+ * spine node of the result (else 0: computed when asked).  at[] is updated
+ * to the new spine cells.  No old spine cell is read: the arrays are what
+ * the other workers share, and the cells are in some worker's cache. */
+static noun rebuild(const struct layout *layout, noun *at, const noun *rest, size_t node, uint64_t replaced,
+                    const noun *values, const uint32_t *mugs, struct noun_region *region)
 {
     const struct spine_node *n = &layout->nodes[node];
     if (!(n->under & replaced))
@@ -289,13 +301,49 @@ static noun rebuild(const struct layout *layout, const noun *at, size_t node, ui
     for (int side = 0; side < 2; side++) {
         int32_t c = n->child[side];
         if (c >= 0)
-            parts[side] = rebuild(layout, at, (size_t)c, replaced, values, region);
-        else if (c != CHILD_REST && (replaced & shard_bit((size_t)(-1 - c))))
+            parts[side] = rebuild(layout, at, rest, (size_t)c, replaced, values, mugs, region);
+        else if (c != CHILD_REST)
             parts[side] = values[-1 - c];
         else
-            parts[side] = side ? noun_tail(at[node]) : noun_head(at[node]);
+            parts[side] = rest[2 * node + (size_t)side];
     }
-    return noun_cell_new(region, parts[0], parts[1]);
+    noun cell = noun_cell_new(region, parts[0], parts[1]);
+    if (mugs)
+        noun_to_cell(cell)->mug = mugs[node];
+    at[node] = cell;
+    return cell;
+}
+
+/* The parts of `root` outside its spine and shards, two per spine node
+ * (NOUN_NONE on a side that is a spine node or a shard), into `rest`. */
+static void spine_rest(const struct layout *layout, const noun *at, noun *rest)
+{
+    for (size_t k = 0; k < layout->node_count; k++)
+        for (int side = 0; side < 2; side++)
+            rest[2 * k + (size_t)side] = layout->nodes[k].child[side] == CHILD_REST
+                                             ? (side ? noun_tail(at[k]) : noun_head(at[k]))
+                                             : NOUN_NONE;
+}
+
+/* The mug of every spine node of a kernel whose shard roots have the mugs
+ * value_mugs[] and whose other parts have rest_mugs[] (as spine_rest lays
+ * them out), for the nodes above the shards in `changed` (all of them
+ * when it is the layout's `all`): mug_both of the children's, deepest
+ * first, so no cell is read. */
+static void spine_mugs(const struct layout *layout, uint64_t changed, const uint32_t *value_mugs,
+                       const uint32_t *rest_mugs, uint32_t *mugs)
+{
+    for (size_t k = layout->node_count; k-- > 0;) {
+        const struct spine_node *n = &layout->nodes[k];
+        if (!(n->under & changed))
+            continue;
+        uint32_t child_mugs[2];
+        for (int side = 0; side < 2; side++) {
+            int32_t c = n->child[side];
+            child_mugs[side] = c >= 0 ? mugs[c] : c != CHILD_REST ? value_mugs[-1 - c] : rest_mugs[2 * k + (size_t)side];
+        }
+        mugs[k] = mug_both(child_mugs[0], child_mugs[1]);
+    }
 }
 
 /* What `result` wrote, compared position by position with `view` (whose
@@ -424,11 +472,39 @@ struct tracking {
     size_t stack_capacity;
 };
 
-static void track_walk(void *context, noun from, noun axis)
+/* One step of a walk, from `at` (not fresh) to its `side` child: what it
+ * reads.  False when the walk leaves the spine (nothing further down can
+ * be a spine cell or a shard root). */
+static inline bool track_step(struct tracking *t, noun at, int side)
 {
-    struct tracking *t = context;
-    if (t->reads == t->all)
-        return;
+    const struct map_entry *e = map_find(t->map, at);
+    if (!e)
+        return false; /* inside a shard already, or in the rest */
+    t->reads |= e->roots;
+    if (!e->spine)
+        return false;
+    t->reads |= e->child[side];
+    /* An edit copies the other child into its new cell: a shard that is a
+     * direct atom can't be recognised later, so count it read now. */
+    noun other = side ? noun_head(at) : noun_tail(at);
+    if (noun_is_direct(other))
+        t->reads |= e->child[!side];
+    return true;
+}
+
+/* The end of a walk: a shard root reached is read. */
+static inline void track_arrive(struct tracking *t, noun at)
+{
+    if (!noun_is_direct(at) && !noun_region_holds(t->fresh, at)) {
+        const struct map_entry *e = map_find(t->map, at);
+        if (e)
+            t->reads |= e->roots;
+    }
+}
+
+/* A walk by an axis that is an indirect atom (deeper than 62 levels). */
+static void track_walk_long(struct tracking *t, noun from, noun axis)
+{
     uint64_t single;
     size_t words;
     const uint64_t *w = noun_atom_words(axis, &single, &words);
@@ -440,28 +516,32 @@ static void track_walk(void *context, noun from, noun axis)
         if (!noun_is_cell(at))
             return;
         int side = (int)((w[i / 64] >> (i % 64)) & 1);
-        if (!noun_region_holds(t->fresh, at)) {
-            const struct map_entry *e = map_find(t->map, at);
-            if (!e)
-                return; /* inside a shard already, or in the rest */
-            t->reads |= e->roots;
-            if (!e->spine)
-                return;
-            t->reads |= e->child[side];
-            /* An edit copies the other child into its new cell: a shard
-             * that is a direct atom can't be recognised later, so count
-             * it read now. */
-            noun other = side ? noun_head(at) : noun_tail(at);
-            if (noun_is_direct(other))
-                t->reads |= e->child[!side];
-        }
+        if (!noun_region_holds(t->fresh, at) && !track_step(t, at, side))
+            return;
         at = side ? noun_tail(at) : noun_head(at);
     }
-    if (!noun_is_direct(at) && !noun_region_holds(t->fresh, at)) {
-        const struct map_entry *e = map_find(t->map, at);
-        if (e)
-            t->reads |= e->roots;
+    track_arrive(t, at);
+}
+
+static void track_walk(void *context, noun from, noun axis)
+{
+    struct tracking *t = context;
+    if (t->reads == t->all || axis == 0)
+        return;
+    if (!noun_is_direct(axis)) {
+        track_walk_long(t, from, axis);
+        return;
     }
+    noun at = from;
+    for (int i = bit_length(axis) - 1; i-- > 0;) {
+        if (!noun_is_cell(at))
+            return;
+        int side = (int)((axis >> i) & 1);
+        if (!noun_region_holds(t->fresh, at) && !track_step(t, at, side))
+            return;
+        at = side ? noun_tail(at) : noun_head(at);
+    }
+    track_arrive(t, at);
 }
 
 static void track_whole(void *context, noun n)
@@ -506,6 +586,7 @@ struct attempt {
     uint64_t reads, writes;
     const struct attempt **seen;
     noun *values;             /* new roots of the shards written */
+    uint32_t *value_mugs;     /* and their mugs */
     noun result;              /* the whole new kernel, when `everything` */
     noun effects;
     noun trace;               /* KERNEL_CRASH */
@@ -548,9 +629,11 @@ struct slot {
 
 struct epoch;
 
-/* A worker: its evaluator (with the tracker), scratch, batch region. */
+/* A worker: its evaluator (with the tracker), scratch, batch region.
+ * Each starts a cache line pair of its own (its tracking is written at
+ * every walk). */
 struct worker {
-    struct stm *stm;
+    _Alignas(NOUN_CACHE_LINE_PAIR) struct stm *stm;
     size_t index;
     pthread_t thread;
     bool started;
@@ -564,11 +647,10 @@ struct worker {
     struct attempt_chunk *spare_chunks; /* kept for the next epochs */
     struct attempt *current;       /* the attempt running, for the slog hook */
     jmp_buf *escape;               /* where a full region leaves to */
-    /* a copy's bookkeeping: old address -> copy; copy_used lists the slots
-     * filled, so clearing costs what the copy did */
-    noun *copy_keys, *copy_values;
-    size_t copy_capacity;
-    size_t *copy_used;
+    /* a copy's bookkeeping: the marks to undo (pairs: address, first
+     * word) and the work stack */
+    uint64_t *copy_undo;
+    size_t copy_undo_count, copy_undo_capacity;
     noun *copy_work;
     size_t copy_work_capacity;
 };
@@ -596,123 +678,108 @@ static bool copy_reserve(struct worker *w, size_t needed)
     return true;
 }
 
-static noun copy_lookup(struct worker *w, noun key)
-{
-    size_t mask = w->copy_capacity - 1;
-    for (size_t i = map_hash(key) & mask; w->copy_keys[i]; i = (i + 1) & mask)
-        if (w->copy_keys[i] == key)
-            return w->copy_values[i];
-    return NOUN_NONE;
-}
+/* Copying marks each scratch object it has copied by overwriting the
+ * object's first word (mug and flags) with its copy, a batch noun, whose
+ * top bit no mug-and-flags word has (the same trick as home's copy-out in
+ * noun.c).  Scratch is the worker's own, so no other thread sees a mark;
+ * the words are put back (copy_undo) before the copy returns. */
+static inline uint64_t *first_word(noun n) { return (uint64_t *)(uintptr_t)(n & NOUN_ADDRESS_MASK); }
 
-static bool copy_remember(struct worker *w, noun key, noun value, size_t *count)
+static inline bool copied(noun n) { return *first_word(n) >> 63; }
+
+static bool copy_mark(struct worker *w, noun original, noun copy)
 {
-    if ((*count + 1) * 2 > w->copy_capacity) {
-        size_t old_capacity = w->copy_capacity;
-        noun *old_keys = w->copy_keys, *old_values = w->copy_values;
-        size_t capacity = old_capacity ? old_capacity * 2 : 1024;
-        size_t *used = realloc(w->copy_used, capacity / 2 * sizeof *used);
-        if (used)
-            w->copy_used = used;
-        w->copy_keys = calloc(capacity, sizeof *w->copy_keys);
-        w->copy_values = malloc(capacity * sizeof *w->copy_values);
-        if (!used || !w->copy_keys || !w->copy_values) {
-            free(w->copy_keys);
-            free(w->copy_values);
-            w->copy_keys = old_keys;
-            w->copy_values = old_values;
+    if (w->copy_undo_count + 2 > w->copy_undo_capacity) {
+        size_t capacity = w->copy_undo_capacity ? 2 * w->copy_undo_capacity : 512;
+        uint64_t *undo = realloc(w->copy_undo, capacity * sizeof *undo);
+        if (!undo)
             return false;
-        }
-        w->copy_capacity = capacity;
-        *count = 0;
-        for (size_t i = 0; i < old_capacity; i++)
-            if (old_keys[i])
-                copy_remember(w, old_keys[i], old_values[i], count);
-        free(old_keys);
-        free(old_values);
+        w->copy_undo = undo;
+        w->copy_undo_capacity = capacity;
     }
-    size_t mask = w->copy_capacity - 1, i = map_hash(key) & mask;
-    while (w->copy_keys[i])
-        i = (i + 1) & mask;
-    w->copy_keys[i] = key;
-    w->copy_values[i] = value;
-    w->copy_used[(*count)++] = i;
+    uint64_t *first = first_word(original);
+    w->copy_undo[w->copy_undo_count++] = (uint64_t)(uintptr_t)first;
+    w->copy_undo[w->copy_undo_count++] = *first;
+    *first = copy;
     return true;
 }
 
-static bool copy_roots(struct worker *w, struct noun_region *scratch, noun *roots, size_t root_count,
-                       size_t *remembered_count);
+static void copy_unmark(struct worker *w)
+{
+    for (size_t i = 0; i < w->copy_undo_count; i += 2)
+        *(uint64_t *)(uintptr_t)w->copy_undo[i] = w->copy_undo[i + 1];
+    w->copy_undo_count = 0;
+}
+
+/* `n`'s copy in the batch region, or n itself when it is not in scratch. */
+static inline noun copy_of(const struct noun_region *scratch, noun n)
+{
+    return noun_region_holds(scratch, n) ? (noun)*first_word(n) : n;
+}
+
+/* Copy `root`, in scratch, to the batch region; the copy, or NOUN_NONE
+ * when the C heap is out.  Post-order: a cell is built once both its
+ * children are copied.  A cell keeps the mug it had in scratch. */
+static noun copy_root(struct worker *w, const struct noun_region *scratch, noun root)
+{
+    if (!noun_region_holds(scratch, root))
+        return root;
+    size_t top = 0;
+    if (!copy_reserve(w, 1))
+        return NOUN_NONE;
+    w->copy_work[top++] = root;
+    while (top) {
+        noun x = w->copy_work[top - 1];
+        if (copied(x)) {
+            top--;
+            continue;
+        }
+        if (noun_is_indirect(x)) {
+            const struct noun_atom *atom = noun_to_atom(x);
+            if (!copy_mark(w, x, noun_atom_from_words(w->batch, atom->words, atom->length)))
+                return NOUN_NONE;
+            top--;
+            continue;
+        }
+        noun head = noun_head(x), tail = noun_tail(x);
+        bool head_waits = noun_region_holds(scratch, head) && !copied(head);
+        bool tail_waits = noun_region_holds(scratch, tail) && !copied(tail);
+        if (!head_waits && !tail_waits) {
+            uint32_t mug = noun_to_cell(x)->mug;
+            noun copy = noun_cell_new(w->batch, copy_of(scratch, head), copy_of(scratch, tail));
+            noun_to_cell(copy)->mug = mug;
+            if (!copy_mark(w, x, copy))
+                return NOUN_NONE;
+            top--;
+            continue;
+        }
+        if (!copy_reserve(w, top + 2))
+            return NOUN_NONE;
+        if (head_waits)
+            w->copy_work[top++] = head;
+        if (tail_waits)
+            w->copy_work[top++] = tail;
+    }
+    return copy_of(scratch, root);
+}
 
 /* Copy what of `roots[0..count)` lives in the worker's scratch into its
  * batch region, in place, keeping shared structure shared.  Runs under the
- * worker's escape (a full region longjmps).  False when the C heap is out. */
+ * worker's escape (a full region longjmps; the worker's scratch is reset
+ * then, so the marks left need no undoing).  False when the C heap is out. */
 static bool copy_to_batch(struct worker *w, noun *roots, size_t root_count)
 {
-    struct noun_region *scratch = nock_context_region(w->nock);
-    size_t remembered = 0;
-    if (!w->copy_capacity) {
-        if (!copy_remember(w, 1, 1, &remembered)) /* makes the table */
-            return false;
-        w->copy_keys[w->copy_used[0]] = 0;
-        remembered = 0;
+    const struct noun_region *scratch = nock_context_region(w->nock);
+    w->copy_undo_count = 0;
+    bool ok = true;
+    for (size_t r = 0; ok && r < root_count; r++) {
+        noun copy = copy_root(w, scratch, roots[r]);
+        ok = copy != NOUN_NONE;
+        if (ok)
+            roots[r] = copy;
     }
-    bool ok = copy_roots(w, scratch, roots, root_count, &remembered);
-    if (ok)
-        for (size_t i = 0; i < remembered; i++)
-            w->copy_keys[w->copy_used[i]] = 0;
-    else
-        memset(w->copy_keys, 0, w->copy_capacity * sizeof *w->copy_keys);
+    copy_unmark(w);
     return ok;
-}
-
-static bool copy_roots(struct worker *w, struct noun_region *scratch, noun *roots, size_t root_count,
-                       size_t *remembered_count)
-{
-    size_t remembered = *remembered_count;
-    for (size_t r = 0; r < root_count; r++) {
-        if (!noun_region_holds(scratch, roots[r]))
-            continue;
-        /* post-order: push x, then its children; build x once both are done */
-        size_t top = 0;
-        if (!copy_reserve(w, 2))
-            return false;
-        w->copy_work[top++] = roots[r];
-        while (top) {
-            noun x = w->copy_work[top - 1];
-            if (copy_lookup(w, x) != NOUN_NONE) {
-                top--;
-                continue;
-            }
-            if (noun_is_indirect(x)) {
-                const struct noun_atom *atom = noun_to_atom(x);
-                noun copy = noun_atom_from_words(w->batch, atom->words, atom->length);
-                if (!copy_remember(w, x, copy, &remembered))
-                    return false;
-                top--;
-                continue;
-            }
-            noun head = noun_head(x), tail = noun_tail(x);
-            bool head_ready = !noun_region_holds(scratch, head) || copy_lookup(w, head) != NOUN_NONE;
-            bool tail_ready = !noun_region_holds(scratch, tail) || copy_lookup(w, tail) != NOUN_NONE;
-            if (head_ready && tail_ready) {
-                noun h = noun_region_holds(scratch, head) ? copy_lookup(w, head) : head;
-                noun t = noun_region_holds(scratch, tail) ? copy_lookup(w, tail) : tail;
-                if (!copy_remember(w, x, noun_cell_new(w->batch, h, t), &remembered))
-                    return false;
-                top--;
-                continue;
-            }
-            if (!copy_reserve(w, top + 2))
-                return false;
-            if (!head_ready)
-                w->copy_work[top++] = head;
-            if (!tail_ready)
-                w->copy_work[top++] = tail;
-        }
-        roots[r] = copy_lookup(w, roots[r]);
-    }
-    *remembered_count = remembered;
-    return true;
 }
 
 /* ---- the engine ------------------------------------------------------------------ */
@@ -735,7 +802,15 @@ struct epoch {
     bool stop_at_refusal;
     bool stale_views;                   /* stm_options.stale_views */
     const struct layout *layout;
+    /* The epoch's pre-state, laid out for views to be built from without
+     * reading its cells: its spine cells, shard roots, other parts (two
+     * per spine node, spine_rest), and their mugs.  Read-only. */
     noun pre_state;
+    noun *pre_at;
+    noun pre_values[STM_MAX_SHARDS];
+    noun *pre_rest;
+    uint32_t pre_value_mugs[STM_MAX_SHARDS];
+    uint32_t *rest_mugs;
 
     _Atomic size_t next_execute;        /* the next event to claim */
     _Atomic uint64_t progress;          /* runs finished + commits */
@@ -749,15 +824,23 @@ struct epoch {
 
     pthread_mutex_t commit_lock;
     /* The attempt whose version of each shard is committed (NULL: the
-     * pre-state's); written under commit_lock, read by anyone. */
+     * pre-state's); written under commit_lock, read by anyone, with
+     * commit_index, as a seqlock: the committer makes commit_sequence odd
+     * while it changes them, even after.  The committed state is the
+     * pre-state with these versions; it is made as a noun only at the end
+     * of the epoch (or is everything_result, when an event wrote the spine
+     * or the rest). */
     _Atomic(const struct attempt *) committed_writer[STM_MAX_SHARDS];
-    noun committed_state;               /* under commit_lock */
-    /* The same state for readers, with committed_writer[] and
-     * commit_index, read together as a seqlock: the committer makes
-     * commit_sequence odd while it changes them, even after. */
-    _Atomic noun committed_view;
+    /* ... and those versions' roots, read in the same seqlock, so that a
+     * view takes them from here and not from each writer's attempt (on
+     * the other core) */
+    _Atomic noun committed_values[STM_MAX_SHARDS];
     _Atomic uint64_t commit_sequence;
-    noun *committed_at;                 /* its spine cells */
+    noun everything_result;             /* under commit_lock */
+    /* The committed state's mugs, for each event's result: its shard
+     * roots' and its spine nodes' (under commit_lock). */
+    uint32_t committed_value_mugs[STM_MAX_SHARDS];
+    uint32_t *committed_mugs;
     uint8_t recent[ESTIMATE_WINDOW];    /* 1: that commit needed a re-run */
     unsigned recent_sum, recent_count;
 };
@@ -821,7 +904,7 @@ static void estimate_serial(struct stm *stm, uint64_t writes)
 
 static struct attempt *attempt_new(struct worker *w, size_t shard_count)
 {
-    size_t bytes = sizeof(struct attempt) + shard_count * (sizeof(struct attempt *) + sizeof(noun));
+    size_t bytes = sizeof(struct attempt) + shard_count * (sizeof(struct attempt *) + sizeof(noun) + sizeof(uint32_t));
     bytes = (bytes + 15) & ~(size_t)15;
     if (!w->chunks || w->chunks->used + bytes > ATTEMPT_CHUNK_BYTES) {
         /* chunks outlive epochs (freeing and taking them back each time
@@ -840,6 +923,7 @@ static struct attempt *attempt_new(struct worker *w, size_t shard_count)
     memset(a, 0, sizeof *a);
     a->seen = (const struct attempt **)(void *)(a + 1);
     a->values = (noun *)(void *)(a->seen + shard_count);
+    a->value_mugs = (uint32_t *)(void *)(a->values + shard_count);
     return a;
 }
 
@@ -886,7 +970,7 @@ static void refuse(struct attempt *a, enum kernel_status status, const char *rea
  * before it commits), or with `stale` the epoch's pre-state (see
  * stm_options.stale_views).  False when an earlier event not yet committed
  * wrote everything: running on anything else is wasted. */
-static bool choose_versions(struct epoch *e, size_t i, bool stale, struct attempt *a, noun *base,
+static bool choose_versions(struct epoch *e, size_t i, bool stale, struct attempt *a, noun *values,
                             uint64_t *replaced)
 {
     uint64_t found = 0, all = e->layout->all;
@@ -894,10 +978,10 @@ static bool choose_versions(struct epoch *e, size_t i, bool stale, struct attemp
     *replaced = 0;
     if (stale) {
         memset(a->seen, 0, shard_count * sizeof a->seen[0]);
-        *base = e->pre_state;
+        memcpy(values, e->pre_values, shard_count * sizeof *values);
         return true;
     }
-    /* the committed versions and their state, as of one commit */
+    /* the committed versions, as of one commit */
     size_t floor;
     for (;;) {
         uint64_t sequence = atomic_load_explicit(&e->commit_sequence, memory_order_acquire);
@@ -906,9 +990,10 @@ static bool choose_versions(struct epoch *e, size_t i, bool stale, struct attemp
             continue;
         }
         floor = atomic_load_explicit(&e->commit_index, memory_order_acquire);
-        *base = atomic_load_explicit(&e->committed_view, memory_order_acquire);
-        for (size_t s = 0; s < shard_count; s++)
+        for (size_t s = 0; s < shard_count; s++) {
             a->seen[s] = atomic_load_explicit(&e->committed_writer[s], memory_order_acquire);
+            values[s] = atomic_load_explicit(&e->committed_values[s], memory_order_acquire);
+        }
         /* (the loads above acquire, so this one cannot move before them) */
         if (atomic_load_explicit(&e->commit_sequence, memory_order_relaxed) == sequence)
             break;
@@ -921,10 +1006,17 @@ static bool choose_versions(struct epoch *e, size_t i, bool stale, struct attemp
         if (earlier->everything)
             return false;
         uint64_t fresh = earlier->writes & ~found;
-        for (uint64_t m = fresh; m; m &= m - 1)
-            a->seen[__builtin_ctzll(m)] = earlier;
+        for (uint64_t m = fresh; m; m &= m - 1) {
+            size_t s = (size_t)__builtin_ctzll(m);
+            a->seen[s] = earlier;
+            values[s] = earlier->values[s];
+        }
         found |= fresh;
     }
+    /* every shard not at its pre-state version is replaced in the view */
+    for (size_t s = 0; s < shard_count; s++)
+        if (a->seen[s])
+            found |= shard_bit(s);
     *replaced = found;
     return true;
 }
@@ -960,9 +1052,8 @@ struct preparation {
     struct epoch *epoch;
     const struct attempt *attempt;
     size_t event_index;
-    noun base;            /* a committed state ... */
-    uint64_t replaced;    /* ... with these shards' versions from attempt->seen */
-    noun values[STM_MAX_SHARDS];
+    uint64_t replaced;    /* the pre-state with these shards' versions ... */
+    noun values[STM_MAX_SHARDS]; /* ... whose roots these are (all shards) */
     noun view, event, subject;
     bool cued, mapped;
 };
@@ -973,20 +1064,10 @@ static void prepare(void *context)
     struct worker *w = p->worker;
     struct epoch *e = p->epoch;
     const struct layout *layout = e->layout;
-    /* mostly the committed state itself: new spine cells only on the
-     * paths to shards that uncommitted events wrote */
-    spine_cells(layout, p->base, w->spine_at);
-    shard_values(layout, w->spine_at, p->values);
-    for (uint64_t m = p->replaced; m; m &= m - 1) {
-        size_t s = (size_t)__builtin_ctzll(m);
-        p->values[s] = p->attempt->seen[s]->values[s];
-    }
-    if (p->replaced) {
-        p->view = rebuild(layout, w->spine_at, 0, p->replaced, p->values, w->batch);
-        spine_cells(layout, p->view, w->spine_at);
-    } else {
-        p->view = p->base;
-    }
+    /* the pre-state with new spine cells on the paths to the shards
+     * whose versions are newer (after a few events, nearly all) */
+    memcpy(w->spine_at, e->pre_at, layout->node_count * sizeof *w->spine_at);
+    p->view = rebuild(layout, w->spine_at, e->pre_rest, 0, p->replaced, p->values, NULL, w->batch);
     p->mapped = map_build(&w->map, layout, w->spine_at, p->values);
     struct jam_error cue_error = { 0 };
     const struct stm_event *source = &e->events[p->event_index];
@@ -1071,9 +1152,8 @@ static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool
         return NULL;
     }
     a->event = (uint32_t)i;
-    noun base;
-    uint64_t replaced;
-    if (!choose_versions(e, i, stale, a, &base, &replaced))
+    struct preparation p = { .worker = w, .epoch = e, .attempt = a, .event_index = i };
+    if (!choose_versions(e, i, stale, a, p.values, &p.replaced))
         return NULL;
     uint64_t started = clock_wall_nanoseconds();
     uint64_t cpu_started = stm->options.no_cpu_time ? 0 : clock_cpu_nanoseconds();
@@ -1081,7 +1161,6 @@ static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool
     uint64_t steps_before = nock_context_counters(w->nock)->steps;
     uint64_t bytes_before = noun_region_bytes_allocated(scratch);
 
-    struct preparation p = { .worker = w, .epoch = e, .attempt = a, .event_index = i, .base = base, .replaced = replaced };
     noun subject = NOUN_NONE;
     if (!guarded(w, prepare, &p) || !p.mapped) {
         refuse(a, KERNEL_OUT_OF_MEMORY, "out of memory: a worker's scratch or batch region is full");
@@ -1147,7 +1226,7 @@ static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool
     for (uint64_t m = a->everything ? 0 : a->writes; m; m &= m - 1) {
         size_t s = (size_t)__builtin_ctzll(m);
         a->values[s] = roots[count++];
-        mug_noun(a->values[s]); /* here, so the committer's mug is short */
+        a->value_mugs[s] = mug_noun(a->values[s]); /* here, so the committer needn't */
     }
     if (noun_region_used(scratch) > SCRATCH_KEEP)
         nock_context_reset(w->nock);
@@ -1175,26 +1254,6 @@ static void stop_epoch(struct epoch *e, enum epoch_end why)
     e->ended = why;
     atomic_store(&e->stop, true);
     notify_progress(e);
-}
-
-/* The committed state with a's writes taken in, built in w's batch
- * region; NOUN_NONE when that is full. */
-static noun commit_rebuild(struct worker *w, struct epoch *e, const struct attempt *a)
-{
-    jmp_buf escape;
-    struct noun_region *batch = w->batch;
-    void (*saved)(void *) = batch->out_of_memory;
-    void *saved_context = batch->out_of_memory_context;
-    w->escape = &escape;
-    noun state = NOUN_NONE;
-    if (!setjmp(escape)) {
-        batch->out_of_memory = region_full;
-        batch->out_of_memory_context = w;
-        state = rebuild(e->layout, e->committed_at, 0, a->writes, a->values, batch);
-    }
-    batch->out_of_memory = saved;
-    batch->out_of_memory_context = saved_context;
-    return state;
 }
 
 /* Commit what is ready at the commit point, in order, while its run is
@@ -1244,7 +1303,7 @@ static void commit_ready(struct worker *w, struct epoch *e)
         e->recent[at] = conflicted;
 
         if (a->status != KERNEL_OK) {
-            slot->mug = mug_noun(e->committed_state);
+            slot->mug = e->committed_mugs[0];
             atomic_store_explicit(&e->commit_index, c + 1, memory_order_release);
             notify_progress(e);
             if (e->stop_at_refusal) {
@@ -1254,34 +1313,33 @@ static void commit_ready(struct worker *w, struct epoch *e)
             continue;
         }
         if (a->everything) {
-            e->committed_state = a->result;
+            e->everything_result = a->result;
             slot->mug = mug_noun(a->result);
             atomic_store_explicit(&e->commit_index, c + 1, memory_order_release);
             stop_epoch(e, EPOCH_EVERYTHING);
             return;
         }
         if (a->writes) {
-            noun state = commit_rebuild(w, e, a);
-            if (state == NOUN_NONE) {
-                snprintf(e->failure, sizeof e->failure, "out of memory in the STM backend");
-                stop_epoch(e, EPOCH_FAILED);
-                return;
+            /* the new state's mug, from its parts' (no cell is read) */
+            for (uint64_t m = a->writes; m; m &= m - 1) {
+                size_t s = (size_t)__builtin_ctzll(m);
+                e->committed_value_mugs[s] = a->value_mugs[s];
             }
-            e->committed_state = state;
-            spine_cells(layout, e->committed_state, e->committed_at);
-            slot->mug = mug_noun(state);
+            spine_mugs(layout, a->writes, e->committed_value_mugs, e->rest_mugs, e->committed_mugs);
             uint64_t sequence = atomic_load_explicit(&e->commit_sequence, memory_order_relaxed);
             /* (the stores below release, so this one cannot move after them) */
             atomic_store_explicit(&e->commit_sequence, sequence + 1, memory_order_relaxed);
-            for (uint64_t m = a->writes; m; m &= m - 1)
-                atomic_store_explicit(&e->committed_writer[__builtin_ctzll(m)], a, memory_order_release);
-            atomic_store_explicit(&e->committed_view, state, memory_order_release);
+            for (uint64_t m = a->writes; m; m &= m - 1) {
+                size_t s = (size_t)__builtin_ctzll(m);
+                atomic_store_explicit(&e->committed_writer[s], a, memory_order_release);
+                atomic_store_explicit(&e->committed_values[s], a->values[s], memory_order_release);
+            }
             atomic_store_explicit(&e->commit_index, c + 1, memory_order_release);
             atomic_store_explicit(&e->commit_sequence, sequence + 2, memory_order_release);
         } else {
-            slot->mug = mug_noun(e->committed_state);
             atomic_store_explicit(&e->commit_index, c + 1, memory_order_release);
         }
+        slot->mug = e->committed_mugs[0];
         notify_progress(e);
         if (e->recent_count >= ESTIMATE_WINDOW && e->recent_sum > ESTIMATE_SERIAL_ABOVE && !e->stale_views) {
             stop_epoch(e, EPOCH_CONTENDED);
@@ -1492,9 +1550,7 @@ static void worker_free(struct worker *w)
     free(w->tracking.stack);
     free(w->map.slots);
     free(w->spine_at);
-    free(w->copy_keys);
-    free(w->copy_values);
-    free(w->copy_used);
+    free(w->copy_undo);
     free(w->copy_work);
 }
 
@@ -1535,7 +1591,7 @@ struct stm *stm_new(struct noun_home *home, const struct stm_options *options, c
     stm->call_formula = make_call_formula(home);
     stm->declaration_seen = NOUN_NONE;
     stm->declaration_rooted = noun_home_root_add(home, &stm->declaration_seen);
-    stm->workers = calloc(workers, sizeof *stm->workers);
+    stm->workers = noun_cache_line_calloc(workers * sizeof *stm->workers);
     bool ok = stm->formula_rooted && stm->declaration_rooted && stm->call_formula != NOUN_NONE && stm->workers;
     for (size_t i = 0; ok && i < workers; i++)
         ok = worker_init(stm, &stm->workers[i], i);
@@ -1675,6 +1731,31 @@ static bool serial_one(struct stm *stm, struct kernel *kernel, const struct stm_
     return true;
 }
 
+/* The committed state as a noun: the pre-state with the committed
+ * versions, in the calling thread's batch region. */
+struct final_state {
+    struct epoch *epoch;
+    struct worker *worker;
+    noun state;
+};
+
+static void make_final_state(void *context)
+{
+    struct final_state *f = context;
+    struct epoch *e = f->epoch;
+    const struct layout *layout = e->layout;
+    noun values[STM_MAX_SHARDS];
+    uint64_t written = 0;
+    for (size_t s = 0; s < layout->shard_count; s++) {
+        const struct attempt *writer = atomic_load_explicit(&e->committed_writer[s], memory_order_relaxed);
+        values[s] = writer ? writer->values[s] : e->pre_values[s];
+        if (writer)
+            written |= shard_bit(s);
+    }
+    memcpy(f->worker->spine_at, e->pre_at, layout->node_count * sizeof *e->pre_at);
+    f->state = rebuild(layout, f->worker->spine_at, e->pre_rest, 0, written, values, e->committed_mugs, f->worker->batch);
+}
+
 /* Copy an epoch's committed state and effects to home and fill results.
  * Runs on the calling thread while no worker runs. */
 static bool epoch_finish(struct stm *stm, struct kernel *kernel, struct epoch *e, size_t committed,
@@ -1687,7 +1768,10 @@ static bool epoch_finish(struct stm *stm, struct kernel *kernel, struct epoch *e
     uint64_t home_before = noun_home_used(stm->home);
     struct noun_dedup_stats dedup_before, dedup_after;
     noun_home_dedup_stats(stm->home, &dedup_before);
-    noun state = noun_home_move_out_many(stm->home, regions, stm->worker_count, e->committed_state);
+    struct final_state final = { .epoch = e, .worker = &stm->workers[0], .state = e->everything_result };
+    if (final.state == NOUN_NONE && !guarded(final.worker, make_final_state, &final))
+        return false;
+    noun state = noun_home_move_out_many(stm->home, regions, stm->worker_count, final.state);
     if (state == NOUN_NONE)
         return false;
     uint64_t number = kernel_event_number(kernel);
@@ -1749,6 +1833,28 @@ static bool ensure_nouns(noun **array, size_t *capacity, size_t needed)
     return true;
 }
 
+/* Lay out the pre-state in e (struct epoch says how) with `arrays` for the
+ * per-node parts; the committed state starts as it. */
+static void epoch_lay_out_pre_state(struct epoch *e, noun state, noun *arrays)
+{
+    const struct layout *layout = e->layout;
+    size_t nodes = layout->node_count;
+    e->pre_state = state;
+    e->pre_at = arrays;
+    e->pre_rest = arrays + nodes;
+    e->rest_mugs = (uint32_t *)(void *)(arrays + 3 * nodes);
+    e->committed_mugs = e->rest_mugs + 2 * nodes;
+    e->everything_result = NOUN_NONE;
+    spine_cells(layout, state, e->pre_at);
+    shard_values(layout, e->pre_at, e->pre_values);
+    spine_rest(layout, e->pre_at, e->pre_rest);
+    for (size_t i = 0; i < 2 * nodes; i++)
+        e->rest_mugs[i] = e->pre_rest[i] == NOUN_NONE ? 0 : mug_noun(e->pre_rest[i]);
+    for (size_t s = 0; s < layout->shard_count; s++)
+        e->pre_value_mugs[s] = e->committed_value_mugs[s] = mug_noun(e->pre_values[s]);
+    spine_mugs(layout, layout->all, e->pre_value_mugs, e->rest_mugs, e->committed_mugs);
+}
+
 /* Run events[begin .. end) in parallel on the current layout.  Returns how
  * many were committed, and why it stopped in *ended. */
 static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct stm_event *events, size_t begin,
@@ -1758,7 +1864,9 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     struct layout *layout = &stm->layout;
     size_t nodes = layout->node_count;
     struct epoch *e = calloc(1, sizeof *e);
-    noun *committed_at = malloc(nodes * sizeof *committed_at);
+    /* pre_at, pre_rest (two per node), then rest_mugs (two per node) and
+     * committed_mugs */
+    noun *arrays = malloc(3 * nodes * sizeof(noun) + 3 * nodes * sizeof(uint32_t));
     if (end - begin > stm->slot_capacity) {
         free(stm->slots);
         stm->slots = malloc((end - begin) * sizeof *stm->slots);
@@ -1767,14 +1875,14 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     struct slot *slots = stm->slots;
     if (slots)
         memset(slots, 0, (end - begin) * sizeof *slots);
-    bool ok = e && committed_at && slots;
+    bool ok = e && arrays && slots;
     for (size_t i = 0; ok && i < stm->worker_count; i++) {
         struct worker *w = &stm->workers[i];
         ok = ensure_nouns(&w->spine_at, &w->spine_capacity, nodes);
     }
     if (!ok) {
         free(e);
-        free(committed_at);
+        free(arrays);
         *failed = true;
         return 0;
     }
@@ -1785,10 +1893,7 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     e->stop_at_refusal = stop_at_refusal;
     e->stale_views = stm->options.stale_views;
     e->layout = layout;
-    e->pre_state = kernel_state(kernel);
-    e->committed_at = committed_at;
-    spine_cells(layout, e->pre_state, committed_at);
-    e->committed_state = e->pre_state;
+    epoch_lay_out_pre_state(e, kernel_state(kernel), arrays);
     atomic_init(&e->next_execute, begin);
     atomic_init(&e->commit_index, begin);
     atomic_init(&e->stop, false);
@@ -1798,9 +1903,10 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     pthread_cond_init(&e->wait_cond, NULL);
     atomic_init(&e->progress, 0);
     atomic_init(&e->waiters, 0);
-    for (size_t s = 0; s < layout->shard_count; s++)
+    for (size_t s = 0; s < layout->shard_count; s++) {
         atomic_init(&e->committed_writer[s], NULL);
-    atomic_init(&e->committed_view, e->pre_state);
+        atomic_init(&e->committed_values[s], e->pre_values[s]);
+    }
     atomic_init(&e->commit_sequence, 0);
     for (size_t i = 0; i < end - begin; i++) {
         atomic_init(&slots[i].state, SLOT_IDLE);
@@ -1844,7 +1950,7 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     pthread_mutex_destroy(&e->wait_lock);
     pthread_cond_destroy(&e->wait_cond);
     free(e);
-    free(committed_at);
+    free(arrays);
     return committed;
 }
 

@@ -29,7 +29,8 @@
  *     at the commit point that nobody runs is run there by the first free
  *     worker; one whose worker is slow (preempted, on a shared machine) is
  *     run there by another as well, and the first run to finish counts.
- *     Committing takes the shards it wrote into the newest state; its
+ *     Committing makes its versions of the shards it wrote the committed
+ *     ones (the state itself is made once, at the end of the epoch); its
  *     effects stand as computed.  An event that writes everything ends the
  *     epoch: what follows runs on its state, with the shards that state
  *     declares.
@@ -40,7 +41,7 @@
  *     A kernel with no shards is always run that way.
  *
  * Memory: events are cued into each worker's own scratch; what an attempt
- * produces (written shards, effects, the states commits make) goes to that
+ * produces (written shards, effects, the views it ran on) goes to that
  * worker's batch region, readable by the others and dropped at the end of
  * an epoch (pages kept); home is written only by the calling thread,
  * between epochs, when it copies out the committed state and effects.
