@@ -119,7 +119,7 @@ struct cost_mark {
 static void cost_mark(struct cost_mark *mark, struct nock_context *nock, struct noun_home *home, bool cpu)
 {
     mark->wall = clock_wall_nanoseconds();
-    mark->cpu = cpu ? clock_cpu_nanoseconds() : 0;
+    mark->cpu = cpu ? clock_cpu_nanoseconds_for_events() : 0;
     mark->steps = nock_context_counters(nock)->steps;
     mark->collections = nock_context_counters(nock)->scratch_collections;
     mark->collect_ns = nock_context_counters(nock)->scratch_collect_ns;
@@ -661,7 +661,7 @@ void kernel_spawn_runner_evaluate(struct kernel_spawn_runner *runner, const stru
     outcome->spawn = *spawn;
     nock_context_reset(runner->nock);
     __atomic_store_n(&runner->timed_out, 0, __ATOMIC_RELAXED);
-    uint64_t wall = clock_wall_nanoseconds(), cpu = clock_cpu_nanoseconds();
+    uint64_t wall = clock_wall_nanoseconds(), cpu = clock_cpu_nanoseconds_for_events();
     uint64_t steps = nock_context_counters(runner->nock)->steps;
     uint64_t allocated = noun_region_bytes_allocated(nock_context_region(runner->nock));
     outcome->started_ns = wall;
@@ -671,7 +671,7 @@ void kernel_spawn_runner_evaluate(struct kernel_spawn_runner *runner, const stru
     runner->recorder.cost = NULL;
     make_outcome_event(runner, &result, outcome);
     outcome->cost.wall_ns = clock_wall_nanoseconds() - wall;
-    outcome->cost.cpu_ns = clock_cpu_nanoseconds() - cpu;
+    outcome->cost.cpu_ns = clock_cpu_nanoseconds_for_events() - cpu;
     outcome->cost.steps = nock_context_counters(runner->nock)->steps - steps;
     outcome->cost.bytes_allocated = noun_region_bytes_allocated(nock_context_region(runner->nock)) - allocated;
 }

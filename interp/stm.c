@@ -1156,7 +1156,7 @@ static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool
     if (!choose_versions(e, i, stale, a, p.values, &p.replaced))
         return NULL;
     uint64_t started = clock_wall_nanoseconds();
-    uint64_t cpu_started = stm->options.no_cpu_time ? 0 : clock_cpu_nanoseconds();
+    uint64_t cpu_started = stm->options.no_cpu_time ? 0 : clock_cpu_nanoseconds_for_events();
     struct noun_region *scratch = nock_context_region(w->nock);
     uint64_t steps_before = nock_context_counters(w->nock)->steps;
     uint64_t bytes_before = noun_region_bytes_allocated(scratch);
@@ -1231,7 +1231,7 @@ static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool
     if (noun_region_used(scratch) > SCRATCH_KEEP)
         nock_context_reset(w->nock);
     a->cost.wall_ns = clock_wall_nanoseconds() - started;
-    a->cost.cpu_ns = stm->options.no_cpu_time ? 0 : clock_cpu_nanoseconds() - cpu_started;
+    a->cost.cpu_ns = stm->options.no_cpu_time ? 0 : clock_cpu_nanoseconds_for_events() - cpu_started;
     return a;
 }
 

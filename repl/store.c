@@ -1716,7 +1716,7 @@ static bool replay_one_applied(struct replay *replay, const struct evlog_record 
         return fail(error, record->number, "out of memory remembering the spawns of event %llu",
                     (unsigned long long)record->number);
     count_home_writes(replay->store, &cost);
-    uint64_t cpu = clock_cpu_nanoseconds();
+    uint64_t cpu = clock_cpu_nanoseconds_for_events();
     cost.cpu_ns = cpu - *cpu_mark;
     *cpu_mark = cpu;
     struct profile_error profile_error;
@@ -1834,7 +1834,7 @@ static bool replay_into(struct store *store, struct kernel *kernel, uint64_t fro
     bool ok = true;
     struct evlog_record record;
     enum evlog_step step = EVLOG_END;
-    uint64_t cpu_mark = clock_cpu_nanoseconds();
+    uint64_t cpu_mark = clock_cpu_nanoseconds_for_events();
     /* under STM, plain rows are gathered into batches; a spawn's outcome
      * (which needs the spawns of the events before it) runs alone */
     struct stm_batch *batch = store->stm ? calloc(1, sizeof *batch) : NULL;
@@ -1989,7 +1989,7 @@ bool store_event(struct store *store, uint64_t number, const struct store_listen
     bool ok = true, shown = false;
     struct evlog_record record;
     enum evlog_step step;
-    uint64_t cpu_mark = clock_cpu_nanoseconds();
+    uint64_t cpu_mark = clock_cpu_nanoseconds_for_events();
     while (ok && !shown && (step = evlog_cursor_next(cursor, &record, &log_error)) == EVLOG_ROW) {
         if (store->interrupt_requested) {
             ok = fail(error, record.number, "interrupted at event %llu", (unsigned long long)record.number);
