@@ -115,15 +115,21 @@ run -e ':time =x 5' -e ':time :mug x'
 
 # ---- memory ---------------------------------------------------------------------
 
-out=$(ulimit -v 2000000; "$program" -e '*[42 [4 0 1]]' -e ':set home-max' 2>&1)
-[[ "$out" == 43$'\n'"home-max "*GiB* || "$out" == 43$'\n'"home-max "*MiB* ]] && pass starts-under-ulimit ||
-    fail starts-under-ulimit "$out"
-out=$(ulimit -v 2000000; "$program" gen kv 50 "$work/small" 2>&1 >/dev/null &&
-      "$program" --store "$work/small" -e ':state' 2>&1)
-[[ "$out" == *"kernel kv in "*"event 50"* ]] && pass store-under-ulimit || fail store-under-ulimit "$out"
-out=$(ulimit -v 2000000; "$program" --home-max 8G -e 1 2>&1)
-[[ "$out" == *"don't fit the address-space limit"*"--home-max"* ]] && pass home-max-too-big-says-why ||
-    fail home-max-too-big-says-why "$out"
+# (AddressSanitizer reserves terabytes of shadow memory at start, which no
+# address-space limit allows: under make check these three can't run)
+if [[ -n "${NOCKLAB_SANITIZED:-}" ]]; then
+    echo "SKIP starts-under-ulimit, store-under-ulimit, home-max-too-big-says-why (need an address-space limit, which AddressSanitizer cannot start under)"
+else
+    out=$(ulimit -v 2000000; "$program" -e '*[42 [4 0 1]]' -e ':set home-max' 2>&1)
+    [[ "$out" == 43$'\n'"home-max "*GiB* || "$out" == 43$'\n'"home-max "*MiB* ]] && pass starts-under-ulimit ||
+        fail starts-under-ulimit "$out"
+    out=$(ulimit -v 2000000; "$program" gen kv 50 "$work/small" 2>&1 >/dev/null &&
+          "$program" --store "$work/small" -e ':state' 2>&1)
+    [[ "$out" == *"kernel kv in "*"event 50"* ]] && pass store-under-ulimit || fail store-under-ulimit "$out"
+    out=$(ulimit -v 2000000; "$program" --home-max 8G -e 1 2>&1)
+    [[ "$out" == *"don't fit the address-space limit"*"--home-max"* ]] && pass home-max-too-big-says-why ||
+        fail home-max-too-big-says-why "$out"
+fi
 run --home-max 256M --scratch-max 64M -e ':set home-max' -e ':set scratch-max'
 [[ "$out" == *"256 MiB"*"64 MiB"* ]] && pass memory-options || fail memory-options "$out" "$err"
 
