@@ -12,8 +12,8 @@
  *     (event number, mug and jam), which holds only committed events,
  *   - no committed event lost (the log never shrinks).
  *
- * NOCKLAB_TORTURE_ITERATIONS rounds per snapshot kind (default 200; `make
- * torture` runs thousands); NOCKLAB_TORTURE_SEED fixes the random kill
+ * NOCKLAB_TORTURE_ITERATIONS rounds per snapshot kind (default 200, 20 in
+ * collection stress mode; `make torture` runs thousands); NOCKLAB_TORTURE_SEED fixes the random kill
  * times (printed, so a failure can be repeated).  The store starts afresh
  * every STORE_ROUNDS rounds so a replay from scratch stays cheap.
  */
@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "interp/clock.h"
+#include "interp/noun.h"
 #include "repl/samples.h"
 #include "repl/store.h"
 #include "tests/support/store_support.h"
@@ -112,11 +113,16 @@ static uint64_t run_child(const char *directory, const char *sample, enum snapsh
     return clock_wall_nanoseconds() - started;
 }
 
+/* Rounds per kind: NOCKLAB_TORTURE_ITERATIONS, else 200, or 20 in
+ * collection stress mode (make check), where every round's replay from
+ * the boot kernel collects at every safe point: 200 took over 15 minutes
+ * there, and that run is for the collections, the kill points being
+ * covered by make test and make torture. */
 static uint64_t iterations(void)
 {
     const char *text = getenv("NOCKLAB_TORTURE_ITERATIONS");
     uint64_t count = text ? strtoull(text, NULL, 10) : 0;
-    return count ? count : 200;
+    return count ? count : noun_collection_stress() ? 20 : 200;
 }
 
 static void torture(enum snapshot_kind kind)
