@@ -1192,11 +1192,6 @@ static void undo_log_restore(struct undo_log *log)
         free(log->entries);
 }
 
-static inline uint64_t *object_first_word(noun n)
-{
-    return (uint64_t *)(uintptr_t)(n & NOUN_ADDRESS_MASK);
-}
-
 /* Work items of copy-out: a noun to enter, or a cell whose children are
  * done and whose home copy is to be built from the two results on top of
  * the result stack. */
@@ -1256,7 +1251,7 @@ static noun copy_out(struct noun_home *home, const struct noun_region *const *re
             noun tail = word_stack_pop(&results);
             noun head = word_stack_pop(&results);
             result = home_intern_cell(home, head, tail);
-            uint64_t *first = object_first_word(x);
+            uint64_t *first = noun_first_word(x);
             if (result == NOUN_NONE || !undo_log_push(&log, first, *first))
                 goto done;
             /* a mug computed in scratch holds in home (it depends only on
@@ -1268,11 +1263,11 @@ static noun copy_out(struct noun_home *home, const struct noun_region *const *re
             *first = result;
         } else if (!regions_hold(regions, count, x)) {
             result = x;
-        } else if (*object_first_word(x) >> 63) {
-            result = *object_first_word(x); /* copied already */
+        } else if (*noun_first_word(x) >> 63) {
+            result = *noun_first_word(x); /* copied already */
         } else if (noun_is_indirect(x)) {
             result = home_intern_atom(home, noun_to_atom(x));
-            uint64_t *first = object_first_word(x);
+            uint64_t *first = noun_first_word(x);
             if (result == NOUN_NONE || !undo_log_push(&log, first, *first))
                 goto done;
             *first = result;
@@ -1356,7 +1351,7 @@ static uint32_t move_child_height(const struct move *m, const struct noun_region
 {
     if (!regions_hold(regions, count, child))
         return 0;
-    uint64_t first = *object_first_word(child);
+    uint64_t first = *noun_first_word(child);
     return (first >> 63) ? 0 : m->heights[first & (MOVE_FOUND - 1)];
 }
 
@@ -1372,9 +1367,9 @@ static bool move_find(struct move *m, const struct noun_region *const *regions, 
     bool ok = word_stack_push(&queue, n);
     for (size_t q = 0; ok && q < queue.count; q++) {
         if (q + MOVE_LOOKAHEAD < queue.count)
-            __builtin_prefetch(object_first_word(queue.items[q + MOVE_LOOKAHEAD]), 1);
+            __builtin_prefetch(noun_first_word(queue.items[q + MOVE_LOOKAHEAD]), 1);
         noun x = queue.items[q];
-        uint64_t *first = object_first_word(x);
+        uint64_t *first = noun_first_word(x);
         if (*first >> 62) /* found, or moved by an earlier move */
             continue;
         if (!(ok = move_reserve(m)))
@@ -1403,7 +1398,7 @@ static bool move_pending_height(const struct move *m, const struct noun_region *
 {
     if (!regions_hold(regions, count, child))
         return false;
-    uint64_t first = *object_first_word(child);
+    uint64_t first = *noun_first_word(child);
     return !(first >> 63) && !m->heights[first & (MOVE_FOUND - 1)];
 }
 
@@ -1418,7 +1413,7 @@ static bool move_heights(struct move *m, const struct noun_region *const *region
     *highest = 1;
     while (ok && stack.count) {
         noun x = stack.items[stack.count - 1];
-        uint64_t first = *object_first_word(x);
+        uint64_t first = *noun_first_word(x);
         size_t index = first & (MOVE_FOUND - 1);
         if ((first >> 63) || m->heights[index]) {
             stack.count--;
@@ -1448,7 +1443,7 @@ static bool move_heights(struct move *m, const struct noun_region *const *region
 /* A child as home knows it: its home copy when it was moved. */
 static inline noun move_resolved(const struct noun_region *const *regions, size_t count, noun child)
 {
-    return regions_hold(regions, count, child) ? (noun)*object_first_word(child) : child;
+    return regions_hold(regions, count, child) ? (noun)*noun_first_word(child) : child;
 }
 
 /* What one object's copy needs, worked out (and its table slot prefetched)
@@ -1484,7 +1479,7 @@ static bool move_make(struct noun_home *home, const struct move *m, const struct
         /* the atom's words follow its first word, which is marked: intern
          * a copy of the header with the real first word */
         struct noun_atom *atom = noun_to_atom(x);
-        *object_first_word(x) = first;
+        *noun_first_word(x) = first;
         result = home_intern_atom_hashed(home, atom, p->hash);
     } else {
         result = home_intern_cell_hashed(home, p->head, p->tail, p->hash);
@@ -1495,7 +1490,7 @@ static bool move_make(struct noun_home *home, const struct move *m, const struct
     }
     if (result == NOUN_NONE)
         return false;
-    *object_first_word(x) = result;
+    *noun_first_word(x) = result;
     return true;
 }
 
@@ -1503,8 +1498,8 @@ static noun move_out(struct noun_home *home, const struct noun_region *const *re
 {
     if (!regions_hold(regions, count, n))
         return n;
-    if (*object_first_word(n) >> 63)
-        return *object_first_word(n);
+    if (*noun_first_word(n) >> 63)
+        return *noun_first_word(n);
     if (home->table_stale && !home_table_refill(home))
         return NOUN_NONE;
     struct move m = { 0 };
@@ -1538,7 +1533,7 @@ static noun move_out(struct noun_home *home, const struct noun_region *const *re
     free(starts);
     move_free(&m);
     /* (on failure the regions are left marked: the caller resets them) */
-    return ok ? (noun)*object_first_word(n) : NOUN_NONE;
+    return ok ? (noun)*noun_first_word(n) : NOUN_NONE;
 }
 
 bool noun_home_root_add(struct noun_home *home, noun *slot)

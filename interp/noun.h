@@ -85,6 +85,13 @@ static inline struct noun_atom *noun_to_atom(noun n) { return (struct noun_atom 
 static inline noun noun_from_cell(const struct noun_cell *c) { return (noun)(uintptr_t)c | NOUN_TAG_CELL; }
 static inline noun noun_from_atom(const struct noun_atom *a) { return (noun)(uintptr_t)a | NOUN_TAG_INDIRECT; }
 
+/* The first word (mug and flags) of an indirect noun's object, as one
+ * word.  A copy out of a region (noun.c's copy-out and move-out, the STM
+ * backend's copy to its batch region) marks an object copied by storing
+ * its copy there: a noun with bit 63 set, which no mug-and-flags word
+ * has. */
+static inline uint64_t *noun_first_word(noun n) { return (uint64_t *)(uintptr_t)(n & NOUN_ADDRESS_MASK); }
+
 static inline noun noun_head(noun cell) { return noun_to_cell(cell)->head; }
 static inline noun noun_tail(noun cell) { return noun_to_cell(cell)->tail; }
 

@@ -678,14 +678,12 @@ static bool copy_reserve(struct worker *w, size_t needed)
     return true;
 }
 
-/* Copying marks each scratch object it has copied by overwriting the
- * object's first word (mug and flags) with its copy, a batch noun, whose
- * top bit no mug-and-flags word has (the same trick as home's copy-out in
- * noun.c).  Scratch is the worker's own, so no other thread sees a mark;
- * the words are put back (copy_undo) before the copy returns. */
-static inline uint64_t *first_word(noun n) { return (uint64_t *)(uintptr_t)(n & NOUN_ADDRESS_MASK); }
-
-static inline bool copied(noun n) { return *first_word(n) >> 63; }
+/* Copying marks each scratch object it has copied by storing its copy, a
+ * batch noun, in the object's first word (noun_first_word, the same mark
+ * as home's copy-out).  Scratch is the worker's own, so no other thread
+ * sees a mark; the words are put back (copy_undo) before the copy
+ * returns. */
+static inline bool copied(noun n) { return *noun_first_word(n) >> 63; }
 
 static bool copy_mark(struct worker *w, noun original, noun copy)
 {
@@ -697,7 +695,7 @@ static bool copy_mark(struct worker *w, noun original, noun copy)
         w->copy_undo = undo;
         w->copy_undo_capacity = capacity;
     }
-    uint64_t *first = first_word(original);
+    uint64_t *first = noun_first_word(original);
     w->copy_undo[w->copy_undo_count++] = (uint64_t)(uintptr_t)first;
     w->copy_undo[w->copy_undo_count++] = *first;
     *first = copy;
@@ -714,7 +712,7 @@ static void copy_unmark(struct worker *w)
 /* `n`'s copy in the batch region, or n itself when it is not in scratch. */
 static inline noun copy_of(const struct noun_region *scratch, noun n)
 {
-    return noun_region_holds(scratch, n) ? (noun)*first_word(n) : n;
+    return noun_region_holds(scratch, n) ? (noun)*noun_first_word(n) : n;
 }
 
 /* Copy `root`, in scratch, to the batch region; the copy, or NOUN_NONE
