@@ -17,6 +17,7 @@
  */
 #include "interp/jam.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -934,15 +935,52 @@ struct cue_workspace {
 
 /* The workspace of the cue running on this thread.  It lives here rather
  * than on the C stack so that if the region's out-of-memory handler jumps
- * out of a cue, the next cue on the thread can still free it. */
+ * out of a cue, the next cue on the thread can still clean it up.  Its
+ * arrays are kept from one cue to the next while they are small: replay
+ * cues an event at a time, and allocating them afresh each time was a
+ * dozen kilobytes through malloc per event, which glibc serves from its
+ * arena's slow path (and, with several threads cueing, cost a tenth of an
+ * STM worker's time).  A thread's arrays are freed when it exits. */
 static __thread struct cue_workspace cue_space;
 
-static void workspace_release(struct cue_workspace *space)
+/* Arrays up to this many bytes in all are kept for the next cue. */
+#define WORKSPACE_KEEP_BYTES ((size_t)1 << 20)
+
+static pthread_once_t workspace_key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t workspace_key;
+
+static void workspace_free(struct cue_workspace *space)
 {
     free(space->starts);
     free(space->nouns);
     free(space->pending);
     memset(space, 0, sizeof *space);
+}
+
+static void workspace_at_thread_exit(void *space) { workspace_free(space); }
+
+static void workspace_make_key(void) { pthread_key_create(&workspace_key, workspace_at_thread_exit); }
+
+static size_t workspace_bytes(const struct cue_workspace *space)
+{
+    return space->start_capacity * sizeof *space->starts + space->noun_capacity * sizeof *space->nouns +
+           space->pending_capacity * sizeof *space->pending;
+}
+
+/* After a cue (or before one, for a cue that was jumped out of): empty the
+ * workspace, keeping its arrays if they are small.  Only the start words
+ * below start_words_used can have been written. */
+static void workspace_release(struct cue_workspace *space)
+{
+    if (workspace_bytes(space) > WORKSPACE_KEEP_BYTES) {
+        workspace_free(space);
+        return;
+    }
+    if (space->starts)
+        memset(space->starts, 0, space->start_words_used * sizeof *space->starts);
+    space->start_words_used = 0;
+    space->noun_count = 0;
+    space->pending_count = 0;
 }
 
 static bool cue_fail(struct jam_error *error, uint64_t offset, const char *format, ...)
@@ -981,13 +1019,28 @@ static inline uint64_t count_bits(uint64_t word)
  * the bound (at most 128 MiB) and grows. */
 static bool workspace_prepare(struct cue_workspace *space, uint64_t total_bits)
 {
-    space->start_capacity = (size_t)(total_bits / 64 + 1);
-    space->starts = calloc(space->start_capacity, sizeof *space->starts);
+    pthread_once(&workspace_key_once, workspace_make_key);
+    size_t start_words = (size_t)(total_bits / 64 + 1);
+    if (start_words > space->start_capacity) {
+        free(space->starts);
+        space->starts = calloc(start_words, sizeof *space->starts);
+        space->start_capacity = space->starts ? start_words : 0;
+    }
     uint64_t guess = total_bits / 8 + 1024;
-    space->noun_capacity = (size_t)(guess < (UINT64_C(1) << 24) ? guess : (UINT64_C(1) << 24));
-    space->nouns = malloc(space->noun_capacity * sizeof *space->nouns);
-    space->pending_capacity = 1024;
-    space->pending = malloc(space->pending_capacity * sizeof *space->pending);
+    size_t nouns = (size_t)(guess < (UINT64_C(1) << 24) ? guess : (UINT64_C(1) << 24));
+    if (nouns > space->noun_capacity) {
+        free(space->nouns);
+        space->nouns = malloc(nouns * sizeof *space->nouns);
+        space->noun_capacity = space->nouns ? nouns : 0;
+    }
+    if (space->pending_capacity < 1024) {
+        free(space->pending);
+        space->pending = malloc(1024 * sizeof *space->pending);
+        space->pending_capacity = space->pending ? 1024 : 0;
+    }
+    /* (the thread's exit frees what is kept) */
+    if (pthread_getspecific(workspace_key) != space)
+        pthread_setspecific(workspace_key, space);
     return space->starts && space->nouns && space->pending;
 }
 

@@ -632,6 +632,82 @@ static void test_garbage_never_crashes(void **state)
     }
 }
 
+/* ---- the workspace kept between cues ------------------------------------------ */
+
+/* Jam n and cue it back, expecting an equal noun. */
+static void assert_cues_back(noun n)
+{
+    uint8_t *bytes = NULL;
+    size_t length = 0;
+    assert_true(jam_to_bytes(n, &bytes, &length));
+    assert_true(noun_equal(cue_or_fail(bytes, length), n));
+    free(bytes);
+}
+
+/* Cue keeps its arrays from one cue to the next on a thread: a big cue
+ * marks noun starts far into its start index and a small one after it must
+ * see none of them (a start left over would let a bad backreference
+ * resolve, or a good one resolve to the wrong noun).  Sizes alternate
+ * across the keep limit, so kept arrays are both reused and given back. */
+static void test_workspace_kept_between_cues(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 150; seed++) {
+        assert_cues_back(random_noun(seed, 50 + seed * 40, 1u << 20));
+        assert_cues_back(random_noun(seed + 5000, 1 + seed % 30, 5000));
+        /* a bad backreference in a small input, after the big one */
+        static const uint8_t backref_to_nothing[] = { 0x0f, 0x07 };
+        struct jam_error error;
+        noun out;
+        assert_false(jam_cue_bytes(region, backref_to_nothing, sizeof backref_to_nothing, &out, &error));
+    }
+}
+
+static jmp_buf region_full_escape;
+
+static void leave_full_region(void *context)
+{
+    (void)context;
+    longjmp(region_full_escape, 1);
+}
+
+/* [[0 0] [1 1] ... [99 99] [0 100] ...]: `length` items, twice as many
+ * cells, with backreferences in its jam. */
+__attribute__((noinline)) static noun long_list(noun length)
+{
+    noun list = 0;
+    for (noun i = 0; i < length; i++)
+        list = noun_cell_new(region, noun_cell_new(region, i % 100, i), list);
+    return list;
+}
+
+/* A region's out-of-memory handler may jump out of a cue half done: the
+ * next cue on the thread starts clean. */
+static void test_workspace_after_jumped_out_cue(void **state)
+{
+    (void)state;
+    noun big = long_list(3000);
+    uint8_t *bytes = NULL;
+    size_t length = 0;
+    assert_true(jam_to_bytes(big, &bytes, &length));
+    for (int round = 0; round < 20; round++) {
+        struct noun_region *small = noun_region_new(4096);
+        assert_non_null(small);
+        small->out_of_memory = leave_full_region;
+        noun out;
+        struct jam_error error;
+        if (!setjmp(region_full_escape)) {
+            jam_cue_bytes(small, bytes, length, &out, &error);
+            fail_msg("the cue fitted in a 4 KiB region");
+        }
+        noun_region_free(small);
+        assert_cues_back(random_noun(200 + (uint64_t)round, 10 + (size_t)round * 7, 5000));
+        assert_true(jam_cue_bytes(region, bytes, length, &out, &error));
+        assert_true(noun_equal(out, big));
+    }
+    free(bytes);
+}
+
 /* ---- the ivory pill ----------------------------------------------------------- */
 
 
@@ -682,6 +758,8 @@ int main(void)
         cmocka_unit_test_setup(test_error_counts_no_padding, reset_region),
         cmocka_unit_test_setup(test_error_huge_lengths, reset_region),
         cmocka_unit_test_setup(test_garbage_never_crashes, reset_region),
+        cmocka_unit_test_setup(test_workspace_kept_between_cues, reset_region),
+        cmocka_unit_test_setup(test_workspace_after_jumped_out_cue, reset_region),
         cmocka_unit_test_setup(test_ivory_pill, reset_region),
         cmocka_unit_test_setup(test_deep_list, reset_region),
         cmocka_unit_test_setup(test_deep_nest, reset_region),
