@@ -646,6 +646,9 @@ struct worker {
     struct attempt_chunk *chunks;       /* this epoch's attempts */
     struct attempt_chunk *spare_chunks; /* kept for the next epochs */
     struct attempt *current;       /* the attempt running, for the slog hook */
+    /* this epoch's wall-clock time running events and holding the commit
+     * lock (read by the calling thread once the epoch is over) */
+    uint64_t running_ns, committing_ns;
     jmp_buf *escape;               /* where a full region leaves to */
     /* a copy's bookkeeping: the marks to undo (pairs: address, first
      * word) and the work stack */
@@ -1229,6 +1232,7 @@ static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool
     if (noun_region_used(scratch) > SCRATCH_KEEP)
         nock_context_reset(w->nock);
     a->cost.wall_ns = clock_wall_nanoseconds() - started;
+    w->running_ns += a->cost.wall_ns;
     a->cost.cpu_ns = stm->options.no_cpu_time ? 0 : clock_cpu_nanoseconds_for_events() - cpu_started;
     return a;
 }
@@ -1346,6 +1350,22 @@ static void commit_ready(struct worker *w, struct epoch *e)
     }
 }
 
+/* commit_ready, its time counted to the worker, when the event at the
+ * commit point has a run to commit (the clock is read only then). */
+static void commit_ready_timed(struct worker *w, struct epoch *e)
+{
+    size_t c = atomic_load_explicit(&e->commit_index, memory_order_relaxed);
+    if (c >= e->end)
+        return;
+    const struct slot *slot = &e->slots[c - e->begin];
+    if (atomic_load_explicit(&slot->state, memory_order_relaxed) != SLOT_DONE &&
+        !atomic_load_explicit(&slot->spare, memory_order_relaxed))
+        return;
+    uint64_t started = clock_wall_nanoseconds();
+    commit_ready(w, e);
+    w->committing_ns += clock_wall_nanoseconds() - started;
+}
+
 /* Something happened that a waiting worker may act on: a run finished,
  * an event committed, the epoch stopped. */
 static void notify_progress(struct epoch *e)
@@ -1460,7 +1480,7 @@ static void run_epoch(struct worker *w, struct epoch *e)
         }
         uint64_t seen = atomic_load_explicit(&e->progress, memory_order_acquire);
         if (pthread_mutex_trylock(&e->commit_lock) == 0) {
-            commit_ready(w, e);
+            commit_ready_timed(w, e);
             pthread_mutex_unlock(&e->commit_lock);
         }
         size_t c = atomic_load_explicit(&e->commit_index, memory_order_acquire);
@@ -1915,6 +1935,9 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
         atomic_init(&slots[i].late_steps, 0);
     }
 
+    for (size_t i = 0; i < stm->worker_count; i++)
+        stm->workers[i].running_ns = stm->workers[i].committing_ns = 0;
+    uint64_t epoch_started = clock_wall_nanoseconds();
     pthread_mutex_lock(&stm->lock);
     stm->epoch = e;
     stm->generation++;
@@ -1927,11 +1950,20 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
         pthread_cond_wait(&stm->finished, &stm->lock);
     stm->epoch = NULL;
     pthread_mutex_unlock(&stm->lock);
+    uint64_t finish_started = clock_wall_nanoseconds();
+    totals->workers = (uint32_t)stm->worker_count;
+    totals->epoch_ns += finish_started - epoch_started;
+    for (size_t i = 0; i < stm->worker_count; i++) {
+        totals->running_ns += stm->workers[i].running_ns;
+        totals->committing_ns += stm->workers[i].committing_ns;
+    }
 
     size_t committed = atomic_load(&e->commit_index) - begin;
     *ended = e->ended;
     struct stm_batch_stats epoch_totals = { 0 };
-    if (e->ended == EPOCH_FAILED || !epoch_finish(stm, kernel, e, committed, results, &epoch_totals)) {
+    bool finished = e->ended != EPOCH_FAILED && epoch_finish(stm, kernel, e, committed, results, &epoch_totals);
+    totals->finish_ns += clock_wall_nanoseconds() - finish_started;
+    if (!finished) {
         *failed = true;
         committed = 0; /* the kernel's state was left as it was */
     } else {
@@ -1961,6 +1993,7 @@ size_t stm_apply_batch(struct stm *stm, struct kernel *kernel, const struct stm_
     struct stm_batch_stats totals = { 0 };
     atomic_store(&stm->interrupted, 0);
     size_t taken = 0;
+    uint64_t serial_started = 0; /* of the stretch of serial events running, if one is */
     while (taken < count) {
         if (atomic_load(&stm->interrupted)) {
             result_refused(&results[taken], KERNEL_INTERRUPTED, "%s", "interrupted");
@@ -1970,6 +2003,8 @@ size_t stm_apply_batch(struct stm *stm, struct kernel *kernel, const struct stm_
         if (stm->layout_valid)
             totals.shard_count = (uint32_t)stm->layout.shard_count;
         if (!stm->layout_valid || stm->contended || stm->worker_count < 2) {
+            if (!serial_started)
+                serial_started = clock_wall_nanoseconds();
             bool go_on = serial_one(stm, kernel, &events[taken], &results[taken], stop_at_refusal);
             if (results[taken].status == KERNEL_INTERRUPTED)
                 break;
@@ -1979,6 +2014,10 @@ size_t stm_apply_batch(struct stm *stm, struct kernel *kernel, const struct stm_
             if (!go_on)
                 break;
             continue;
+        }
+        if (serial_started) {
+            totals.serial_ns += clock_wall_nanoseconds() - serial_started;
+            serial_started = 0;
         }
         size_t end = count - taken > EPOCH_MAX_EVENTS ? taken + EPOCH_MAX_EVENTS : count;
         enum epoch_end ended = EPOCH_RAN_OUT;
@@ -2005,6 +2044,8 @@ size_t stm_apply_batch(struct stm *stm, struct kernel *kernel, const struct stm_
             break;
         }
     }
+    if (serial_started)
+        totals.serial_ns += clock_wall_nanoseconds() - serial_started;
     if (stats)
         *stats = totals;
     return taken;

@@ -97,6 +97,17 @@ struct stm_batch_stats {
     uint64_t epochs;           /* parallel epochs */
     uint32_t shard_count;      /* shards of the last layout seen */
     uint64_t conflicts_by_shard[STM_MAX_SHARDS];
+    /* Where the batch's wall-clock time went, in nanoseconds.  A parallel
+     * epoch's time is each worker's running events, holding the commit
+     * lock, or neither (waiting: for the event at the commit point, for
+     * the lock, for the other workers at the end); then the calling
+     * thread alone copies its state and effects to home. */
+    uint32_t workers;          /* threads in parallel epochs, the caller's included */
+    uint64_t epoch_ns;         /* parallel epochs, from start to every worker done */
+    uint64_t running_ns;       /* summed over the workers */
+    uint64_t committing_ns;    /* summed over the workers */
+    uint64_t finish_ns;        /* the copies to home after parallel epochs */
+    uint64_t serial_ns;        /* events run serially */
 };
 
 struct stm_options {

@@ -126,7 +126,19 @@ static const char profile_schema[] =
     "  serial_events INTEGER NOT NULL,"
     "  epochs INTEGER NOT NULL,"
     "  shards INTEGER NOT NULL,"
-    "  conflicts TEXT NOT NULL);";
+    "  conflicts TEXT NOT NULL,"
+    "  workers INTEGER NOT NULL DEFAULT 0,"
+    "  epoch_ns INTEGER NOT NULL DEFAULT 0,"
+    "  running_ns INTEGER NOT NULL DEFAULT 0,"
+    "  committing_ns INTEGER NOT NULL DEFAULT 0,"
+    "  finish_ns INTEGER NOT NULL DEFAULT 0,"
+    "  serial_ns INTEGER NOT NULL DEFAULT 0);";
+
+/* stm_batches' columns added after its first version, which stores made
+ * then lack (add_missing_columns adds them, zero in the old rows) */
+static const char *const stm_batch_time_columns[] = {
+    "workers", "epoch_ns", "running_ns", "committing_ns", "finish_ns", "serial_ns",
+};
 
 static const char *const metric_names[PROFILE_METRIC_COUNT] = {
     "wall_ns", "cpu_ns", "steps", "bytes_allocated", "copy_out_bytes", "dedup_lookups", "dedup_hits",
@@ -213,21 +225,27 @@ static bool prepare(sqlite3 *database, const char *sql, sqlite3_stmt **statement
 /* Add the columns a store made by an older nocklab lacks (ALTER TABLE ADD
  * COLUMN only writes the schema).  A read-only store is not written to:
  * the query that needs a missing column says so (prepare). */
+static void add_column_if_missing(sqlite3 *database, const char *table, const char *column)
+{
+    char sql[200];
+    sqlite3_stmt *probe;
+    snprintf(sql, sizeof sql, "SELECT %s FROM %s LIMIT 0", column, table);
+    if (sqlite3_prepare_v2(database, sql, -1, &probe, NULL) == SQLITE_OK) {
+        sqlite3_finalize(probe);
+        return;
+    }
+    snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s INTEGER NOT NULL DEFAULT 0", table, column);
+    sqlite3_exec(database, sql, NULL, NULL, NULL);
+}
+
 static void add_missing_columns(sqlite3 *database)
 {
     if (sqlite3_db_readonly(database, "main") != 0)
         return;
-    for (int m = PROFILE_SCRATCH_COLLECTIONS; m < PROFILE_METRIC_COUNT; m++) {
-        char sql[160];
-        sqlite3_stmt *probe;
-        snprintf(sql, sizeof sql, "SELECT %s FROM profile LIMIT 0", metric_names[m]);
-        if (sqlite3_prepare_v2(database, sql, -1, &probe, NULL) == SQLITE_OK) {
-            sqlite3_finalize(probe);
-            continue;
-        }
-        snprintf(sql, sizeof sql, "ALTER TABLE profile ADD COLUMN %s INTEGER NOT NULL DEFAULT 0", metric_names[m]);
-        sqlite3_exec(database, sql, NULL, NULL, NULL);
-    }
+    for (int m = PROFILE_SCRATCH_COLLECTIONS; m < PROFILE_METRIC_COUNT; m++)
+        add_column_if_missing(database, "profile", metric_names[m]);
+    for (size_t c = 0; c < sizeof stm_batch_time_columns / sizeof *stm_batch_time_columns; c++)
+        add_column_if_missing(database, "stm_batches", stm_batch_time_columns[c]);
 }
 
 static bool ensure_tables(struct evlog *log, struct profile_error *error)
@@ -495,7 +513,10 @@ bool profile_record_stm_batch(struct profile_run *run, uint64_t first_event, con
 {
     if (!run->insert_stm_batch &&
         !prepare(evlog_database(run->log),
-                 "INSERT INTO stm_batches VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 "INSERT INTO stm_batches (run, first_event, events, attempts, reruns, wasted_steps, "
+                 "parallel_events, serial_events, epochs, shards, conflicts, workers, epoch_ns, running_ns, "
+                 "committing_ns, finish_ns, serial_ns) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                  &run->insert_stm_batch, error))
         return false;
     /* conflicts as "shard:count ..." for the shards that had any */
@@ -518,6 +539,12 @@ bool profile_record_stm_batch(struct profile_run *run, uint64_t first_event, con
     sqlite3_bind_int64(insert, 9, (sqlite3_int64)stats->epochs);
     sqlite3_bind_int64(insert, 10, stats->shard_count);
     sqlite3_bind_text(insert, 11, conflicts, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(insert, 12, stats->workers);
+    sqlite3_bind_int64(insert, 13, (sqlite3_int64)stats->epoch_ns);
+    sqlite3_bind_int64(insert, 14, (sqlite3_int64)stats->running_ns);
+    sqlite3_bind_int64(insert, 15, (sqlite3_int64)stats->committing_ns);
+    sqlite3_bind_int64(insert, 16, (sqlite3_int64)stats->finish_ns);
+    sqlite3_bind_int64(insert, 17, (sqlite3_int64)stats->serial_ns);
     return step_insert(run, insert, "an STM batch", error);
 }
 
@@ -841,6 +868,22 @@ static bool summarize_stm(sqlite3 *database, int64_t run_id, struct profile_stm_
             stm->batches = (uint64_t)sqlite3_column_int64(select, 0);
             stm->epochs = (uint64_t)sqlite3_column_int64(select, 1);
             stm->shards = (uint64_t)sqlite3_column_int64(select, 2);
+        }
+        sqlite3_finalize(select);
+    }
+    /* (a read-only store from before these columns has none: left zero) */
+    if (sqlite3_prepare_v2(database,
+                           "SELECT max(workers), sum(epoch_ns), sum(running_ns), sum(committing_ns), sum(finish_ns), "
+                           "sum(serial_ns) FROM stm_batches WHERE run = ?1",
+                           -1, &select, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(select, 1, run_id);
+        if (sqlite3_step(select) == SQLITE_ROW) {
+            stm->workers = (uint64_t)sqlite3_column_int64(select, 0);
+            stm->epoch_ns = (uint64_t)sqlite3_column_int64(select, 1);
+            stm->running_ns = (uint64_t)sqlite3_column_int64(select, 2);
+            stm->committing_ns = (uint64_t)sqlite3_column_int64(select, 3);
+            stm->finish_ns = (uint64_t)sqlite3_column_int64(select, 4);
+            stm->serial_ns = (uint64_t)sqlite3_column_int64(select, 5);
         }
         sqlite3_finalize(select);
     }

@@ -941,6 +941,33 @@ static void print_distribution(const struct session_output *output, enum profile
                   cells[4]);
 }
 
+/* Where the STM backend's time went: in its parallel epochs, the share of
+ * the workers' time spent running events, committing and waiting; then
+ * the copies to home after them (the calling thread alone) and the events
+ * run serially.  (Runs stored by a nocklab before these were kept show
+ * nothing.) */
+static void print_stm_time(const struct session_output *output, const struct profile_stm_summary *stm)
+{
+    if (!stm->epoch_ns && !stm->serial_ns)
+        return;
+    char epochs[32], finish[32], serial[32];
+    format_nanoseconds(stm->epoch_ns, epochs, sizeof epochs);
+    format_nanoseconds(stm->finish_ns, finish, sizeof finish);
+    format_nanoseconds(stm->serial_ns, serial, sizeof serial);
+    double worker_time = (double)stm->epoch_ns * (double)(stm->workers ? stm->workers : 1);
+    double running = worker_time > 0 ? 100.0 * (double)stm->running_ns / worker_time : 0;
+    double committing = worker_time > 0 ? 100.0 * (double)stm->committing_ns / worker_time : 0;
+    double waiting = 100.0 - running - committing;
+    if (!stm->epoch_ns)
+        session_print(output, "  stm time: %s running events serially", serial);
+    else
+        session_print(output,
+                      "  stm time: %s in parallel epochs on %llu workers (%.0f%% running events, %.0f%% committing, "
+                      "%.0f%% waiting), %s copying their states to home, %s running events serially",
+                      epochs, (unsigned long long)stm->workers, running, committing, waiting < 0 ? 0 : waiting,
+                      finish, serial);
+}
+
 /* What the STM backend did in the run, if it ran there. */
 static void print_stm_summary(const struct session_output *output, const struct profile_stm_summary *stm)
 {
@@ -960,6 +987,7 @@ static void print_stm_summary(const struct session_output *output, const struct 
             length += (size_t)snprintf(line + length, sizeof line - length, " %d:%llu", shard,
                                        (unsigned long long)stm->conflicts_by_shard[shard]);
     session_print(output, "  stm conflicts by shard (shard:events re-run):%s", length ? line : " none");
+    print_stm_time(output, stm);
 }
 
 /* The run's spawns: how long they took to start (a fork, or a hand-off to

@@ -44,6 +44,30 @@ profile=$("$NOCKLAB" --store "$work/stm" -e ":profile 1" 2>&1)
 echo "$profile" | grep -q "^  stm: 30000 events in [0-9]* batches (16 shards)" &&
     echo "$profile" | grep -q "^  stm conflicts by shard (shard:events re-run):"
 check ":profile shows what the STM backend did" $? "$profile"
+# where the time went: each worker's time in the epochs is running,
+# committing or waiting, so the first two never pass workers * epoch time
+times=$(sqlite3 "$work/stm/events.sqlite" "SELECT max(workers) >= 2, sum(epoch_ns) > 0, sum(running_ns) > 0,
+    sum(committing_ns) > 0, sum(finish_ns) > 0, sum(running_ns + committing_ns) <= sum(workers * epoch_ns)
+    FROM stm_batches WHERE run = 1")
+[ "$times" == "1|1|1|1|1|1" ] &&
+    echo "$profile" | grep -Eq "^  stm time: [0-9.]+ [mu]?s in parallel epochs on [0-9]+ workers \([0-9]+% running events, [0-9]+% committing, [0-9]+% waiting\), [0-9.]+ [mun]?s copying their states to home"
+check "stm_batches and :profile say where the STM backend's time went" $? "$times" "$profile"
+# a store from before those columns: opened, it gains them (zero in its
+# old rows, so :profile says nothing of time there) and goes on recording
+cp -r "$work/stm" "$work/old"
+sqlite3 "$work/old/events.sqlite" "CREATE TABLE old_batches AS SELECT run, first_event, events, attempts, reruns,
+    wasted_steps, parallel_events, serial_events, epochs, shards, conflicts FROM stm_batches;
+    DROP TABLE stm_batches; ALTER TABLE old_batches RENAME TO stm_batches;"
+old_profile=$("$NOCKLAB" --store "$work/old" -e ":profile 1" 2>&1)
+"$NOCKLAB" --backend stm replay "$work/old" >/dev/null 2>"$work/old.err"
+replayed=$?
+new_times=$(sqlite3 "$work/old/events.sqlite" "SELECT count(*), sum(epoch_ns > 0) FROM stm_batches WHERE run = 1;
+    SELECT sum(epoch_ns) > 0 FROM stm_batches WHERE run = (SELECT max(run) FROM stm_batches)")
+echo "$old_profile" | grep -q "^  stm: 30000 events" && ! echo "$old_profile" | grep -q "stm time" &&
+    [ $replayed -eq 0 ] && [ "$(echo "$new_times" | head -1 | cut -d'|' -f2)" == "0" ] &&
+    [ "$(echo "$new_times" | tail -1)" == "1" ]
+check "a store from before the time columns gains them and records times from then on" $? "$old_profile" \
+    "$new_times" "$(cat "$work/old.err")"
 
 # ---- jobs: spawns and their outcomes under STM -----------------------------------------
 # (where outcomes land among the generated events depends on when a batch
