@@ -1700,13 +1700,12 @@ void stm_interrupt(struct stm *stm)
 
 /* Results are big (their costs carry spans) and a batch's don't fit the
  * cache, so each is cleared just before it is filled, never in a pass of
- * its own. */
+ * its own, and only its first lines (struct stm_result): the error is
+ * written whole when there is one. */
 static void result_clear(struct stm_result *result)
 {
     result->status = KERNEL_OK;
     memset(&result->stats, 0, sizeof result->stats);
-    result->error.trace = 0;
-    result->error.message[0] = '\0';
 }
 
 static void totals_add(struct stm_batch_stats *totals, const struct stm_event_stats *s)
@@ -1724,6 +1723,8 @@ static void result_refused(struct stm_result *result, enum kernel_status status,
     result_clear(result);
     result->status = status;
     result->error.status = status;
+    result->error.trace = 0;
+    result->error.steps = 0;
     snprintf(result->error.message, sizeof result->error.message, format, what);
 }
 

@@ -76,14 +76,16 @@ struct stm_event_stats {
     bool parallel;             /* ran in a parallel epoch (else serially) */
 };
 
-/* The result of one event, as kernel_apply would give it.  (The fields
- * written for every event come first and the cost's spans, kilobytes
- * rarely used, last: a batch of results is more than the cache holds.) */
+/* The result of one event, as kernel_apply would give it.  A batch of
+ * results is more than the cache holds, so what is written for every
+ * event comes first, on three cache lines (status, stats, and applied up
+ * to its cost's spans); the spans, kilobytes rarely used, and the error,
+ * written only for an event that was refused, come after. */
 struct stm_result {
     enum kernel_status status;
     struct stm_event_stats stats;
-    struct kernel_error error;     /* unless KERNEL_OK: why (trace in home) */
     struct kernel_applied applied; /* on KERNEL_OK: effects in home, mug, cost */
+    struct kernel_error error;     /* unless KERNEL_OK (else not written): why, trace in home */
 };
 
 /* Totals for one batch. */

@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,7 +292,10 @@ static void count_home_writes(struct store *store, struct kernel_cost *cost)
 static const struct kernel_cost *stm_cost(struct store *store, const struct stm_result *result)
 {
     static __thread struct kernel_cost cost;
-    cost = result->applied.cost;
+    /* (not the whole struct: its spans are kilobytes, mostly unused) */
+    const struct kernel_cost *from = &result->applied.cost;
+    memcpy(&cost, from, offsetof(struct kernel_cost, spans));
+    memcpy(cost.spans, from->spans, from->span_count * sizeof from->spans[0]);
     count_home_writes(store, &cost);
     return &cost;
 }
