@@ -35,6 +35,7 @@
  *   - Home is written only by the thread that called stm_apply_batch, and
  *     only while no worker runs.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "interp/stm.h"
 #include "interp/clock.h"
 
@@ -862,6 +863,7 @@ struct stm {
     _Atomic uint64_t generation;
     _Atomic size_t running;
     _Atomic bool quitting;
+    bool spin;                  /* a CPU for every worker: pool_spin may spin */
     _Atomic int interrupted;
 
     struct slot *slots;         /* an epoch's, kept for the next */
@@ -1521,12 +1523,16 @@ static void run_epoch(struct worker *w, struct epoch *e)
  * on (a halted vCPU is the host's to schedule again): at both ends of an
  * epoch of 1,024 kv events, 7% of its time.  The calling thread's copy to
  * home between epochs takes about 0.7 ms; a longer gap (the store writing
- * its log, a collection) is slept through. */
+ * its log, a collection) is slept through.  With more workers than CPUs
+ * to run them, nobody spins: a spinning worker would take the CPU from
+ * the calling thread's copy. */
 #define POOL_SPIN_NANOSECONDS 1000000
 
 /* Spin until `done(stm, value)` or POOL_SPIN_NANOSECONDS have passed. */
 static void pool_spin(struct stm *stm, bool (*done)(struct stm *, uint64_t), uint64_t value)
 {
+    if (!stm->spin)
+        return;
     uint64_t started = clock_wall_nanoseconds();
     for (unsigned spin = 1; !done(stm, value); spin++) {
         __builtin_ia32_pause();
@@ -1638,6 +1644,8 @@ struct stm *stm_new(struct noun_home *home, const struct stm_options *options, c
         workers = cpus < 2 ? 2 : (size_t)cpus;
     }
     stm->worker_count = workers;
+    cpu_set_t usable;
+    stm->spin = sched_getaffinity(0, sizeof usable, &usable) == 0 && (size_t)CPU_COUNT(&usable) >= workers;
     pthread_mutex_init(&stm->lock, NULL);
     pthread_cond_init(&stm->wake, NULL);
     pthread_cond_init(&stm->finished, NULL);
