@@ -939,8 +939,8 @@ struct cue_workspace {
  * arrays are kept from one cue to the next while they are small: replay
  * cues an event at a time, and allocating them afresh each time was a
  * dozen kilobytes through malloc per event, which glibc serves from its
- * arena's slow path (and, with several threads cueing, cost a tenth of an
- * STM worker's time).  A thread's arrays are freed when it exits. */
+ * arena's slow path (measured: 6-8% of a serial kv event, and about 6% of
+ * an STM worker's time).  A thread's arrays are freed when it exits. */
 static __thread struct cue_workspace cue_space;
 
 /* Arrays up to this many bytes in all are kept for the next cue. */
