@@ -143,6 +143,14 @@ expect pma-faults-sparkline '\|faults +[0-9]+ [_.,:=+*#%@-]+\|' 10
 keys q
 expect pma-q-ends-the-run 'nocklab-exited-[01]' 20
 
+# ---- stm: the backend pane says where its time goes --------------------------------------------
+start 100 32 "$program --tui --backend stm gen kv 60000 stmstore"
+expect stm-pane '\| *stm: spawns run inline' 30
+expect stm-commits '\| *commits [0-9]+  conflicts [0-9]+' 30
+expect stm-time-shares '\| *run [0-9]+% commit [0-9]+% wait [0-9]+% copy [0-9]+%' 30
+keys q
+expect stm-q-ends-the-run 'nocklab-exited-[01]' 20
+
 # ---- compare under the panes: the backend pane follows each backend in turn ------------------
 start 100 32 "$program --tui compare mix 600"
 expect compare-panes-up 'compare mix 600 ' 20
