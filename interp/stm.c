@@ -1706,6 +1706,34 @@ void stm_interrupt(struct stm *stm)
 
 /* ---- batches ---------------------------------------------------------------------------- */
 
+void stm_time_add(struct stm_time *sum, const struct stm_time *more)
+{
+    if (more->workers > sum->workers)
+        sum->workers = more->workers;
+    sum->epoch_ns += more->epoch_ns;
+    sum->running_ns += more->running_ns;
+    sum->committing_ns += more->committing_ns;
+    sum->finish_ns += more->finish_ns;
+    sum->serial_ns += more->serial_ns;
+}
+
+struct stm_time_shares stm_time_shares(const struct stm_time *time)
+{
+    struct stm_time_shares shares = { 0 };
+    double worker_ns = (double)time->epoch_ns * (time->workers ? time->workers : 1);
+    if (worker_ns > 0) {
+        shares.running = 100.0 * (double)time->running_ns / worker_ns;
+        shares.committing = 100.0 * (double)time->committing_ns / worker_ns;
+        shares.waiting = 100.0 - shares.running - shares.committing;
+        if (shares.waiting < 0) /* (the clock read at an epoch's ends and in it can round) */
+            shares.waiting = 0;
+    }
+    uint64_t parallel_ns = time->epoch_ns + time->finish_ns;
+    if (parallel_ns)
+        shares.copying = 100.0 * (double)time->finish_ns / (double)parallel_ns;
+    return shares;
+}
+
 /* Results are big (their costs carry spans) and a batch's don't fit the
  * cache, so each is cleared just before it is filled, never in a pass of
  * its own, and only its first lines (struct stm_result): the error is
@@ -1997,18 +2025,18 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     stm->epoch = NULL;
     pthread_mutex_unlock(&stm->lock);
     uint64_t finish_started = clock_wall_nanoseconds();
-    totals->workers = (uint32_t)stm->worker_count;
-    totals->epoch_ns += finish_started - epoch_started;
+    totals->time.workers = (uint32_t)stm->worker_count;
+    totals->time.epoch_ns += finish_started - epoch_started;
     for (size_t i = 0; i < stm->worker_count; i++) {
-        totals->running_ns += stm->workers[i].running_ns;
-        totals->committing_ns += stm->workers[i].committing_ns;
+        totals->time.running_ns += stm->workers[i].running_ns;
+        totals->time.committing_ns += stm->workers[i].committing_ns;
     }
 
     size_t committed = atomic_load(&e->commit_index) - begin;
     *ended = e->ended;
     struct stm_batch_stats epoch_totals = { 0 };
     bool finished = e->ended != EPOCH_FAILED && epoch_finish(stm, kernel, e, committed, results, &epoch_totals);
-    totals->finish_ns += clock_wall_nanoseconds() - finish_started;
+    totals->time.finish_ns += clock_wall_nanoseconds() - finish_started;
     if (!finished) {
         *failed = true;
         committed = 0; /* the kernel's state was left as it was */
@@ -2062,7 +2090,7 @@ size_t stm_apply_batch(struct stm *stm, struct kernel *kernel, const struct stm_
             continue;
         }
         if (serial_started) {
-            totals.serial_ns += clock_wall_nanoseconds() - serial_started;
+            totals.time.serial_ns += clock_wall_nanoseconds() - serial_started;
             serial_started = 0;
         }
         size_t end = count - taken > EPOCH_MAX_EVENTS ? taken + EPOCH_MAX_EVENTS : count;
@@ -2091,7 +2119,7 @@ size_t stm_apply_batch(struct stm *stm, struct kernel *kernel, const struct stm_
         }
     }
     if (serial_started)
-        totals.serial_ns += clock_wall_nanoseconds() - serial_started;
+        totals.time.serial_ns += clock_wall_nanoseconds() - serial_started;
     if (stats)
         *stats = totals;
     return taken;

@@ -88,6 +88,30 @@ struct stm_result {
     struct kernel_error error;     /* unless KERNEL_OK (else not written): why, trace in home */
 };
 
+/* Where the STM backend's wall-clock time went, in nanoseconds.  A
+ * parallel epoch's time is each worker's running events, holding the
+ * commit lock, or neither (waiting: for the event at the commit point,
+ * for the lock, for the other workers at the end); then the calling
+ * thread alone copies its state and effects to home. */
+struct stm_time {
+    uint32_t workers;          /* threads in parallel epochs, the caller's included */
+    uint64_t epoch_ns;         /* parallel epochs, from start to every worker done */
+    uint64_t running_ns;       /* summed over the workers */
+    uint64_t committing_ns;    /* summed over the workers */
+    uint64_t finish_ns;        /* the copies to home after parallel epochs */
+    uint64_t serial_ns;        /* events run serially */
+};
+
+/* The same as percentages: of the workers' time in parallel epochs,
+ * running, committing and waiting; and the copies' share of the epochs'
+ * and copies' time together. */
+struct stm_time_shares {
+    double running, committing, waiting, copying;
+};
+
+void stm_time_add(struct stm_time *sum, const struct stm_time *more);
+struct stm_time_shares stm_time_shares(const struct stm_time *time);
+
 /* Totals for one batch. */
 struct stm_batch_stats {
     uint64_t events;           /* events committed (refused ones included) */
@@ -99,17 +123,7 @@ struct stm_batch_stats {
     uint64_t epochs;           /* parallel epochs */
     uint32_t shard_count;      /* shards of the last layout seen */
     uint64_t conflicts_by_shard[STM_MAX_SHARDS];
-    /* Where the batch's wall-clock time went, in nanoseconds.  A parallel
-     * epoch's time is each worker's running events, holding the commit
-     * lock, or neither (waiting: for the event at the commit point, for
-     * the lock, for the other workers at the end); then the calling
-     * thread alone copies its state and effects to home. */
-    uint32_t workers;          /* threads in parallel epochs, the caller's included */
-    uint64_t epoch_ns;         /* parallel epochs, from start to every worker done */
-    uint64_t running_ns;       /* summed over the workers */
-    uint64_t committing_ns;    /* summed over the workers */
-    uint64_t finish_ns;        /* the copies to home after parallel epochs */
-    uint64_t serial_ns;        /* events run serially */
+    struct stm_time time;
 };
 
 struct stm_options {

@@ -24,6 +24,7 @@
 
 #include "interp/kernel.h"
 #include "interp/noun.h"
+#include "interp/stm.h"
 
 /* Events the panes keep for the latest-events list and the sparklines. */
 #define MONITOR_RECENT 512
@@ -62,9 +63,7 @@ struct monitor_backend {
     uint64_t fork_children;   /* child processes running spawns */
     uint64_t spawns;          /* outcomes handed back so far */
     uint64_t stm_commits, stm_conflicts, stm_reruns;
-    /* where STM's time went (stm_batch_stats says what each is) */
-    uint32_t stm_workers;
-    uint64_t stm_epoch_ns, stm_running_ns, stm_committing_ns, stm_finish_ns;
+    struct stm_time stm_time; /* where STM's time went */
 };
 
 /* What the panes draw: a copy taken under the monitor's lock. */

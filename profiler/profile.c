@@ -222,9 +222,6 @@ static bool prepare(sqlite3 *database, const char *sql, sqlite3_stmt **statement
     return false;
 }
 
-/* Add the columns a store made by an older nocklab lacks (ALTER TABLE ADD
- * COLUMN only writes the schema).  A read-only store is not written to:
- * the query that needs a missing column says so (prepare). */
 static void add_column_if_missing(sqlite3 *database, const char *table, const char *column)
 {
     char sql[200];
@@ -238,6 +235,10 @@ static void add_column_if_missing(sqlite3 *database, const char *table, const ch
     sqlite3_exec(database, sql, NULL, NULL, NULL);
 }
 
+/* Add the columns a store made by an older nocklab lacks (ALTER TABLE ADD
+ * COLUMN only writes the schema).  A read-only store is not written to:
+ * the query that needs a missing column says so (prepare), or for the STM
+ * times finds none and leaves them zero (summarize_stm). */
 static void add_missing_columns(sqlite3 *database)
 {
     if (sqlite3_db_readonly(database, "main") != 0)
@@ -539,12 +540,12 @@ bool profile_record_stm_batch(struct profile_run *run, uint64_t first_event, con
     sqlite3_bind_int64(insert, 9, (sqlite3_int64)stats->epochs);
     sqlite3_bind_int64(insert, 10, stats->shard_count);
     sqlite3_bind_text(insert, 11, conflicts, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(insert, 12, stats->workers);
-    sqlite3_bind_int64(insert, 13, (sqlite3_int64)stats->epoch_ns);
-    sqlite3_bind_int64(insert, 14, (sqlite3_int64)stats->running_ns);
-    sqlite3_bind_int64(insert, 15, (sqlite3_int64)stats->committing_ns);
-    sqlite3_bind_int64(insert, 16, (sqlite3_int64)stats->finish_ns);
-    sqlite3_bind_int64(insert, 17, (sqlite3_int64)stats->serial_ns);
+    sqlite3_bind_int64(insert, 12, stats->time.workers);
+    sqlite3_bind_int64(insert, 13, (sqlite3_int64)stats->time.epoch_ns);
+    sqlite3_bind_int64(insert, 14, (sqlite3_int64)stats->time.running_ns);
+    sqlite3_bind_int64(insert, 15, (sqlite3_int64)stats->time.committing_ns);
+    sqlite3_bind_int64(insert, 16, (sqlite3_int64)stats->time.finish_ns);
+    sqlite3_bind_int64(insert, 17, (sqlite3_int64)stats->time.serial_ns);
     return step_insert(run, insert, "an STM batch", error);
 }
 
@@ -878,12 +879,12 @@ static bool summarize_stm(sqlite3 *database, int64_t run_id, struct profile_stm_
                            -1, &select, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(select, 1, run_id);
         if (sqlite3_step(select) == SQLITE_ROW) {
-            stm->workers = (uint64_t)sqlite3_column_int64(select, 0);
-            stm->epoch_ns = (uint64_t)sqlite3_column_int64(select, 1);
-            stm->running_ns = (uint64_t)sqlite3_column_int64(select, 2);
-            stm->committing_ns = (uint64_t)sqlite3_column_int64(select, 3);
-            stm->finish_ns = (uint64_t)sqlite3_column_int64(select, 4);
-            stm->serial_ns = (uint64_t)sqlite3_column_int64(select, 5);
+            stm->time.workers = (uint32_t)sqlite3_column_int64(select, 0);
+            stm->time.epoch_ns = (uint64_t)sqlite3_column_int64(select, 1);
+            stm->time.running_ns = (uint64_t)sqlite3_column_int64(select, 2);
+            stm->time.committing_ns = (uint64_t)sqlite3_column_int64(select, 3);
+            stm->time.finish_ns = (uint64_t)sqlite3_column_int64(select, 4);
+            stm->time.serial_ns = (uint64_t)sqlite3_column_int64(select, 5);
         }
         sqlite3_finalize(select);
     }

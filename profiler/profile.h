@@ -165,8 +165,7 @@ struct profile_stm_summary {
     uint64_t events, attempts, reruns, wasted_steps, parallel_events;
     uint64_t batches, epochs, shards;
     uint64_t conflicts_by_shard[STM_MAX_SHARDS]; /* events that re-ran for that shard */
-    /* where the time went (stm_batch_stats says what each is) */
-    uint64_t workers, epoch_ns, running_ns, committing_ns, finish_ns, serial_ns;
+    struct stm_time time;
 };
 
 /* A run's `spawns` rows: how many, how long each took to start (fork,

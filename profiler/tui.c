@@ -396,13 +396,9 @@ static void draw_dedup(struct tui *tui, const struct box *box)
  * of all its time the copies to home took. */
 static void stm_time_line(const struct monitor_backend *backend, char *line, size_t size)
 {
-    double worker_ns = (double)backend->stm_epoch_ns * (backend->stm_workers ? backend->stm_workers : 1);
-    double running = 100.0 * (double)backend->stm_running_ns / worker_ns;
-    double committing = 100.0 * (double)backend->stm_committing_ns / worker_ns;
-    double waiting = 100.0 - running - committing;
-    double copying = 100.0 * (double)backend->stm_finish_ns / (double)(backend->stm_epoch_ns + backend->stm_finish_ns);
-    snprintf(line, size, "run %.0f%% commit %.0f%% wait %.0f%% copy %.0f%%", running, committing,
-             waiting < 0 ? 0 : waiting, copying);
+    struct stm_time_shares shares = stm_time_shares(&backend->stm_time);
+    snprintf(line, size, "run %.0f%% commit %.0f%% wait %.0f%% copy %.0f%%", shares.running, shares.committing,
+             shares.waiting, shares.copying);
 }
 
 static void draw_backend(struct tui *tui, const struct box *box)
@@ -439,7 +435,7 @@ static void draw_backend(struct tui *tui, const struct box *box)
         put_inner(box, index++, line);
         snprintf(line, sizeof line, "re-runs %llu", (unsigned long long)backend->stm_reruns);
         put_inner(box, index++, line);
-        if (backend->stm_epoch_ns) {
+        if (backend->stm_time.epoch_ns) {
             stm_time_line(backend, line, sizeof line);
             put_inner(box, index++, line);
         }
@@ -607,7 +603,7 @@ static void draw(struct tui *tui)
      * a line for STM and each worker, hot arms the rest (at least 2) */
     const struct monitor_backend *backend = &tui->view.backend;
     int backend_lines = 3 + (strcmp(backend->name, "stm") == 0 || backend->stm_commits ? 1 : 0) +
-                        (backend->stm_epoch_ns ? 1 : 0) +
+                        (backend->stm_time.epoch_ns ? 1 : 0) +
                         (int)(backend->workers < MONITOR_MAX_WORKERS ? backend->workers : MONITOR_MAX_WORKERS);
     int heights[4];
     /* a PMA's dirty pages and write faults take a line each */

@@ -948,24 +948,21 @@ static void print_distribution(const struct session_output *output, enum profile
  * nothing.) */
 static void print_stm_time(const struct session_output *output, const struct profile_stm_summary *stm)
 {
-    if (!stm->epoch_ns && !stm->serial_ns)
+    const struct stm_time *time = &stm->time;
+    if (!time->epoch_ns && !time->serial_ns)
         return;
     char epochs[32], finish[32], serial[32];
-    format_nanoseconds(stm->epoch_ns, epochs, sizeof epochs);
-    format_nanoseconds(stm->finish_ns, finish, sizeof finish);
-    format_nanoseconds(stm->serial_ns, serial, sizeof serial);
-    double worker_time = (double)stm->epoch_ns * (double)(stm->workers ? stm->workers : 1);
-    double running = worker_time > 0 ? 100.0 * (double)stm->running_ns / worker_time : 0;
-    double committing = worker_time > 0 ? 100.0 * (double)stm->committing_ns / worker_time : 0;
-    double waiting = 100.0 - running - committing;
-    if (!stm->epoch_ns)
+    format_nanoseconds(time->epoch_ns, epochs, sizeof epochs);
+    format_nanoseconds(time->finish_ns, finish, sizeof finish);
+    format_nanoseconds(time->serial_ns, serial, sizeof serial);
+    struct stm_time_shares shares = stm_time_shares(time);
+    if (!time->epoch_ns)
         session_print(output, "  stm time: %s running events serially", serial);
     else
         session_print(output,
-                      "  stm time: %s in parallel epochs on %llu workers (%.0f%% running events, %.0f%% committing, "
+                      "  stm time: %s in parallel epochs on %u workers (%.0f%% running events, %.0f%% committing, "
                       "%.0f%% waiting), %s copying their states to home, %s running events serially",
-                      epochs, (unsigned long long)stm->workers, running, committing, waiting < 0 ? 0 : waiting,
-                      finish, serial);
+                      epochs, time->workers, shares.running, shares.committing, shares.waiting, finish, serial);
 }
 
 /* What the STM backend did in the run, if it ran there. */

@@ -93,8 +93,7 @@ struct store {
      * committed, events that met a conflict, executions thrown away, and
      * where its time went (stm_batch_stats). */
     uint64_t stm_commits, stm_conflicts, stm_reruns;
-    uint32_t stm_workers;
-    uint64_t stm_epoch_ns, stm_running_ns, stm_committing_ns, stm_finish_ns;
+    struct stm_time stm_time;
     struct profile_run *live_run;
     const struct store_listener *listener;
 
@@ -322,10 +321,7 @@ static void report_backend(struct store *store, struct kernel_backend *backend, 
 {
     struct monitor_backend state = { .applying = applying, .in_flight = backend->running(backend->self),
                                      .stm_commits = store->stm_commits, .stm_conflicts = store->stm_conflicts,
-                                     .stm_reruns = store->stm_reruns, .stm_workers = store->stm_workers,
-                                     .stm_epoch_ns = store->stm_epoch_ns, .stm_running_ns = store->stm_running_ns,
-                                     .stm_committing_ns = store->stm_committing_ns,
-                                     .stm_finish_ns = store->stm_finish_ns };
+                                     .stm_reruns = store->stm_reruns, .stm_time = store->stm_time };
     snprintf(state.name, sizeof state.name, "%s", backend->name);
     struct kernel_worker_status workers[MONITOR_MAX_WORKERS];
     size_t count = backend->workers ? backend->workers(backend->self, workers, MONITOR_MAX_WORKERS) : 0;
@@ -1158,17 +1154,6 @@ static void stm_batch_clear(struct stm_batch *batch)
     batch->count = 0;
 }
 
-/* A batch STM ran: add where its time went, for the panes. */
-static void count_stm_batch(struct store *store, const struct stm_batch_stats *stats)
-{
-    if (stats->workers)
-        store->stm_workers = stats->workers;
-    store->stm_epoch_ns += stats->epoch_ns;
-    store->stm_running_ns += stats->running_ns;
-    store->stm_committing_ns += stats->committing_ns;
-    store->stm_finish_ns += stats->finish_ns;
-}
-
 /* An event STM committed: count what it cost STM, then report it as
  * report_event does. */
 static void report_stm_event(struct store *store, struct kernel_backend *backend, uint64_t number,
@@ -1190,7 +1175,7 @@ static enum applied_as log_stm_batch(struct store *store, struct stm_batch *batc
     struct evlog_error log_error = { 0 };
     struct profile_error profile_error = { { 0 } };
     uint64_t at = started;
-    count_stm_batch(store, stats);
+    stm_time_add(&store->stm_time, &stats->time);
     for (size_t i = 0; i < taken; i++) {
         const struct stm_result *result = &batch->results[i];
         if (result->status != KERNEL_OK) {
@@ -1774,7 +1759,7 @@ static bool replay_stm_batch(struct replay *replay, struct stm_batch *batch, con
     uint64_t started = clock_wall_nanoseconds();
     struct stm_batch_stats stats;
     size_t taken = stm_apply_batch(store->stm, replay->kernel, batch->events, batch->count, true, batch->results, &stats);
-    count_stm_batch(store, &stats);
+    stm_time_add(&store->stm_time, &stats.time);
     struct profile_error profile_error;
     bool ok = true;
     for (size_t i = 0; ok && i < taken; i++) {

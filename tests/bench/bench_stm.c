@@ -188,12 +188,7 @@ static double run_stm(noun state, const struct stm_event *events, size_t count, 
         totals->parallel_events += stats.parallel_events;
         for (int s = 0; s < STM_MAX_SHARDS; s++)
             totals->conflicts_by_shard[s] += stats.conflicts_by_shard[s];
-        totals->workers = stats.workers ? stats.workers : totals->workers;
-        totals->epoch_ns += stats.epoch_ns;
-        totals->running_ns += stats.running_ns;
-        totals->committing_ns += stats.committing_ns;
-        totals->finish_ns += stats.finish_ns;
-        totals->serial_ns += stats.serial_ns;
+        stm_time_add(&totals->time, &stats.time);
         done += size;
         collect_like_the_store();
     }
@@ -207,21 +202,19 @@ static double run_stm(noun state, const struct stm_event *events, size_t count, 
 
 static int missed = 0;
 
-/* Where the last STM run's time went, per event (stm_batch_stats). */
-static void print_time(const char *name, const struct stm_batch_stats *stats, size_t count)
+/* Where the last STM run's time went, per event (struct stm_time). */
+static void print_time(const char *name, const struct stm_time *time, size_t count)
 {
     double per_event = 1e-3 / (double)count; /* ns in all -> us per event */
-    double worker_ns = (double)stats->epoch_ns * (stats->workers ? stats->workers : 1);
-    if (!stats->epoch_ns) {
-        printf("stm %s: time per event: serial %.2f us\n", name, (double)stats->serial_ns * per_event);
+    if (!time->epoch_ns) {
+        printf("stm %s: time per event: serial %.2f us\n", name, (double)time->serial_ns * per_event);
         return;
     }
+    struct stm_time_shares shares = stm_time_shares(time);
     printf("stm %s: time per event: parallel epochs %.2f us (workers running events %.0f%%, committing %.0f%%, "
            "waiting %.0f%%), copying to home %.2f us, serial %.2f us\n",
-           name, (double)stats->epoch_ns * per_event, 100.0 * (double)stats->running_ns / worker_ns,
-           100.0 * (double)stats->committing_ns / worker_ns,
-           100.0 * (1.0 - (double)(stats->running_ns + stats->committing_ns) / worker_ns),
-           (double)stats->finish_ns * per_event, (double)stats->serial_ns * per_event);
+           name, (double)time->epoch_ns * per_event, shares.running, shares.committing, shares.waiting,
+           (double)time->finish_ns * per_event, (double)time->serial_ns * per_event);
 }
 
 static const char *only; /* argv[2]: run just the workloads whose name holds this */
@@ -273,7 +266,7 @@ static void bench(const char *name, const char *sample, bool one_shard, size_t c
            (unsigned long long)stats.events, ok ? "OK" : "MISSED");
     printf("stm %s: CPU per event: serial %.2f us, stm %.2f us (all threads)\n", name,
            serial_cpu[RUNS / 2] / (double)count * 1e6, parallel_cpu[RUNS / 2] / (double)count * 1e6);
-    print_time(name, &stats, count);
+    print_time(name, &stats.time, count);
     fflush(stdout);
     for (size_t i = 0; i < count; i++)
         free((void *)events[i].jam);
