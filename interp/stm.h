@@ -121,6 +121,7 @@ struct stm_batch_stats {
     uint64_t parallel_events;  /* committed in parallel epochs */
     uint64_t serial_events;    /* run serially (no shards, or contended) */
     uint64_t epochs;           /* parallel epochs */
+    uint64_t routed_epochs;    /* of them, routed by the declaration's routes */
     uint32_t shard_count;      /* shards of the last layout seen */
     uint64_t conflicts_by_shard[STM_MAX_SHARDS];
     struct stm_time time;
@@ -139,6 +140,11 @@ struct stm_options {
      * written earlier in the epoch is stale and must be caught; and it
      * stays parallel however much conflicts.  Slower, never wrong. */
     bool stale_views;
+    /* For tests: events are handed to workers as if routed (docs/stm.md,
+     * "Routes"), whatever the kernel declares, and to the wrong ones: a
+     * worker runs events that touch another's shards.  Slower, never
+     * wrong. */
+    bool misroute;
 };
 
 struct stm;

@@ -185,7 +185,19 @@ static void test_kv_declares_its_shards(void **state)
 {
     struct kernel *kernel = load_sample("kv");
     apply(kernel, "[%get 0x1.0000]"); /* builds the table */
-    noun declaration = noun_fragment(14, kernel_state(kernel));
+    /* [%route 31 [[%put 6] [%get 3] ~] %shards 496 ... 511 ~]: a key, at
+     * axis 6 of a %put and 3 of a %get, is an axis of the table (31) */
+    noun routed = noun_fragment(14, kernel_state(kernel));
+    assert_true(noun_is_cell(routed));
+    assert_int_equal(noun_head(routed), noun_short_term("route"));
+    assert_int_equal(noun_fragment(6, routed), 31);
+    noun routes = noun_fragment(14, routed);
+    assert_int_equal(noun_fragment(4, routes), noun_short_term("put"));
+    assert_int_equal(noun_fragment(5, routes), 6);
+    assert_int_equal(noun_fragment(12, routes), noun_short_term("get"));
+    assert_int_equal(noun_fragment(13, routes), 3);
+    assert_int_equal(noun_fragment(7, routes), 0);
+    noun declaration = noun_fragment(15, routed);
     assert_true(noun_is_cell(declaration));
     assert_int_equal(noun_head(declaration), noun_short_term("shards"));
     unsigned count = 0;

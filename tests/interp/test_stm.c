@@ -213,13 +213,13 @@ static struct kernel *new_kernel(noun state)
 
 /* Run the workload both ways from `state`, in random batch sizes up to
  * `most`, and compare everything.  Returns the STM totals. */
-static struct stm_batch_stats run_both(noun state, const struct workload *w, size_t most, unsigned workers,
-                                       bool stale_views)
+static struct stm_batch_stats run_both_with(noun state, const struct workload *w, size_t most, unsigned workers,
+                                            bool stale_views, bool misroute)
 {
     struct kernel *serial = new_kernel(state);
     struct kernel *parallel = new_kernel(state);
     char why[200];
-    struct stm_options options = { .workers = workers, .stale_views = stale_views };
+    struct stm_options options = { .workers = workers, .stale_views = stale_views, .misroute = misroute };
     struct stm *stm = stm_new(home, &options, why, sizeof why);
     if (!stm)
         fail_msg("stm_new: %s", why);
@@ -239,6 +239,7 @@ static struct stm_batch_stats run_both(noun state, const struct workload *w, siz
         totals.parallel_events += stats.parallel_events;
         totals.serial_events += stats.serial_events;
         totals.epochs += stats.epochs;
+        totals.routed_epochs += stats.routed_epochs;
         /* where the time went: parallel epochs are timed, each worker's
          * running and committing fit in it, a copy to home follows each */
         const struct stm_time *t = &stats.time;
@@ -285,6 +286,12 @@ static struct stm_batch_stats run_both(noun state, const struct workload *w, siz
     return totals;
 }
 
+static struct stm_batch_stats run_both(noun state, const struct workload *w, size_t most, unsigned workers,
+                                       bool stale_views)
+{
+    return run_both_with(state, w, most, workers, stale_views, false);
+}
+
 static noun kv_kernel(void)
 {
     noun kernel;
@@ -302,8 +309,10 @@ static void test_kv_uniform(void **state)
     print_message("kv uniform: %llu events, %llu parallel, %llu re-runs\n", (unsigned long long)stats.events,
                   (unsigned long long)stats.parallel_events, (unsigned long long)stats.reruns);
     /* the first event builds the table (a write of everything); then the
-     * shards are there and the rest runs in parallel */
+     * shards are there and the rest runs in parallel, routed (kv declares
+     * where each event's key is) */
     assert_true(stats.parallel_events > stats.events / 2);
+    assert_true(stats.routed_epochs > 0);
     workload_free(&w);
 }
 
@@ -329,6 +338,8 @@ static void test_kv_one_shard(void **state)
      * few conflicts, and parallel epochs cost nothing.  Unloaded, nearly
      * all 2,000 run serially.) */
     assert_true(stats.reruns <= stats.events * 24 / 64 + 64);
+    /* every key in one shard would leave the other worker idle: not routed */
+    assert_int_equal(stats.routed_epochs, 0);
     workload_free(&w);
 }
 
@@ -342,6 +353,30 @@ static void test_toy_spine_battery_and_changing_shards(void **state)
                       (unsigned long long)seed, (unsigned long long)stats.events,
                       (unsigned long long)stats.parallel_events, (unsigned long long)stats.epochs,
                       (unsigned long long)stats.reruns);
+        workload_free(&w);
+    }
+}
+
+/* Events handed to the wrong workers (stm_options.misroute): a worker
+ * runs events on another's shards, on its own stale versions of them,
+ * and every such read must be caught at the commit. */
+static void test_misrouted(void **state)
+{
+    random_state = 6;
+    struct workload w = kv_workload(KV_HOT_SHARD, 2000, true);
+    struct stm_batch_stats stats = run_both_with(kv_kernel(), &w, 700, 2, false, true);
+    print_message("kv misrouted: %llu events, %llu in %llu routed epochs, %llu re-runs\n",
+                  (unsigned long long)stats.events, (unsigned long long)stats.parallel_events,
+                  (unsigned long long)stats.routed_epochs, (unsigned long long)stats.reruns);
+    assert_true(stats.routed_epochs > 0);
+    /* with stale views it stays parallel however much it conflicts */
+    stats = run_both_with(kv_kernel(), &w, 700, 2, true, true);
+    assert_true(stats.parallel_events > stats.events / 2 && stats.routed_epochs > 0);
+    workload_free(&w);
+    for (uint64_t seed = 20; seed < 23; seed++) {
+        random_state = seed;
+        w = toy_workload(1200);
+        run_both_with(toy_kernel(), &w, 1 + seed * 30, seed % 2 ? 2 : 3, false, true);
         workload_free(&w);
     }
 }
@@ -376,6 +411,23 @@ static void test_shard_declarations(void **state)
     assert_int_equal(stm_shard_count(parse("[0 0 [%shards 124 125 0] 0 0]"), why, sizeof why), 0);
     assert_non_null(strstr(why, "not a cell"));
     assert_int_equal(stm_shard_count(kv_kernel(), why, sizeof why), 0);
+    /* a route wraps a declaration: [%route base [[tag axis] ...] %shards ...] */
+    assert_int_equal(stm_shard_count(parse("[0 0 [%route 3 [[%put 6] 0] %shards 62 63 0] 0 [0 0] 0 0]"), why,
+                                     sizeof why), 2);
+    assert_int_equal(stm_shard_count(parse("[0 0 [%route 0 [[%put 6] 0] %shards 62 63 0] 0 [0 0] 0 0]"), why,
+                                     sizeof why), 0);
+    assert_non_null(strstr(why, "route declaration"));
+    assert_int_equal(stm_shard_count(parse("[0 0 [%route 3 0 %shards 62 63 0] 0 [0 0] 0 0]"), why, sizeof why), 0);
+    assert_non_null(strstr(why, "route list is empty"));
+    assert_int_equal(stm_shard_count(parse("[0 0 [%route 3 [[%put 6] 5] %shards 62 63 0] 0 [0 0] 0 0]"), why,
+                                     sizeof why), 0);
+    assert_non_null(strstr(why, "does not end in ~"));
+    assert_int_equal(stm_shard_count(parse("[0 0 [%route 3 [[%put 0] 0] %shards 62 63 0] 0 [0 0] 0 0]"), why,
+                                     sizeof why), 0);
+    assert_non_null(strstr(why, "not [tag axis]"));
+    assert_int_equal(stm_shard_count(parse("[0 0 [%route 3 [[%put 6] 0] %other 62 63 0] 0 [0 0] 0 0]"), why,
+                                     sizeof why), 0);
+    assert_non_null(strstr(why, "no [%shards"));
 }
 
 static void test_stop_at_refusal(void **state)
@@ -411,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_kv_hot_shard_with_crashes),
         cmocka_unit_test(test_kv_one_shard),
         cmocka_unit_test(test_toy_spine_battery_and_changing_shards),
+        cmocka_unit_test(test_misrouted),
         cmocka_unit_test(test_no_shards_runs_serially),
         cmocka_unit_test(test_stop_at_refusal),
     };
