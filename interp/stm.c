@@ -2121,8 +2121,19 @@ static int route_shard(struct stm *stm, const struct layout *layout, const struc
     return shard;
 }
 
-/* Route events[begin .. end) to workers, by shard: the first
- * shard_count / workers shards to worker 0, and so on.  NULL when the
+/* The worker that owns shard s of `shards`: blocks of consecutive shards,
+ * worker 0's a shard smaller when each has four or more, since worker 0
+ * also commits (measured on kv: a tenth of the workers' time; with 7 of
+ * 16 shards rather than 8, parallel epochs took 10% less time). */
+static size_t shard_owner(size_t s, size_t shards, size_t workers)
+{
+    size_t first = shards / workers >= 4 ? shards / workers - 1 : shards / workers;
+    if (s < first || workers == 1)
+        return 0;
+    return 1 + (s - first) * (workers - 1) / (shards - first);
+}
+
+/* Route events[begin .. end) to workers, by shard (shard_owner).  NULL when the
  * layout has no routes, or they would not spread the work (the epoch then
  * runs unrouted).  With stm_options.misroute, a route that ignores the
  * shards. */
@@ -2148,7 +2159,7 @@ static const uint8_t *route_events(struct stm *stm, const struct stm_event *even
         } else {
             int shard = route_shard(stm, layout, &events[begin + i]);
             unrouted += shard < 0;
-            worker = shard < 0 ? 0 : (size_t)shard * workers / layout->shard_count;
+            worker = shard < 0 ? 0 : shard_owner((size_t)shard, layout->shard_count, workers);
         }
         stm->routes[i] = (uint8_t)worker;
         per_worker[worker]++;
