@@ -1595,6 +1595,28 @@ static bool claim_own(struct worker *w, struct epoch *e, size_t *claimed)
     return false;
 }
 
+enum claim_result { CLAIMED, LOOK_AGAIN, NOTHING_TO_CLAIM };
+
+/* An event for w to run past the commit point c: its own next in a routed
+ * epoch, else the next in order within SPECULATION_WINDOW of c.
+ * LOOK_AGAIN when another worker moved first. */
+static enum claim_result claim_next(struct worker *w, struct epoch *e, size_t c, size_t *claimed)
+{
+    if (e->route)
+        return claim_own(w, e, claimed) ? CLAIMED : NOTHING_TO_CLAIM;
+    size_t i = atomic_load(&e->next_execute);
+    if (i <= c) {
+        atomic_compare_exchange_weak(&e->next_execute, &i, c + 1);
+        return LOOK_AGAIN;
+    }
+    if (i >= e->end || i >= c + SPECULATION_WINDOW)
+        return NOTHING_TO_CLAIM;
+    if (!atomic_compare_exchange_weak(&e->next_execute, &i, i + 1) || !claim(e, i))
+        return LOOK_AGAIN;
+    *claimed = i;
+    return CLAIMED;
+}
+
 /* One worker's part of an epoch: commit what is ready; run the event at
  * the commit point when nobody is; otherwise run the next event
  * speculatively; otherwise wait a little for the worker running the event
@@ -1624,30 +1646,12 @@ static void run_epoch(struct worker *w, struct epoch *e)
             run_claimed(w, e, c);
             continue;
         }
-        if (e->route) {
-            size_t own;
-            if (claim_own(w, e, &own)) {
-                run_claimed(w, e, own);
-                continue;
-            }
-            if (atomic_load_explicit(&e->progress, memory_order_acquire) != seen || wait_for_progress(e, seen))
-                continue;
-            struct slot *slot = &e->slots[c - e->begin];
-            if (atomic_load_explicit(&e->commit_index, memory_order_acquire) == c &&
-                atomic_load_explicit(&slot->state, memory_order_acquire) == SLOT_EXECUTING)
-                run_spare(w, e, c);
+        size_t next;
+        enum claim_result got = claim_next(w, e, c, &next);
+        if (got == CLAIMED)
+            run_claimed(w, e, next);
+        if (got != NOTHING_TO_CLAIM)
             continue;
-        }
-        size_t i = atomic_load(&e->next_execute);
-        if (i <= c) {
-            atomic_compare_exchange_weak(&e->next_execute, &i, c + 1);
-            continue;
-        }
-        if (i < e->end && i < c + SPECULATION_WINDOW) {
-            if (atomic_compare_exchange_weak(&e->next_execute, &i, i + 1) && claim(e, i))
-                run_claimed(w, e, i);
-            continue;
-        }
         /* nothing to claim: the event at the commit point is running or
          * waits for the commit lock */
         if (atomic_load_explicit(&e->progress, memory_order_acquire) != seen || wait_for_progress(e, seen))
