@@ -96,8 +96,6 @@ struct spine_node {
     uint64_t under;
 };
 
-/* The shards a state declares.  nodes[0] is the root (axis 1); a node's
- * parent comes before it (nodes are in axis order). */
 /* How events find their shard before they run, when the kernel says
  * (docs/kernels.md, "Shard declarations"): an event [tag ...] whose tag
  * is tags[k] holds at its axis event_axes[k] a key, which read as an axis
@@ -110,6 +108,8 @@ struct routes {
     uint64_t tags[STM_MAX_ROUTES], event_axes[STM_MAX_ROUTES];
 };
 
+/* The shards a state declares.  nodes[0] is the root (axis 1); a node's
+ * parent comes before it (nodes are in axis order). */
 struct layout {
     size_t shard_count;
     uint64_t axes[STM_MAX_SHARDS];
@@ -1219,9 +1219,12 @@ static void epoch_fail(struct epoch *e)
     notify_progress(e);
 }
 
-/* Run event i once on worker w, on the versions choose_versions picks.
- * NULL when it was not run (see choose_versions) or memory ran out (then
- * the epoch is stopped). */
+/* Whether the epoch is routed and event i is w's to run. */
+static bool routed_to(const struct epoch *e, size_t i, const struct worker *w)
+{
+    return e->route && e->route[i - e->begin] == w->index;
+}
+
 /* The versions a run of one of w's own events takes in a routed epoch:
  * its own newest for every shard it has written, the pre-state's for the
  * rest.  Its own events touch only its own shards, unless the routes are
@@ -1253,6 +1256,10 @@ static void own_versions_note(struct worker *w, const struct attempt *a)
     }
 }
 
+/* Run event i once on worker w, on the versions choose_versions picks (or
+ * own_versions, for w's own event past the commit point of a routed
+ * epoch).  NULL when it was not run (see choose_versions) or memory ran
+ * out (then the epoch is stopped). */
 static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool stale)
 {
     struct stm *stm = w->stm;
@@ -1265,7 +1272,7 @@ static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool
     a->event = (uint32_t)i;
     struct preparation p = { .worker = w, .epoch = e, .attempt = a, .event_index = i };
     size_t c = atomic_load_explicit(&e->commit_index, memory_order_acquire);
-    if (e->route && e->route[i - e->begin] == w->index && i != c)
+    if (routed_to(e, i, w) && i != c)
         own_versions(w, e, a, p.values, &p.replaced);
     else if (!choose_versions(e, i, stale, a, p.values, &p.replaced))
         return NULL;
@@ -1551,7 +1558,7 @@ static void run_claimed(struct worker *w, struct epoch *e, size_t i)
     /* (stale views: every first run is made on the pre-state, see stm.h) */
     bool stale = e->stale_views && !slot->invalidated;
     struct attempt *a = execute(w, e, i, stale);
-    if (a && e->route && e->route[i - e->begin] == w->index)
+    if (a && routed_to(e, i, w))
         own_versions_note(w, a);
     if (a) {
         count_run(e, slot, i, a);
@@ -1586,7 +1593,7 @@ static bool claim_own(struct worker *w, struct epoch *e, size_t *claimed)
 {
     for (; w->route_cursor < e->end; w->route_cursor++) {
         size_t i = w->route_cursor;
-        if (e->route[i - e->begin] == w->index && claim(e, i)) {
+        if (routed_to(e, i, w) && claim(e, i)) {
             *claimed = i;
             w->route_cursor++;
             return true;
@@ -1642,7 +1649,7 @@ static void run_epoch(struct worker *w, struct epoch *e)
         size_t c = atomic_load_explicit(&e->commit_index, memory_order_acquire);
         if (c >= e->end || atomic_load(&e->stop))
             break;
-        if ((!e->route || e->route[c - e->begin] == w->index) && claim(e, c)) {
+        if ((!e->route || routed_to(e, c, w)) && claim(e, c)) {
             run_claimed(w, e, c);
             continue;
         }
@@ -2106,23 +2113,20 @@ static int route_shard(struct stm *stm, const struct layout *layout, const struc
     if (event->length > ROUTE_MAX_JAM_BYTES ||
         !jam_cue_bytes(stm->route_region, event->jam, event->length, &cued, NULL) || !noun_is_cell(cued))
         return -1;
-    int shard = -1;
-    for (size_t r = 0; r < routes->count && shard < 0; r++) {
-        if (noun_head(cued) != routes->tags[r])
-            continue;
-        noun key = noun_fragment(routes->event_axes[r], cued);
-        if (key == NOUN_NONE || !noun_is_direct(key) || key == 0 || bit_length(key) + bit_length(routes->base) > 64)
-            break;
-        /* the key as an axis under base (peg) */
-        int below = bit_length(key) - 1;
-        uint64_t axis = routes->base << below | (key & ((UINT64_C(1) << below) - 1));
-        for (size_t s = 0; s < layout->shard_count; s++)
-            if (axis_covers(layout->axes[s], axis))
-                shard = (int)s;
-        break;
-    }
-    noun_region_reset(stm->route_region);
-    return shard;
+    size_t r = 0;
+    while (r < routes->count && routes->tags[r] != noun_head(cued))
+        r++;
+    noun key = r < routes->count ? noun_fragment(routes->event_axes[r], cued) : NOUN_NONE;
+    noun_region_reset(stm->route_region); /* (a direct atom outlives it) */
+    if (key == NOUN_NONE || !noun_is_direct(key) || key == 0 || bit_length(key) + bit_length(routes->base) > 64)
+        return -1;
+    /* the key as an axis under base (peg) */
+    int below = bit_length(key) - 1;
+    uint64_t axis = routes->base << below | (key & ((UINT64_C(1) << below) - 1));
+    for (size_t s = 0; s < layout->shard_count; s++)
+        if (axis_covers(layout->axes[s], axis))
+            return (int)s;
+    return -1;
 }
 
 /* The worker that owns shard s of `shards`: blocks of consecutive shards,
@@ -2180,7 +2184,7 @@ static const uint8_t *route_events(struct stm *stm, const struct stm_event *even
  * many were committed, and why it stopped in *ended. */
 static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct stm_event *events, size_t begin,
                            size_t end, bool stop_at_refusal, struct stm_result *results,
-                           struct stm_batch_stats *totals, enum epoch_end *ended, bool *failed, bool *routed)
+                           struct stm_batch_stats *totals, enum epoch_end *ended, bool *failed)
 {
     struct layout *layout = &stm->layout;
     size_t nodes = layout->node_count;
@@ -2216,7 +2220,7 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     e->layout = layout;
     epoch_lay_out_pre_state(e, kernel_state(kernel), arrays);
     e->route = route_events(stm, events, begin, end);
-    *routed = e->route != NULL;
+    totals->routed_epochs += e->route != NULL;
     for (size_t i = 0; i < stm->worker_count; i++) {
         stm->workers[i].route_cursor = begin;
         memset(stm->workers[i].own_latest, 0, sizeof stm->workers[i].own_latest);
@@ -2332,11 +2336,9 @@ size_t stm_apply_batch(struct stm *stm, struct kernel *kernel, const struct stm_
         size_t end = count - taken > EPOCH_MAX_EVENTS ? taken + EPOCH_MAX_EVENTS : count;
         enum epoch_end ended = EPOCH_RAN_OUT;
         bool failed = false;
-        bool routed = false;
         size_t committed = run_parallel(stm, kernel, events, taken, end, stop_at_refusal, results, &totals, &ended,
-                                        &failed, &routed);
+                                        &failed);
         totals.epochs++;
-        totals.routed_epochs += routed;
         totals.parallel_events += committed;
         taken += committed;
         if (failed) {
