@@ -31,7 +31,10 @@
  *     no worker reads a spine cell another made (each such read is a
  *     cache miss across cores).
  *   - A run started while its event is at the commit point sees exactly
- *     the committed versions, which cannot change until it commits.
+ *     the committed versions, which cannot change until it commits; but
+ *     in a routed epoch an event's first run takes its worker's own
+ *     versions wherever the commit point is (own_versions), and only a
+ *     run after a stale one is sure to commit.
  *   - Home is written only by the thread that called stm_apply_batch, and
  *     only while no worker runs.
  */
@@ -719,6 +722,13 @@ struct worker {
     /* this epoch's wall-clock time running events and holding the commit
      * lock (read by the calling thread once the epoch is over) */
     uint64_t running_ns, committing_ns;
+    /* ... and, for route_split, the runs it made, when it set out, when
+     * its last run ended and its time committing by then; from which the
+     * calling thread keeps `event_ns`, what a run of one of its own
+     * events in a routed epoch takes it, all told (0: not measured). */
+    size_t runs;
+    uint64_t set_out_ns, last_run_ended_ns, committing_by_last_run_ns;
+    double event_ns;
     jmp_buf *escape;               /* where a full region leaves to */
     /* a copy's bookkeeping: the marks to undo (pairs: address, first
      * word) and the work stack */
@@ -940,6 +950,7 @@ struct stm {
 
     struct slot *slots;         /* an epoch's, kept for the next */
     uint8_t *routes;            /* an epoch's routes (struct epoch), kept too */
+    double commit_ns;           /* worker 0's commit of an event, for route_split (0: not measured) */
     size_t route_capacity;
     struct noun_region *route_region; /* where events are cued to be routed */
     size_t slot_capacity;
@@ -1256,9 +1267,11 @@ static void own_versions_note(struct worker *w, const struct attempt *a)
     }
 }
 
-/* Run event i once on worker w, on the versions choose_versions picks (or
- * own_versions, for w's own event past the commit point of a routed
- * epoch).  NULL when it was not run (see choose_versions) or memory ran
+/* Run event i once on worker w, on the versions choose_versions picks, or
+ * own_versions for the first run of w's own event in a routed epoch (even
+ * at the commit point: the committed versions are written by the
+ * committer on the other core, and reading them there cost a cache miss a
+ * line).  NULL when it was not run (see choose_versions) or memory ran
  * out (then the epoch is stopped). */
 static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool stale)
 {
@@ -1271,8 +1284,7 @@ static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool
     }
     a->event = (uint32_t)i;
     struct preparation p = { .worker = w, .epoch = e, .attempt = a, .event_index = i };
-    size_t c = atomic_load_explicit(&e->commit_index, memory_order_acquire);
-    if (routed_to(e, i, w) && i != c)
+    if (routed_to(e, i, w) && !stale && !e->slots[i - e->begin].invalidated)
         own_versions(w, e, a, p.values, &p.replaced);
     else if (!choose_versions(e, i, stale, a, p.values, &p.replaced))
         return NULL;
@@ -1506,13 +1518,37 @@ static void notify_progress(struct epoch *e)
 /* A sleeping worker looks around again after this long. */
 #define SLEEP_NANOSECONDS 200000
 
-/* Wait until progress moves past `seen`, or a while has passed.  True when
- * it moved. */
-static bool wait_for_progress(struct epoch *e, uint64_t seen)
+/* A run finished that only a worker waiting on its slot can act on (in a
+ * routed epoch, where the other workers run only their own events): wake
+ * a sleeping one, without moving progress, a line every run and commit
+ * would then write.  The fence orders the slot's new state before the
+ * look at waiters, as wait_for_progress's count of itself comes before
+ * its look at the state. */
+static void notify_run_quietly(struct epoch *e)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&e->waiters, memory_order_relaxed)) {
+        pthread_mutex_lock(&e->wait_lock);
+        pthread_cond_broadcast(&e->wait_cond);
+        pthread_mutex_unlock(&e->wait_lock);
+    }
+}
+
+/* Whether a waiting worker can act again: progress moved past `seen`, the
+ * epoch stopped, or the run of the slot it watches (the commit point's)
+ * finished. */
+static bool moved_on(struct epoch *e, uint64_t seen, const struct slot *watched)
+{
+    return atomic_load_explicit(&e->progress, memory_order_acquire) != seen || atomic_load(&e->stop) ||
+           atomic_load_explicit(&watched->state, memory_order_acquire) == SLOT_DONE;
+}
+
+/* Wait until moved_on, or a while has passed.  True when it moved on. */
+static bool wait_for_progress(struct epoch *e, uint64_t seen, const struct slot *watched)
 {
     uint64_t started = clock_wall_nanoseconds();
     for (unsigned spin = 1;; spin++) {
-        if (atomic_load_explicit(&e->progress, memory_order_acquire) != seen || atomic_load(&e->stop))
+        if (moved_on(e, seen, watched))
             return true;
         __builtin_ia32_pause();
         if (spin % 64 == 0 && clock_wall_nanoseconds() - started > SPIN_NANOSECONDS)
@@ -1520,7 +1556,7 @@ static bool wait_for_progress(struct epoch *e, uint64_t seen)
     }
     atomic_fetch_add(&e->waiters, 1);
     pthread_mutex_lock(&e->wait_lock);
-    if (atomic_load_explicit(&e->progress, memory_order_acquire) == seen && !atomic_load(&e->stop)) {
+    if (!moved_on(e, seen, watched)) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += SLEEP_NANOSECONDS;
@@ -1532,7 +1568,7 @@ static bool wait_for_progress(struct epoch *e, uint64_t seen)
     }
     pthread_mutex_unlock(&e->wait_lock);
     atomic_fetch_sub(&e->waiters, 1);
-    return atomic_load_explicit(&e->progress, memory_order_acquire) != seen || atomic_load(&e->stop);
+    return moved_on(e, seen, watched);
 }
 
 /* Claim event i for a run; false when someone else has it. */
@@ -1558,6 +1594,9 @@ static void run_claimed(struct worker *w, struct epoch *e, size_t i)
     /* (stale views: every first run is made on the pre-state, see stm.h) */
     bool stale = e->stale_views && !slot->invalidated;
     struct attempt *a = execute(w, e, i, stale);
+    w->runs++;
+    w->last_run_ended_ns = clock_wall_nanoseconds();
+    w->committing_by_last_run_ns = w->committing_ns;
     if (a && routed_to(e, i, w))
         own_versions_note(w, a);
     if (a) {
@@ -1565,7 +1604,10 @@ static void run_claimed(struct worker *w, struct epoch *e, size_t i)
         atomic_store_explicit(&slot->latest, a, memory_order_release);
     }
     atomic_store_explicit(&slot->state, a ? SLOT_DONE : SLOT_IDLE, memory_order_release);
-    notify_progress(e);
+    if (a && e->route && w->index != 0)
+        notify_run_quietly(e); /* (only the committer acts on its runs) */
+    else
+        notify_progress(e);
 }
 
 /* Event c, at the commit point, is being run by another worker that has
@@ -1624,16 +1666,27 @@ static enum claim_result claim_next(struct worker *w, struct epoch *e, size_t c,
     return CLAIMED;
 }
 
+/* Whether w is the one to run the event at the commit point c, when
+ * nobody is: anyone in an unrouted epoch; in a routed one its owner, or
+ * worker 0, the committer, when a run of it was found stale (the owner
+ * is likely busy with a later event of its own, and the committer would
+ * only wait for it). */
+static bool runs_commit_point(const struct worker *w, const struct epoch *e, size_t c)
+{
+    return !e->route || routed_to(e, c, w) || (w->index == 0 && e->slots[c - e->begin].invalidated);
+}
+
 /* One worker's part of an epoch: commit what is ready; run the event at
  * the commit point when nobody is; otherwise run the next event
  * speculatively; otherwise wait a little for the worker running the event
  * at the commit point, and when it is slow, run that event too.  In a
- * routed epoch a worker runs only its own events (and the commit point's
- * when it is its own), in order, and only worker 0 commits: measured,
- * commits taken by both cost a fifth more, each reading the other's runs
- * across cores. */
+ * routed epoch a worker runs only its own events, in order (and the
+ * commit point's as runs_commit_point says), and only worker 0 commits:
+ * measured, commits taken by both cost a fifth more, each reading the
+ * other's runs across cores. */
 static void run_epoch(struct worker *w, struct epoch *e)
 {
+    w->set_out_ns = w->last_run_ended_ns = clock_wall_nanoseconds();
     while (!atomic_load(&e->stop)) {
         if (atomic_load_explicit(&w->stm->interrupted, memory_order_relaxed)) {
             pthread_mutex_lock(&e->commit_lock);
@@ -1649,7 +1702,7 @@ static void run_epoch(struct worker *w, struct epoch *e)
         size_t c = atomic_load_explicit(&e->commit_index, memory_order_acquire);
         if (c >= e->end || atomic_load(&e->stop))
             break;
-        if ((!e->route || routed_to(e, c, w)) && claim(e, c)) {
+        if (runs_commit_point(w, e, c) && claim(e, c)) {
             run_claimed(w, e, c);
             continue;
         }
@@ -1661,9 +1714,9 @@ static void run_epoch(struct worker *w, struct epoch *e)
             continue;
         /* nothing to claim: the event at the commit point is running or
          * waits for the commit lock */
-        if (atomic_load_explicit(&e->progress, memory_order_acquire) != seen || wait_for_progress(e, seen))
-            continue;
         struct slot *slot = &e->slots[c - e->begin];
+        if (atomic_load_explicit(&e->progress, memory_order_acquire) != seen || wait_for_progress(e, seen, slot))
+            continue;
         if (atomic_load_explicit(&e->commit_index, memory_order_acquire) == c &&
             atomic_load_explicit(&slot->state, memory_order_acquire) == SLOT_EXECUTING)
             run_spare(w, e, c);
@@ -2129,10 +2182,11 @@ static int route_shard(struct stm *stm, const struct layout *layout, const struc
     return -1;
 }
 
-/* The worker that owns shard s of `shards`: blocks of consecutive shards,
- * worker 0's a shard smaller when each has four or more, since worker 0
- * also commits (measured on kv: a tenth of the workers' time; with 7 of
- * 16 shards rather than 8, parallel epochs took 10% less time). */
+/* The worker that owns shard s of `shards` before route_split has
+ * measured the workers: blocks of consecutive shards, worker 0's a shard
+ * smaller when each has four or more, since worker 0 also commits
+ * (measured on kv: a tenth of the workers' time; with 7 of 16 shards
+ * rather than 8, parallel epochs took 10% less time). */
 static size_t shard_owner(size_t s, size_t shards, size_t workers)
 {
     size_t first = shards / workers >= 4 ? shards / workers - 1 : shards / workers;
@@ -2141,14 +2195,94 @@ static size_t shard_owner(size_t s, size_t shards, size_t workers)
     return 1 + (s - first) * (workers - 1) / (shards - first);
 }
 
-/* Route events[begin .. end) to workers, by shard (shard_owner).  NULL when the
+/* How long worker w would take over `events` events of its own of an
+ * epoch of `count`, as measured (worker 0 also commits them all). */
+static double predicted_ns(const struct stm *stm, size_t w, size_t events, size_t count)
+{
+    return (double)events * stm->workers[w].event_ns + (w == 0 ? (double)count * stm->commit_ns : 0);
+}
+
+/* Whether the shards, with per_shard[s] events each (and `unrouted`
+ * events more for worker 0), go to the workers in consecutive blocks
+ * with nobody predicted to take longer than `limit` ns; the blocks into
+ * owner[] when they do. */
+static bool split_within(const struct stm *stm, const size_t *per_shard, size_t shards, size_t unrouted,
+                         size_t count, double limit, uint8_t *owner)
+{
+    size_t w = 0, load = unrouted;
+    for (size_t s = 0; s < shards; s++) {
+        while (w + 1 < stm->worker_count && predicted_ns(stm, w, load + per_shard[s], count) > limit) {
+            w++;
+            load = 0;
+        }
+        owner[s] = (uint8_t)w;
+        load += per_shard[s];
+    }
+    return predicted_ns(stm, w, load, count) <= limit;
+}
+
+/* Which worker owns each shard this epoch: blocks of consecutive shards
+ * (so that an event's shard is often owned by the worker that owned it
+ * the epoch before), sized so that the workers are predicted to finish
+ * together, from the events of each shard this epoch and what each
+ * worker's own events and worker 0's commits took in recent epochs.  The
+ * two vCPUs this was built on are often unequal for seconds at a time,
+ * and a worker reading what the other wrote is slower than the other;
+ * with fixed blocks, kv's epochs took a tenth longer (docs/stm.md,
+ * "Speed").  Until every worker has been measured, shard_owner. */
+static void route_split(const struct stm *stm, const size_t *per_shard, size_t shards, size_t unrouted,
+                        size_t count, uint8_t *owner)
+{
+    bool measured = stm->commit_ns > 0;
+    for (size_t w = 0; w < stm->worker_count; w++)
+        measured = measured && stm->workers[w].event_ns > 0;
+    if (!measured) {
+        for (size_t s = 0; s < shards; s++)
+            owner[s] = (uint8_t)shard_owner(s, shards, stm->worker_count);
+        return;
+    }
+    /* the shortest longest time a split gives, by bisection: every split
+     * fits in the time worker 0 would take over all */
+    double low = 0, high = predicted_ns(stm, 0, count, count);
+    for (int step = 0; step < 32; step++) {
+        double middle = (low + high) / 2;
+        if (split_within(stm, per_shard, shards, unrouted, count, middle, owner))
+            high = middle;
+        else
+            low = middle;
+    }
+    split_within(stm, per_shard, shards, unrouted, count, high, owner);
+}
+
+/* After a routed epoch: fold what the workers' own runs and worker 0's
+ * commits took into the figures route_split goes by (half the weight to
+ * this epoch, so a vCPU that slows is followed within a few epochs). */
+static void route_costs_note(struct stm *stm, size_t committed)
+{
+    uint64_t committing_ns = 0;
+    for (size_t i = 0; i < stm->worker_count; i++) {
+        struct worker *w = &stm->workers[i];
+        committing_ns += w->committing_ns;
+        if (!w->runs)
+            continue;
+        uint64_t busy = w->last_run_ended_ns - w->set_out_ns - w->committing_by_last_run_ns;
+        double per_event = (double)busy / (double)w->runs;
+        w->event_ns = w->event_ns > 0 ? (w->event_ns + per_event) / 2 : per_event;
+    }
+    if (committed) {
+        double per_commit = (double)committing_ns / (double)committed;
+        stm->commit_ns = stm->commit_ns > 0 ? (stm->commit_ns + per_commit) / 2 : per_commit;
+    }
+}
+
+/* Route events[begin .. end) to workers, by shard (route_split).  NULL when the
  * layout has no routes, or they would not spread the work (the epoch then
  * runs unrouted).  With stm_options.misroute, a route that ignores the
  * shards. */
 static const uint8_t *route_events(struct stm *stm, const struct stm_event *events, size_t begin, size_t end)
 {
     const struct layout *layout = &stm->layout;
-    size_t count = end - begin, workers = stm->worker_count;
+    size_t count = end - begin, workers = stm->worker_count, shards = layout->shard_count;
     if ((!layout->routes.count && !stm->options.misroute) || workers > UINT8_MAX)
         return NULL;
     if (count > stm->route_capacity) {
@@ -2158,26 +2292,40 @@ static const uint8_t *route_events(struct stm *stm, const struct stm_event *even
         stm->routes = routes;
         stm->route_capacity = count;
     }
-    size_t per_worker[workers], unrouted = 0;
-    memset(per_worker, 0, sizeof per_worker);
-    for (size_t i = 0; i < count; i++) {
-        size_t worker;
-        if (stm->options.misroute) {
-            worker = (i * 7 + 3) % workers;
-        } else {
-            int shard = route_shard(stm, layout, &events[begin + i]);
-            unrouted += shard < 0;
-            worker = shard < 0 ? 0 : shard_owner((size_t)shard, layout->shard_count, workers);
-        }
-        stm->routes[i] = (uint8_t)worker;
-        per_worker[worker]++;
-    }
-    if (stm->options.misroute)
+    if (stm->options.misroute) {
+        for (size_t i = 0; i < count; i++)
+            stm->routes[i] = (uint8_t)((i * 7 + 3) % workers);
         return stm->routes;
+    }
+    /* each event's shard first (routes[i]: 1 + the shard, 0 for none) */
+    size_t per_shard[STM_MAX_SHARDS] = { 0 }, unrouted = 0;
+    for (size_t i = 0; i < count; i++) {
+        int shard = route_shard(stm, layout, &events[begin + i]);
+        stm->routes[i] = (uint8_t)(shard + 1);
+        if (shard < 0)
+            unrouted++;
+        else
+            per_shard[shard]++;
+    }
+    /* whether the events spread: judged on the fixed blocks, since a
+     * split of measured workers may rightly leave one of them most of the
+     * events when the other's vCPU is slow */
+    size_t per_worker[workers];
+    memset(per_worker, 0, sizeof per_worker);
+    per_worker[0] = unrouted;
+    for (size_t s = 0; s < shards; s++)
+        per_worker[shard_owner(s, shards, workers)] += per_shard[s];
     for (size_t w = 0; w < workers; w++)
         if ((double)per_worker[w] > ROUTE_MOST_SHARE * (double)count)
             return NULL;
-    return (double)unrouted > ROUTE_UNROUTED_SHARE * (double)count ? NULL : stm->routes;
+    if ((double)unrouted > ROUTE_UNROUTED_SHARE * (double)count)
+        return NULL;
+    uint8_t owner[1 + STM_MAX_SHARDS];
+    owner[0] = 0; /* (events without a route go to worker 0) */
+    route_split(stm, per_shard, shards, unrouted, count, owner + 1);
+    for (size_t i = 0; i < count; i++)
+        stm->routes[i] = owner[stm->routes[i]];
+    return stm->routes;
 }
 
 /* Run events[begin .. end) in parallel on the current layout.  Returns how
@@ -2249,7 +2397,7 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     }
 
     for (size_t i = 0; i < stm->worker_count; i++)
-        stm->workers[i].running_ns = stm->workers[i].committing_ns = 0;
+        stm->workers[i].running_ns = stm->workers[i].committing_ns = stm->workers[i].runs = 0;
     uint64_t epoch_started = clock_wall_nanoseconds();
     pthread_mutex_lock(&stm->lock);
     stm->epoch = e;
@@ -2273,6 +2421,8 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     }
 
     size_t committed = atomic_load(&e->commit_index) - begin;
+    if (e->route && !stm->options.misroute)
+        route_costs_note(stm, committed);
     *ended = e->ended;
     struct stm_batch_stats epoch_totals = { 0 };
     bool finished = e->ended != EPOCH_FAILED && epoch_finish(stm, kernel, e, committed, results, &epoch_totals);
