@@ -1009,7 +1009,9 @@ static void *home_allocate(struct noun_home *home, size_t bytes)
         home->committed = want;
     }
     void *p = home->arena->base + home->used;
-    home->used += bytes;
+    /* (read by noun_home_holds, which other threads may call while one
+     * moves nouns to home: see noun_home_move_out_many) */
+    __atomic_store_n(&home->used, home->used + bytes, __ATOMIC_RELAXED);
     return p;
 }
 
@@ -1062,7 +1064,7 @@ bool noun_home_holds(const struct noun_home *home, noun n)
     if (noun_is_direct(n) || n == NOUN_NONE)
         return false;
     const char *p = (const char *)(uintptr_t)(n & NOUN_ADDRESS_MASK);
-    return p >= home->arena->base && p < home->arena->base + home->used;
+    return p >= home->arena->base && p < home->arena->base + __atomic_load_n(&home->used, __ATOMIC_RELAXED);
 }
 
 size_t noun_home_used(const struct noun_home *home) { return home->used; }
@@ -1219,11 +1221,18 @@ noun noun_home_copy_out_many(struct noun_home *home, const struct noun_region *c
     return copy_out(home, regions, count, n);
 }
 
-static noun move_out(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n);
+static bool move_out(struct noun_home *home, struct noun_move_marks *const *marks, size_t count, noun *nouns,
+                     size_t noun_count);
 
-noun noun_home_move_out_many(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n)
+noun noun_home_move_out_many(struct noun_home *home, struct noun_move_marks *const *marks, size_t count, noun n)
 {
-    return move_out(home, regions, count, n);
+    return move_out(home, marks, count, &n, 1) ? n : NOUN_NONE;
+}
+
+bool noun_home_move_out_each(struct noun_home *home, struct noun_move_marks *const *marks, size_t count,
+                             noun *nouns, size_t noun_count)
+{
+    return move_out(home, marks, count, nouns, noun_count);
 }
 
 /* Copy-out marks each object it copied with its home copy (the top bit of
@@ -1301,16 +1310,81 @@ done:
  * so each one's table slot is prefetched MOVE_LOOKAHEAD objects before it
  * is probed and the misses overlap.
  *
- * While it runs, an object found but not yet copied has its first word
- * replaced by MOVE_FOUND | its index in the move's arrays (bit 62: no
- * mug-and-flags word and no home noun has it alone); once copied, by its
- * home noun (bit 63), as copy_out leaves it. */
+ * The objects are only read.  What a move knows of each is in its
+ * region's marks (struct noun_move_marks): while it runs, an object found
+ * but not yet copied is marked MOVE_FOUND | its index in the move's
+ * arrays; once copied, with its home noun (bit 63), which later moves
+ * find. */
 #define MOVE_FOUND (UINT64_C(1) << 62)
 #define MOVE_LOOKAHEAD 8
 
+/* A region's marks: words[i] for the object at byte 8 * i of its active
+ * half (0: not moved), reserved for the whole half and touched only where
+ * objects were moved; `high` is one past the highest word marked since the
+ * last clear. */
+struct noun_move_marks {
+    const struct noun_region *region;
+    uint64_t *words;
+    size_t reserved_bytes;
+    size_t high;
+};
+
+struct noun_move_marks *noun_move_marks_new(const struct noun_region *region)
+{
+    struct noun_move_marks *marks = calloc(1, sizeof *marks);
+    if (!marks)
+        return NULL;
+    marks->region = region;
+    marks->reserved_bytes = region->half_bytes;
+    void *words = mmap(NULL, marks->reserved_bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (words == MAP_FAILED) {
+        free(marks);
+        return NULL;
+    }
+    marks->words = words;
+    return marks;
+}
+
+/* Past this, clearing hands the pages back rather than zeroing them. */
+#define MARKS_ZERO_BYTES ((size_t)1 << 20)
+
+void noun_move_marks_clear(struct noun_move_marks *marks)
+{
+    size_t bytes = marks->high * sizeof *marks->words;
+    if (bytes > MARKS_ZERO_BYTES)
+        madvise(marks->words, round_to_pages(bytes), MADV_DONTNEED);
+    else
+        memset(marks->words, 0, bytes);
+    marks->high = 0;
+}
+
+void noun_move_marks_free(struct noun_move_marks *marks)
+{
+    if (!marks)
+        return;
+    munmap(marks->words, marks->reserved_bytes);
+    free(marks);
+}
+
+/* The marks of the region holding n, and n's word in them; NULL when n is
+ * in none of the regions (so in home, or direct). */
+static inline uint64_t *move_mark(struct noun_move_marks *const *marks, size_t count, noun n,
+                                  struct noun_move_marks **owner)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (noun_region_holds(marks[i]->region, n)) {
+            const char *p = (const char *)(uintptr_t)(n & NOUN_ADDRESS_MASK);
+            if (owner)
+                *owner = marks[i];
+            return &marks[i]->words[(size_t)(p - marks[i]->region->active_base) / sizeof(uint64_t)];
+        }
+    }
+    return NULL;
+}
+
 struct move {
     noun *objects;          /* in the order found */
-    uint64_t *first_words;  /* each one's first word before the move */
     uint32_t *heights;      /* 0 while its children are being found */
     uint32_t *order;        /* indexes of objects, by height */
     size_t count, capacity;
@@ -1324,13 +1398,10 @@ static bool move_reserve(struct move *m)
     noun *objects = realloc(m->objects, capacity * sizeof *objects);
     if (objects)
         m->objects = objects;
-    uint64_t *first_words = realloc(m->first_words, capacity * sizeof *first_words);
-    if (first_words)
-        m->first_words = first_words;
     uint32_t *heights = realloc(m->heights, capacity * sizeof *heights);
     if (heights)
         m->heights = heights;
-    if (!objects || !first_words || !heights || capacity > UINT32_MAX)
+    if (!objects || !heights || capacity > UINT32_MAX)
         return false;
     m->capacity = capacity;
     return true;
@@ -1339,52 +1410,61 @@ static bool move_reserve(struct move *m)
 static void move_free(struct move *m)
 {
     free(m->objects);
-    free(m->first_words);
     free(m->heights);
     free(m->order);
 }
 
 /* The height an object's child contributes: 0 for one outside the regions
  * or moved already. */
-static uint32_t move_child_height(const struct move *m, const struct noun_region *const *regions, size_t count,
+static uint32_t move_child_height(const struct move *m, struct noun_move_marks *const *marks, size_t count,
                                   noun child)
 {
-    if (!regions_hold(regions, count, child))
+    const uint64_t *mark = move_mark(marks, count, child, NULL);
+    if (!mark)
         return 0;
-    uint64_t first = *noun_first_word(child);
-    return (first >> 63) ? 0 : m->heights[first & (MOVE_FOUND - 1)];
+    return (*mark >> 63) ? 0 : m->heights[*mark & (MOVE_FOUND - 1)];
 }
 
-/* Find the objects under n to move, breadth first.  The queue is read
+/* Find the objects under nouns[0 .. noun_count) to move, breadth first.  The queue is read
  * far behind where it is written, so each object's line is fetched
- * MOVE_LOOKAHEAD places before it is looked at (most were written by the
- * other worker and sit in its cache).  A noun may be queued twice; the
- * second time it is found already.  False when memory ran out. */
-static bool move_find(struct move *m, const struct noun_region *const *regions, size_t count, noun n)
+ * MOVE_LOOKAHEAD places before it is looked at (most were written by
+ * other workers and sit in their caches).  A noun may be queued twice;
+ * the second time it is found already.  False when memory ran out. */
+static bool move_find(struct move *m, struct noun_move_marks *const *marks, size_t count, const noun *nouns,
+                      size_t noun_count)
 {
     struct word_stack queue;
     word_stack_init(&queue);
-    bool ok = word_stack_push(&queue, n);
+    bool ok = true;
+    for (size_t i = 0; ok && i < noun_count; i++)
+        if (move_mark(marks, count, nouns[i], NULL))
+            ok = word_stack_push(&queue, nouns[i]);
     for (size_t q = 0; ok && q < queue.count; q++) {
-        if (q + MOVE_LOOKAHEAD < queue.count)
-            __builtin_prefetch(noun_first_word(queue.items[q + MOVE_LOOKAHEAD]), 1);
+        if (q + MOVE_LOOKAHEAD < queue.count) {
+            noun ahead = queue.items[q + MOVE_LOOKAHEAD];
+            __builtin_prefetch(noun_first_word(ahead));
+            __builtin_prefetch(move_mark(marks, count, ahead, NULL), 1);
+        }
         noun x = queue.items[q];
-        uint64_t *first = noun_first_word(x);
-        if (*first >> 62) /* found, or moved by an earlier move */
+        struct noun_move_marks *owner;
+        uint64_t *mark = move_mark(marks, count, x, &owner);
+        if (*mark >> 62) /* found, or moved by an earlier move */
             continue;
         if (!(ok = move_reserve(m)))
             break;
         size_t index = m->count++;
         m->objects[index] = x;
-        m->first_words[index] = *first;
         m->heights[index] = noun_is_indirect(x);
-        *first = MOVE_FOUND | index;
+        *mark = MOVE_FOUND | index;
+        size_t word = (size_t)(mark - owner->words);
+        if (word >= owner->high)
+            owner->high = word + 1;
         if (noun_is_indirect(x))
             continue;
         noun head = noun_head(x), tail = noun_tail(x);
-        if (regions_hold(regions, count, head))
+        if (move_mark(marks, count, head, NULL))
             ok = word_stack_push(&queue, head);
-        if (ok && regions_hold(regions, count, tail))
+        if (ok && move_mark(marks, count, tail, NULL))
             ok = word_stack_push(&queue, tail);
     }
     word_stack_free(&queue);
@@ -1393,35 +1473,38 @@ static bool move_find(struct move *m, const struct noun_region *const *regions, 
 
 /* Whether `child` is an object found by this move whose height is not
  * known yet. */
-static bool move_pending_height(const struct move *m, const struct noun_region *const *regions, size_t count,
+static bool move_pending_height(const struct move *m, struct noun_move_marks *const *marks, size_t count,
                                 noun child)
 {
-    if (!regions_hold(regions, count, child))
-        return false;
-    uint64_t first = *noun_first_word(child);
-    return !(first >> 63) && !m->heights[first & (MOVE_FOUND - 1)];
+    const uint64_t *mark = move_mark(marks, count, child, NULL);
+    return mark && !(*mark >> 63) && !m->heights[*mark & (MOVE_FOUND - 1)];
 }
 
-/* The height of every object found (post-order from n; they are in the
- * cache now).  False when memory ran out. */
-static bool move_heights(struct move *m, const struct noun_region *const *regions, size_t count, noun n,
-                         uint32_t *highest)
+/* The height of every object found (post-order from each object found,
+ * so from every root; they are in the cache now).  False when memory ran
+ * out. */
+static bool move_heights(struct move *m, struct noun_move_marks *const *marks, size_t count, uint32_t *highest)
 {
     struct word_stack stack;
     word_stack_init(&stack);
-    bool ok = word_stack_push(&stack, n);
+    bool ok = true;
     *highest = 1;
-    while (ok && stack.count) {
+    for (size_t next = 0; ok && (stack.count || next < m->count);) {
+        if (!stack.count) {
+            /* (an object whose height is known is popped at once) */
+            ok = word_stack_push(&stack, m->objects[next++]);
+            continue;
+        }
         noun x = stack.items[stack.count - 1];
-        uint64_t first = *noun_first_word(x);
-        size_t index = first & (MOVE_FOUND - 1);
-        if ((first >> 63) || m->heights[index]) {
+        uint64_t mark = *move_mark(marks, count, x, NULL);
+        size_t index = mark & (MOVE_FOUND - 1);
+        if ((mark >> 63) || m->heights[index]) {
             stack.count--;
             continue;
         }
         noun head = noun_head(x), tail = noun_tail(x);
-        bool head_waits = move_pending_height(m, regions, count, head);
-        bool tail_waits = move_pending_height(m, regions, count, tail);
+        bool head_waits = move_pending_height(m, marks, count, head);
+        bool tail_waits = move_pending_height(m, marks, count, tail);
         if (head_waits || tail_waits) {
             if (head_waits)
                 ok = word_stack_push(&stack, head);
@@ -1429,8 +1512,8 @@ static bool move_heights(struct move *m, const struct noun_region *const *region
                 ok = word_stack_push(&stack, tail);
             continue;
         }
-        uint32_t head_height = move_child_height(m, regions, count, head);
-        uint32_t tail_height = move_child_height(m, regions, count, tail);
+        uint32_t head_height = move_child_height(m, marks, count, head);
+        uint32_t tail_height = move_child_height(m, marks, count, tail);
         m->heights[index] = 1 + (head_height > tail_height ? head_height : tail_height);
         if (m->heights[index] > *highest)
             *highest = m->heights[index];
@@ -1441,9 +1524,10 @@ static bool move_heights(struct move *m, const struct noun_region *const *region
 }
 
 /* A child as home knows it: its home copy when it was moved. */
-static inline noun move_resolved(const struct noun_region *const *regions, size_t count, noun child)
+static inline noun move_resolved(struct noun_move_marks *const *marks, size_t count, noun child)
 {
-    return regions_hold(regions, count, child) ? (noun)*noun_first_word(child) : child;
+    const uint64_t *mark = move_mark(marks, count, child, NULL);
+    return mark ? (noun)*mark : child;
 }
 
 /* What one object's copy needs, worked out (and its table slot prefetched)
@@ -1454,7 +1538,7 @@ struct move_pending {
     uint64_t hash;
 };
 
-static void move_prepare(struct noun_home *home, const struct move *m, const struct noun_region *const *regions,
+static void move_prepare(struct noun_home *home, const struct move *m, struct noun_move_marks *const *marks,
                          size_t count, uint32_t index, struct move_pending *p)
 {
     noun x = m->objects[index];
@@ -1462,52 +1546,48 @@ static void move_prepare(struct noun_home *home, const struct move *m, const str
     if (noun_is_indirect(x)) {
         p->hash = hash_atom_words(noun_to_atom(x));
     } else {
-        p->head = move_resolved(regions, count, noun_head(x));
-        p->tail = move_resolved(regions, count, noun_tail(x));
+        p->head = move_resolved(marks, count, noun_head(x));
+        p->tail = move_resolved(marks, count, noun_tail(x));
         p->hash = mix_pair(p->head, p->tail);
     }
     __builtin_prefetch(&home->table[p->hash & (home->table_capacity - 1)]);
 }
 
 /* Make one object's home copy and mark the object with it. */
-static bool move_make(struct noun_home *home, const struct move *m, const struct move_pending *p)
+static bool move_make(struct noun_home *home, const struct move *m, struct noun_move_marks *const *marks,
+                      size_t count, const struct move_pending *p)
 {
     noun x = m->objects[p->index];
-    uint64_t first = m->first_words[p->index];
     noun result;
     if (noun_is_indirect(x)) {
-        /* the atom's words follow its first word, which is marked: intern
-         * a copy of the header with the real first word */
-        struct noun_atom *atom = noun_to_atom(x);
-        *noun_first_word(x) = first;
-        result = home_intern_atom_hashed(home, atom, p->hash);
+        result = home_intern_atom_hashed(home, noun_to_atom(x), p->hash);
     } else {
         result = home_intern_cell_hashed(home, p->head, p->tail, p->hash);
-        /* a mug computed in the region holds in home: keep it */
-        uint32_t mug = (uint32_t)first;
+        /* a mug computed in the region holds in home: keep it (another
+         * thread may be giving the region's cell its mug just now) */
+        uint32_t mug = __atomic_load_n(&noun_to_cell(x)->mug, __ATOMIC_RELAXED);
         if (result != NOUN_NONE && mug && !__atomic_load_n(&noun_to_cell(result)->mug, __ATOMIC_RELAXED))
             __atomic_store_n(&noun_to_cell(result)->mug, mug, __ATOMIC_RELAXED);
     }
     if (result == NOUN_NONE)
         return false;
-    *noun_first_word(x) = result;
+    *move_mark(marks, count, x, NULL) = result;
     return true;
 }
 
-static noun move_out(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n)
+/* Move nouns[0 .. noun_count) to home together, each replaced by its home
+ * noun.  False when home is full (then some may have been moved). */
+static bool move_out(struct noun_home *home, struct noun_move_marks *const *marks, size_t count, noun *nouns,
+                     size_t noun_count)
 {
-    if (!regions_hold(regions, count, n))
-        return n;
-    if (*noun_first_word(n) >> 63)
-        return *noun_first_word(n);
     if (home->table_stale && !home_table_refill(home))
-        return NOUN_NONE;
+        return false;
     struct move m = { 0 };
     uint32_t highest = 0;
-    bool ok = move_find(&m, regions, count, n) && move_heights(&m, regions, count, n, &highest);
+    bool ok = move_find(&m, marks, count, nouns, noun_count) && move_heights(&m, marks, count, &highest);
     /* counting sort by height */
     size_t *starts = ok ? calloc((size_t)highest + 2, sizeof *starts) : NULL;
-    m.order = ok ? malloc(m.count * sizeof *m.order) : NULL;
+    m.order = ok ? malloc((m.count ? m.count : 1) * sizeof *m.order) : NULL;
     ok = ok && starts && m.order;
     if (ok) {
         for (size_t i = 0; i < m.count; i++)
@@ -1524,16 +1604,24 @@ static noun move_out(struct noun_home *home, const struct noun_region *const *re
         size_t end = starts[h];
         for (size_t j = begin; ok && j < end + MOVE_LOOKAHEAD; j++) {
             if (j >= begin + MOVE_LOOKAHEAD)
-                ok = move_make(home, &m, &pending[(j - MOVE_LOOKAHEAD) % MOVE_LOOKAHEAD]);
+                ok = move_make(home, &m, marks, count, &pending[(j - MOVE_LOOKAHEAD) % MOVE_LOOKAHEAD]);
             if (j < end)
-                move_prepare(home, &m, regions, count, m.order[j], &pending[j % MOVE_LOOKAHEAD]);
+                move_prepare(home, &m, marks, count, m.order[j], &pending[j % MOVE_LOOKAHEAD]);
         }
         begin = end;
     }
+    /* what was found and not copied is forgotten (copies made stay known:
+     * they are good home nouns) */
+    for (size_t i = 0; !ok && i < m.count; i++) {
+        uint64_t *mark = move_mark(marks, count, m.objects[i], NULL);
+        if (!(*mark >> 63))
+            *mark = 0;
+    }
     free(starts);
     move_free(&m);
-    /* (on failure the regions are left marked: the caller resets them) */
-    return ok ? (noun)*noun_first_word(n) : NOUN_NONE;
+    for (size_t i = 0; ok && i < noun_count; i++)
+        nouns[i] = move_resolved(marks, count, nouns[i]);
+    return ok;
 }
 
 bool noun_home_root_add(struct noun_home *home, noun *slot)

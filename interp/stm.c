@@ -35,8 +35,11 @@
  *     in a routed epoch an event's first run takes its worker's own
  *     versions wherever the commit point is (own_versions), and only a
  *     run after a stale one is sure to commit.
- *   - Home is written only by the thread that called stm_apply_batch, and
- *     only while no worker runs.
+ *   - Home is written by one thread at a time: a worker moving its own
+ *     results (move_own_results) holds home_lock, and the calling thread
+ *     moves the rest while no worker runs.  Moves never write the nouns
+ *     they move (their marks are beside the batch regions), so the other
+ *     workers may read those meanwhile.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "interp/stm.h"
@@ -84,6 +87,19 @@
 #define SCRATCH_KEEP ((size_t)256 << 10)
 
 static uint64_t shard_bit(size_t shard) { return UINT64_C(1) << shard; }
+
+/* Make *array hold at least `needed` nouns.  False when memory is short. */
+static bool ensure_nouns(noun **array, size_t *capacity, size_t needed)
+{
+    if (needed <= *capacity)
+        return true;
+    noun *bigger = realloc(*array, needed * sizeof *bigger);
+    if (!bigger)
+        return false;
+    *array = bigger;
+    *capacity = needed;
+    return true;
+}
 
 /* ---- layout ------------------------------------------------------------------ */
 
@@ -707,9 +723,12 @@ struct worker {
     bool started;
     struct nock_context *nock;
     struct noun_region *batch;     /* what attempts and commits keep */
+    struct noun_move_marks *moved; /* which of the batch region's nouns are in home */
     struct tracking tracking;
     struct shard_map map;
     noun *spine_at;                /* spine cells of the kernel assembled */
+    noun *move_roots;              /* what move_own_results moves */
+    size_t move_root_capacity;
     size_t spine_capacity;
     struct attempt_chunk *chunks;       /* this epoch's attempts */
     struct attempt_chunk *spare_chunks; /* kept for the next epochs */
@@ -719,16 +738,18 @@ struct worker {
      * take as that shard's version; NULL: the pre-state's). */
     size_t route_cursor;
     const struct attempt *own_latest[STM_MAX_SHARDS];
-    /* this epoch's wall-clock time running events and holding the commit
-     * lock (read by the calling thread once the epoch is over) */
-    uint64_t running_ns, committing_ns;
+    /* this epoch's wall-clock time running events, holding the commit
+     * lock, and moving its results to home (read by the calling thread
+     * once the epoch is over) */
+    uint64_t running_ns, committing_ns, copying_ns;
     /* ... and, for route_split, the runs it made, when it set out, when
      * its last run ended and its time committing by then; from which the
      * calling thread keeps `event_ns`, what a run of one of its own
-     * events in a routed epoch takes it, all told (0: not measured). */
+     * events in a routed epoch takes it, all told, and `move_ns`, what
+     * moving its results to home takes it per event (0: not measured). */
     size_t runs;
     uint64_t set_out_ns, last_run_ended_ns, committing_by_last_run_ns;
-    double event_ns;
+    double event_ns, move_ns;
     jmp_buf *escape;               /* where a full region leaves to */
     /* a copy's bookkeeping: the marks to undo (pairs: address, first
      * word) and the work stack */
@@ -927,6 +948,9 @@ struct epoch {
     uint32_t *committed_mugs;
     uint8_t recent[ESTIMATE_WINDOW];    /* 1: that commit needed a re-run */
     unsigned recent_sum, recent_count;
+    /* home before the epoch, for its copies' cost (epoch_finish) */
+    size_t home_used_before;
+    struct noun_dedup_stats dedup_before;
 };
 
 struct stm {
@@ -937,6 +961,12 @@ struct stm {
     noun call_formula;          /* [9 2 10 [6 0 2] 0 3], a home root */
     bool formula_rooted;
 
+    /* Moves to home (noun_home_move_out_many): by the workers, each of its
+     * own results once its events are run, and by the calling thread at
+     * the end of an epoch, all under home_lock, with every worker's marks
+     * (batch_marks, in worker order). */
+    pthread_mutex_t home_lock;
+    struct noun_move_marks **batch_marks;
     pthread_mutex_t lock;       /* the pool: epoch handed out, workers done */
     pthread_cond_t wake, finished;
     struct epoch *epoch;
@@ -949,6 +979,8 @@ struct stm {
     _Atomic int interrupted;
 
     struct slot *slots;         /* an epoch's, kept for the next */
+    noun *finish_roots;         /* what epoch_finish moves, kept too */
+    size_t finish_root_capacity;
     uint8_t *routes;            /* an epoch's routes (struct epoch), kept too */
     double commit_ns;           /* worker 0's commit of an event, for route_split (0: not measured) */
     size_t route_capacity;
@@ -1026,7 +1058,10 @@ static void worker_drop_epoch(struct worker *w)
         w->spare_chunks = w->chunks;
         w->chunks = next;
     }
-    noun_region_reset(w->batch);
+    if (w->moved)
+        noun_move_marks_clear(w->moved);
+    if (w->batch)
+        noun_region_reset(w->batch);
     if (noun_region_used(nock_context_region(w->nock)) > SCRATCH_KEEP)
         nock_context_reset(w->nock);
 }
@@ -1666,6 +1701,39 @@ static enum claim_result claim_next(struct worker *w, struct epoch *e, size_t c,
     return CLAIMED;
 }
 
+/* Once w has run every event of its own in a routed epoch: move its
+ * newest version of each shard it wrote, and its runs' effects, to home
+ * now, while the others are still running, so that the copy to home at
+ * the epoch's end finds them there (measured on kv, that copy took a
+ * fifth of the time, with the other workers idle).  They are what the
+ * epoch commits, unless a run is found stale: then what replaces it is
+ * moved at the end, and these copies are garbage that home's next
+ * collection drops.  A move only reads what it moves, so the other
+ * workers may read the same nouns meanwhile.  When home is full, the
+ * rest is left to the end, which says so. */
+static void move_own_results(struct worker *w, struct epoch *e)
+{
+    struct stm *stm = w->stm;
+    uint64_t started = clock_wall_nanoseconds();
+    size_t count = 0;
+    if (!ensure_nouns(&w->move_roots, &w->move_root_capacity, e->layout->shard_count + (e->end - e->begin)))
+        return;
+    for (size_t s = 0; s < e->layout->shard_count; s++)
+        if (w->own_latest[s])
+            w->move_roots[count++] = w->own_latest[s]->values[s];
+    for (size_t i = e->begin; i < e->end; i++) {
+        if (!routed_to(e, i, w))
+            continue;
+        const struct attempt *a = atomic_load_explicit(&e->slots[i - e->begin].latest, memory_order_acquire);
+        if (a && a->status == KERNEL_OK)
+            w->move_roots[count++] = a->effects;
+    }
+    pthread_mutex_lock(&stm->home_lock);
+    noun_home_move_out_each(stm->home, stm->batch_marks, stm->worker_count, w->move_roots, count);
+    pthread_mutex_unlock(&stm->home_lock);
+    w->copying_ns += clock_wall_nanoseconds() - started;
+}
+
 /* Whether w is the one to run the event at the commit point c, when
  * nobody is: anyone in an unrouted epoch; in a routed one its owner, or
  * worker 0, the committer, when a run of it was found stale (the owner
@@ -1686,6 +1754,7 @@ static bool runs_commit_point(const struct worker *w, const struct epoch *e, siz
  * other's runs across cores. */
 static void run_epoch(struct worker *w, struct epoch *e)
 {
+    bool moved_own = false;
     w->set_out_ns = w->last_run_ended_ns = clock_wall_nanoseconds();
     while (!atomic_load(&e->stop)) {
         if (atomic_load_explicit(&w->stm->interrupted, memory_order_relaxed)) {
@@ -1712,6 +1781,11 @@ static void run_epoch(struct worker *w, struct epoch *e)
             run_claimed(w, e, next);
         if (got != NOTHING_TO_CLAIM)
             continue;
+        if (e->route && !moved_own) {
+            moved_own = true;
+            move_own_results(w, e);
+            continue;
+        }
         /* nothing to claim: the event at the commit point is running or
          * waits for the commit lock */
         struct slot *slot = &e->slots[c - e->begin];
@@ -1805,7 +1879,9 @@ static bool worker_init(struct stm *stm, struct worker *w, size_t index)
     };
     w->nock = nock_context_new(stm->home, &config);
     w->batch = noun_region_new(BATCH_REGION_BYTES);
-    return w->tracking.stack && w->nock && w->batch;
+    w->moved = w->batch ? noun_move_marks_new(w->batch) : NULL;
+    stm->batch_marks[index] = w->moved;
+    return w->tracking.stack && w->nock && w->batch && w->moved;
 }
 
 static void worker_free(struct worker *w)
@@ -1813,11 +1889,13 @@ static void worker_free(struct worker *w)
     worker_free_chunks(w);
     if (w->nock)
         nock_context_free(w->nock);
+    noun_move_marks_free(w->moved);
     if (w->batch)
         noun_region_free(w->batch);
     free(w->tracking.stack);
     free(w->map.slots);
     free(w->spine_at);
+    free(w->move_roots);
     free(w->copy_undo);
     free(w->copy_work);
 }
@@ -1855,6 +1933,7 @@ struct stm *stm_new(struct noun_home *home, const struct stm_options *options, c
     cpu_set_t usable;
     stm->spin = sched_getaffinity(0, sizeof usable, &usable) == 0 && (size_t)CPU_COUNT(&usable) >= workers;
     pthread_mutex_init(&stm->lock, NULL);
+    pthread_mutex_init(&stm->home_lock, NULL);
     pthread_cond_init(&stm->wake, NULL);
     pthread_cond_init(&stm->finished, NULL);
     stm->formula_rooted = noun_home_root_add(home, &stm->call_formula);
@@ -1862,9 +1941,10 @@ struct stm *stm_new(struct noun_home *home, const struct stm_options *options, c
     stm->declaration_seen = NOUN_NONE;
     stm->declaration_rooted = noun_home_root_add(home, &stm->declaration_seen);
     stm->workers = noun_cache_line_calloc(workers * sizeof *stm->workers);
+    stm->batch_marks = calloc(workers, sizeof *stm->batch_marks);
     stm->route_region = noun_region_new(ROUTE_REGION_BYTES);
     bool ok = stm->formula_rooted && stm->declaration_rooted && stm->call_formula != NOUN_NONE && stm->workers &&
-              stm->route_region;
+              stm->batch_marks && stm->route_region;
     for (size_t i = 0; ok && i < workers; i++)
         ok = worker_init(stm, &stm->workers[i], i);
     /* worker 0 is the calling thread */
@@ -1894,15 +1974,18 @@ void stm_free(struct stm *stm)
         worker_free(&stm->workers[i]);
     }
     free(stm->workers);
+    free(stm->batch_marks);
     if (stm->formula_rooted)
         noun_home_root_remove(stm->home, &stm->call_formula);
     if (stm->declaration_rooted)
         noun_home_root_remove(stm->home, &stm->declaration_seen);
     free(stm->layout.nodes);
     free(stm->slots);
+    free(stm->finish_roots);
     free(stm->routes);
     noun_region_free(stm->route_region);
     pthread_mutex_destroy(&stm->lock);
+    pthread_mutex_destroy(&stm->home_lock);
     pthread_cond_destroy(&stm->wake);
     pthread_cond_destroy(&stm->finished);
     free(stm);
@@ -1925,6 +2008,7 @@ void stm_time_add(struct stm_time *sum, const struct stm_time *more)
     sum->epoch_ns += more->epoch_ns;
     sum->running_ns += more->running_ns;
     sum->committing_ns += more->committing_ns;
+    sum->copying_ns += more->copying_ns;
     sum->finish_ns += more->finish_ns;
     sum->serial_ns += more->serial_ns;
 }
@@ -1936,13 +2020,14 @@ struct stm_time_shares stm_time_shares(const struct stm_time *time)
     if (worker_ns > 0) {
         shares.running = 100.0 * (double)time->running_ns / worker_ns;
         shares.committing = 100.0 * (double)time->committing_ns / worker_ns;
-        shares.waiting = 100.0 - shares.running - shares.committing;
+        shares.copying = 100.0 * (double)time->copying_ns / worker_ns;
+        shares.waiting = 100.0 - shares.running - shares.committing - shares.copying;
         if (shares.waiting < 0) /* (the clock read at an epoch's ends and in it can round) */
             shares.waiting = 0;
     }
     uint64_t parallel_ns = time->epoch_ns + time->finish_ns;
     if (parallel_ns)
-        shares.copying = 100.0 * (double)time->finish_ns / (double)parallel_ns;
+        shares.finishing = 100.0 * (double)time->finish_ns / (double)parallel_ns;
     return shares;
 }
 
@@ -2060,22 +2145,24 @@ static void make_final_state(void *context)
 }
 
 /* Copy an epoch's committed state and effects to home and fill results.
- * Runs on the calling thread while no worker runs. */
+ * Runs on the calling thread while no worker runs.  What the workers
+ * moved already (move_own_results) is found moved; the rest goes in one
+ * move, the state with every committed event's effects (or trace). */
 static bool epoch_finish(struct stm *stm, struct kernel *kernel, struct epoch *e, size_t committed,
                          struct stm_result *results, struct stm_batch_stats *totals)
 {
-    const struct noun_region *regions[stm->worker_count];
-    for (size_t i = 0; i < stm->worker_count; i++)
-        regions[i] = stm->workers[i].batch;
-    bool ok = true;
-    uint64_t home_before = noun_home_used(stm->home);
-    struct noun_dedup_stats dedup_before, dedup_after;
-    noun_home_dedup_stats(stm->home, &dedup_before);
     struct final_state final = { .epoch = e, .worker = &stm->workers[0], .state = e->everything_result };
     if (final.state == NOUN_NONE && !guarded(final.worker, make_final_state, &final))
         return false;
-    noun state = noun_home_move_out_many(stm->home, regions, stm->worker_count, final.state);
-    if (state == NOUN_NONE)
+    if (!ensure_nouns(&stm->finish_roots, &stm->finish_root_capacity, committed + 1))
+        return false;
+    noun *roots = stm->finish_roots;
+    roots[0] = final.state;
+    for (size_t i = e->begin; i < e->begin + committed; i++) {
+        const struct attempt *a = e->slots[i - e->begin].committed;
+        roots[1 + i - e->begin] = a->status == KERNEL_OK ? a->effects : a->trace;
+    }
+    if (!noun_home_move_out_each(stm->home, stm->batch_marks, stm->worker_count, roots, committed + 1))
         return false;
     uint64_t number = kernel_event_number(kernel);
     for (size_t i = e->begin; i < e->begin + committed; i++) {
@@ -2099,42 +2186,30 @@ static bool epoch_finish(struct stm *stm, struct kernel *kernel, struct epoch *e
         cost->steps = a->cost.steps;
         cost->bytes_allocated = a->cost.bytes_allocated;
         if (a->status == KERNEL_OK) {
-            result->applied.effects = noun_home_move_out_many(stm->home, regions, stm->worker_count, a->effects);
+            result->applied.effects = roots[1 + i - e->begin];
             result->applied.mug = (uint32_t)slot->mug;
-            ok = ok && result->applied.effects != NOUN_NONE;
             number++;
         } else {
             result->error.status = a->status;
             result->error.steps = a->cost.steps;
-            noun trace = noun_home_move_out_many(stm->home, regions, stm->worker_count, a->trace);
-            result->error.trace = trace == NOUN_NONE ? 0 : trace;
+            result->error.trace = roots[1 + i - e->begin];
             snprintf(result->error.message, sizeof result->error.message,
                      a->status == KERNEL_CRASH ? "the event crashed: %s" : "%s", a->reason);
         }
     }
     if (committed) {
-        /* the copy-out is counted to the last event of the epoch */
-        noun_home_dedup_stats(stm->home, &dedup_after);
+        /* the epoch's copies to home, the workers' included, are counted
+         * to its last event */
+        struct noun_dedup_stats dedup;
+        noun_home_dedup_stats(stm->home, &dedup);
         struct kernel_cost *cost = &results[e->begin + committed - 1].applied.cost;
-        cost->copy_out_bytes = noun_home_used(stm->home) - home_before;
-        cost->dedup_lookups = dedup_after.lookups - dedup_before.lookups;
-        cost->dedup_hits = dedup_after.hits - dedup_before.hits;
+        cost->copy_out_bytes = noun_home_used(stm->home) - e->home_used_before;
+        cost->dedup_lookups = dedup.lookups - e->dedup_before.lookups;
+        cost->dedup_hits = dedup.hits - e->dedup_before.hits;
     }
-    ok = ok && kernel_set_state(kernel, state, number);
-    return ok;
+    return kernel_set_state(kernel, roots[0], number);
 }
 
-static bool ensure_nouns(noun **array, size_t *capacity, size_t needed)
-{
-    if (needed <= *capacity)
-        return true;
-    noun *bigger = realloc(*array, needed * sizeof *bigger);
-    if (!bigger)
-        return false;
-    *array = bigger;
-    *capacity = needed;
-    return true;
-}
 
 /* Lay out the pre-state in e (struct epoch says how) with `arrays` for the
  * per-node parts; the committed state starts as it. */
@@ -2199,7 +2274,8 @@ static size_t shard_owner(size_t s, size_t shards, size_t workers)
  * epoch of `count`, as measured (worker 0 also commits them all). */
 static double predicted_ns(const struct stm *stm, size_t w, size_t events, size_t count)
 {
-    return (double)events * stm->workers[w].event_ns + (w == 0 ? (double)count * stm->commit_ns : 0);
+    const struct worker *worker = &stm->workers[w];
+    return (double)events * (worker->event_ns + worker->move_ns) + (w == 0 ? (double)count * stm->commit_ns : 0);
 }
 
 /* Whether the shards, with per_shard[s] events each (and `unrouted`
@@ -2254,9 +2330,25 @@ static void route_split(const struct stm *stm, const size_t *per_shard, size_t s
     split_within(stm, per_shard, shards, unrouted, count, high, owner);
 }
 
-/* After a routed epoch: fold what the workers' own runs and worker 0's
- * commits took into the figures route_split goes by (half the weight to
- * this epoch, so a vCPU that slows is followed within a few epochs). */
+/* Fold one epoch's measure into an estimate: half the weight to it, so a
+ * vCPU that slows is followed within a few epochs, but no more than four
+ * times the estimate (a worker that lost its vCPU for a while says
+ * little of the next epoch). */
+static void estimate_fold(double *estimate, double measured)
+{
+    if (*estimate <= 0) {
+        *estimate = measured;
+        return;
+    }
+    if (measured > 4 * *estimate)
+        measured = 4 * *estimate;
+    *estimate = (*estimate + measured) / 2;
+}
+
+/* After a routed epoch: fold what the workers' own runs, their moves to
+ * home and worker 0's commits took into the figures route_split goes by.
+ * (A worker that was still running when every event was committed moved
+ * nothing early: its move estimate stays as it was.) */
 static void route_costs_note(struct stm *stm, size_t committed)
 {
     uint64_t committing_ns = 0;
@@ -2266,13 +2358,12 @@ static void route_costs_note(struct stm *stm, size_t committed)
         if (!w->runs)
             continue;
         uint64_t busy = w->last_run_ended_ns - w->set_out_ns - w->committing_by_last_run_ns;
-        double per_event = (double)busy / (double)w->runs;
-        w->event_ns = w->event_ns > 0 ? (w->event_ns + per_event) / 2 : per_event;
+        estimate_fold(&w->event_ns, (double)busy / (double)w->runs);
+        if (w->copying_ns)
+            estimate_fold(&w->move_ns, (double)w->copying_ns / (double)w->runs);
     }
-    if (committed) {
-        double per_commit = (double)committing_ns / (double)committed;
-        stm->commit_ns = stm->commit_ns > 0 ? (stm->commit_ns + per_commit) / 2 : per_commit;
-    }
+    if (committed)
+        estimate_fold(&stm->commit_ns, (double)committing_ns / (double)committed);
 }
 
 /* Route events[begin .. end) to workers, by shard (route_split).  NULL when the
@@ -2368,6 +2459,8 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     e->layout = layout;
     epoch_lay_out_pre_state(e, kernel_state(kernel), arrays);
     e->route = route_events(stm, events, begin, end);
+    e->home_used_before = noun_home_used(stm->home);
+    noun_home_dedup_stats(stm->home, &e->dedup_before);
     totals->routed_epochs += e->route != NULL;
     for (size_t i = 0; i < stm->worker_count; i++) {
         stm->workers[i].route_cursor = begin;
@@ -2397,7 +2490,7 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     }
 
     for (size_t i = 0; i < stm->worker_count; i++)
-        stm->workers[i].running_ns = stm->workers[i].committing_ns = stm->workers[i].runs = 0;
+        stm->workers[i].running_ns = stm->workers[i].committing_ns = stm->workers[i].copying_ns = stm->workers[i].runs = 0;
     uint64_t epoch_started = clock_wall_nanoseconds();
     pthread_mutex_lock(&stm->lock);
     stm->epoch = e;
@@ -2418,6 +2511,7 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     for (size_t i = 0; i < stm->worker_count; i++) {
         totals->time.running_ns += stm->workers[i].running_ns;
         totals->time.committing_ns += stm->workers[i].committing_ns;
+        totals->time.copying_ns += stm->workers[i].copying_ns;
     }
 
     size_t committed = atomic_load(&e->commit_index) - begin;

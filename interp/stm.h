@@ -43,8 +43,12 @@
  * Memory: events are cued into each worker's own scratch; what an attempt
  * produces (written shards, effects, the views it ran on) goes to that
  * worker's batch region, readable by the others and dropped at the end of
- * an epoch (pages kept); home is written only by the calling thread,
- * between epochs, when it copies out the committed state and effects.
+ * an epoch (pages kept).  Home gets the committed state and effects: in a
+ * routed epoch each worker moves its own results there once its events
+ * are run, while the others still run, and the calling thread moves the
+ * rest when the epoch ends; one thread at a time, under a lock.  (A result
+ * moved early that a stale run's re-run replaces is garbage in home until
+ * its next collection.)
  *
  * Nothing here prints or exits.
  */
@@ -90,23 +94,26 @@ struct stm_result {
 
 /* Where the STM backend's wall-clock time went, in nanoseconds.  A
  * parallel epoch's time is each worker's running events, holding the
- * commit lock, or neither (waiting: for the event at the commit point,
- * for the lock, for the other workers at the end); then the calling
- * thread alone copies its state and effects to home. */
+ * commit lock, copying its own results to home (in a routed epoch, once
+ * its events are run), or none of these (waiting: for the event at the
+ * commit point, for a lock, for the other workers at the end); then the
+ * calling thread alone copies the rest of the state and effects to home
+ * (finishing). */
 struct stm_time {
     uint32_t workers;          /* threads in parallel epochs, the caller's included */
     uint64_t epoch_ns;         /* parallel epochs, from start to every worker done */
     uint64_t running_ns;       /* summed over the workers */
     uint64_t committing_ns;    /* summed over the workers */
+    uint64_t copying_ns;       /* summed over the workers */
     uint64_t finish_ns;        /* the copies to home after parallel epochs */
     uint64_t serial_ns;        /* events run serially */
 };
 
 /* The same as percentages: of the workers' time in parallel epochs,
- * running, committing and waiting; and the copies' share of the epochs'
- * and copies' time together. */
+ * running, committing, copying and waiting; and finishing's share of the
+ * epochs' and finishing's time together. */
 struct stm_time_shares {
-    double running, committing, waiting, copying;
+    double running, committing, copying, waiting, finishing;
 };
 
 void stm_time_add(struct stm_time *sum, const struct stm_time *more);

@@ -132,12 +132,13 @@ static const char profile_schema[] =
     "  running_ns INTEGER NOT NULL DEFAULT 0,"
     "  committing_ns INTEGER NOT NULL DEFAULT 0,"
     "  finish_ns INTEGER NOT NULL DEFAULT 0,"
-    "  serial_ns INTEGER NOT NULL DEFAULT 0);";
+    "  serial_ns INTEGER NOT NULL DEFAULT 0,"
+    "  copying_ns INTEGER NOT NULL DEFAULT 0);";
 
 /* stm_batches' columns added after its first version, which stores made
  * then lack (add_missing_columns adds them, zero in the old rows) */
 static const char *const stm_batch_time_columns[] = {
-    "workers", "epoch_ns", "running_ns", "committing_ns", "finish_ns", "serial_ns",
+    "workers", "epoch_ns", "running_ns", "committing_ns", "finish_ns", "serial_ns", "copying_ns",
 };
 
 static const char *const metric_names[PROFILE_METRIC_COUNT] = {
@@ -516,8 +517,8 @@ bool profile_record_stm_batch(struct profile_run *run, uint64_t first_event, con
         !prepare(evlog_database(run->log),
                  "INSERT INTO stm_batches (run, first_event, events, attempts, reruns, wasted_steps, "
                  "parallel_events, serial_events, epochs, shards, conflicts, workers, epoch_ns, running_ns, "
-                 "committing_ns, finish_ns, serial_ns) "
-                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                 "committing_ns, finish_ns, serial_ns, copying_ns) "
+                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                  &run->insert_stm_batch, error))
         return false;
     /* conflicts as "shard:count ..." for the shards that had any */
@@ -546,6 +547,7 @@ bool profile_record_stm_batch(struct profile_run *run, uint64_t first_event, con
     sqlite3_bind_int64(insert, 15, (sqlite3_int64)stats->time.committing_ns);
     sqlite3_bind_int64(insert, 16, (sqlite3_int64)stats->time.finish_ns);
     sqlite3_bind_int64(insert, 17, (sqlite3_int64)stats->time.serial_ns);
+    sqlite3_bind_int64(insert, 18, (sqlite3_int64)stats->time.copying_ns);
     return step_insert(run, insert, "an STM batch", error);
 }
 
@@ -875,7 +877,7 @@ static bool summarize_stm(sqlite3 *database, int64_t run_id, struct profile_stm_
     /* (a read-only store from before these columns has none: left zero) */
     if (sqlite3_prepare_v2(database,
                            "SELECT max(workers), sum(epoch_ns), sum(running_ns), sum(committing_ns), sum(finish_ns), "
-                           "sum(serial_ns) FROM stm_batches WHERE run = ?1",
+                           "sum(serial_ns), sum(copying_ns) FROM stm_batches WHERE run = ?1",
                            -1, &select, NULL) == SQLITE_OK) {
         sqlite3_bind_int64(select, 1, run_id);
         if (sqlite3_step(select) == SQLITE_ROW) {
@@ -885,6 +887,7 @@ static bool summarize_stm(sqlite3 *database, int64_t run_id, struct profile_stm_
             stm->time.committing_ns = (uint64_t)sqlite3_column_int64(select, 3);
             stm->time.finish_ns = (uint64_t)sqlite3_column_int64(select, 4);
             stm->time.serial_ns = (uint64_t)sqlite3_column_int64(select, 5);
+            stm->time.copying_ns = (uint64_t)sqlite3_column_int64(select, 6);
         }
         sqlite3_finalize(select);
     }

@@ -392,13 +392,14 @@ static void draw_dedup(struct tui *tui, const struct box *box)
 }
 
 /* Where STM's time went, as :profile says it: the workers' time in its
- * parallel epochs running events, committing and waiting, and the share
- * of all its time the copies to home took. */
+ * parallel epochs running events, committing, copying their results to
+ * home and waiting, and the share of all its time the copies after the
+ * epochs (finishing) took. */
 static void stm_time_line(const struct monitor_backend *backend, char *line, size_t size)
 {
     struct stm_time_shares shares = stm_time_shares(&backend->stm_time);
-    snprintf(line, size, "run %.0f%% commit %.0f%% wait %.0f%% copy %.0f%%", shares.running, shares.committing,
-             shares.waiting, shares.copying);
+    snprintf(line, size, "run %.0f%% commit %.0f%% copy %.0f%% wait %.0f%% finish %.0f%%", shares.running,
+             shares.committing, shares.copying, shares.waiting, shares.finishing);
 }
 
 static void draw_backend(struct tui *tui, const struct box *box)

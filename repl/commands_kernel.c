@@ -961,8 +961,10 @@ static void print_stm_time(const struct session_output *output, const struct pro
     else
         session_print(output,
                       "  stm time: %s in parallel epochs on %u workers (%.0f%% running events, %.0f%% committing, "
-                      "%.0f%% waiting), %s copying their states to home, %s running events serially",
-                      epochs, time->workers, shares.running, shares.committing, shares.waiting, finish, serial);
+                      "%.0f%% copying their results to home, %.0f%% waiting), %s copying the rest to home after "
+                      "them, %s running events serially",
+                      epochs, time->workers, shares.running, shares.committing, shares.copying, shares.waiting, finish,
+                      serial);
 }
 
 /* What the STM backend did in the run, if it ran there. */

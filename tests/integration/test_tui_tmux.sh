@@ -147,7 +147,7 @@ expect pma-q-ends-the-run 'nocklab-exited-[01]' 20
 start 100 32 "$program --tui --backend stm gen kv 60000 stmstore"
 expect stm-pane '\| *stm: spawns run inline' 30
 expect stm-commits '\| *commits [0-9]+  conflicts [0-9]+' 30
-expect stm-time-shares '\| *run [0-9]+% commit [0-9]+% wait [0-9]+% copy [0-9]+%' 30
+expect stm-time-shares '\| *run [0-9]+% commit [0-9]+% copy [0-9]+% wait [0-9]+% finish [0-9]+%' 30
 keys q
 expect stm-q-ends-the-run 'nocklab-exited-[01]' 20
 

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "interp/mug.h"
@@ -191,7 +192,9 @@ static void test_copy_out_dedups(void **state)
 /* noun_home_move_out_many copies height by height (noun.c, move_out): on a
  * random DAG spread over two regions, with shared cells, indirect atoms and
  * nouns already in home, it must give what copy-out gives, keep the mugs
- * computed in the regions, and find again what an earlier move moved. */
+ * computed in the regions, find again what an earlier move moved, and
+ * leave the regions' objects as they were (its marks are kept beside
+ * them). */
 static void test_move_out_many_matches_copy_out(void **state)
 {
     noun_region_reset(region);
@@ -202,6 +205,9 @@ static void test_move_out_many_matches_copy_out(void **state)
     assert_non_null(reference);
     assert_non_null(home);
     const struct noun_region *regions[2] = { region, other };
+    struct noun_move_marks *marks[2] = { noun_move_marks_new(region), noun_move_marks_new(other) };
+    assert_non_null(marks[0]);
+    assert_non_null(marks[1]);
     enum { POOL = 6000 };
     static noun pool[POOL];
     static uint32_t region_mugs[POOL / 97 + 1];
@@ -229,7 +235,14 @@ static void test_move_out_many_matches_copy_out(void **state)
     uint32_t mug = mug_noun(expected);
     noun inner = pool[POOL - 2]; /* at axis 6 of root */
     size_t home_before = noun_home_used(home);
-    noun moved = noun_home_move_out_many(home, regions, 2, root);
+    /* every region object's words, to compare after the moves */
+    size_t region_bytes = noun_region_used(region), other_bytes = noun_region_used(other);
+    char *region_before = malloc(region_bytes), *other_before = malloc(other_bytes);
+    assert_non_null(region_before);
+    assert_non_null(other_before);
+    memcpy(region_before, region->active_base, region_bytes);
+    memcpy(other_before, other->active_base, other_bytes);
+    noun moved = noun_home_move_out_many(home, marks, 2, root);
     assert_true(moved != NOUN_NONE);
     assert_true(noun_home_holds(home, moved));
     assert_true(noun_equal(moved, expected));
@@ -239,19 +252,46 @@ static void test_move_out_many_matches_copy_out(void **state)
     /* mugs computed in the regions came along: the home copies have them
      * without being asked (a move of a moved cell gives its copy) */
     for (size_t i = 97; i < POOL; i += 97) {
-        noun copy = noun_home_move_out_many(home, regions, 2, pool[i]);
+        noun copy = noun_home_move_out_many(home, marks, 2, pool[i]);
         assert_true(noun_home_holds(home, copy));
         assert_int_equal(noun_to_cell(copy)->mug, region_mugs[i / 97]);
     }
     /* a part moved already is found, not copied again */
     size_t used = noun_home_used(home);
-    noun again = noun_home_move_out_many(home, regions, 2, inner);
+    noun again = noun_home_move_out_many(home, marks, 2, inner);
     assert_int_equal(noun_home_used(home), used);
     assert_int_equal(again, noun_fragment(6, moved));
+    /* the objects moved were only read */
+    assert_memory_equal(region->active_base, region_before, region_bytes);
+    assert_memory_equal(other->active_base, other_before, other_bytes);
+    free(region_before);
+    free(other_before);
     /* a region cell equal to one home had before is that cell: pool[5] is
      * the home copy of [5 7] */
-    noun wrapped = noun_home_move_out_many(home, regions, 2, noun_cell_new(region, noun_cell_new(other, 5, 7), 9));
+    noun wrapped = noun_home_move_out_many(home, marks, 2, noun_cell_new(region, noun_cell_new(other, 5, 7), 9));
     assert_int_equal(noun_head(wrapped), pool[5]);
+    /* cleared marks forget the moves: the same noun is found in home by
+     * its contents, and nothing is copied */
+    noun_move_marks_clear(marks[0]);
+    noun_move_marks_clear(marks[1]);
+    used = noun_home_used(home);
+    assert_int_equal(noun_home_move_out_many(home, marks, 2, root), moved);
+    assert_int_equal(noun_home_used(home), used);
+    /* several nouns in one move: region nouns moved and not, a direct
+     * atom, a home noun, each replaced by what a move of it alone gives */
+    noun_move_marks_clear(marks[0]);
+    noun_move_marks_clear(marks[1]);
+    noun nouns[5] = { pool[POOL - 7], root, 5, pool[5], pool[POOL - 7] };
+    assert_true(noun_home_move_out_each(home, marks, 2, nouns, 5));
+    assert_int_equal(nouns[1], moved);
+    assert_int_equal(nouns[2], 5);
+    assert_int_equal(nouns[3], pool[5]);
+    assert_int_equal(nouns[0], nouns[4]);
+    assert_true(noun_home_holds(home, nouns[0]));
+    assert_true(noun_equal(nouns[0], noun_home_copy_out_many(reference, regions, 2, pool[POOL - 7])));
+    assert_int_equal(noun_home_used(home), used);
+    noun_move_marks_free(marks[0]);
+    noun_move_marks_free(marks[1]);
     noun_home_free(home);
     noun_home_free(reference);
     noun_region_free(other);
