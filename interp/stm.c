@@ -35,11 +35,12 @@
  *     in a routed epoch an event's first run takes its worker's own
  *     versions wherever the commit point is (own_versions), and only a
  *     run after a stale one is sure to commit.
- *   - Home is written by one thread at a time: a worker moving its own
- *     results (move_own_results) holds home_lock, and the calling thread
- *     moves the rest while no worker runs.  Moves never write the nouns
- *     they move (their marks are beside the batch regions), so the other
- *     workers may read those meanwhile.
+ *   - Home is written only by the thread that called stm_apply_batch
+ *     (worker 0, the committer): in a routed epoch it moves results that
+ *     are ready while the others run (move_ready_results), and the rest
+ *     when the epoch has ended.  Moves never write the nouns they move
+ *     (their marks are beside the batch regions), so the other workers
+ *     may read those meanwhile.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "interp/stm.h"
@@ -727,9 +728,9 @@ struct worker {
     struct tracking tracking;
     struct shard_map map;
     noun *spine_at;                /* spine cells of the kernel assembled */
-    noun *move_roots;              /* what move_own_results moves */
-    size_t move_root_capacity;
     size_t spine_capacity;
+    noun *move_roots;              /* what move_ready_results moves */
+    size_t move_root_capacity;
     struct attempt_chunk *chunks;       /* this epoch's attempts */
     struct attempt_chunk *spare_chunks; /* kept for the next epochs */
     struct attempt *current;       /* the attempt running, for the slog hook */
@@ -745,11 +746,10 @@ struct worker {
     /* ... and, for route_split, the runs it made, when it set out, when
      * its last run ended and its time committing by then; from which the
      * calling thread keeps `event_ns`, what a run of one of its own
-     * events in a routed epoch takes it, all told, and `move_ns`, what
-     * moving its results to home takes it per event (0: not measured). */
+     * events in a routed epoch takes it, all told (0: not measured). */
     size_t runs;
     uint64_t set_out_ns, last_run_ended_ns, committing_by_last_run_ns;
-    double event_ns, move_ns;
+    double event_ns;
     jmp_buf *escape;               /* where a full region leaves to */
     /* a copy's bookkeeping: the marks to undo (pairs: address, first
      * word) and the work stack */
@@ -948,6 +948,10 @@ struct epoch {
     uint32_t *committed_mugs;
     uint8_t recent[ESTIMATE_WINDOW];    /* 1: that commit needed a re-run */
     unsigned recent_sum, recent_count;
+    /* what move_ready_results has moved: worker 0's own shards, and the
+     * effects of the events before moved_through (worker 0's) */
+    bool moved_own_shards;
+    size_t moved_through;
     /* home before the epoch, for its copies' cost (epoch_finish) */
     size_t home_used_before;
     struct noun_dedup_stats dedup_before;
@@ -961,11 +965,8 @@ struct stm {
     noun call_formula;          /* [9 2 10 [6 0 2] 0 3], a home root */
     bool formula_rooted;
 
-    /* Moves to home (noun_home_move_out_many): by the workers, each of its
-     * own results once its events are run, and by the calling thread at
-     * the end of an epoch, all under home_lock, with every worker's marks
-     * (batch_marks, in worker order). */
-    pthread_mutex_t home_lock;
+    /* every worker's marks (batch_marks, in worker order), for moves to
+     * home (noun_home_move_out_each) */
     struct noun_move_marks **batch_marks;
     pthread_mutex_t lock;       /* the pool: epoch handed out, workers done */
     pthread_cond_t wake, finished;
@@ -982,7 +983,9 @@ struct stm {
     noun *finish_roots;         /* what epoch_finish moves, kept too */
     size_t finish_root_capacity;
     uint8_t *routes;            /* an epoch's routes (struct epoch), kept too */
-    double commit_ns;           /* worker 0's commit of an event, for route_split (0: not measured) */
+    /* worker 0's commit of an event, and its move of an event's results
+     * during the epoch, for route_split (0: not measured) */
+    double commit_ns, move_ns;
     size_t route_capacity;
     struct noun_region *route_region; /* where events are cued to be routed */
     size_t slot_capacity;
@@ -1701,37 +1704,45 @@ static enum claim_result claim_next(struct worker *w, struct epoch *e, size_t c,
     return CLAIMED;
 }
 
-/* Once w has run every event of its own in a routed epoch: move its
- * newest version of each shard it wrote, and its runs' effects, to home
- * now, while the others are still running, so that the copy to home at
- * the epoch's end finds them there (measured on kv, that copy took a
- * fifth of the time, with the other workers idle).  They are what the
- * epoch commits, unless a run is found stale: then what replaces it is
- * moved at the end, and these copies are garbage that home's next
- * collection drops.  A move only reads what it moves, so the other
- * workers may read the same nouns meanwhile.  When home is full, the
- * rest is left to the end, which says so. */
-static void move_own_results(struct worker *w, struct epoch *e)
+/* Worker 0, the committer, with nothing to claim in a routed epoch (its
+ * own events are run, the others' are not yet done): move to home what is
+ * ready, while the others still run, so that the copy at the epoch's end
+ * finds it there.  The first time, its own newest version of each shard
+ * it owns (final, unless a run is found stale); each time, the effects of
+ * the events done since its last move, in order.  What it moves is what
+ * the epoch commits unless a run is found stale: then what replaces it is
+ * moved at the end, and the early copy is garbage until home's next
+ * collection.  A move only reads what it moves, so the other workers may
+ * read the same nouns meanwhile.  Only this thread writes home (as at the
+ * epoch's end): the other workers were tried moving their own results,
+ * and took twice as long per event as worker 0, the dedup table's lines
+ * being in its cache.  False when there was nothing new to move. */
+static bool move_ready_results(struct worker *w, struct epoch *e)
 {
     struct stm *stm = w->stm;
-    uint64_t started = clock_wall_nanoseconds();
-    size_t count = 0;
-    if (!ensure_nouns(&w->move_roots, &w->move_root_capacity, e->layout->shard_count + (e->end - e->begin)))
-        return;
-    for (size_t s = 0; s < e->layout->shard_count; s++)
-        if (w->own_latest[s])
-            w->move_roots[count++] = w->own_latest[s]->values[s];
-    for (size_t i = e->begin; i < e->end; i++) {
-        if (!routed_to(e, i, w))
-            continue;
-        const struct attempt *a = atomic_load_explicit(&e->slots[i - e->begin].latest, memory_order_acquire);
-        if (a && a->status == KERNEL_OK)
+    size_t events = e->end - e->begin, count = 0;
+    if (!ensure_nouns(&w->move_roots, &w->move_root_capacity, e->layout->shard_count + events))
+        return false;
+    if (!e->moved_own_shards) {
+        e->moved_own_shards = true;
+        for (size_t s = 0; s < e->layout->shard_count; s++)
+            if (w->own_latest[s])
+                w->move_roots[count++] = w->own_latest[s]->values[s];
+    }
+    for (; e->moved_through < e->end; e->moved_through++) {
+        const struct attempt *a =
+            atomic_load_explicit(&e->slots[e->moved_through - e->begin].latest, memory_order_acquire);
+        if (!a)
+            break;
+        if (a->status == KERNEL_OK)
             w->move_roots[count++] = a->effects;
     }
-    pthread_mutex_lock(&stm->home_lock);
+    if (!count)
+        return false;
+    uint64_t started = clock_wall_nanoseconds();
     noun_home_move_out_each(stm->home, stm->batch_marks, stm->worker_count, w->move_roots, count);
-    pthread_mutex_unlock(&stm->home_lock);
     w->copying_ns += clock_wall_nanoseconds() - started;
+    return true;
 }
 
 /* Whether w is the one to run the event at the commit point c, when
@@ -1754,7 +1765,6 @@ static bool runs_commit_point(const struct worker *w, const struct epoch *e, siz
  * other's runs across cores. */
 static void run_epoch(struct worker *w, struct epoch *e)
 {
-    bool moved_own = false;
     w->set_out_ns = w->last_run_ended_ns = clock_wall_nanoseconds();
     while (!atomic_load(&e->stop)) {
         if (atomic_load_explicit(&w->stm->interrupted, memory_order_relaxed)) {
@@ -1781,11 +1791,8 @@ static void run_epoch(struct worker *w, struct epoch *e)
             run_claimed(w, e, next);
         if (got != NOTHING_TO_CLAIM)
             continue;
-        if (e->route && !moved_own) {
-            moved_own = true;
-            move_own_results(w, e);
+        if (e->route && w->index == 0 && move_ready_results(w, e))
             continue;
-        }
         /* nothing to claim: the event at the commit point is running or
          * waits for the commit lock */
         struct slot *slot = &e->slots[c - e->begin];
@@ -1933,7 +1940,6 @@ struct stm *stm_new(struct noun_home *home, const struct stm_options *options, c
     cpu_set_t usable;
     stm->spin = sched_getaffinity(0, sizeof usable, &usable) == 0 && (size_t)CPU_COUNT(&usable) >= workers;
     pthread_mutex_init(&stm->lock, NULL);
-    pthread_mutex_init(&stm->home_lock, NULL);
     pthread_cond_init(&stm->wake, NULL);
     pthread_cond_init(&stm->finished, NULL);
     stm->formula_rooted = noun_home_root_add(home, &stm->call_formula);
@@ -1985,7 +1991,6 @@ void stm_free(struct stm *stm)
     free(stm->routes);
     noun_region_free(stm->route_region);
     pthread_mutex_destroy(&stm->lock);
-    pthread_mutex_destroy(&stm->home_lock);
     pthread_cond_destroy(&stm->wake);
     pthread_cond_destroy(&stm->finished);
     free(stm);
@@ -2146,7 +2151,7 @@ static void make_final_state(void *context)
 
 /* Copy an epoch's committed state and effects to home and fill results.
  * Runs on the calling thread while no worker runs.  What the workers
- * moved already (move_own_results) is found moved; the rest goes in one
+ * moved already (move_ready_results) is found moved; the rest goes in one
  * move, the state with every committed event's effects (or trace). */
 static bool epoch_finish(struct stm *stm, struct kernel *kernel, struct epoch *e, size_t committed,
                          struct stm_result *results, struct stm_batch_stats *totals)
@@ -2275,7 +2280,7 @@ static size_t shard_owner(size_t s, size_t shards, size_t workers)
 static double predicted_ns(const struct stm *stm, size_t w, size_t events, size_t count)
 {
     const struct worker *worker = &stm->workers[w];
-    return (double)events * (worker->event_ns + worker->move_ns) + (w == 0 ? (double)count * stm->commit_ns : 0);
+    return (double)events * worker->event_ns + (w == 0 ? (double)count * (stm->commit_ns + stm->move_ns) : 0);
 }
 
 /* Whether the shards, with per_shard[s] events each (and `unrouted`
@@ -2359,11 +2364,11 @@ static void route_costs_note(struct stm *stm, size_t committed)
             continue;
         uint64_t busy = w->last_run_ended_ns - w->set_out_ns - w->committing_by_last_run_ns;
         estimate_fold(&w->event_ns, (double)busy / (double)w->runs);
-        if (w->copying_ns)
-            estimate_fold(&w->move_ns, (double)w->copying_ns / (double)w->runs);
     }
     if (committed)
         estimate_fold(&stm->commit_ns, (double)committing_ns / (double)committed);
+    if (committed && stm->workers[0].copying_ns)
+        estimate_fold(&stm->move_ns, (double)stm->workers[0].copying_ns / (double)committed);
 }
 
 /* Route events[begin .. end) to workers, by shard (route_split).  NULL when the
@@ -2459,6 +2464,7 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     e->layout = layout;
     epoch_lay_out_pre_state(e, kernel_state(kernel), arrays);
     e->route = route_events(stm, events, begin, end);
+    e->moved_through = begin;
     e->home_used_before = noun_home_used(stm->home);
     noun_home_dedup_stats(stm->home, &e->dedup_before);
     totals->routed_epochs += e->route != NULL;

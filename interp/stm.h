@@ -43,12 +43,11 @@
  * Memory: events are cued into each worker's own scratch; what an attempt
  * produces (written shards, effects, the views it ran on) goes to that
  * worker's batch region, readable by the others and dropped at the end of
- * an epoch (pages kept).  Home gets the committed state and effects: in a
- * routed epoch each worker moves its own results there once its events
- * are run, while the others still run, and the calling thread moves the
- * rest when the epoch ends; one thread at a time, under a lock.  (A result
- * moved early that a stale run's re-run replaces is garbage in home until
- * its next collection.)
+ * an epoch (pages kept).  Home is written only by the calling thread,
+ * which commits: in a routed epoch it moves results that are ready there
+ * while the other workers still run, and the rest when the epoch ends.
+ * (A result moved early that a stale run's re-run replaces is garbage in
+ * home until its next collection.)
  *
  * Nothing here prints or exits.
  */
@@ -94,10 +93,10 @@ struct stm_result {
 
 /* Where the STM backend's wall-clock time went, in nanoseconds.  A
  * parallel epoch's time is each worker's running events, holding the
- * commit lock, copying its own results to home (in a routed epoch, once
- * its events are run), or none of these (waiting: for the event at the
- * commit point, for a lock, for the other workers at the end); then the
- * calling thread alone copies the rest of the state and effects to home
+ * commit lock, copying results to home (worker 0, in a routed epoch, once
+ * its own events are run), or none of these (waiting: for the event at
+ * the commit point, for the other workers at the end); then the calling
+ * thread alone copies the rest of the state and effects to home
  * (finishing). */
 struct stm_time {
     uint32_t workers;          /* threads in parallel epochs, the caller's included */
