@@ -384,6 +384,57 @@ static void test_misrouted(void **state)
     }
 }
 
+/* Home fills up in the middle of a routed epoch (worker 0 moves results
+ * to home while the other worker runs, then the rest at the end): the
+ * batch stops there, refused for memory, with the kernel's state that of
+ * the events before the epoch, as serial application has it. */
+static void test_home_fills_up(void **state)
+{
+    random_state = 7;
+    struct noun_home *small = noun_home_new(noun_arena_memory((size_t)1 << 20));
+    assert_non_null(small);
+    noun kv;
+    char why[300];
+    assert_true(samples_load_kernel("kv", small, &kv, why, sizeof why));
+    struct kernel *parallel = kernel_new(small, kv, 0, NULL, why, sizeof why);
+    struct stm_options options = { .workers = 2 };
+    struct stm *stm = stm_new(small, &options, why, sizeof why);
+    assert_non_null(parallel);
+    assert_non_null(stm);
+    enum { MOST = 60000, BATCH = 1024 };
+    struct workload w = kv_workload(KV_UNIFORM, MOST, false);
+    struct stm_result *results = calloc(BATCH, sizeof *results);
+    size_t done = 0, taken = 0;
+    struct stm_batch_stats stats = { 0 };
+    for (; done < MOST; done += taken) {
+        size_t size = MOST - done < BATCH ? MOST - done : BATCH;
+        taken = stm_apply_batch(stm, parallel, w.events + done, size, false, results, &stats);
+        if (taken < size)
+            break;
+    }
+    print_message("home full after %zu events (%llu routed epochs in the last batch), %zu bytes\n", done + taken,
+                  (unsigned long long)stats.routed_epochs, noun_home_used(small));
+    assert_true(done < MOST);
+    assert_int_equal(results[taken].status, KERNEL_OUT_OF_MEMORY);
+    /* the state is serial's after the events taken */
+    struct kernel *serial = new_kernel(kv_kernel());
+    for (size_t i = 0; i < done + taken; i++) {
+        noun event;
+        struct kernel_applied applied;
+        struct kernel_error error = { 0 };
+        assert_true(kernel_cue_event(serial, w.events[i].jam, w.events[i].length, &event, why, sizeof why));
+        assert_int_equal(kernel_apply(serial, event, &applied, &error), KERNEL_OK);
+    }
+    assert_int_equal(kernel_event_number(parallel), kernel_event_number(serial));
+    assert_int_equal(mug_noun(kernel_state(parallel)), mug_noun(kernel_state(serial)));
+    kernel_free(serial);
+    free(results);
+    stm_free(stm);
+    kernel_free(parallel);
+    noun_home_free(small);
+    workload_free(&w);
+}
+
 static void test_no_shards_runs_serially(void **state)
 {
     random_state = 4;
@@ -467,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_kv_one_shard),
         cmocka_unit_test(test_toy_spine_battery_and_changing_shards),
         cmocka_unit_test(test_misrouted),
+        cmocka_unit_test(test_home_fills_up),
         cmocka_unit_test(test_no_shards_runs_serially),
         cmocka_unit_test(test_stop_at_refusal),
     };
