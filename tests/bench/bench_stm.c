@@ -21,8 +21,8 @@
  *   stm <name>: CPU per event: serial S us, stm T us (all threads)
  *
  *   stm <name>: time per event: parallel epochs E us (workers running
- *       events R%, committing C%, waiting W%), copying to home H us,
- *       serial S us
+ *       events R%, committing C%, copying to home H%, waiting W%), then
+ *       copying to home F us, serial S us
  *
  * and, first, each CPU's speed and the most any parallel program could
  * gain on them (cpus.h), since the target assumes two cores of equal
@@ -158,7 +158,8 @@ static void collect_like_the_store(void)
 
 static double seconds_since(uint64_t started) { return (double)(clock_wall_nanoseconds() - started) / 1e9; }
 
-/* CPU seconds this process has used, all threads, user and system. */
+/* Apply events[0 .. count) serially from `state`; the wall-clock seconds
+ * taken, and the mug of the state at the end in *mug. */
 static double run_serial(noun state, const struct stm_event *events, size_t count, uint32_t *mug)
 {
     char why[200];
