@@ -1010,7 +1010,7 @@ static void *home_allocate(struct noun_home *home, size_t bytes)
     }
     void *p = home->arena->base + home->used;
     /* (read by noun_home_holds, which other threads may call while one
-     * moves nouns to home: see noun_home_move_out_many) */
+     * moves nouns to home: see noun_home_move_out_each) */
     __atomic_store_n(&home->used, home->used + bytes, __ATOMIC_RELAXED);
     return p;
 }
@@ -1223,11 +1223,6 @@ noun noun_home_copy_out_many(struct noun_home *home, const struct noun_region *c
 
 static bool move_out(struct noun_home *home, struct noun_move_marks *const *marks, size_t count, noun *nouns,
                      size_t noun_count);
-
-noun noun_home_move_out_many(struct noun_home *home, struct noun_move_marks *const *marks, size_t count, noun n)
-{
-    return move_out(home, marks, count, &n, 1) ? n : NOUN_NONE;
-}
 
 bool noun_home_move_out_each(struct noun_home *home, struct noun_move_marks *const *marks, size_t count,
                              noun *nouns, size_t noun_count)

@@ -376,23 +376,21 @@ noun noun_home_copy_out(struct noun_home *home, const struct noun_region *region
 noun noun_home_copy_out_many(struct noun_home *home, const struct noun_region *const *regions, size_t count, noun n);
 /* Marks kept beside a region (one word for each 8 bytes of its active
  * half, reserved, touched where objects were moved) of which of its
- * objects noun_home_move_out_many moved to home, and where to.  For a
+ * objects noun_home_move_out_each moved to home, and where to.  For a
  * region that is reset, never collected; clear its marks when it is. */
 struct noun_move_marks;
 struct noun_move_marks *noun_move_marks_new(const struct noun_region *region);
 void noun_move_marks_clear(struct noun_move_marks *marks);
 void noun_move_marks_free(struct noun_move_marks *marks);
-/* The same as copy-out, faster, for a noun spread over regions that have
- * marks (marks[0 .. count)): a move finds what earlier moves out of the
- * same regions moved, and copies it no more.  The regions' objects are
- * only read, so other threads may read them meanwhile (the STM backend's
- * workers go on running while one of them moves its results); moves
- * must not run at once with each other, nor with anything else that
- * writes home. */
-noun noun_home_move_out_many(struct noun_home *home, struct noun_move_marks *const *marks, size_t count, noun n);
-/* The same for nouns[0 .. noun_count), in one move (its cache misses
- * overlap across them all), each replaced by its home noun.  False when
- * home is out of memory (then some may be replaced and some not). */
+/* The same as copy-out, faster, for nouns[0 .. noun_count) spread over
+ * regions that have marks (marks[0 .. count)), in one move (its cache
+ * misses overlap across them all), each replaced by its home noun.  A
+ * move finds what earlier moves out of the same regions moved, and copies
+ * it no more.  The regions' objects are only read, so other threads may
+ * read them meanwhile (the STM backend's workers go on running while
+ * worker 0 moves results); moves must not run at once with each other,
+ * nor with anything else that writes home.  False when home is out of
+ * memory (then some nouns may be replaced and some not). */
 bool noun_home_move_out_each(struct noun_home *home, struct noun_move_marks *const *marks, size_t count,
                              noun *nouns, size_t noun_count);
 /* Register / remove a root slot for home collection; the slot must stay at
