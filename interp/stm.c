@@ -744,11 +744,12 @@ struct worker {
      * once the epoch is over) */
     uint64_t running_ns, committing_ns, copying_ns;
     /* ... and, for route_split, the runs it made, when it set out, when
-     * its last run ended and its time committing by then; from which the
-     * calling thread keeps `event_ns`, what a run of one of its own
-     * events in a routed epoch takes it, all told (0: not measured). */
+     * its last run ended and its time committing and moving by then;
+     * from which the calling thread keeps `event_ns`, what a run of one
+     * of its own events in a routed epoch takes it, all told (0: not
+     * measured). */
     size_t runs;
-    uint64_t set_out_ns, last_run_ended_ns, committing_by_last_run_ns;
+    uint64_t set_out_ns, last_run_ended_ns, aside_by_last_run_ns;
     double event_ns;
     jmp_buf *escape;               /* where a full region leaves to */
     /* a copy's bookkeeping: the marks to undo (pairs: address, first
@@ -983,11 +984,11 @@ struct stm {
     noun *finish_roots;         /* what epoch_finish moves, kept too */
     size_t finish_root_capacity;
     uint8_t *routes;            /* an epoch's routes (struct epoch), kept too */
+    size_t route_capacity;
+    struct noun_region *route_region; /* where events are cued to be routed */
     /* worker 0's commit of an event, and its move of an event's results
      * during the epoch, for route_split (0: not measured) */
     double commit_ns, move_ns;
-    size_t route_capacity;
-    struct noun_region *route_region; /* where events are cued to be routed */
     size_t slot_capacity;
     struct layout layout;
     bool layout_known;          /* `layout` is current for the kernel */
@@ -1634,7 +1635,7 @@ static void run_claimed(struct worker *w, struct epoch *e, size_t i)
     struct attempt *a = execute(w, e, i, stale);
     w->runs++;
     w->last_run_ended_ns = clock_wall_nanoseconds();
-    w->committing_by_last_run_ns = w->committing_ns;
+    w->aside_by_last_run_ns = w->committing_ns + w->copying_ns;
     if (a && routed_to(e, i, w))
         own_versions_note(w, a);
     if (a) {
@@ -2150,8 +2151,8 @@ static void make_final_state(void *context)
 }
 
 /* Copy an epoch's committed state and effects to home and fill results.
- * Runs on the calling thread while no worker runs.  What the workers
- * moved already (move_ready_results) is found moved; the rest goes in one
+ * Runs on the calling thread while no worker runs.  What it moved during
+ * the epoch (move_ready_results) is found moved; the rest goes in one
  * move, the state with every committed event's effects (or trace). */
 static bool epoch_finish(struct stm *stm, struct kernel *kernel, struct epoch *e, size_t committed,
                          struct stm_result *results, struct stm_batch_stats *totals)
@@ -2276,7 +2277,8 @@ static size_t shard_owner(size_t s, size_t shards, size_t workers)
 }
 
 /* How long worker w would take over `events` events of its own of an
- * epoch of `count`, as measured (worker 0 also commits them all). */
+ * epoch of `count`, as measured (worker 0 also commits them all, and
+ * moves their results to home). */
 static double predicted_ns(const struct stm *stm, size_t w, size_t events, size_t count)
 {
     const struct worker *worker = &stm->workers[w];
@@ -2306,7 +2308,8 @@ static bool split_within(const struct stm *stm, const size_t *per_shard, size_t 
  * (so that an event's shard is often owned by the worker that owned it
  * the epoch before), sized so that the workers are predicted to finish
  * together, from the events of each shard this epoch and what each
- * worker's own events and worker 0's commits took in recent epochs.  The
+ * worker's own events, and worker 0's commits and moves, took in recent
+ * epochs.  The
  * two vCPUs this was built on are often unequal for seconds at a time,
  * and a worker reading what the other wrote is slower than the other;
  * with fixed blocks, kv's epochs took a tenth longer (docs/stm.md,
@@ -2350,10 +2353,10 @@ static void estimate_fold(double *estimate, double measured)
     *estimate = (*estimate + measured) / 2;
 }
 
-/* After a routed epoch: fold what the workers' own runs, their moves to
- * home and worker 0's commits took into the figures route_split goes by.
- * (A worker that was still running when every event was committed moved
- * nothing early: its move estimate stays as it was.) */
+/* After a routed epoch: fold what the workers' own runs, and worker 0's
+ * commits and moves to home, took into the figures route_split goes by.
+ * (When worker 0 was still running as the last event committed, it moved
+ * nothing during the epoch: the move estimate stays as it was.) */
 static void route_costs_note(struct stm *stm, size_t committed)
 {
     uint64_t committing_ns = 0;
@@ -2362,7 +2365,7 @@ static void route_costs_note(struct stm *stm, size_t committed)
         committing_ns += w->committing_ns;
         if (!w->runs)
             continue;
-        uint64_t busy = w->last_run_ended_ns - w->set_out_ns - w->committing_by_last_run_ns;
+        uint64_t busy = w->last_run_ended_ns - w->set_out_ns - w->aside_by_last_run_ns;
         estimate_fold(&w->event_ns, (double)busy / (double)w->runs);
     }
     if (committed)

@@ -392,8 +392,8 @@ static void draw_dedup(struct tui *tui, const struct box *box)
 }
 
 /* Where STM's time went, as :profile says it: the workers' time in its
- * parallel epochs running events, committing, copying their results to
- * home and waiting, and the share of all its time the copies after the
+ * parallel epochs running events, committing, copying results to home
+ * and waiting, and the share of all its time the copies after the
  * epochs (finishing) took. */
 static void stm_time_line(const struct monitor_backend *backend, char *line, size_t size)
 {

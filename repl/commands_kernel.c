@@ -961,7 +961,7 @@ static void print_stm_time(const struct session_output *output, const struct pro
     else
         session_print(output,
                       "  stm time: %s in parallel epochs on %u workers (%.0f%% running events, %.0f%% committing, "
-                      "%.0f%% copying their results to home, %.0f%% waiting), %s copying the rest to home after "
+                      "%.0f%% copying results to home, %.0f%% waiting), %s copying the rest to home after "
                       "them, %s running events serially",
                       epochs, time->workers, shares.running, shares.committing, shares.copying, shares.waiting, finish,
                       serial);

@@ -51,7 +51,7 @@ times=$(sqlite3 "$work/stm/events.sqlite" "SELECT max(workers) >= 2, sum(epoch_n
     sum(committing_ns) > 0, sum(copying_ns) > 0, sum(finish_ns) > 0,
     sum(running_ns + committing_ns + copying_ns) <= sum(workers * epoch_ns) FROM stm_batches WHERE run = 1")
 [ "$times" == "1|1|1|1|1|1|1" ] &&
-    echo "$profile" | grep -Eq "^  stm time: [0-9.]+ [mu]?s in parallel epochs on [0-9]+ workers \([0-9]+% running events, [0-9]+% committing, [0-9]+% copying their results to home, [0-9]+% waiting\), [0-9.]+ [mun]?s copying the rest to home after them"
+    echo "$profile" | grep -Eq "^  stm time: [0-9.]+ [mu]?s in parallel epochs on [0-9]+ workers \([0-9]+% running events, [0-9]+% committing, [0-9]+% copying results to home, [0-9]+% waiting\), [0-9.]+ [mun]?s copying the rest to home after them"
 check "stm_batches and :profile say where the STM backend's time went" $? "$times" "$profile"
 # a store from before those columns: opened, it gains them (zero in its
 # old rows, so :profile says nothing of time there) and goes on recording
