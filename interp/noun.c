@@ -1294,16 +1294,22 @@ done:
     return answer;
 }
 
-/* Moving out, level by level.  A big move (the STM backend's state after an
+/* Moving out, in one sweep.  A big move (the STM backend's state after an
  * epoch: thousands of new cells over a table far bigger than the cache) is
  * bound by the dedup table's cache misses, one per object, and copy_out's
  * depth-first order makes each wait for the one before (a cell's hash needs
  * its children's home addresses).  So move_out first finds the objects to
- * copy and each one's height (1 for an object whose children are all in
- * home already, else one more than its highest child), then copies them
- * height by height: the objects of one height don't depend on each other,
- * so each one's table slot is prefetched MOVE_LOOKAHEAD objects before it
- * is probed and the misses overlap.
+ * copy, breadth first, then copies them in the reverse of that order,
+ * working out each one's hash MOVE_LOOKAHEAD objects before it is copied
+ * and prefetching its table slot then, so that the misses overlap.  An
+ * object is found before its children (breadth first, they are queued
+ * when it is looked at), so in reverse they come before it: all that can
+ * go wrong is a child found within the lookahead (near the roots, where
+ * the queue is short), whose copy is then finished first, or a child
+ * shared with an object found earlier (a noun that is a DAG), copied
+ * there and then depth first.  (The first version sorted the objects by
+ * height instead; working the heights out took more than a third of the
+ * move.)
  *
  * The objects are only read.  What a move knows of each is in its
  * region's marks (struct noun_move_marks): while it runs, an object found
@@ -1380,8 +1386,6 @@ static inline uint64_t *move_mark(struct noun_move_marks *const *marks, size_t c
 
 struct move {
     noun *objects;          /* in the order found */
-    uint32_t *heights;      /* 0 while its children are being found */
-    uint32_t *order;        /* indexes of objects, by height */
     size_t count, capacity;
 };
 
@@ -1390,34 +1394,12 @@ static bool move_reserve(struct move *m)
     if (m->count < m->capacity)
         return true;
     size_t capacity = m->capacity ? 2 * m->capacity : 1024;
-    noun *objects = realloc(m->objects, capacity * sizeof *objects);
-    if (objects)
-        m->objects = objects;
-    uint32_t *heights = realloc(m->heights, capacity * sizeof *heights);
-    if (heights)
-        m->heights = heights;
-    if (!objects || !heights || capacity > UINT32_MAX)
+    noun *objects = capacity <= UINT32_MAX ? realloc(m->objects, capacity * sizeof *objects) : NULL;
+    if (!objects)
         return false;
+    m->objects = objects;
     m->capacity = capacity;
     return true;
-}
-
-static void move_free(struct move *m)
-{
-    free(m->objects);
-    free(m->heights);
-    free(m->order);
-}
-
-/* The height an object's child contributes: 0 for one outside the regions
- * or moved already. */
-static uint32_t move_child_height(const struct move *m, struct noun_move_marks *const *marks, size_t count,
-                                  noun child)
-{
-    const uint64_t *mark = move_mark(marks, count, child, NULL);
-    if (!mark)
-        return 0;
-    return (*mark >> 63) ? 0 : m->heights[*mark & (MOVE_FOUND - 1)];
 }
 
 /* Find the objects under nouns[0 .. noun_count) to move, breadth first.  The queue is read
@@ -1449,7 +1431,6 @@ static bool move_find(struct move *m, struct noun_move_marks *const *marks, size
             break;
         size_t index = m->count++;
         m->objects[index] = x;
-        m->heights[index] = noun_is_indirect(x);
         *mark = MOVE_FOUND | index;
         size_t word = (size_t)(mark - owner->words);
         if (word >= owner->high)
@@ -1466,56 +1447,11 @@ static bool move_find(struct move *m, struct noun_move_marks *const *marks, size
     return ok;
 }
 
-/* Whether `child` is an object found by this move whose height is not
- * known yet. */
-static bool move_pending_height(const struct move *m, struct noun_move_marks *const *marks, size_t count,
-                                noun child)
+/* Whether `child` is an object found by this move and not copied yet. */
+static inline bool move_waits_for(struct noun_move_marks *const *marks, size_t count, noun child)
 {
     const uint64_t *mark = move_mark(marks, count, child, NULL);
-    return mark && !(*mark >> 63) && !m->heights[*mark & (MOVE_FOUND - 1)];
-}
-
-/* The height of every object found (post-order from each object found,
- * so from every root; they are in the cache now).  False when memory ran
- * out. */
-static bool move_heights(struct move *m, struct noun_move_marks *const *marks, size_t count, uint32_t *highest)
-{
-    struct word_stack stack;
-    word_stack_init(&stack);
-    bool ok = true;
-    *highest = 1;
-    for (size_t next = 0; ok && (stack.count || next < m->count);) {
-        if (!stack.count) {
-            /* (an object whose height is known is popped at once) */
-            ok = word_stack_push(&stack, m->objects[next++]);
-            continue;
-        }
-        noun x = stack.items[stack.count - 1];
-        uint64_t mark = *move_mark(marks, count, x, NULL);
-        size_t index = mark & (MOVE_FOUND - 1);
-        if ((mark >> 63) || m->heights[index]) {
-            stack.count--;
-            continue;
-        }
-        noun head = noun_head(x), tail = noun_tail(x);
-        bool head_waits = move_pending_height(m, marks, count, head);
-        bool tail_waits = move_pending_height(m, marks, count, tail);
-        if (head_waits || tail_waits) {
-            if (head_waits)
-                ok = word_stack_push(&stack, head);
-            if (ok && tail_waits)
-                ok = word_stack_push(&stack, tail);
-            continue;
-        }
-        uint32_t head_height = move_child_height(m, marks, count, head);
-        uint32_t tail_height = move_child_height(m, marks, count, tail);
-        m->heights[index] = 1 + (head_height > tail_height ? head_height : tail_height);
-        if (m->heights[index] > *highest)
-            *highest = m->heights[index];
-        stack.count--;
-    }
-    word_stack_free(&stack);
-    return ok;
+    return mark && !(*mark >> 63);
 }
 
 /* A child as home knows it: its home copy when it was moved. */
@@ -1525,19 +1461,24 @@ static inline noun move_resolved(struct noun_move_marks *const *marks, size_t co
     return mark ? (noun)*mark : child;
 }
 
-/* What one object's copy needs, worked out (and its table slot prefetched)
- * MOVE_LOOKAHEAD objects before it is made. */
+/* One object on its way to home: what its copy needs, worked out (and its
+ * table slot prefetched) MOVE_LOOKAHEAD objects before it is made. */
 struct move_pending {
-    uint32_t index;
+    noun object;
     noun head, tail;        /* resolved, for a cell */
     uint64_t hash;
 };
 
-static void move_prepare(struct noun_home *home, const struct move *m, struct noun_move_marks *const *marks,
-                         size_t count, uint32_t index, struct move_pending *p)
+/* The copies in flight, a ring of MOVE_LOOKAHEAD: `first` the oldest. */
+struct move_pipeline {
+    struct move_pending pending[MOVE_LOOKAHEAD];
+    size_t first, count;
+};
+
+static void move_prepare(struct noun_home *home, struct noun_move_marks *const *marks, size_t count, noun x,
+                         struct move_pending *p)
 {
-    noun x = m->objects[index];
-    p->index = index;
+    p->object = x;
     if (noun_is_indirect(x)) {
         p->hash = hash_atom_words(noun_to_atom(x));
     } else {
@@ -1549,10 +1490,10 @@ static void move_prepare(struct noun_home *home, const struct move *m, struct no
 }
 
 /* Make one object's home copy and mark the object with it. */
-static bool move_make(struct noun_home *home, const struct move *m, struct noun_move_marks *const *marks,
-                      size_t count, const struct move_pending *p)
+static bool move_make(struct noun_home *home, struct noun_move_marks *const *marks, size_t count,
+                      const struct move_pending *p)
 {
-    noun x = m->objects[p->index];
+    noun x = p->object;
     noun result;
     if (noun_is_indirect(x)) {
         result = home_intern_atom_hashed(home, noun_to_atom(x), p->hash);
@@ -1570,6 +1511,75 @@ static bool move_make(struct noun_home *home, const struct move *m, struct noun_
     return true;
 }
 
+/* Make every copy in flight, oldest first. */
+static bool move_drain(struct noun_home *home, struct noun_move_marks *const *marks, size_t count,
+                       struct move_pipeline *line)
+{
+    for (; line->count; line->count--, line->first = (line->first + 1) % MOVE_LOOKAHEAD)
+        if (!move_make(home, marks, count, &line->pending[line->first]))
+            return false;
+    return true;
+}
+
+/* Copy x, whose children may not be copied yet, depth first (rare: see
+ * above).  False when home is full or memory ran out. */
+static bool move_depth_first(struct noun_home *home, struct noun_move_marks *const *marks, size_t count, noun x)
+{
+    struct word_stack stack;
+    word_stack_init(&stack);
+    bool ok = word_stack_push(&stack, x);
+    while (ok && stack.count) {
+        noun y = stack.items[stack.count - 1];
+        if (!move_waits_for(marks, count, y)) { /* (pushed twice, copied already) */
+            stack.count--;
+            continue;
+        }
+        bool head_waits = noun_is_cell(y) && move_waits_for(marks, count, noun_head(y));
+        bool tail_waits = noun_is_cell(y) && move_waits_for(marks, count, noun_tail(y));
+        if (head_waits || tail_waits) {
+            if (head_waits)
+                ok = word_stack_push(&stack, noun_head(y));
+            if (ok && tail_waits)
+                ok = word_stack_push(&stack, noun_tail(y));
+            continue;
+        }
+        struct move_pending p;
+        move_prepare(home, marks, count, y, &p);
+        ok = move_make(home, marks, count, &p);
+        stack.count--;
+    }
+    word_stack_free(&stack);
+    return ok;
+}
+
+/* Copy the objects found, in the reverse of the order found, through the
+ * pipeline.  False when home is full or memory ran out. */
+static bool move_make_all(struct noun_home *home, const struct move *m, struct noun_move_marks *const *marks,
+                          size_t count)
+{
+    struct move_pipeline line = { .first = 0, .count = 0 };
+    for (size_t i = m->count; i-- > 0;) {
+        noun x = m->objects[i];
+        if (!move_waits_for(marks, count, x)) /* copied depth first already */
+            continue;
+        if (noun_is_cell(x) &&
+            (move_waits_for(marks, count, noun_head(x)) || move_waits_for(marks, count, noun_tail(x)))) {
+            if (!move_drain(home, marks, count, &line) || !move_depth_first(home, marks, count, x))
+                return false;
+            continue;
+        }
+        if (line.count == MOVE_LOOKAHEAD) {
+            if (!move_make(home, marks, count, &line.pending[line.first]))
+                return false;
+            line.first = (line.first + 1) % MOVE_LOOKAHEAD;
+            line.count--;
+        }
+        move_prepare(home, marks, count, x, &line.pending[(line.first + line.count) % MOVE_LOOKAHEAD]);
+        line.count++;
+    }
+    return move_drain(home, marks, count, &line);
+}
+
 /* Move nouns[0 .. noun_count) to home together, each replaced by its home
  * noun.  False when home is full (then some may have been moved). */
 static bool move_out(struct noun_home *home, struct noun_move_marks *const *marks, size_t count, noun *nouns,
@@ -1578,33 +1588,7 @@ static bool move_out(struct noun_home *home, struct noun_move_marks *const *mark
     if (home->table_stale && !home_table_refill(home))
         return false;
     struct move m = { 0 };
-    uint32_t highest = 0;
-    bool ok = move_find(&m, marks, count, nouns, noun_count) && move_heights(&m, marks, count, &highest);
-    /* counting sort by height */
-    size_t *starts = ok ? calloc((size_t)highest + 2, sizeof *starts) : NULL;
-    m.order = ok ? malloc((m.count ? m.count : 1) * sizeof *m.order) : NULL;
-    ok = ok && starts && m.order;
-    if (ok) {
-        for (size_t i = 0; i < m.count; i++)
-            starts[m.heights[i] + 1]++;
-        for (size_t h = 1; h <= (size_t)highest + 1; h++)
-            starts[h] += starts[h - 1];
-        for (size_t i = 0; i < m.count; i++)
-            m.order[starts[m.heights[i]]++] = (uint32_t)i;
-    }
-    /* starts[h] is now where height h ends; height h begins where h-1 ends */
-    struct move_pending pending[MOVE_LOOKAHEAD];
-    size_t begin = 0;
-    for (size_t h = 1; ok && h <= highest; h++) {
-        size_t end = starts[h];
-        for (size_t j = begin; ok && j < end + MOVE_LOOKAHEAD; j++) {
-            if (j >= begin + MOVE_LOOKAHEAD)
-                ok = move_make(home, &m, marks, count, &pending[(j - MOVE_LOOKAHEAD) % MOVE_LOOKAHEAD]);
-            if (j < end)
-                move_prepare(home, &m, marks, count, m.order[j], &pending[j % MOVE_LOOKAHEAD]);
-        }
-        begin = end;
-    }
+    bool ok = move_find(&m, marks, count, nouns, noun_count) && move_make_all(home, &m, marks, count);
     /* what was found and not copied is forgotten (copies made stay known:
      * they are good home nouns) */
     for (size_t i = 0; !ok && i < m.count; i++) {
@@ -1612,8 +1596,7 @@ static bool move_out(struct noun_home *home, struct noun_move_marks *const *mark
         if (!(*mark >> 63))
             *mark = 0;
     }
-    free(starts);
-    move_free(&m);
+    free(m.objects);
     for (size_t i = 0; ok && i < noun_count; i++)
         nouns[i] = move_resolved(marks, count, nouns[i]);
     return ok;

@@ -195,12 +195,13 @@ static noun move_one(struct noun_home *home, struct noun_move_marks *const *mark
     return noun_home_move_out_each(home, marks, 2, &n, 1) ? n : NOUN_NONE;
 }
 
-/* noun_home_move_out_each copies height by height (noun.c, move_out): on a
- * random DAG spread over two regions, with shared cells, indirect atoms and
- * nouns already in home, it must give what copy-out gives, keep the mugs
- * computed in the regions, find again what an earlier move moved, and
- * leave the regions' objects as they were (its marks are kept beside
- * them). */
+/* noun_home_move_out_each copies in the reverse of the order it found the
+ * objects, finishing first a child it finds not copied yet (noun.c,
+ * move_out): on a random DAG spread over two regions, with shared cells,
+ * indirect atoms and nouns already in home, it must give what copy-out
+ * gives, keep the mugs computed in the regions, find again what an earlier
+ * move moved, and leave the regions' objects as they were (its marks are
+ * kept beside them). */
 static void test_move_out_matches_copy_out(void **state)
 {
     noun_region_reset(region);
@@ -296,6 +297,21 @@ static void test_move_out_matches_copy_out(void **state)
     assert_true(noun_home_holds(home, nouns[0]));
     assert_true(noun_equal(nouns[0], noun_home_copy_out_many(reference, regions, 2, pool[POOL - 7])));
     assert_int_equal(noun_home_used(home), used);
+    /* a long list, whose every cell waits for the one after it, and a
+     * tree whose two halves are one noun, moved with the list */
+    noun list = 0;
+    for (size_t i = 0; i < 50000; i++)
+        list = noun_cell_new(i % 2 ? region : other, noun_cell_new(region, i, i + 1), list);
+    noun half = noun_trel(other, 1, 2, 3);
+    for (int depth = 0; depth < 12; depth++)
+        half = noun_cell_new(depth % 2 ? region : other, half, half);
+    noun both[2] = { list, half };
+    assert_true(noun_home_move_out_each(home, marks, 2, both, 2));
+    assert_true(noun_home_holds(home, both[0]) && noun_home_holds(home, both[1]));
+    assert_true(noun_equal(both[0], noun_home_copy_out_many(reference, regions, 2, list)));
+    assert_true(noun_equal(both[1], noun_home_copy_out_many(reference, regions, 2, half)));
+    assert_int_equal(noun_head(both[1]), noun_tail(both[1]));
+    assert_int_equal(mug_noun(both[0]), mug_noun(list));
     noun_move_marks_free(marks[0]);
     noun_move_marks_free(marks[1]);
     noun_home_free(home);
