@@ -303,7 +303,17 @@ static void bench(const char *name, const char *sample, bool one_shard, bool rou
 
 int main(int argc, char **argv)
 {
-    size_t count = argc > 1 ? strtoull(argv[1], NULL, 10) : 200000;
+    size_t count = 200000;
+    if (argc > 1) {
+        char *end;
+        count = strtoull(argv[1], &end, 10);
+        if (argc > 3 || *argv[1] < '0' || *argv[1] > '9' || *end || count == 0) {
+            fprintf(stderr, "usage: bench_stm [events [workload]]\n"
+                            "  events: how many per workload (200000 if not given), at least 1\n"
+                            "  workload: a workload's whole name, or a word of the names to run\n");
+            return 2;
+        }
+    }
     only = argc > 2 ? argv[2] : NULL;
     static const struct {
         const char *name, *sample;
