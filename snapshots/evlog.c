@@ -506,8 +506,12 @@ static bool open_database(struct evlog *log, bool create, struct evlog_error *er
         return false;
     }
     int status;
+    /* NOMUTEX: one thread at a time uses a log's connection (the one
+     * applying events; the workers, the screen and the samplers never
+     * touch it), so SQLite's lock around every call, taken per bound
+     * value, buys nothing: measured, it was 8% of an STM replay. */
     if (!log->read_only) {
-        int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+        int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
         status = sqlite3_open_v2(path, &log->database, flags, NULL);
     } else {
         /* Read-only media has no -shm file for WAL readers: SQLite then
@@ -518,7 +522,7 @@ static bool open_database(struct evlog *log, bool create, struct evlog_error *er
             if (log->database)
                 sqlite3_close(log->database);
             log->database = NULL;
-            status = uri ? sqlite3_open_v2(uri, &log->database, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL)
+            status = uri ? sqlite3_open_v2(uri, &log->database, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL)
                          : SQLITE_NOMEM;
             int64_t ignored;
             if (status == SQLITE_OK && !query_integer(log, "PRAGMA user_version", &ignored, NULL))
