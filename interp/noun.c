@@ -1313,9 +1313,8 @@ done:
  *
  * The objects are only read.  What a move knows of each is in its
  * region's marks (struct noun_move_marks): while it runs, an object found
- * but not yet copied is marked MOVE_FOUND | its index in the move's
- * arrays; once copied, with its home noun (bit 63), which later moves
- * find. */
+ * but not yet copied is marked MOVE_FOUND; once copied, with its home
+ * noun (bit 63), which later moves find. */
 #define MOVE_FOUND (UINT64_C(1) << 62)
 #define MOVE_LOOKAHEAD 8
 
@@ -1394,7 +1393,7 @@ static bool move_reserve(struct move *m)
     if (m->count < m->capacity)
         return true;
     size_t capacity = m->capacity ? 2 * m->capacity : 1024;
-    noun *objects = capacity <= UINT32_MAX ? realloc(m->objects, capacity * sizeof *objects) : NULL;
+    noun *objects = realloc(m->objects, capacity * sizeof *objects);
     if (!objects)
         return false;
     m->objects = objects;
@@ -1429,9 +1428,8 @@ static bool move_find(struct move *m, struct noun_move_marks *const *marks, size
             continue;
         if (!(ok = move_reserve(m)))
             break;
-        size_t index = m->count++;
-        m->objects[index] = x;
-        *mark = MOVE_FOUND | index;
+        m->objects[m->count++] = x;
+        *mark = MOVE_FOUND;
         size_t word = (size_t)(mark - owner->words);
         if (word >= owner->high)
             owner->high = word + 1;

@@ -1642,6 +1642,17 @@ static void count_run(struct epoch *e, struct slot *slot, size_t i, const struct
         atomic_fetch_add_explicit(&slot->late_steps, a->cost.steps, memory_order_relaxed);
 }
 
+/* Note for route_split's measure that w made a run (a, NULL when it was
+ * not made), a spare one too: its time is between the last run's end and
+ * this one's. */
+static void run_noted(struct worker *w, const struct attempt *a)
+{
+    w->runs++;
+    if (!a) /* (else execute noted when it ended) */
+        w->last_run_ended_ns = clock_wall_nanoseconds();
+    w->aside_by_last_run_ns = w->committing_ns + w->copying_ns;
+}
+
 /* Run event i, claimed, and publish the run (or give the claim back). */
 static void run_claimed(struct worker *w, struct epoch *e, size_t i)
 {
@@ -1649,10 +1660,7 @@ static void run_claimed(struct worker *w, struct epoch *e, size_t i)
     /* (stale views: every first run is made on the pre-state, see stm.h) */
     bool stale = e->stale_views && !slot->invalidated;
     struct attempt *a = execute(w, e, i, stale);
-    w->runs++;
-    if (!a) /* (else execute noted when it ended) */
-        w->last_run_ended_ns = clock_wall_nanoseconds();
-    w->aside_by_last_run_ns = w->committing_ns + w->copying_ns;
+    run_noted(w, a);
     if (a && routed_to(e, i, w))
         own_versions_note(w, a);
     if (a) {
@@ -1676,6 +1684,7 @@ static void run_spare(struct worker *w, struct epoch *e, size_t c)
     if (!atomic_compare_exchange_strong(&slot->spare_claimed, &unclaimed, true))
         return;
     struct attempt *a = execute(w, e, c, false);
+    run_noted(w, a);
     if (a) {
         count_run(e, slot, c, a);
         atomic_store_explicit(&slot->spare, a, memory_order_release);
@@ -2473,11 +2482,7 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
 {
     struct layout *layout = &stm->layout;
     size_t nodes = layout->node_count;
-    /* (aligned as its lines are laid out: see struct epoch) */
-    size_t epoch_bytes = (sizeof(struct epoch) + NOUN_CACHE_LINE_PAIR - 1) / NOUN_CACHE_LINE_PAIR * NOUN_CACHE_LINE_PAIR;
-    struct epoch *e = aligned_alloc(NOUN_CACHE_LINE_PAIR, epoch_bytes);
-    if (e)
-        memset(e, 0, epoch_bytes);
+    struct epoch *e = noun_cache_line_calloc(sizeof *e); /* (its lines laid out: see struct epoch) */
     /* pre_at, pre_rest (two per node), then rest_mugs (two per node) and
      * committed_mugs */
     noun *arrays = malloc(3 * nodes * sizeof(noun) + 3 * nodes * sizeof(uint32_t));
