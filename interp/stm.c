@@ -657,6 +657,20 @@ static void track_whole(void *context, noun n)
     }
 }
 
+/* A noun the run's output holds but did not build (not fresh): it reads
+ * every shard it is the root of, or is above.  The output's fresh cells
+ * are walked by the copy that keeps them (copy_root), which calls this
+ * for what it finds below them, so the output is looked at whole (as
+ * track_whole would) in the same walk. */
+static inline void track_held(struct tracking *t, noun n)
+{
+    if (noun_is_direct(n) || t->reads == t->all)
+        return;
+    const struct map_entry *e = map_find(t->map, n);
+    if (e)
+        t->reads |= e->roots | e->under;
+}
+
 /* ---- attempts ---------------------------------------------------------------------- */
 
 /* One execution of one event.  `seen[s]` is the attempt whose version of
@@ -825,11 +839,14 @@ static inline noun copy_of(const struct noun_region *scratch, noun n)
 
 /* Copy `root`, in scratch, to the batch region; the copy, or NOUN_NONE
  * when the C heap is out.  Post-order: a cell is built once both its
- * children are copied.  A cell keeps the mug it had in scratch. */
+ * children are copied.  A cell keeps the mug it had in scratch.  What it
+ * holds from outside scratch is noted as read (track_held). */
 static noun copy_root(struct worker *w, const struct noun_region *scratch, noun root)
 {
-    if (!noun_region_holds(scratch, root))
+    if (!noun_region_holds(scratch, root)) {
+        track_held(&w->tracking, root);
         return root;
+    }
     size_t top = 0;
     if (!copy_reserve(w, 1))
         return NOUN_NONE;
@@ -851,6 +868,10 @@ static noun copy_root(struct worker *w, const struct noun_region *scratch, noun 
         bool head_waits = noun_region_holds(scratch, head) && !copied(head);
         bool tail_waits = noun_region_holds(scratch, tail) && !copied(tail);
         if (!head_waits && !tail_waits) {
+            if (!noun_region_holds(scratch, head))
+                track_held(&w->tracking, head);
+            if (!noun_region_holds(scratch, tail))
+                track_held(&w->tracking, tail);
             uint32_t mug = noun_to_cell(x)->mug;
             noun copy = noun_cell_new(w->batch, copy_of(scratch, head), copy_of(scratch, tail));
             noun_to_cell(copy)->mug = mug;
@@ -1252,7 +1273,8 @@ static void take_product(struct worker *w, const struct layout *layout, struct a
         w->tracking.reads = layout->all;
         return;
     }
-    /* what it wrote and the effects it made are looked at whole */
+    /* (what it wrote and the effects it made are looked at whole when
+     * they are kept: copy_root) */
     noun result_at[layout->node_count];
     spine_cells(layout, result, result_at);
     noun result_values[STM_MAX_SHARDS];
@@ -1260,9 +1282,7 @@ static void take_product(struct worker *w, const struct layout *layout, struct a
     for (uint64_t m = a->writes; m; m &= m - 1) {
         size_t s = (size_t)__builtin_ctzll(m);
         a->values[s] = result_values[s];
-        track_whole(&w->tracking, a->values[s]);
     }
-    track_whole(&w->tracking, a->effects);
 }
 
 static void notify_progress(struct epoch *e);
@@ -1349,11 +1369,11 @@ static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool
     } else {
         subject = p.subject;
     }
+    w->tracking.map = &w->map;
+    w->tracking.fresh = scratch;
+    w->tracking.all = layout->all;
     if (subject != NOUN_NONE) {
-        w->tracking.map = &w->map;
-        w->tracking.fresh = scratch;
         w->tracking.reads = 0;
-        w->tracking.all = layout->all;
         w->current = a;
         struct nock_outcome outcome = nock_evaluate(w->nock, subject, stm->call_formula);
         w->current = NULL;
@@ -1362,8 +1382,7 @@ static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool
             take_product(w, layout, a, outcome.product);
             break;
         case NOCK_CRASH:
-            a->trace = outcome.trace;
-            track_whole(&w->tracking, a->trace);
+            a->trace = outcome.trace; /* (looked at whole when kept) */
             refuse(a, KERNEL_CRASH, outcome.reason ? outcome.reason : "Nock crash");
             break;
         case NOCK_OUT_OF_MEMORY:
@@ -1379,9 +1398,8 @@ static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool
             refuse(a, KERNEL_CRASH, "the event blocked on a scry");
             break;
         }
-        a->reads = w->tracking.reads;
     } else {
-        a->reads = layout->all;
+        w->tracking.reads = layout->all;
     }
     a->cost.steps = nock_context_counters(w->nock)->steps - steps_before;
     a->cost.bytes_allocated = noun_region_bytes_allocated(scratch) - bytes_before;
@@ -1399,6 +1417,7 @@ static struct attempt *execute(struct worker *w, struct epoch *e, size_t i, bool
         epoch_fail(e);
         return NULL;
     }
+    a->reads = w->tracking.reads; /* (the copy added what the output holds) */
     a->effects = roots[0];
     a->trace = roots[1];
     a->result = roots[2];
