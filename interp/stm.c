@@ -629,6 +629,20 @@ static void track_walk(void *context, noun from, noun axis)
     track_arrive(t, at);
 }
 
+/* A noun looked at whole that the run did not build (not fresh): it reads
+ * every shard it is the root of, or is above.  track_whole looks through
+ * what the run built to find such nouns; what the run leaves (effects,
+ * trace, the shards it wrote) is looked through by the copy that keeps
+ * it (copy_root), in the same walk. */
+static inline void track_held(struct tracking *t, noun n)
+{
+    if (noun_is_direct(n) || t->reads == t->all)
+        return;
+    const struct map_entry *e = map_find(t->map, n);
+    if (e)
+        t->reads |= e->roots | e->under;
+}
+
 static void track_whole(void *context, noun n)
 {
     struct tracking *t = context;
@@ -641,9 +655,7 @@ static void track_whole(void *context, noun n)
         if (noun_is_direct(x))
             continue;
         if (!noun_region_holds(t->fresh, x)) {
-            const struct map_entry *e = map_find(t->map, x);
-            if (e)
-                t->reads |= e->roots | e->under;
+            track_held(t, x);
             continue;
         }
         if (!noun_is_cell(x))
@@ -655,20 +667,6 @@ static void track_whole(void *context, noun n)
         t->stack[count++] = noun_head(x);
         t->stack[count++] = noun_tail(x);
     }
-}
-
-/* A noun the run's output holds but did not build (not fresh): it reads
- * every shard it is the root of, or is above.  The output's fresh cells
- * are walked by the copy that keeps them (copy_root), which calls this
- * for what it finds below them, so the output is looked at whole (as
- * track_whole would) in the same walk. */
-static inline void track_held(struct tracking *t, noun n)
-{
-    if (noun_is_direct(n) || t->reads == t->all)
-        return;
-    const struct map_entry *e = map_find(t->map, n);
-    if (e)
-        t->reads |= e->roots | e->under;
 }
 
 /* ---- attempts ---------------------------------------------------------------------- */
@@ -2565,8 +2563,10 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
         atomic_init(&slots[i].late_steps, 0);
     }
 
-    for (size_t i = 0; i < stm->worker_count; i++)
-        stm->workers[i].running_ns = stm->workers[i].committing_ns = stm->workers[i].copying_ns = stm->workers[i].runs = 0;
+    for (size_t i = 0; i < stm->worker_count; i++) {
+        struct worker *w = &stm->workers[i];
+        w->running_ns = w->committing_ns = w->copying_ns = w->runs = 0;
+    }
     uint64_t epoch_started = clock_wall_nanoseconds();
     pthread_mutex_lock(&stm->lock);
     stm->epoch = e;

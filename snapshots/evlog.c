@@ -522,8 +522,8 @@ static bool open_database(struct evlog *log, bool create, struct evlog_error *er
             if (log->database)
                 sqlite3_close(log->database);
             log->database = NULL;
-            status = uri ? sqlite3_open_v2(uri, &log->database, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL)
-                         : SQLITE_NOMEM;
+            int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
+            status = uri ? sqlite3_open_v2(uri, &log->database, flags, NULL) : SQLITE_NOMEM;
             int64_t ignored;
             if (status == SQLITE_OK && !query_integer(log, "PRAGMA user_version", &ignored, NULL))
                 status = sqlite3_errcode(log->database);
