@@ -1249,6 +1249,91 @@ bool jam_cue_bytes(struct noun_region *region, const uint8_t *bytes, size_t leng
     return ok;
 }
 
+/* ---- peeking ---------------------------------------------------------------- */
+
+/* Move *position past the noun that begins there, reading only tags and
+ * lengths.  The pending count is the nouns still to pass: a cell's tag
+ * replaces one with two.  False when the input ends first (read_length
+ * never lets a length run past it). */
+static bool skip_noun(const struct bit_reader *reader, uint64_t *position)
+{
+    for (uint64_t pending = 1; pending > 0;) {
+        uint64_t start = *position;
+        if (start >= reader->total_bits)
+            return false;
+        uint64_t tag = reader_window(reader, start), bits;
+        bool cell = (tag & 3) == 1;
+        *position = start + ((tag & 1) ? 2 : 1);
+        if (cell) {
+            pending++;
+            continue;
+        }
+        if ((tag & 1) && start + 1 >= reader->total_bits)
+            return false;
+        if (!read_length(reader, position, &bits, NULL))
+            return false;
+        *position += bits; /* an atom's bits, or a backreference's offset */
+        pending--;
+    }
+    return true;
+}
+
+/* Where the noun at `axis` begins, walking down from bit `start`: a cell
+ * is entered (its head follows its tag; its tail, the head passed over),
+ * and a backreference is followed to the earlier noun it stands for.
+ * False when the input ends, an atom is met above the axis, or a
+ * backreference does not point back. */
+static bool find_axis(const struct bit_reader *reader, uint64_t start, uint64_t axis, uint64_t *found)
+{
+    int depth = 63 - __builtin_clzll(axis);
+    for (;;) {
+        if (start >= reader->total_bits)
+            return false;
+        uint64_t tag = reader_window(reader, start);
+        if ((tag & 3) == 3) {
+            uint64_t position = start + 2, target;
+            if (start + 1 >= reader->total_bits || !read_offset(reader, &position, &target, NULL) || target >= start)
+                return false;
+            start = target; /* (strictly earlier each time: this ends) */
+            continue;
+        }
+        if (depth == 0) {
+            *found = start;
+            return true;
+        }
+        if (!(tag & 1))
+            return false; /* an atom has no parts */
+        uint64_t position = start + 2;
+        if ((axis >> --depth) & 1 && !skip_noun(reader, &position))
+            return false;
+        start = position;
+    }
+}
+
+bool jam_peek_direct_atom(const uint8_t *bytes, size_t length, uint64_t axis, noun *out)
+{
+    if (axis == 0 || length == 0 || length > UINT64_MAX / 8)
+        return false;
+    struct bit_reader reader = { bytes, length, (uint64_t)length * 8, 0 };
+    uint64_t start, bits;
+    if (!find_axis(&reader, 0, axis, &start) || (reader_window(&reader, start) & 1))
+        return false;
+    uint64_t position = start + 1;
+    if (!read_length(&reader, &position, &bits, NULL))
+        return false;
+    uint64_t value = reader_window(&reader, position) & low_mask(bits < 64 ? (unsigned)bits : 64);
+    if (value >> 63)
+        return false; /* (no direct atom) */
+    /* a length may count zero bits above the value (cue takes those) */
+    for (uint64_t scan = position + 64; scan < position + bits; scan += 64) {
+        uint64_t chunk = position + bits - scan;
+        if (reader_window(&reader, scan) & low_mask(chunk < 64 ? (unsigned)chunk : 64))
+            return false;
+    }
+    *out = value;
+    return true;
+}
+
 bool jam_cue_atom(struct noun_region *region, noun atom, noun *out, struct jam_error *error)
 {
     if (!noun_is_atom(atom))

@@ -54,6 +54,14 @@ noun jam_to_atom(struct noun_region *region, noun n);
 bool jam_cue_bytes(struct noun_region *region, const uint8_t *bytes, size_t length, noun *out,
                    struct jam_error *error);
 
+/* The direct atom at `axis` of the noun jammed in these bytes, read
+ * without building the noun (for a look at one part, as the STM backend
+ * reads an event's key before it runs): false when that part is a cell or
+ * an indirect atom, the axis goes through an atom, or the input ends.  It
+ * reads only the bits on the way there, so it does not check the input as
+ * cue does: for bytes cue rejects, it may give false or any atom. */
+bool jam_peek_direct_atom(const uint8_t *bytes, size_t length, uint64_t axis, noun *out);
+
 /* cue a jam atom. */
 bool jam_cue_atom(struct noun_region *region, noun atom, noun *out, struct jam_error *error);
 

@@ -61,14 +61,14 @@
 
 /* How far past the commit point workers may run events speculatively. */
 #define SPECULATION_WINDOW 32
-/* Routing (route_events).  An event is routed by cueing it and reading its
- * key (struct routes); jams longer than ROUTE_MAX_JAM_BYTES are not (a cue
- * of that many bytes fits in ROUTE_REGION_BYTES, so the region never
- * fills).  Routes are only worth taking when the events spread over the
- * workers: none with more than ROUTE_MOST_SHARE of them, and at most
- * ROUTE_UNROUTED_SHARE of them without a route (those go to worker 0). */
+/* Routing (route_events).  An event is routed by reading its tag and key
+ * from its jam, without cueing it (jam_peek_direct_atom; struct routes);
+ * jams longer than ROUTE_MAX_JAM_BYTES are not, which bounds the bits a
+ * look passes over.  Routes are only worth taking when the events spread
+ * over the workers: none with more than ROUTE_MOST_SHARE of them, and at
+ * most ROUTE_UNROUTED_SHARE of them without a route (those go to worker
+ * 0). */
 #define ROUTE_MAX_JAM_BYTES 4096
-#define ROUTE_REGION_BYTES ((size_t)1 << 20)
 #define ROUTE_MOST_SHARE 0.75
 #define ROUTE_UNROUTED_SHARE 0.125
 /* The contention estimate looks at this many recent events ... */
@@ -1012,7 +1012,6 @@ struct stm {
     size_t finish_root_capacity;
     uint8_t *routes;            /* an epoch's routes (struct epoch), kept too */
     size_t route_capacity;
-    struct noun_region *route_region; /* where events are cued to be routed */
     /* worker 0's commit of an event, and its move of an event's results
      * during the epoch, for route_split (0: not measured) */
     double commit_ns, move_ns;
@@ -2013,9 +2012,8 @@ struct stm *stm_new(struct noun_home *home, const struct stm_options *options, c
     stm->declaration_rooted = noun_home_root_add(home, &stm->declaration_seen);
     stm->workers = noun_cache_line_calloc(workers * sizeof *stm->workers);
     stm->batch_marks = calloc(workers, sizeof *stm->batch_marks);
-    stm->route_region = noun_region_new(ROUTE_REGION_BYTES);
     bool ok = stm->formula_rooted && stm->declaration_rooted && stm->call_formula != NOUN_NONE && stm->workers &&
-              stm->batch_marks && stm->route_region;
+              stm->batch_marks;
     for (size_t i = 0; ok && i < workers; i++)
         ok = worker_init(stm, &stm->workers[i], i);
     /* worker 0 is the calling thread */
@@ -2054,7 +2052,6 @@ void stm_free(struct stm *stm)
     free(stm->slots);
     free(stm->finish_roots);
     free(stm->routes);
-    noun_region_free(stm->route_region);
     pthread_mutex_destroy(&stm->lock);
     pthread_cond_destroy(&stm->wake);
     pthread_cond_destroy(&stm->finished);
@@ -2304,19 +2301,17 @@ static void epoch_lay_out_pre_state(struct epoch *e, noun state, noun *arrays)
 }
 
 /* The shard an event touches, as the declaration's routes say, or -1. */
-static int route_shard(struct stm *stm, const struct layout *layout, const struct stm_event *event)
+static int route_shard(const struct layout *layout, const struct stm_event *event)
 {
     const struct routes *routes = &layout->routes;
-    noun cued;
-    if (event->length > ROUTE_MAX_JAM_BYTES ||
-        !jam_cue_bytes(stm->route_region, event->jam, event->length, &cued, NULL) || !noun_is_cell(cued))
+    noun tag, key;
+    if (event->length > ROUTE_MAX_JAM_BYTES || !jam_peek_direct_atom(event->jam, event->length, 2, &tag))
         return -1;
     size_t r = 0;
-    while (r < routes->count && routes->tags[r] != noun_head(cued))
+    while (r < routes->count && routes->tags[r] != tag)
         r++;
-    noun key = r < routes->count ? noun_fragment(routes->event_axes[r], cued) : NOUN_NONE;
-    noun_region_reset(stm->route_region); /* (a direct atom outlives it) */
-    if (key == NOUN_NONE || !noun_is_direct(key) || key == 0 || bit_length(key) + bit_length(routes->base) > 64)
+    if (r == routes->count || !jam_peek_direct_atom(event->jam, event->length, routes->event_axes[r], &key) ||
+        key == 0 || bit_length(key) + bit_length(routes->base) > 64)
         return -1;
     /* the key as an axis under base (peg) */
     int below = bit_length(key) - 1;
@@ -2463,7 +2458,7 @@ static const uint8_t *route_events(struct stm *stm, const struct stm_event *even
     /* each event's shard first (routes[i]: 1 + the shard, 0 for none) */
     size_t per_shard[STM_MAX_SHARDS] = { 0 }, unrouted = 0;
     for (size_t i = 0; i < count; i++) {
-        int shard = route_shard(stm, layout, &events[begin + i]);
+        int shard = route_shard(layout, &events[begin + i]);
         stm->routes[i] = (uint8_t)(shard + 1);
         if (shard < 0)
             unrouted++;

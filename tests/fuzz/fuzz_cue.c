@@ -4,7 +4,10 @@
  * jam cues back to an equal noun, and jamming that gives the same bytes
  * again (jam is a function of the noun).  The noun's text, printed with a
  * cell budget (cued nouns share subtrees, so their trees can be huge), must
- * parse back when nothing was elided.  Anything else aborts.
+ * parse back when nothing was elided.  jam_peek_direct_atom, on any input,
+ * must return; where cue accepts the input, it must find the direct atoms
+ * noun_fragment finds at the axes of the top six levels, and nothing
+ * else.  Anything else aborts.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +45,22 @@ static void check_text(noun n)
     text_buffer_free(&b);
 }
 
+/* The peek at each axis of the top six levels: where cued (n is not
+ * NOUN_NONE), the direct atom noun_fragment gives there, or false. */
+static void check_peek(const uint8_t *data, size_t size, noun n)
+{
+    for (uint64_t axis = 1; axis < 128; axis++) {
+        noun got = NOUN_NONE;
+        bool found = jam_peek_direct_atom(data, size, axis, &got);
+        if (n == NOUN_NONE)
+            continue;
+        noun expected = noun_fragment(axis, n);
+        bool direct = expected != NOUN_NONE && noun_is_direct(expected);
+        fuzz_check(found == direct, "the peek and the cued noun disagree on a direct atom's place");
+        fuzz_check(!found || got == expected, "the peek found another atom than the cued noun holds");
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!region) {
@@ -58,6 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_check(error.message[0] != '\0', "empty error message");
         fuzz_check(error.bit_offset <= (uint64_t)size * 8, "error offset past the input");
         fuzz_check(n == NOUN_NONE, "output written on failure");
+        check_peek(data, size, NOUN_NONE);
         return 0;
     }
     uint8_t *jammed = NULL, *rejammed = NULL;
@@ -72,5 +92,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(jammed);
     free(rejammed);
     check_text(n);
+    check_peek(data, size, n);
     return 0;
 }
