@@ -1,12 +1,15 @@
 /* native.c -- native stack sampling (see native.h).
  *
- * The signal handler may not allocate or lock, so everything it touches
- * is made before sampling starts: the ring of samples, the name cache (an
- * open-addressing table from instruction address to a name in an
- * append-only arena).  The handler is the only writer of the cache and
- * the ring's slots; it publishes a sample by a release store of `written`,
- * and the timer thread, the only reader, consumes up to it.  Names in the
- * arena never move, so the reader may use them while the handler appends.
+ * The signal handler may not allocate or lock: it could have stopped the
+ * thread inside malloc, holding the heap's lock.  So it only walks the
+ * stack and writes return addresses into the ring of samples, made
+ * before sampling starts, and publishes a sample by a release store of
+ * `written`.  Naming a frame is the timer thread's: libunwind's
+ * unw_get_proc_name reads the program's ELF image and allocates (a
+ * handler that named frames once hung for good in a SIGPROF that landed
+ * inside calloc).  The timer thread, the only reader of the ring and the
+ * only user of the name cache (an open-addressing table from instruction
+ * address to a name in an append-only arena), consumes up to `written`.
  */
 #define UNW_LOCAL_ONLY
 #include "profiler/native.h"
@@ -28,7 +31,7 @@
 
 struct native_sample {
     uint32_t depth;
-    uint32_t names[NATIVE_MAX_FRAMES];  /* arena offsets, innermost first */
+    uintptr_t addresses[NATIVE_MAX_FRAMES];  /* innermost first */
 };
 
 struct cache_slot {
@@ -65,24 +68,35 @@ static uint32_t arena_add(struct native_sampler *s, const char *text)
     return at;
 }
 
-/* The name of the function at the cursor, through the cache. */
-static uint32_t frame_name(struct native_sampler *s, unw_cursor_t *cursor, uintptr_t address)
+/* The name of the function holding `address`, found with a cursor of
+ * this thread's whose instruction pointer is set to it. */
+static uint32_t look_up_name(struct native_sampler *s, uintptr_t address)
+{
+    unw_context_t context;
+    unw_cursor_t cursor;
+    char name[128];
+    unw_word_t offset;
+    if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0 ||
+        unw_set_reg(&cursor, UNW_REG_IP, (unw_word_t)address) != 0 ||
+        unw_get_proc_name(&cursor, name, sizeof name, &offset) != 0)
+        return s->unknown_name;
+    return arena_add(s, name);
+}
+
+/* The name of the function holding `address`, through the cache. */
+static uint32_t frame_name(struct native_sampler *s, uintptr_t address)
 {
     size_t i = (address >> 2) * 0x9E3779B97F4A7C15u >> 50 & (NATIVE_CACHE_SLOTS - 1);
     for (size_t probes = 0; probes < 32; probes++, i = (i + 1) & (NATIVE_CACHE_SLOTS - 1)) {
         if (s->cache[i].address == address)
             return s->cache[i].name;
         if (s->cache[i].address == 0) {
-            char name[128];
-            unw_word_t offset;
-            uint32_t at = unw_get_proc_name(cursor, name, sizeof name, &offset) == 0 ? arena_add(s, name)
-                                                                                      : s->unknown_name;
-            s->cache[i].name = at;
+            s->cache[i].name = look_up_name(s, address);
             s->cache[i].address = address;
-            return at;
+            return s->cache[i].name;
         }
     }
-    return s->unknown_name;
+    return look_up_name(s, address);
 }
 
 static void on_profile_signal(int signal_number)
@@ -98,9 +112,10 @@ static void on_profile_signal(int signal_number)
         unw_cursor_t cursor;
         sample->depth = 0;
         if (unw_getcontext(&context) == 0 && unw_init_local(&cursor, &context) == 0) {
-            /* this handler's frame and the kernel's signal trampoline are
-             * not the program's */
-            int skip = 2;
+            /* the cursor starts in this handler's frame; its first step
+             * is to the kernel's signal trampoline, not the program's,
+             * and its second to the frame the signal stopped */
+            int skip = 1;
             while (unw_step(&cursor) > 0 && sample->depth < NATIVE_MAX_FRAMES) {
                 if (skip > 0) {
                     skip--;
@@ -108,7 +123,7 @@ static void on_profile_signal(int signal_number)
                 }
                 unw_word_t pc = 0;
                 unw_get_reg(&cursor, UNW_REG_IP, &pc);
-                sample->names[sample->depth++] = frame_name(s, &cursor, (uintptr_t)pc);
+                sample->addresses[sample->depth++] = (uintptr_t)pc;
             }
         }
         __atomic_store_n(&s->written, written + 1, __ATOMIC_RELEASE);
@@ -126,7 +141,7 @@ static void drain(struct native_sampler *s)
         struct native_sample *sample = &s->ring[s->read % NATIVE_RING];
         const char *frames[NATIVE_MAX_FRAMES];
         for (uint32_t i = 0; i < sample->depth; i++)
-            frames[i] = s->arena + sample->names[sample->depth - 1 - i];
+            frames[i] = s->arena + frame_name(s, sample->addresses[sample->depth - 1 - i]);
         folded_add(s->folded, frames, sample->depth, (uint64_t)now.tv_sec);
         __atomic_store_n(&s->read, s->read + 1, __ATOMIC_RELEASE);
     }

@@ -2,12 +2,13 @@
  *
  * A timer thread sends SIGPROF to the thread that started sampling, `hz`
  * times a second; the handler walks that thread's stack with libunwind
- * (local unwinding, which libunwind allows in a signal handler), names each
- * frame by its function (a name cache of its own keeps that cheap) and
- * leaves the sample in a ring the timer thread empties into a `struct
- * folded` (profiler/folded.h), outermost frame first, as the Nock sampler
- * does.  Static functions are named too (libunwind reads the symbol
- * table), so the evaluator shows as `machine`.
+ * (local unwinding, which libunwind allows in a signal handler) and leaves
+ * the frames' addresses in a ring.  The timer thread empties it into a
+ * `struct folded` (profiler/folded.h), outermost frame first, as the Nock
+ * sampler does, naming each frame by its function (a name cache of its
+ * own keeps that cheap; naming allocates, so the handler can't).  Static
+ * functions are named too (libunwind reads the symbol table), so the
+ * evaluator shows as `machine`.
  */
 #ifndef NOCKLAB_NATIVE_H
 #define NOCKLAB_NATIVE_H
