@@ -6,6 +6,15 @@
  * which only reads nouns.  Everything goes both to standard error and to
  * the crash report file.  It then restores the default action and
  * re-raises, so the exit status still says which signal it was.
+ *
+ * One thing it does is not safe: naming the frames.  libunwind's
+ * unw_get_proc_name reads the program's ELF image and allocates, and a
+ * fault inside malloc (glibc aborts there when it finds the heap
+ * corrupted) leaves the heap's lock held, so that allocation would wait
+ * for ever.  So the handler first takes every frame's address, then names
+ * them one by one under an alarm: if naming is stuck for
+ * NAMING_SECONDS, the alarm's handler writes the rest of the report
+ * without names and ends the process with the fault's signal.
  */
 #define UNW_LOCAL_ONLY
 #include "profiler/backtrace.h"
@@ -24,6 +33,7 @@
 #define MAX_FRAMES 64
 
 #define MAX_TRACE_ENTRIES 40
+#define NAMING_SECONDS 3
 
 static const int fatal_signals[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
 
@@ -114,21 +124,92 @@ static void write_hex(unsigned long value)
     write_text(digits + at);
 }
 
-static void write_frames(void)
+/* The fault being reported, its frames' addresses (innermost first), and
+ * the frame being named: the alarm's handler finishes from there. */
+static int fault_signal;
+static char report_path[600];
+static unw_word_t frame_addresses[MAX_FRAMES];
+static int frame_count;
+static volatile sig_atomic_t naming_frame = -1;
+
+static void take_frames(void)
 {
     unw_context_t context;
     unw_cursor_t cursor;
-    if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) {
+    frame_count = 0;
+    if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0)
+        return;
+    while (frame_count < MAX_FRAMES && unw_step(&cursor) > 0)
+        unw_get_reg(&cursor, UNW_REG_IP, &frame_addresses[frame_count++]);
+}
+
+/* The function holding `address`, through a cursor set there. */
+static bool frame_name(unw_word_t address, char *name, size_t size, unw_word_t *offset)
+{
+    unw_context_t context;
+    unw_cursor_t cursor;
+    return unw_getcontext(&context) == 0 && unw_init_local(&cursor, &context) == 0 &&
+           unw_set_reg(&cursor, UNW_REG_IP, address) == 0 && unw_get_proc_name(&cursor, name, size, offset) == 0;
+}
+
+/* The Nock trace, the report's path, and death by the fault's signal
+ * (which is blocked while its handler runs: unblocked to be raised from
+ * the alarm's). */
+static void finish_report(void)
+{
+    write_nock_trace();
+    if (report_fd >= 0) {
+        close(report_fd);
+        report_fd = -1;
+        write_fd(STDERR_FILENO, "nocklab: crash report written to ");
+        write_fd(STDERR_FILENO, report_path);
+        write_fd(STDERR_FILENO, "\n");
+    }
+    signal(fault_signal, SIG_DFL);
+    sigset_t fault;
+    sigemptyset(&fault);
+    sigaddset(&fault, fault_signal);
+    raise(fault_signal);
+    sigprocmask(SIG_UNBLOCK, &fault, NULL);
+}
+
+static void on_naming_stuck(int signal_number)
+{
+    (void)signal_number;
+    write_text(" (naming the frames is stuck: the fault came inside the allocator?)\n");
+    for (int frame = naming_frame + 1; frame < frame_count; frame++) {
+        write_text("  ");
+        write_hex((unsigned long)frame_addresses[frame]);
+        write_text("\n");
+    }
+    finish_report();
+}
+
+static void write_frames(void)
+{
+    take_frames();
+    if (frame_count == 0) {
         write_text("  (no backtrace: libunwind could not start)\n");
         return;
     }
-    for (int frame = 0; frame < MAX_FRAMES && unw_step(&cursor) > 0; frame++) {
-        unw_word_t pc = 0, offset = 0;
+    struct sigaction stuck;
+    memset(&stuck, 0, sizeof stuck);
+    stuck.sa_handler = on_naming_stuck;
+    stuck.sa_flags = SA_ONSTACK;
+    sigemptyset(&stuck.sa_mask);
+    sigaction(SIGALRM, &stuck, NULL);
+    sigset_t alarm_signal;
+    sigemptyset(&alarm_signal);
+    sigaddset(&alarm_signal, SIGALRM);
+    sigprocmask(SIG_UNBLOCK, &alarm_signal, NULL);
+    alarm(NAMING_SECONDS);
+    for (int frame = 0; frame < frame_count; frame++) {
+        naming_frame = frame;
         char name[128];
-        unw_get_reg(&cursor, UNW_REG_IP, &pc);
+        unw_word_t offset = 0;
         write_text("  ");
-        write_hex((unsigned long)pc);
-        if (unw_get_proc_name(&cursor, name, sizeof name, &offset) == 0) {
+        write_hex((unsigned long)frame_addresses[frame]);
+        if (frame_name(frame_addresses[frame], name, sizeof name, &offset)) {
             write_text(" ");
             write_text(name);
             write_text("+");
@@ -136,12 +217,13 @@ static void write_frames(void)
         }
         write_text("\n");
     }
+    alarm(0);
 }
 
 static void on_fault(int signal_number)
 {
-    char path[600] = "";
-    open_report(path, sizeof path);
+    fault_signal = signal_number;
+    open_report(report_path, sizeof report_path);
     write_text("nocklab: fatal signal ");
     const char *name = signal_number == SIGSEGV ? "SIGSEGV"
                        : signal_number == SIGBUS ? "SIGBUS"
@@ -151,16 +233,7 @@ static void on_fault(int signal_number)
     write_text(name);
     write_text(" (a bug in nocklab; please report it with this backtrace)\n");
     write_frames();
-    write_nock_trace();
-    if (report_fd >= 0) {
-        close(report_fd);
-        report_fd = -1;
-        write_fd(STDERR_FILENO, "nocklab: crash report written to ");
-        write_fd(STDERR_FILENO, path);
-        write_fd(STDERR_FILENO, "\n");
-    }
-    signal(signal_number, SIG_DFL);
-    raise(signal_number);
+    finish_report();
 }
 
 void backtrace_watch(struct nock_context *evaluator) { watched = evaluator; }
