@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "profiler/clue.h"
+#include "profiler/native.h"
 
 #define HANDLER_STACK_BYTES (256 * 1024)
 #define MAX_FRAMES 64
@@ -143,15 +144,6 @@ static void take_frames(void)
         unw_get_reg(&cursor, UNW_REG_IP, &frame_addresses[frame_count++]);
 }
 
-/* The function holding `address`, through a cursor set there. */
-static bool frame_name(unw_word_t address, char *name, size_t size, unw_word_t *offset)
-{
-    unw_context_t context;
-    unw_cursor_t cursor;
-    return unw_getcontext(&context) == 0 && unw_init_local(&cursor, &context) == 0 &&
-           unw_set_reg(&cursor, UNW_REG_IP, address) == 0 && unw_get_proc_name(&cursor, name, size, offset) == 0;
-}
-
 /* The Nock trace, the report's path, and death by the fault's signal
  * (which is blocked while its handler runs: unblocked to be raised from
  * the alarm's). */
@@ -206,10 +198,10 @@ static void write_frames(void)
     for (int frame = 0; frame < frame_count; frame++) {
         naming_frame = frame;
         char name[128];
-        unw_word_t offset = 0;
+        uintptr_t offset = 0;
         write_text("  ");
         write_hex((unsigned long)frame_addresses[frame]);
-        if (frame_name(frame_addresses[frame], name, sizeof name, &offset)) {
+        if (native_function_name((uintptr_t)frame_addresses[frame], name, sizeof name, &offset)) {
             write_text(" ");
             write_text(name);
             write_text("+");

@@ -68,19 +68,26 @@ static uint32_t arena_add(struct native_sampler *s, const char *text)
     return at;
 }
 
-/* The name of the function holding `address`, found with a cursor of
- * this thread's whose instruction pointer is set to it. */
-static uint32_t look_up_name(struct native_sampler *s, uintptr_t address)
+/* A cursor of this thread's whose instruction pointer is set to the
+ * address: libunwind names the function there as if the thread ran it. */
+bool native_function_name(uintptr_t address, char *name, size_t size, uintptr_t *offset)
 {
     unw_context_t context;
     unw_cursor_t cursor;
-    char name[128];
-    unw_word_t offset;
+    unw_word_t within = 0;
     if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0 ||
         unw_set_reg(&cursor, UNW_REG_IP, (unw_word_t)address) != 0 ||
-        unw_get_proc_name(&cursor, name, sizeof name, &offset) != 0)
-        return s->unknown_name;
-    return arena_add(s, name);
+        unw_get_proc_name(&cursor, name, size, &within) != 0)
+        return false;
+    *offset = (uintptr_t)within;
+    return true;
+}
+
+static uint32_t look_up_name(struct native_sampler *s, uintptr_t address)
+{
+    char name[128];
+    uintptr_t offset;
+    return native_function_name(address, name, sizeof name, &offset) ? arena_add(s, name) : s->unknown_name;
 }
 
 /* The name of the function holding `address`, through the cache. */
@@ -96,7 +103,7 @@ static uint32_t frame_name(struct native_sampler *s, uintptr_t address)
             return s->cache[i].name;
         }
     }
-    return look_up_name(s, address);
+    return s->unknown_name; /* (the cache is that full: the arena would be too) */
 }
 
 static void on_profile_signal(int signal_number)

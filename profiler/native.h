@@ -14,6 +14,8 @@
 #define NOCKLAB_NATIVE_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "profiler/folded.h"
 
@@ -26,5 +28,11 @@ void native_sampler_free(struct native_sampler *sampler);
 bool native_sampler_start(struct native_sampler *sampler, unsigned hz);
 void native_sampler_stop(struct native_sampler *sampler);
 bool native_sampler_running(const struct native_sampler *sampler);
+
+/* The name of the function holding `address` in this process, and the
+ * address's offset in it; false when libunwind can't tell.  It allocates,
+ * so it is not for a signal handler (backtrace.c calls it from its fault
+ * handler only under an alarm). */
+bool native_function_name(uintptr_t address, char *name, size_t size, uintptr_t *offset);
 
 #endif
