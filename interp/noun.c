@@ -1422,7 +1422,7 @@ static bool move_find(struct move *m, struct noun_move_marks *const *marks, size
             __builtin_prefetch(move_mark(marks, count, ahead, NULL), 1);
         }
         noun x = queue.items[q];
-        struct noun_move_marks *owner;
+        struct noun_move_marks *owner = NULL; /* (set: only region nouns are queued) */
         uint64_t *mark = move_mark(marks, count, x, &owner);
         if (*mark >> 62) /* found, or moved by an earlier move */
             continue;
