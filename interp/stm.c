@@ -61,7 +61,7 @@
 
 /* How far past the commit point workers may run events speculatively. */
 #define SPECULATION_WINDOW 32
-/* Routing (route_events).  An event is routed by reading its tag and key
+/* Routing (route_parts, route_decide).  An event is routed by reading its tag and key
  * from its jam, without cueing it (jam_peek_direct_atom; struct routes);
  * jams longer than ROUTE_MAX_JAM_BYTES are not, which bounds the bits a
  * look passes over.  Routes are only worth taking when the events spread
@@ -751,6 +751,9 @@ struct worker {
      * take as that shard's version; NULL: the pre-state's). */
     size_t route_cursor;
     const struct attempt *own_latest[STM_MAX_SHARDS];
+    /* the events whose shards it read (route_parts), by shard, and those
+     * without one */
+    size_t route_per_shard[STM_MAX_SHARDS], route_unrouted;
     /* set by the committer when a run of one of its own events was found
      * stale: it then takes part in re-running them (run_own_events) */
     _Atomic bool own_run_stale;
@@ -926,10 +929,17 @@ struct epoch {
     struct slot *slots;                 /* slots[i - begin] */
     bool stop_at_refusal;
     bool stale_views;                   /* stm_options.stale_views */
-    /* Routed (see route_events): the worker that runs each event, by
+    /* Routed (see route_decide): the worker that runs each event, by
      * index from begin; NULL when the epoch is not routed. */
     const uint8_t *route;
     const struct layout *layout;
+    /* Setting out: the epoch is handed to the workers before the rest of
+     * it is laid out, so that they read the events' shards (route_parts)
+     * beside the calling thread when `routing`; every worker but it then
+     * waits for `ready`, and reads nothing else of the epoch before. */
+    bool routing;
+    _Alignas(NOUN_CACHE_LINE_PAIR) _Atomic size_t route_next_part, route_parts_done;
+    _Atomic bool ready;
     /* The epoch's pre-state, laid out for views to be built from without
      * reading its cells: its spine cells, shard roots, other parts (two
      * per spine node, spine_rest), and their mugs.  Read-only. */
@@ -1817,6 +1827,8 @@ static bool runs_commit_point(const struct worker *w, const struct epoch *e, siz
     return !e->route || routed_to(e, c, w) || (w->index == 0 && e->slots[c - e->begin].invalidated);
 }
 
+static void route_parts(struct worker *w, struct epoch *e);
+
 /* One worker's part of an epoch: commit what is ready; run the event at
  * the commit point when nobody is; otherwise run the next event
  * speculatively; otherwise wait a little for the worker running the event
@@ -1827,6 +1839,12 @@ static bool runs_commit_point(const struct worker *w, const struct epoch *e, siz
  * other's runs across cores. */
 static void run_epoch(struct worker *w, struct epoch *e)
 {
+    if (w->index != 0) { /* (worker 0 made the epoch ready) */
+        if (e->routing)
+            route_parts(w, e);
+        while (!atomic_load_explicit(&e->ready, memory_order_acquire))
+            w->stm->spin ? __builtin_ia32_pause() : (void)sched_yield();
+    }
     w->set_out_ns = w->last_run_ended_ns = clock_wall_nanoseconds();
     if (e->route && w->index != 0)
         run_own_events(w, e);
@@ -2433,37 +2451,63 @@ static void route_costs_note(struct stm *stm, size_t committed)
         estimate_fold(&stm->move_ns, (double)stm->workers[0].copying_ns / (double)committed);
 }
 
-/* Route events[begin .. end) to workers, by shard (route_split).  NULL when the
- * layout has no routes, or they would not spread the work (the epoch then
- * runs unrouted).  With stm_options.misroute, a route that ignores the
- * shards. */
-static const uint8_t *route_events(struct stm *stm, const struct stm_event *events, size_t begin, size_t end)
+/* Events are routed in parts of this many, claimed in turn by whichever
+ * worker is free: the calling thread alone if the others are asleep. */
+#define ROUTE_PART_EVENTS 128
+
+/* Whether the epoch's events are to be routed by their shards (the
+ * layout has routes), with the route table big enough for them. */
+static bool routes_wanted(struct stm *stm, size_t count)
 {
-    const struct layout *layout = &stm->layout;
-    size_t count = end - begin, workers = stm->worker_count, shards = layout->shard_count;
-    if ((!layout->routes.count && !stm->options.misroute) || workers > UINT8_MAX)
-        return NULL;
+    if ((!stm->layout.routes.count && !stm->options.misroute) || stm->worker_count > UINT8_MAX)
+        return false;
     if (count > stm->route_capacity) {
         uint8_t *routes = realloc(stm->routes, count);
         if (!routes)
-            return NULL;
+            return false;
         stm->routes = routes;
         stm->route_capacity = count;
     }
+    return true;
+}
+
+/* w's share of reading the events' shards: parts claimed until none is
+ * left, each event's shard into the route table (1 + the shard, 0 for
+ * none) and counted in w's own totals. */
+static void route_parts(struct worker *w, struct epoch *e)
+{
+    size_t count = e->end - e->begin, parts = (count + ROUTE_PART_EVENTS - 1) / ROUTE_PART_EVENTS;
+    for (size_t part; (part = atomic_fetch_add(&e->route_next_part, 1)) < parts;) {
+        size_t to = (part + 1) * ROUTE_PART_EVENTS < count ? (part + 1) * ROUTE_PART_EVENTS : count;
+        for (size_t i = part * ROUTE_PART_EVENTS; i < to; i++) {
+            int shard = route_shard(e->layout, &e->events[e->begin + i]);
+            w->stm->routes[i] = (uint8_t)(shard + 1);
+            if (shard < 0)
+                w->route_unrouted++;
+            else
+                w->route_per_shard[shard]++;
+        }
+        atomic_fetch_add_explicit(&e->route_parts_done, 1, memory_order_release);
+    }
+}
+
+/* Once every part is read: each event's worker in the route table, by
+ * shard (route_split), or NULL when the shards would not spread the work
+ * (the epoch then runs unrouted).  With stm_options.misroute, a route
+ * that ignores the shards. */
+static const uint8_t *route_decide(struct stm *stm, size_t count)
+{
+    size_t workers = stm->worker_count, shards = stm->layout.shard_count;
     if (stm->options.misroute) {
         for (size_t i = 0; i < count; i++)
             stm->routes[i] = (uint8_t)((i * 7 + 3) % workers);
         return stm->routes;
     }
-    /* each event's shard first (routes[i]: 1 + the shard, 0 for none) */
     size_t per_shard[STM_MAX_SHARDS] = { 0 }, unrouted = 0;
-    for (size_t i = 0; i < count; i++) {
-        int shard = route_shard(layout, &events[begin + i]);
-        stm->routes[i] = (uint8_t)(shard + 1);
-        if (shard < 0)
-            unrouted++;
-        else
-            per_shard[shard]++;
+    for (size_t w = 0; w < workers; w++) {
+        unrouted += stm->workers[w].route_unrouted;
+        for (size_t s = 0; s < shards; s++)
+            per_shard[s] += stm->workers[w].route_per_shard[s];
     }
     /* whether the events spread: judged on the fixed blocks, since a
      * split of measured workers may rightly leave one of them most of the
@@ -2520,16 +2564,33 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
     e->events = events;
     e->begin = begin;
     e->end = end;
+    e->layout = layout;
+    bool routed = routes_wanted(stm, end - begin);
+    e->routing = routed && !stm->options.misroute;
+    atomic_init(&e->route_next_part, 0);
+    atomic_init(&e->route_parts_done, 0);
+    atomic_init(&e->ready, false);
+    for (size_t i = 0; i < stm->worker_count; i++) {
+        struct worker *w = &stm->workers[i];
+        memset(w->route_per_shard, 0, sizeof w->route_per_shard);
+        w->route_unrouted = 0;
+    }
+    /* handed out now: the others read shards while this thread lays out
+     * the rest */
+    pthread_mutex_lock(&stm->lock);
+    stm->epoch = e;
+    atomic_store(&stm->running, stm->worker_count - 1);
+    atomic_fetch_add(&stm->generation, 1); /* (after the epoch and the count: a spinning worker reads them next) */
+    pthread_cond_broadcast(&stm->wake);
+    pthread_mutex_unlock(&stm->lock);
+
     e->slots = slots;
     e->stop_at_refusal = stop_at_refusal;
     e->stale_views = stm->options.stale_views;
-    e->layout = layout;
     epoch_lay_out_pre_state(e, kernel_state(kernel), arrays);
-    e->route = route_events(stm, events, begin, end);
     e->moved_through = begin;
     e->home_used_before = noun_home_used(stm->home);
     noun_home_dedup_stats(stm->home, &e->dedup_before);
-    totals->routed_epochs += e->route != NULL;
     for (size_t i = 0; i < stm->worker_count; i++) {
         stm->workers[i].route_cursor = begin;
         memset(stm->workers[i].own_latest, 0, sizeof stm->workers[i].own_latest);
@@ -2557,18 +2618,20 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
         atomic_init(&slots[i].runs, 0);
         atomic_init(&slots[i].late_steps, 0);
     }
-
     for (size_t i = 0; i < stm->worker_count; i++) {
         struct worker *w = &stm->workers[i];
         w->running_ns = w->committing_ns = w->copying_ns = w->runs = 0;
     }
+    if (e->routing) {
+        route_parts(&stm->workers[0], e);
+        size_t parts = (end - begin + ROUTE_PART_EVENTS - 1) / ROUTE_PART_EVENTS;
+        while (atomic_load_explicit(&e->route_parts_done, memory_order_acquire) < parts)
+            stm->spin ? __builtin_ia32_pause() : (void)sched_yield();
+    }
+    e->route = routed ? route_decide(stm, end - begin) : NULL;
+    totals->routed_epochs += e->route != NULL;
+    atomic_store_explicit(&e->ready, true, memory_order_release);
     uint64_t epoch_started = clock_wall_nanoseconds();
-    pthread_mutex_lock(&stm->lock);
-    stm->epoch = e;
-    atomic_store(&stm->running, stm->worker_count - 1);
-    atomic_fetch_add(&stm->generation, 1); /* (after the epoch and the count: a spinning worker reads them next) */
-    pthread_cond_broadcast(&stm->wake);
-    pthread_mutex_unlock(&stm->lock);
     run_epoch(&stm->workers[0], e);
     pool_spin(stm, workers_done, 0);
     pthread_mutex_lock(&stm->lock);
