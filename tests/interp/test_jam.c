@@ -598,38 +598,60 @@ static void test_error_huge_lengths(void **state)
     assert_int_equal(error.bit_offset, 1);
 }
 
-/* Random bytes, and valid jams with bits flipped: every outcome is either a
- * noun that round-trips or an error; nothing crashes. */
-static void test_garbage_never_crashes(void **state)
+/* Random bytes, `rounds` inputs of 1 to `longest` bytes, each in a
+ * buffer of exactly its length (under ASan in make check, a read past it
+ * shows), handed to `look`. */
+static void with_random_bytes(int rounds, size_t longest, void (*look)(const uint8_t *, size_t))
 {
-    (void)state;
-    random_state = 42;
-    uint8_t buffer[256];
-    for (int round = 0; round < 20000; round++) {
-        size_t length = 1 + random_next() % sizeof buffer;
+    for (int round = 0; round < rounds; round++) {
+        size_t length = 1 + random_next() % longest;
+        uint8_t *bytes = malloc(length);
+        assert_non_null(bytes);
         for (size_t i = 0; i < length; i++)
-            buffer[i] = (uint8_t)random_next();
-        noun out;
-        struct jam_error error;
-        if (jam_cue_bytes(region, buffer, length, &out, &error))
-            assert_round_trip(out);
+            bytes[i] = (uint8_t)random_next();
+        look(bytes, length);
+        free(bytes);
     }
-    for (uint64_t seed = 3000; seed < 3100; seed++) {
-        noun n = random_noun(seed, 300, 5000);
+}
+
+/* Jams of random nouns (seeds first_seed to first_seed + 99, of `size`
+ * steps: random_noun), each with a bit flipped fifty times, one at a
+ * time, handed to `look`. */
+static void with_flipped_jams(uint64_t first_seed, size_t size, uint64_t max_tree,
+                              void (*look)(const uint8_t *, size_t))
+{
+    for (uint64_t seed = first_seed; seed < first_seed + 100; seed++) {
+        noun n = random_noun(seed, size, max_tree);
         uint8_t *bytes = NULL;
         size_t length = 0;
         assert_true(jam_to_bytes(n, &bytes, &length));
         for (int flip = 0; flip < 50; flip++) {
             size_t bit = random_next() % (length * 8);
             bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-            noun out;
-            struct jam_error error;
-            if (jam_cue_bytes(region, bytes, length, &out, &error))
-                assert_round_trip(out);
+            look(bytes, length);
             bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
         }
         free(bytes);
     }
+}
+
+/* A cue either fails with an error or gives a noun that round-trips. */
+static void cue_if_valid(const uint8_t *bytes, size_t length)
+{
+    noun out;
+    struct jam_error error;
+    if (jam_cue_bytes(region, bytes, length, &out, &error))
+        assert_round_trip(out);
+}
+
+/* Random bytes, and valid jams with bits flipped: every outcome is either a
+ * noun that round-trips or an error; nothing crashes. */
+static void test_garbage_never_crashes(void **state)
+{
+    (void)state;
+    random_state = 42;
+    with_random_bytes(20000, 256, cue_if_valid);
+    with_flipped_jams(3000, 300, 5000, cue_if_valid);
 }
 
 /* ---- peeking at one part ---------------------------------------------------- */
@@ -710,34 +732,13 @@ static void assert_peek_survives(const uint8_t *bytes, size_t length)
 }
 
 /* On bytes cue rejects the peek may give any answer, but it must come
- * back: random bytes, in a buffer of exactly their length (under ASan in
- * make check, a read past it shows), and jams with a bit flipped. */
+ * back: random bytes and jams with a bit flipped. */
 static void test_peek_garbage(void **state)
 {
     (void)state;
     random_state = 7;
-    for (int round = 0; round < 20000; round++) {
-        size_t length = 1 + random_next() % 64;
-        uint8_t *bytes = malloc(length);
-        assert_non_null(bytes);
-        for (size_t i = 0; i < length; i++)
-            bytes[i] = (uint8_t)random_next();
-        assert_peek_survives(bytes, length);
-        free(bytes);
-    }
-    for (uint64_t seed = 4000; seed < 4100; seed++) {
-        noun n = random_noun(seed, 100, 2000);
-        uint8_t *bytes = NULL;
-        size_t length = 0;
-        assert_true(jam_to_bytes(n, &bytes, &length));
-        for (int flip = 0; flip < 50; flip++) {
-            size_t bit = random_next() % (length * 8);
-            bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-            assert_peek_survives(bytes, length);
-            bytes[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-        }
-        free(bytes);
-    }
+    with_random_bytes(20000, 64, assert_peek_survives);
+    with_flipped_jams(4000, 100, 2000, assert_peek_survives);
 }
 
 /* ---- the workspace kept between cues ------------------------------------------ */
