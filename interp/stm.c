@@ -61,13 +61,13 @@
 
 /* How far past the commit point workers may run events speculatively. */
 #define SPECULATION_WINDOW 32
-/* Routing (route_parts, route_decide).  An event is routed by reading its tag and key
- * from its jam, without cueing it (jam_peek_direct_atom; struct routes);
- * jams longer than ROUTE_MAX_JAM_BYTES are not, which bounds the bits a
- * look passes over.  Routes are only worth taking when the events spread
- * over the workers: none with more than ROUTE_MOST_SHARE of them, and at
- * most ROUTE_UNROUTED_SHARE of them without a route (those go to worker
- * 0). */
+/* Routing (route_parts, route_decide).  An event is routed by reading
+ * its tag and key from its jam, without cueing it (jam_peek_direct_atom;
+ * struct routes); jams longer than ROUTE_MAX_JAM_BYTES are not, which
+ * bounds the bits a look passes over.  Routes are only worth taking when
+ * the events spread over the workers: none with more than
+ * ROUTE_MOST_SHARE of them, and at most ROUTE_UNROUTED_SHARE of them
+ * without a route (those go to worker 0). */
 #define ROUTE_MAX_JAM_BYTES 4096
 #define ROUTE_MOST_SHARE 0.75
 #define ROUTE_UNROUTED_SHARE 0.125
@@ -1829,6 +1829,16 @@ static bool runs_commit_point(const struct worker *w, const struct epoch *e, siz
 
 static void route_parts(struct worker *w, struct epoch *e);
 
+/* A turn of a short wait for another worker: a pause when every worker
+ * has a CPU, else the CPU given up (the one waited for may need it). */
+static void wait_a_moment(const struct stm *stm)
+{
+    if (stm->spin)
+        __builtin_ia32_pause();
+    else
+        sched_yield();
+}
+
 /* One worker's part of an epoch: commit what is ready; run the event at
  * the commit point when nobody is; otherwise run the next event
  * speculatively; otherwise wait a little for the worker running the event
@@ -1843,7 +1853,7 @@ static void run_epoch(struct worker *w, struct epoch *e)
         if (e->routing)
             route_parts(w, e);
         while (!atomic_load_explicit(&e->ready, memory_order_acquire))
-            w->stm->spin ? __builtin_ia32_pause() : (void)sched_yield();
+            wait_a_moment(w->stm);
     }
     w->set_out_ns = w->last_run_ended_ns = clock_wall_nanoseconds();
     if (e->route && w->index != 0)
@@ -2474,9 +2484,14 @@ static bool routes_wanted(struct stm *stm, size_t count)
 /* w's share of reading the events' shards: parts claimed until none is
  * left, each event's shard into the route table (1 + the shard, 0 for
  * none) and counted in w's own totals. */
+static size_t route_part_count(const struct epoch *e)
+{
+    return (e->end - e->begin + ROUTE_PART_EVENTS - 1) / ROUTE_PART_EVENTS;
+}
+
 static void route_parts(struct worker *w, struct epoch *e)
 {
-    size_t count = e->end - e->begin, parts = (count + ROUTE_PART_EVENTS - 1) / ROUTE_PART_EVENTS;
+    size_t count = e->end - e->begin, parts = route_part_count(e);
     for (size_t part; (part = atomic_fetch_add(&e->route_next_part, 1)) < parts;) {
         size_t to = (part + 1) * ROUTE_PART_EVENTS < count ? (part + 1) * ROUTE_PART_EVENTS : count;
         for (size_t i = part * ROUTE_PART_EVENTS; i < to; i++) {
@@ -2489,6 +2504,14 @@ static void route_parts(struct worker *w, struct epoch *e)
         }
         atomic_fetch_add_explicit(&e->route_parts_done, 1, memory_order_release);
     }
+}
+
+/* Worker 0's share of reading the shards, then the others' end. */
+static void route_all(struct stm *stm, struct epoch *e)
+{
+    route_parts(&stm->workers[0], e);
+    while (atomic_load_explicit(&e->route_parts_done, memory_order_acquire) < route_part_count(e))
+        wait_a_moment(stm);
 }
 
 /* Once every part is read: each event's worker in the route table, by
@@ -2622,12 +2645,8 @@ static size_t run_parallel(struct stm *stm, struct kernel *kernel, const struct 
         struct worker *w = &stm->workers[i];
         w->running_ns = w->committing_ns = w->copying_ns = w->runs = 0;
     }
-    if (e->routing) {
-        route_parts(&stm->workers[0], e);
-        size_t parts = (end - begin + ROUTE_PART_EVENTS - 1) / ROUTE_PART_EVENTS;
-        while (atomic_load_explicit(&e->route_parts_done, memory_order_acquire) < parts)
-            stm->spin ? __builtin_ia32_pause() : (void)sched_yield();
-    }
+    if (e->routing)
+        route_all(stm, e);
     e->route = routed ? route_decide(stm, end - begin) : NULL;
     totals->routed_epochs += e->route != NULL;
     atomic_store_explicit(&e->ready, true, memory_order_release);
