@@ -11,9 +11,11 @@
  * cache far more than the STM's batched copy-out does, and flatters STM).
  * The two ways run in pairs, RUNS times, the order swapped each time (this
  * machine's speed drifts over seconds); the ratio is the median of the
- * pairs' ratios, the rates the medians of each way's.  Both ways must end
- * in the same state (the program exits 1 if not).  Output, one line per
- * workload:
+ * pairs' ratios, the rates the medians of each way's.  Each way keeps its
+ * kernel (and STM its backend) from one run to the next, as a replay
+ * keeps them from one batch to the next (struct ways).  Both ways must
+ * end in the same state (the program exits 1 if not).  Output, one line
+ * per workload, the STM's statistics summed over its runs:
  *
  *   stm <name>: <ratio>x serial (target >= <t>x; serial N/s, stm N/s;
  *       conflicts C, re-runs R, parallel P of E) OK|MISSED
@@ -37,7 +39,8 @@
  *
  * Usage: bench_stm [events [workload]]: 200,000 events each by default;
  * a workload's whole name runs only that one, and a word ("uniform", "one
- * shard", "counter") the ones whose names hold it.
+ * shard", "counter") the ones whose names hold it.  With BENCH_STM_PAIRS
+ * set, each pair's rates and ratio go to standard error as well.
  */
 #define _GNU_SOURCE /* cpus.h */
 #include <stdio.h>
@@ -158,15 +161,61 @@ static void collect_like_the_store(void)
 
 static double seconds_since(uint64_t started) { return (double)(clock_wall_nanoseconds() - started) / 1e9; }
 
-/* Apply events[0 .. count) serially from `state`; the wall-clock seconds
- * taken, and the mug of the state at the end in *mug. */
-static double run_serial(noun state, const struct stm_event *events, size_t count, uint32_t *mug)
+/* The two ways' kernels and the STM backend, made once for a workload and
+ * used by all its runs, as a replay uses one of each for all its batches.
+ * (Made for each run, the STM's first batch paid for its workers'
+ * regions being touched the first time: on this machine's fresh memory,
+ * up to 14 ms a run.)  Each run starts from the booted state and leaves
+ * it there, so neither way's last state is kept alive through the
+ * other's run. */
+struct ways {
+    struct kernel *serial, *parallel;
+    struct stm *stm;
+};
+
+static struct kernel *kernel_for_runs(noun state)
 {
     char why[200];
     struct kernel_options options = { .no_cpu_time = true };
     struct kernel *kernel = kernel_new(home, state, 1, &options, why, sizeof why);
     if (!kernel)
         die(why);
+    return kernel;
+}
+
+static void ways_make(struct ways *ways, noun state)
+{
+    char why[200];
+    struct stm_options stm_options = { .no_cpu_time = true };
+    ways->serial = kernel_for_runs(state);
+    ways->parallel = kernel_for_runs(state);
+    ways->stm = stm_new(home, &stm_options, why, sizeof why);
+    if (!ways->stm)
+        die(why);
+}
+
+static void ways_free(struct ways *ways)
+{
+    stm_free(ways->stm);
+    kernel_free(ways->parallel);
+    kernel_free(ways->serial);
+}
+
+/* Set `kernel` to `state`, as after the boot. */
+static void reset_to(struct kernel *kernel, noun state)
+{
+    if (!kernel_set_state(kernel, state, 1))
+        die("out of memory");
+}
+
+/* Apply events[0 .. count) serially from *state (a home root, which the
+ * collections on the way move); the wall-clock seconds taken, and the mug
+ * of the state at the end in *mug. */
+static double run_serial(struct kernel *kernel, const noun *state, const struct stm_event *events, size_t count,
+                         uint32_t *mug)
+{
+    char why[200];
+    reset_to(kernel, *state);
     uint64_t started = clock_wall_nanoseconds();
     for (size_t i = 0; i < count; i++) {
         noun event;
@@ -180,24 +229,20 @@ static double run_serial(noun state, const struct stm_event *events, size_t coun
     }
     double seconds = seconds_since(started);
     *mug = kernel_mug(kernel);
-    kernel_free(kernel);
+    reset_to(kernel, *state);
     noun_home_collect(home);
     return seconds;
 }
 
-/* `results` is the caller's, made once and reused for every batch, as the
+/* The same with stm_apply_batch, adding its statistics to *totals.
+ * `results` is the caller's, made once and reused for every batch, as the
  * store does. */
-static double run_stm(noun state, const struct stm_event *events, size_t count, uint32_t *mug,
-                      struct stm_batch_stats *totals, struct stm_result *results)
+static double run_stm(const struct ways *ways, const noun *state, const struct stm_event *events, size_t count,
+                      uint32_t *mug, struct stm_batch_stats *totals, struct stm_result *results)
 {
-    char why[200];
-    struct kernel_options options = { .no_cpu_time = true };
-    struct kernel *kernel = kernel_new(home, state, 1, &options, why, sizeof why);
-    struct stm_options stm_options = { .no_cpu_time = true };
-    struct stm *stm = stm_new(home, &stm_options, why, sizeof why);
-    if (!kernel || !stm)
-        die(why);
-    memset(totals, 0, sizeof *totals);
+    struct kernel *kernel = ways->parallel;
+    struct stm *stm = ways->stm;
+    reset_to(kernel, *state);
     uint64_t started = clock_wall_nanoseconds();
     for (size_t done = 0; done < count;) {
         size_t size = count - done < BATCH ? count - done : BATCH;
@@ -215,8 +260,7 @@ static double run_stm(noun state, const struct stm_event *events, size_t count, 
     }
     double seconds = seconds_since(started);
     *mug = kernel_mug(kernel);
-    stm_free(stm);
-    kernel_free(kernel);
+    reset_to(kernel, *state);
     noun_home_collect(home);
     return seconds;
 }
@@ -257,22 +301,28 @@ static void bench(const char *name, const char *sample, bool one_shard, bool rou
         die("out of memory");
     double serial[RUNS], parallel[RUNS], serial_cpu[RUNS], parallel_cpu[RUNS], ratios[RUNS];
     struct stm_batch_stats stats = { 0 };
+    struct ways ways;
+    ways_make(&ways, state);
     for (int run = 0; run < RUNS; run++) {
         uint32_t serial_mug = 0, stm_mug = 0;
         for (int half = 0; half < 2; half++) {
             double cpu = clock_process_cpu_seconds();
             if ((half + run) % 2 == 0) {
-                serial[run] = run_serial(state, events, count, &serial_mug);
+                serial[run] = run_serial(ways.serial, &state, events, count, &serial_mug);
                 serial_cpu[run] = clock_process_cpu_seconds() - cpu;
             } else {
-                parallel[run] = run_stm(state, events, count, &stm_mug, &stats, results);
+                parallel[run] = run_stm(&ways, &state, events, count, &stm_mug, &stats, results);
                 parallel_cpu[run] = clock_process_cpu_seconds() - cpu;
             }
         }
         if (serial_mug != stm_mug)
             die("stm and serial ended in different states");
         ratios[run] = serial[run] / parallel[run];
+        if (getenv("BENCH_STM_PAIRS"))
+            fprintf(stderr, "pair %d: serial %.0f/s, stm %.0f/s: %.2fx\n", run, (double)count / serial[run],
+                    (double)count / parallel[run], ratios[run]);
     }
+    ways_free(&ways);
     bench_sort(ratios, RUNS);
     bench_sort(serial, RUNS);
     bench_sort(parallel, RUNS);
@@ -292,7 +342,7 @@ static void bench(const char *name, const char *sample, bool one_shard, bool rou
            (unsigned long long)stats.events, ok ? "OK" : "MISSED");
     printf("stm %s: CPU per event: serial %.2f us, stm %.2f us (all threads)\n", name,
            serial_cpu[RUNS / 2] / (double)count * 1e6, parallel_cpu[RUNS / 2] / (double)count * 1e6);
-    print_time(name, &stats.time, count);
+    print_time(name, &stats.time, stats.events);
     fflush(stdout);
     for (size_t i = 0; i < count; i++)
         free((void *)events[i].jam);
