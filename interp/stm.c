@@ -37,11 +37,11 @@
  *     run after a stale one is sure to commit.
  *   - Home is written only by the thread that called stm_apply_batch
  *     (worker 0, the committer): in a routed epoch it moves results that
- *     are ready while the others run (move_ready_results), and the other
+ *     are ready while the others run (move_ready_results), the other
  *     workers' newest versions of their shards every so often
- *     (move_others_versions), and the rest when the epoch has ended.  Moves never write the nouns they move
- *     (their marks are beside the batch regions), so the other workers
- *     may read those meanwhile.
+ *     (move_others_versions), and the rest when the epoch has ended.
+ *     Moves never write the nouns they move (their marks are beside the
+ *     batch regions), so the other workers may read those meanwhile.
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "interp/stm.h"
@@ -1772,14 +1772,15 @@ static enum claim_result claim_next(struct worker *w, struct epoch *e, size_t c,
  * finds it there.  The first time, its own newest version of each shard
  * it owns (final, unless a run is found stale); each time, the effects of
  * the events done since its last move, in order, noting the shards the
- * other workers' events among them wrote (move_others_versions).  What it moves is what
- * the epoch commits unless a run is found stale: then what replaces it is
- * moved at the end, and the early copy is garbage until home's next
- * collection.  A move only reads what it moves, so the other workers may
- * read the same nouns meanwhile.  Only this thread writes home (as at the
- * epoch's end): the other workers were tried moving their own results,
- * and took twice as long per event as worker 0, the dedup table's lines
- * being in its cache.  False when there was nothing new to move. */
+ * other workers' events among them wrote (move_others_versions).  What
+ * it moves is what the epoch commits unless a run is found stale: then
+ * what replaces it is moved at the end, and the early copy is garbage
+ * until home's next collection.  A move only reads what it moves, so the
+ * other workers may read the same nouns meanwhile.  Only this thread
+ * writes home (as at the epoch's end): the other workers were tried
+ * moving their own results, and took twice as long per event as worker
+ * 0, the dedup table's lines being in its cache.  False when there was
+ * nothing new to move. */
 static bool move_ready_results(struct worker *w, struct epoch *e)
 {
     struct stm *stm = w->stm;
