@@ -201,11 +201,12 @@ static void ways_free(struct ways *ways)
     kernel_free(ways->serial);
 }
 
-/* Set `kernel` to `state`, as after the boot. */
+/* Set `kernel` to `state`, as after the boot.  (kernel_set_state only
+ * refuses a state outside home, which would be this program's bug.) */
 static void reset_to(struct kernel *kernel, noun state)
 {
     if (!kernel_set_state(kernel, state, 1))
-        die("out of memory");
+        die("the booted state is not in home");
 }
 
 /* Apply events[0 .. count) serially from *state (a home root, which the
