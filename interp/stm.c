@@ -1766,6 +1766,15 @@ static enum claim_result claim_next(struct worker *w, struct epoch *e, size_t c,
     return CLAIMED;
 }
 
+/* Move w->move_roots[0 .. count) to home, the time taken added to *ns. */
+static void move_roots_timed(struct worker *w, size_t count, uint64_t *ns)
+{
+    struct stm *stm = w->stm;
+    uint64_t started = clock_wall_nanoseconds();
+    noun_home_move_out_each(stm->home, stm->batch_marks, stm->worker_count, w->move_roots, count);
+    *ns += clock_wall_nanoseconds() - started;
+}
+
 /* Worker 0, the committer, with nothing to claim in a routed epoch (its
  * own events are run, the others' are not yet done): move to home what is
  * ready, while the others still run, so that the copy at the epoch's end
@@ -1783,7 +1792,6 @@ static enum claim_result claim_next(struct worker *w, struct epoch *e, size_t c,
  * nothing new to move. */
 static bool move_ready_results(struct worker *w, struct epoch *e)
 {
-    struct stm *stm = w->stm;
     size_t events = e->end - e->begin, count = 0;
     if (!ensure_nouns(&w->move_roots, &w->move_root_capacity, e->layout->shard_count + events))
         return false;
@@ -1810,9 +1818,7 @@ static bool move_ready_results(struct worker *w, struct epoch *e)
     }
     if (!count)
         return false;
-    uint64_t started = clock_wall_nanoseconds();
-    noun_home_move_out_each(stm->home, stm->batch_marks, stm->worker_count, w->move_roots, count);
-    w->copying_ns += clock_wall_nanoseconds() - started;
+    move_roots_timed(w, count, &w->copying_ns);
     return true;
 }
 
@@ -1839,7 +1845,6 @@ static bool move_ready_results(struct worker *w, struct epoch *e)
  * three runs).  False when there was nothing to move. */
 static bool move_others_versions(struct worker *w, struct epoch *e)
 {
-    struct stm *stm = w->stm;
     if (e->others_events_unmoved < MOVE_OTHERS_EVERY || !e->others_unmoved)
         return false;
     if (!ensure_nouns(&w->move_roots, &w->move_root_capacity, e->layout->shard_count))
@@ -1851,9 +1856,7 @@ static bool move_others_versions(struct worker *w, struct epoch *e)
     }
     e->others_unmoved = 0;
     e->others_events_unmoved = 0;
-    uint64_t started = clock_wall_nanoseconds();
-    noun_home_move_out_each(stm->home, stm->batch_marks, stm->worker_count, w->move_roots, count);
-    w->copying_ahead_ns += clock_wall_nanoseconds() - started;
+    move_roots_timed(w, count, &w->copying_ahead_ns);
     return true;
 }
 
@@ -2540,14 +2543,15 @@ static bool routes_wanted(struct stm *stm, size_t count)
     return true;
 }
 
-/* w's share of reading the events' shards: parts claimed until none is
- * left, each event's shard into the route table (1 + the shard, 0 for
- * none) and counted in w's own totals. */
+/* How many parts the epoch's events make. */
 static size_t route_part_count(const struct epoch *e)
 {
     return (e->end - e->begin + ROUTE_PART_EVENTS - 1) / ROUTE_PART_EVENTS;
 }
 
+/* w's share of reading the events' shards: parts claimed until none is
+ * left, each event's shard into the route table (1 + the shard, 0 for
+ * none) and counted in w's own totals. */
 static void route_parts(struct worker *w, struct epoch *e)
 {
     size_t count = e->end - e->begin, parts = route_part_count(e);
