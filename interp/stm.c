@@ -434,8 +434,10 @@ static void spine_mugs(const struct layout *layout, uint64_t changed, const uint
 
 /* What `result` wrote, compared position by position with `view` (whose
  * spine cells are `at`): shard bits, or everything when the spine or the
- * rest differs. */
-static uint64_t written(const struct layout *layout, const noun *at, size_t node, noun result, bool *everything)
+ * rest differs.  The new root of each shard written goes in values[s]
+ * (when `values` is not NULL and not everything was written). */
+static uint64_t written(const struct layout *layout, const noun *at, size_t node, noun result, noun *values,
+                        bool *everything)
 {
     if (result == at[node])
         return 0;
@@ -450,12 +452,15 @@ static uint64_t written(const struct layout *layout, const noun *at, size_t node
         noun theirs = side ? noun_tail(at[node]) : noun_head(at[node]);
         int32_t c = n->child[side];
         if (c >= 0)
-            writes |= written(layout, at, (size_t)c, mine, everything);
+            writes |= written(layout, at, (size_t)c, mine, values, everything);
         else if (mine != theirs) {
-            if (c == CHILD_REST)
+            if (c == CHILD_REST) {
                 *everything = true;
-            else
+            } else {
                 writes |= shard_bit((size_t)(-1 - c));
+                if (values)
+                    values[-1 - c] = mine;
+            }
         }
     }
     return *everything ? layout->all : writes;
@@ -479,7 +484,8 @@ struct map_entry {
 struct shard_map {
     struct map_entry *slots;
     size_t capacity;      /* a power of two */
-    uint32_t stamp;       /* moved on each build, so nothing needs clearing */
+    size_t count;         /* slots filled since the last clear */
+    uint32_t stamp;       /* moved on each clear, so nothing needs clearing */
 };
 
 static size_t map_hash(noun key) { return (size_t)((key >> 3) * UINT64_C(0x9E3779B97F4A7C15) >> 40); }
@@ -503,17 +509,33 @@ static struct map_entry *map_entry(struct shard_map *map, noun key)
     while (map->slots[i].stamp == map->stamp && map->slots[i].key != key)
         i = (i + 1) & mask;
     struct map_entry *e = &map->slots[i];
-    if (e->stamp != map->stamp)
+    if (e->stamp != map->stamp) {
         *e = (struct map_entry){ .key = key, .stamp = map->stamp };
+        map->count++;
+    }
     return e;
 }
 
-/* Make `map` describe the kernel whose spine cells are `at` and shard roots
- * `values`.  False when memory is short. */
-static bool map_build(struct shard_map *map, const struct layout *layout, const noun *at, const noun *values)
+/* A map is made for one kernel and then told of the next ones a worker
+ * assembles, which differ from it in a few shards (map_add): the cells of
+ * the kernels before stay in it.  Those are not part of the kernel now
+ * run, so nothing it holds reaches them, unless hash-consing in home
+ * shares a cell with one of them; the map then says that cell is read
+ * through more shards than it is, which can only make a conflict that is
+ * not real, never miss one.  A map has room for MAP_KERNELS kernels' worth
+ * of cells and is cleared (map_clear) before it is a quarter full: most
+ * probes are for cells that are not in it (the tracker asks about every
+ * cell a walk meets), and one of those takes longer the fuller the table
+ * (at half full, measured, the saving of assembling kernels this way was
+ * lost); the slots stay in the core's first cache. */
+#define MAP_KERNELS 4
+
+/* Empty `map`, with room for MAP_KERNELS kernels of this layout.  False
+ * when memory is short. */
+static bool map_clear(struct shard_map *map, const struct layout *layout)
 {
     size_t needed = 4;
-    while (needed < 2 * (layout->node_count + layout->shard_count))
+    while (needed < 2 * MAP_KERNELS * (layout->node_count + layout->shard_count))
         needed *= 2;
     if (map->capacity < needed) {
         free(map->slots);
@@ -527,7 +549,26 @@ static bool map_build(struct shard_map *map, const struct layout *layout, const 
         memset(map->slots, 0, map->capacity * sizeof *map->slots);
         map->stamp = 1;
     }
+    map->count = 0;
+    return true;
+}
+
+/* Whether `map` has room for one more kernel of this layout. */
+static bool map_has_room(const struct shard_map *map, const struct layout *layout)
+{
+    return map->count + layout->node_count + layout->shard_count <= map->capacity / 4;
+}
+
+/* Tell `map` of the kernel whose spine cells are `at` and shard roots
+ * `values`, where it differs from the last kernel told: the spine cells
+ * above the shards in `changed`, and those shards' roots (all of it when
+ * `changed` is the layout's `all`).  Needs room (map_has_room). */
+static void map_add(struct shard_map *map, const struct layout *layout, const noun *at, const noun *values,
+                    uint64_t changed)
+{
     for (size_t k = 0; k < layout->node_count; k++) {
+        if (!(layout->nodes[k].under & changed))
+            continue;
         struct map_entry *e = map_entry(map, at[k]);
         e->spine = true;
         e->under |= layout->nodes[k].under;
@@ -537,10 +578,11 @@ static bool map_build(struct shard_map *map, const struct layout *layout, const 
                 e->child[side] |= shard_bit((size_t)(-1 - c));
         }
     }
-    for (size_t s = 0; s < layout->shard_count; s++)
+    for (uint64_t m = changed & layout->all; m; m &= m - 1) {
+        size_t s = (size_t)__builtin_ctzll(m);
         if (!noun_is_direct(values[s]))
             map_entry(map, values[s])->roots |= shard_bit(s);
-    return true;
+    }
 }
 
 /* ---- tracking ------------------------------------------------------------------- */
@@ -742,6 +784,13 @@ struct worker {
     struct shard_map map;
     noun *spine_at;                /* spine cells of the kernel assembled */
     size_t spine_capacity;
+    /* Whether spine_at and `map` are those of the last kernel a run of
+     * this epoch assembled, whose shard roots are view_values: the next
+     * is made from it by replacing the shards whose versions differ
+     * (prepare), as a worker's run mostly differs from its last in the
+     * one shard that wrote. */
+    bool view_ready;
+    noun view_values[STM_MAX_SHARDS];
     noun *move_roots;              /* what move_ready_results moves */
     size_t move_root_capacity;
     struct attempt_chunk *chunks;       /* this epoch's attempts */
@@ -1111,6 +1160,7 @@ static void worker_drop_epoch(struct worker *w)
         noun_move_marks_clear(w->moved);
     if (w->batch)
         noun_region_reset(w->batch);
+    w->view_ready = false;
     if (noun_region_used(nock_context_region(w->nock)) > SCRATCH_KEEP)
         nock_context_reset(w->nock);
 }
@@ -1239,11 +1289,29 @@ static void prepare(void *context)
     struct worker *w = p->worker;
     struct epoch *e = p->epoch;
     const struct layout *layout = e->layout;
-    /* the pre-state with new spine cells on the paths to the shards
-     * whose versions are newer (after a few events, nearly all) */
-    memcpy(w->spine_at, e->pre_at, layout->node_count * sizeof *w->spine_at);
-    p->view = rebuild(layout, w->spine_at, e->pre_rest, 0, p->replaced, p->values, NULL, w->batch);
-    p->mapped = map_build(&w->map, layout, w->spine_at, p->values);
+    /* the last kernel this worker assembled, with new spine cells on the
+     * paths to the shards whose versions differ from its; or, the first
+     * time in the epoch, the pre-state with new cells on the paths to the
+     * shards whose versions are newer */
+    bool from_last = w->view_ready && map_has_room(&w->map, layout);
+    w->view_ready = false; /* until both are made (a full region leaves) */
+    uint64_t changed = 0;
+    if (from_last) {
+        for (size_t s = 0; s < layout->shard_count; s++)
+            if (p->values[s] != w->view_values[s])
+                changed |= shard_bit(s);
+        p->mapped = true;
+    } else {
+        memcpy(w->spine_at, e->pre_at, layout->node_count * sizeof *w->spine_at);
+        changed = p->replaced;
+        p->mapped = map_clear(&w->map, layout);
+    }
+    p->view = rebuild(layout, w->spine_at, e->pre_rest, 0, changed, p->values, NULL, w->batch);
+    if (!p->mapped)
+        return;
+    map_add(&w->map, layout, w->spine_at, p->values, from_last ? changed : layout->all);
+    memcpy(w->view_values, p->values, layout->shard_count * sizeof *p->values);
+    w->view_ready = true;
     struct jam_error cue_error = { 0 };
     const struct stm_event *source = &e->events[p->event_index];
     struct noun_region *scratch = nock_context_region(w->nock);
@@ -1282,23 +1350,16 @@ static void take_product(struct worker *w, const struct layout *layout, struct a
     a->effects = noun_head(product);
     noun result = noun_tail(product);
     bool everything = false;
-    a->writes = written(layout, w->spine_at, 0, result, &everything);
+    a->writes = written(layout, w->spine_at, 0, result, a->values, &everything);
     a->everything = everything;
     if (everything) {
+        /* (the new roots written is the whole result) */
+        memset(a->values, 0, layout->shard_count * sizeof *a->values);
         a->result = result;
         w->tracking.reads = layout->all;
-        return;
     }
     /* (what it wrote and the effects it made are looked at whole when
      * they are kept: copy_root) */
-    noun result_at[layout->node_count];
-    spine_cells(layout, result, result_at);
-    noun result_values[STM_MAX_SHARDS];
-    shard_values(layout, result_at, result_values);
-    for (uint64_t m = a->writes; m; m &= m - 1) {
-        size_t s = (size_t)__builtin_ctzll(m);
-        a->values[s] = result_values[s];
-    }
 }
 
 static void notify_progress(struct epoch *e);
@@ -2268,7 +2329,7 @@ static bool serial_one(struct stm *stm, struct kernel *kernel, const struct stm_
     noun at[nodes];
     spine_cells(&stm->layout, before, at);
     bool everything = false;
-    uint64_t writes = written(&stm->layout, at, 0, after, &everything);
+    uint64_t writes = written(&stm->layout, at, 0, after, NULL, &everything);
     if (everything)
         stm->layout_known = false;
     else
@@ -2297,6 +2358,7 @@ static void make_final_state(void *context)
         if (writer)
             written |= shard_bit(s);
     }
+    f->worker->view_ready = false;
     memcpy(f->worker->spine_at, e->pre_at, layout->node_count * sizeof *e->pre_at);
     f->state = rebuild(layout, f->worker->spine_at, e->pre_rest, 0, written, values, e->committed_mugs, f->worker->batch);
 }
