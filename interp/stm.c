@@ -891,8 +891,12 @@ static inline noun copy_of(const struct noun_region *scratch, noun n)
 
 /* Copy `root`, in scratch, to the batch region; the copy, or NOUN_NONE
  * when the C heap is out.  Post-order: a cell is built once both its
- * children are copied.  A cell keeps the mug it had in scratch.  What it
- * holds from outside scratch is noted as read (track_held). */
+ * children are copied, with its mug, which it keeps from scratch or gets
+ * from theirs here: every kept noun needs its mug (the committer's mug of
+ * the state, home's dedup table when it is moved), and working it out
+ * now, on the worker that ran the event, costs no second walk and leaves
+ * none to the committer.  What it holds from outside scratch is noted as
+ * read (track_held). */
 static noun copy_root(struct worker *w, const struct noun_region *scratch, noun root)
 {
     if (!noun_region_holds(scratch, root)) {
@@ -924,8 +928,11 @@ static noun copy_root(struct worker *w, const struct noun_region *scratch, noun 
                 track_held(&w->tracking, head);
             if (!noun_region_holds(scratch, tail))
                 track_held(&w->tracking, tail);
+            noun head_copy = copy_of(scratch, head), tail_copy = copy_of(scratch, tail);
             uint32_t mug = noun_to_cell(x)->mug;
-            noun copy = noun_cell_new(w->batch, copy_of(scratch, head), copy_of(scratch, tail));
+            if (!mug)
+                mug = mug_both(mug_noun(head_copy), mug_noun(tail_copy));
+            noun copy = noun_cell_new(w->batch, head_copy, tail_copy);
             noun_to_cell(copy)->mug = mug;
             if (!copy_mark(w, x, copy))
                 return NOUN_NONE;
