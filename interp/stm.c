@@ -432,16 +432,17 @@ static void spine_mugs(const struct layout *layout, uint64_t changed, const uint
     }
 }
 
-/* What `result` wrote, compared position by position with `view` (whose
- * spine cells are `at`): shard bits, or everything when the spine or the
- * rest differs.  The new root of each shard written goes in values[s]
- * (when `values` is not NULL and not everything was written). */
-static uint64_t written(const struct layout *layout, const noun *at, size_t node, noun result, noun *values,
+/* What `result` wrote, compared position by position with `before` (at
+ * spine node `node`; 0 for whole kernels): shard bits, or everything when
+ * the spine or the rest differs.  The new root of each shard written goes
+ * in values[s] (when `values` is not NULL and not everything was
+ * written).  Only the paths that differ are walked. */
+static uint64_t written(const struct layout *layout, size_t node, noun before, noun result, noun *values,
                         bool *everything)
 {
-    if (result == at[node])
+    if (result == before)
         return 0;
-    if (!noun_is_cell(result)) {
+    if (!noun_is_cell(result) || !noun_is_cell(before)) {
         *everything = true;
         return layout->all;
     }
@@ -449,10 +450,10 @@ static uint64_t written(const struct layout *layout, const noun *at, size_t node
     const struct spine_node *n = &layout->nodes[node];
     for (int side = 0; side < 2 && !*everything; side++) {
         noun mine = side ? noun_tail(result) : noun_head(result);
-        noun theirs = side ? noun_tail(at[node]) : noun_head(at[node]);
+        noun theirs = side ? noun_tail(before) : noun_head(before);
         int32_t c = n->child[side];
         if (c >= 0)
-            writes |= written(layout, at, (size_t)c, mine, values, everything);
+            writes |= written(layout, (size_t)c, theirs, mine, values, everything);
         else if (mine != theirs) {
             if (c == CHILD_REST) {
                 *everything = true;
@@ -1357,7 +1358,7 @@ static void take_product(struct worker *w, const struct layout *layout, struct a
     a->effects = noun_head(product);
     noun result = noun_tail(product);
     bool everything = false;
-    a->writes = written(layout, w->spine_at, 0, result, a->values, &everything);
+    a->writes = written(layout, 0, w->spine_at[0], result, a->values, &everything);
     a->everything = everything;
     if (everything) {
         /* (the new roots written is the whole result) */
@@ -2332,11 +2333,8 @@ static bool serial_one(struct stm *stm, struct kernel *kernel, const struct stm_
     noun after = kernel_state(kernel);
     if (!stm->layout_valid)
         return true; /* layout_refresh looks at the new state's declaration */
-    size_t nodes = stm->layout.node_count;
-    noun at[nodes];
-    spine_cells(&stm->layout, before, at);
     bool everything = false;
-    uint64_t writes = written(&stm->layout, at, 0, after, NULL, &everything);
+    uint64_t writes = written(&stm->layout, 0, before, after, NULL, &everything);
     if (everything)
         stm->layout_known = false;
     else
