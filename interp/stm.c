@@ -27,9 +27,10 @@
  *     The state is made as a noun once, at the end of the epoch; a commit
  *     only works out its mug, from the mugs of its parts.
  *   - Views and that last state are built from the pre-state's parts, laid
- *     out in arrays at the start of the epoch, and the versions' roots:
- *     no worker reads a spine cell another made (each such read is a
- *     cache miss across cores).
+ *     out in arrays at the start of the epoch, and the versions' roots (a
+ *     worker's later views from its own last one): no worker reads a
+ *     spine cell another made (each such read is a cache miss across
+ *     cores).
  *   - A run started while its event is at the commit point sees exactly
  *     the committed versions, which cannot change until it commits; but
  *     in a routed epoch an event's first run takes its worker's own
