@@ -1362,7 +1362,8 @@ static void take_product(struct worker *w, const struct layout *layout, struct a
     a->writes = written(layout, 0, w->spine_at[0], result, a->values, &everything);
     a->everything = everything;
     if (everything) {
-        /* (the new roots written is the whole result) */
+        /* the whole result is kept instead: drop the roots written() noted
+         * before it met the write to the spine or the rest */
         memset(a->values, 0, layout->shard_count * sizeof *a->values);
         a->result = result;
         w->tracking.reads = layout->all;
