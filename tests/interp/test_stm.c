@@ -77,9 +77,8 @@ enum kv_spread { KV_UNIFORM, KV_HOT_SHARD, KV_ONE_SHARD };
 
 /* kv events: puts and gets, a few that crash (keys out of range, an
  * unknown tag, an atom). */
-static struct workload kv_workload(enum kv_spread spread, size_t count, bool with_crashes)
+static void kv_workload_add(struct workload *w, enum kv_spread spread, size_t count, bool with_crashes)
 {
-    struct workload w = { 0 };
     for (size_t i = 0; i < count; i++) {
         uint64_t draw = next_random();
         uint64_t shard = draw % 16;
@@ -96,8 +95,14 @@ static struct workload kv_workload(enum kv_spread spread, size_t count, bool wit
             event = noun_cell_new(region, noun_short_term("get"), key);
         else
             event = noun_trel(region, noun_short_term("put"), key, (draw >> 40) % 1000);
-        workload_add(&w, event);
+        workload_add(w, event);
     }
+}
+
+static struct workload kv_workload(enum kv_spread spread, size_t count, bool with_crashes)
+{
+    struct workload w = { 0 };
+    kv_workload_add(&w, spread, count, with_crashes);
     return w;
 }
 
@@ -435,6 +440,26 @@ static void test_home_fills_up(void **state)
     workload_free(&w);
 }
 
+/* Contention that ends is noticed: after a stretch on one shard, which
+ * goes serial when the workers really overlap, events spread over all
+ * shards run in parallel again.  (The serial stretch looks at one window of
+ * events in ESTIMATE_PROBE_EVERY, so this also checks that windows come
+ * round; stuck serial, the parallel events would be the one-shard
+ * stretch's few.) */
+static void test_kv_contention_ends(void **state)
+{
+    random_state = 9;
+    struct workload w = { 0 };
+    kv_workload_add(&w, KV_ONE_SHARD, 2000, false);
+    kv_workload_add(&w, KV_UNIFORM, 3000, false);
+    struct stm_batch_stats stats = run_both(kv_kernel(), &w, 1000, 2, false);
+    print_message("kv one shard then uniform: %llu events, %llu serial, %llu parallel\n",
+                  (unsigned long long)stats.events, (unsigned long long)stats.serial_events,
+                  (unsigned long long)stats.parallel_events);
+    assert_true(stats.parallel_events > 1500);
+    workload_free(&w);
+}
+
 static void test_no_shards_runs_serially(void **state)
 {
     random_state = 4;
@@ -516,6 +541,7 @@ int main(void)
         cmocka_unit_test(test_kv_uniform),
         cmocka_unit_test(test_kv_hot_shard_with_crashes),
         cmocka_unit_test(test_kv_one_shard),
+        cmocka_unit_test(test_kv_contention_ends),
         cmocka_unit_test(test_toy_spine_battery_and_changing_shards),
         cmocka_unit_test(test_misrouted),
         cmocka_unit_test(test_home_fills_up),
