@@ -2281,6 +2281,25 @@ static void result_clear(struct stm_result *result)
     memset(&result->stats, 0, sizeof result->stats);
 }
 
+/* Fetch for writing the lines of a result that every event fills in (all
+ * but its spans and its error).  Results sit about 3 KB apart, a page each
+ * mostly, where the hardware fetches nothing ahead, and a batch's were
+ * evicted long before they are filled again, so each was a stall of its
+ * own.  Measured in one process, on alternate blocks of batches against
+ * the same code without it (six runs each): the fill at an epoch's end,
+ * fetching 8 results ahead, made uniform kv 3% faster (median; from 0.4%
+ * slower to 7.6% faster); the fetch before a serial run, kv on one shard
+ * 1% (median; -2.7% to +4.5%). */
+static void result_prefetch(struct stm_result *result)
+{
+    uintptr_t line = (uintptr_t)result & ~(uintptr_t)63, end = (uintptr_t)&result->applied.cost.spans;
+    for (; line < end; line += 64)
+        __builtin_prefetch((const void *)line, 1);
+}
+
+/* How many results ahead epoch_finish fetches the one it will fill. */
+#define RESULT_PREFETCH_AHEAD 8
+
 static void totals_add(struct stm_batch_stats *totals, const struct stm_event_stats *s)
 {
     totals->events++;
@@ -2325,6 +2344,7 @@ static bool serial_one(struct stm *stm, struct kernel *kernel, const struct stm_
     noun before = kernel_state(kernel);
     noun parsed;
     char why[200];
+    result_prefetch(result);
     result_clear(result);
     if (!kernel_cue_event(kernel, event->jam, event->length, &parsed, why, sizeof why)) {
         result_refused(result, KERNEL_BAD_PRODUCT, "the event is not a valid jam: %.150s", why);
@@ -2414,6 +2434,8 @@ static bool epoch_finish(struct stm *stm, struct kernel *kernel, struct epoch *e
         struct slot *slot = &e->slots[i - e->begin];
         const struct attempt *a = slot->committed;
         struct stm_result *result = &results[i];
+        if (i + RESULT_PREFETCH_AHEAD < e->begin + committed)
+            result_prefetch(&results[i + RESULT_PREFETCH_AHEAD]);
         result_clear(result);
         result->stats = slot->stats;
         /* every run counts, those that finished after the commit too */
