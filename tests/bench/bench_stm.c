@@ -9,16 +9,25 @@
  * store lets it (store.c, maybe_collect), so the dedup table is as big as
  * in a real replay (left to grow, it makes every serial event miss the
  * cache far more than the STM's batched copy-out does, and flatters STM).
- * The two ways run in pairs, RUNS times, the order swapped each time (this
- * machine's speed drifts over seconds); the ratio is the median of the
- * pairs' ratios, the rates the medians of each way's.  Each way keeps its
- * kernel (and STM its backend) from one run to the next, as a replay
- * keeps them from one batch to the next (struct ways).  Both ways must
- * end in the same state (the program exits 1 if not).  Output, one line
- * per workload, the STM's statistics summed over its runs:
+ *
+ * How the two are timed.  This machine's speed drifts over seconds (serial
+ * kv alone has run anywhere from 205,000 to 485,000 events a second), so
+ * two ways timed one after the other are timed on different machines.
+ * Each way has a home of its own, as if it were a process of its own, and
+ * within a run the two take turns a block of BLOCK_BATCHES batches at a
+ * time (about 10 ms), the order swapped each block: both see the same
+ * stretches of the machine.  A run is `count` events from the booted
+ * state; its ratio is the serial way's time over the STM's; the figure is
+ * the median of RUNS runs' ratios, and the rates the medians of each way's.
+ * (Timed as whole runs in turn, the ratios of one bench's five runs ranged
+ * over as much as 1.47x-2.59x; see docs/stm.md, Speed.)  Each way keeps
+ * its kernel (and STM its backend) from one run to the next, as a replay
+ * keeps them from one batch to the next (struct way).  Both ways must end
+ * each run in the same state (the program exits 1 if not).  Output, one
+ * line per workload, the STM's statistics summed over its runs:
  *
  *   stm <name>: <ratio>x serial (target >= <t>x; serial N/s, stm N/s;
- *       conflicts C, re-runs R, parallel P of E) OK|MISSED
+ *       conflicts C, re-runs R, parallel P of E; runs r1-r2x) OK|MISSED
  *
  *   stm <name>: CPU per event: serial S us, stm T us (all threads)
  *
@@ -40,7 +49,7 @@
  * Usage: bench_stm [events [workload]]: 200,000 events each by default;
  * a workload's whole name runs only that one, and a word ("uniform", "one
  * shard", "counter") the ones whose names hold it.  With BENCH_STM_PAIRS
- * set, each pair's rates and ratio go to standard error as well.
+ * set, each run's rates and ratio go to standard error as well.
  */
 #define _GNU_SOURCE /* cpus.h */
 #include <stdio.h>
@@ -58,11 +67,11 @@
 
 #define RUNS 5
 #define BATCH 1024
+/* Batches a way runs before the other takes its turn. */
+#define BLOCK_BATCHES 4
 /* store.c's STORE_COLLECT_FLOOR: home is collected once it holds twice
  * what survived the last collection, and at least this much */
 #define COLLECT_FLOOR ((size_t)8 << 20)
-
-static struct noun_home *home;
 
 static uint64_t random_state = 1;
 
@@ -107,8 +116,9 @@ static struct stm_event *make_events(const char *sample, size_t count, bool one_
     return events;
 }
 
-/* The sample's kernel after its first event (kv builds its table then). */
-static noun booted(const char *sample)
+/* The sample's kernel in `home` after its first event, `first` (kv builds
+ * its table then). */
+static noun booted(struct noun_home *home, const char *sample, const struct stm_event *first)
 {
     noun state;
     char why[300];
@@ -118,7 +128,6 @@ static noun booted(const char *sample)
     struct kernel *kernel = kernel_new(home, state, 0, &options, why, sizeof why);
     if (!kernel)
         die(why);
-    struct stm_event *first = make_events(sample, 1, false);
     noun event;
     struct kernel_applied applied;
     struct kernel_error error;
@@ -127,14 +136,12 @@ static noun booted(const char *sample)
         die("the first event was refused");
     noun after = kernel_state(kernel);
     kernel_free(kernel);
-    free((void *)first->jam);
-    free(first);
     return after;
 }
 
 /* `state` with its declaration's routes taken out: [%route base routes
  * decl] at axis 14 becomes decl. */
-static noun without_routes(noun state)
+static noun without_routes(struct noun_home *home, noun state)
 {
     noun declaration = noun_fragment(14, state);
     if (!noun_is_cell(declaration) || noun_head(declaration) != noun_short_term("route"))
@@ -150,7 +157,7 @@ static noun without_routes(noun state)
 }
 
 /* Collect home if it has grown as much as the store lets it. */
-static void collect_like_the_store(void)
+static void collect_like_the_store(struct noun_home *home)
 {
     size_t floor = noun_home_used_after_collect(home);
     if (floor < COLLECT_FLOOR / 2)
@@ -159,116 +166,128 @@ static void collect_like_the_store(void)
         noun_home_collect(home);
 }
 
-static double seconds_since(uint64_t started) { return (double)(clock_wall_nanoseconds() - started) / 1e9; }
-
-/* The two ways' kernels and the STM backend, made once for a workload and
- * used by all its runs, as a replay uses one of each for all its batches.
- * (Made for each run, the STM's first batch paid for its workers'
- * regions being touched the first time: on this machine's fresh memory,
- * up to 14 ms a run.)  Each run starts from the booted state and leaves
- * it there, so neither way's last state is kept alive through the
- * other's run. */
-struct ways {
-    struct kernel *serial, *parallel;
-    struct stm *stm;
+/* One way of applying the events, with a home of its own (so neither
+ * way's dedup table holds the other's cells, and equal states are not
+ * shared between them) and a kernel, and STM its backend, made once for a
+ * workload and used by all its runs, as a replay uses one of each for all
+ * its batches.  (Made for each run, the STM's first batch paid for its
+ * workers' regions being touched the first time: on this machine's fresh
+ * memory, up to 14 ms a run.)  Each run starts from the booted state and
+ * leaves it there. */
+struct way {
+    struct noun_home *home;
+    noun booted;                /* a root of home */
+    struct kernel *kernel;
+    struct stm *stm;            /* NULL for the serial way */
+    struct stm_result *results; /* made once and reused, as the store does */
+    double seconds, cpu_seconds; /* of the run under way */
 };
 
-static struct kernel *kernel_for_runs(noun state)
+static void way_make(struct way *way, const char *sample, const struct stm_event *first, bool routes,
+                     bool parallel)
 {
     char why[200];
+    way->home = noun_home_new(noun_arena_memory((size_t)32 << 30));
+    if (!way->home)
+        die("no home");
+    way->booted = booted(way->home, sample, first);
+    if (!routes)
+        way->booted = without_routes(way->home, way->booted);
+    noun_home_root_add(way->home, &way->booted);
     struct kernel_options options = { .no_cpu_time = true };
-    struct kernel *kernel = kernel_new(home, state, 1, &options, why, sizeof why);
-    if (!kernel)
+    way->kernel = kernel_new(way->home, way->booted, 1, &options, why, sizeof why);
+    if (!way->kernel)
         die(why);
-    return kernel;
+    way->stm = NULL;
+    way->results = NULL;
+    if (parallel) {
+        struct stm_options stm_options = { .no_cpu_time = true };
+        way->stm = stm_new(way->home, &stm_options, why, sizeof why);
+        way->results = calloc(BATCH, sizeof *way->results);
+        if (!way->stm || !way->results)
+            die(way->stm ? "out of memory" : why);
+    }
 }
 
-static void ways_make(struct ways *ways, noun state)
+static void way_free(struct way *way)
 {
-    char why[200];
-    struct stm_options stm_options = { .no_cpu_time = true };
-    ways->serial = kernel_for_runs(state);
-    ways->parallel = kernel_for_runs(state);
-    ways->stm = stm_new(home, &stm_options, why, sizeof why);
-    if (!ways->stm)
-        die(why);
+    if (way->stm)
+        stm_free(way->stm);
+    free(way->results);
+    kernel_free(way->kernel);
+    noun_home_free(way->home);
 }
 
-static void ways_free(struct ways *ways)
+/* Set the way's kernel to its booted state and collect its home.
+ * (kernel_set_state only refuses a state outside home, which would be
+ * this program's bug.) */
+static void way_reset(struct way *way)
 {
-    stm_free(ways->stm);
-    kernel_free(ways->parallel);
-    kernel_free(ways->serial);
-}
-
-/* Set `kernel` to `state`, as after the boot.  (kernel_set_state only
- * refuses a state outside home, which would be this program's bug.) */
-static void reset_to(struct kernel *kernel, noun state)
-{
-    if (!kernel_set_state(kernel, state, 1))
+    if (!kernel_set_state(way->kernel, way->booted, 1))
         die("the booted state is not in home");
+    noun_home_collect(way->home);
+    way->seconds = way->cpu_seconds = 0;
 }
 
-/* Apply events[0 .. count) serially from *state (a home root, which the
- * collections on the way move); the wall-clock seconds taken, and the mug
- * of the state at the end in *mug. */
-static double run_serial(struct kernel *kernel, const noun *state, const struct stm_event *events, size_t count,
-                         uint32_t *mug)
+/* Apply events[begin .. end), whole batches but maybe the last, the way's
+ * way, adding the time taken to its run's, and the STM's statistics to
+ * *totals. */
+static void way_apply(struct way *way, const struct stm_event *events, size_t begin, size_t end,
+                      struct stm_batch_stats *totals)
 {
     char why[200];
-    reset_to(kernel, *state);
+    double cpu = clock_process_cpu_seconds();
     uint64_t started = clock_wall_nanoseconds();
-    for (size_t i = 0; i < count; i++) {
-        noun event;
-        struct kernel_applied applied;
-        struct kernel_error error;
-        if (!kernel_cue_event(kernel, events[i].jam, events[i].length, &event, why, sizeof why) ||
-            kernel_apply(kernel, event, &applied, &error) != KERNEL_OK)
-            die("serial: an event was refused");
-        if (i % BATCH == BATCH - 1)
-            collect_like_the_store();
+    for (size_t done = begin; done < end;) {
+        size_t size = end - done < BATCH ? end - done : BATCH;
+        if (!way->stm) {
+            for (size_t i = done; i < done + size; i++) {
+                noun event;
+                struct kernel_applied applied;
+                struct kernel_error error;
+                if (!kernel_cue_event(way->kernel, events[i].jam, events[i].length, &event, why, sizeof why) ||
+                    kernel_apply(way->kernel, event, &applied, &error) != KERNEL_OK)
+                    die("serial: an event was refused");
+            }
+        } else {
+            struct stm_batch_stats stats;
+            if (stm_apply_batch(way->stm, way->kernel, events + done, size, true, way->results, &stats) != size)
+                die("stm: an event was refused");
+            totals->events += stats.events;
+            totals->reruns += stats.reruns;
+            totals->parallel_events += stats.parallel_events;
+            for (int s = 0; s < STM_MAX_SHARDS; s++)
+                totals->conflicts_by_shard[s] += stats.conflicts_by_shard[s];
+            stm_time_add(&totals->time, &stats.time);
+        }
+        done += size;
+        collect_like_the_store(way->home);
     }
-    double seconds = seconds_since(started);
-    *mug = kernel_mug(kernel);
-    reset_to(kernel, *state);
-    noun_home_collect(home);
-    return seconds;
+    way->seconds += (double)(clock_wall_nanoseconds() - started) / 1e9;
+    way->cpu_seconds += clock_process_cpu_seconds() - cpu;
 }
 
-/* The same with stm_apply_batch, adding its statistics to *totals.
- * `results` is the caller's, made once and reused for every batch, as the
- * store does. */
-static double run_stm(const struct ways *ways, const noun *state, const struct stm_event *events, size_t count,
-                      uint32_t *mug, struct stm_batch_stats *totals, struct stm_result *results)
+/* One run: events[0 .. count) both ways, taking turns a block at a time,
+ * the order swapped each block.  Both must end in the same state. */
+static void run_both(struct way *serial, struct way *parallel, const struct stm_event *events, size_t count,
+                     struct stm_batch_stats *totals)
 {
-    struct kernel *kernel = ways->parallel;
-    struct stm *stm = ways->stm;
-    reset_to(kernel, *state);
-    uint64_t started = clock_wall_nanoseconds();
-    for (size_t done = 0; done < count;) {
-        size_t size = count - done < BATCH ? count - done : BATCH;
-        struct stm_batch_stats stats;
-        if (stm_apply_batch(stm, kernel, events + done, size, true, results, &stats) != size)
-            die("stm: an event was refused");
-        totals->events += stats.events;
-        totals->reruns += stats.reruns;
-        totals->parallel_events += stats.parallel_events;
-        for (int s = 0; s < STM_MAX_SHARDS; s++)
-            totals->conflicts_by_shard[s] += stats.conflicts_by_shard[s];
-        stm_time_add(&totals->time, &stats.time);
-        done += size;
-        collect_like_the_store();
+    way_reset(serial);
+    way_reset(parallel);
+    size_t block = (size_t)BLOCK_BATCHES * BATCH;
+    for (size_t begin = 0, turn = 0; begin < count; begin += block, turn++) {
+        size_t end = count - begin < block ? count : begin + block;
+        struct way *first = turn % 2 ? parallel : serial, *second = turn % 2 ? serial : parallel;
+        way_apply(first, events, begin, end, totals);
+        way_apply(second, events, begin, end, totals);
     }
-    double seconds = seconds_since(started);
-    *mug = kernel_mug(kernel);
-    reset_to(kernel, *state);
-    noun_home_collect(home);
-    return seconds;
+    if (kernel_mug(serial->kernel) != kernel_mug(parallel->kernel))
+        die("stm and serial ended in different states");
 }
 
 static int missed = 0;
 
-/* Where the last STM run's time went, per event (struct stm_time). */
+/* Where the STM runs' time went, per event (struct stm_time). */
 static void print_time(const char *name, const struct stm_time *time, size_t count)
 {
     double per_event = 1e-3 / (double)count; /* ns in all -> us per event */
@@ -292,38 +311,26 @@ static void bench(const char *name, const char *sample, bool one_shard, bool rou
 {
     if (only && (exact ? strcmp(name, only) != 0 : !strstr(name, only)))
         return;
-    noun state = booted(sample);
-    if (!routes)
-        state = without_routes(state);
-    noun_home_root_add(home, &state);
+    struct stm_event *first = make_events(sample, 1, false);
     struct stm_event *events = make_events(sample, count, one_shard);
-    struct stm_result *results = calloc(BATCH, sizeof *results);
-    if (!results)
-        die("out of memory");
     double serial[RUNS], parallel[RUNS], serial_cpu[RUNS], parallel_cpu[RUNS], ratios[RUNS];
     struct stm_batch_stats stats = { 0 };
-    struct ways ways;
-    ways_make(&ways, state);
+    struct way serial_way, stm_way;
+    way_make(&serial_way, sample, first, routes, false);
+    way_make(&stm_way, sample, first, routes, true);
     for (int run = 0; run < RUNS; run++) {
-        uint32_t serial_mug = 0, stm_mug = 0;
-        for (int half = 0; half < 2; half++) {
-            double cpu = clock_process_cpu_seconds();
-            if ((half + run) % 2 == 0) {
-                serial[run] = run_serial(ways.serial, &state, events, count, &serial_mug);
-                serial_cpu[run] = clock_process_cpu_seconds() - cpu;
-            } else {
-                parallel[run] = run_stm(&ways, &state, events, count, &stm_mug, &stats, results);
-                parallel_cpu[run] = clock_process_cpu_seconds() - cpu;
-            }
-        }
-        if (serial_mug != stm_mug)
-            die("stm and serial ended in different states");
+        run_both(&serial_way, &stm_way, events, count, &stats);
+        serial[run] = serial_way.seconds;
+        parallel[run] = stm_way.seconds;
+        serial_cpu[run] = serial_way.cpu_seconds;
+        parallel_cpu[run] = stm_way.cpu_seconds;
         ratios[run] = serial[run] / parallel[run];
         if (getenv("BENCH_STM_PAIRS"))
-            fprintf(stderr, "pair %d: serial %.0f/s, stm %.0f/s: %.2fx\n", run, (double)count / serial[run],
+            fprintf(stderr, "run %d: serial %.0f/s, stm %.0f/s: %.2fx\n", run, (double)count / serial[run],
                     (double)count / parallel[run], ratios[run]);
     }
-    ways_free(&ways);
+    way_free(&stm_way);
+    way_free(&serial_way);
     bench_sort(ratios, RUNS);
     bench_sort(serial, RUNS);
     bench_sort(parallel, RUNS);
@@ -337,10 +344,10 @@ static void bench(const char *name, const char *sample, bool one_shard, bool rou
     bool ok = ratio >= target;
     missed += !ok;
     printf("stm %s: %.2fx serial (target >= %.1fx; serial %.0f/s, stm %.0f/s; conflicts %llu, re-runs %llu, "
-           "parallel %llu of %llu) %s\n",
+           "parallel %llu of %llu; runs %.2f-%.2fx) %s\n",
            name, ratio, target, serial_rate, stm_rate, (unsigned long long)conflicts,
            (unsigned long long)stats.reruns, (unsigned long long)stats.parallel_events,
-           (unsigned long long)stats.events, ok ? "OK" : "MISSED");
+           (unsigned long long)stats.events, ratios[0], ratios[RUNS - 1], ok ? "OK" : "MISSED");
     printf("stm %s: CPU per event: serial %.2f us, stm %.2f us (all threads)\n", name,
            serial_cpu[RUNS / 2] / (double)count * 1e6, parallel_cpu[RUNS / 2] / (double)count * 1e6);
     print_time(name, &stats.time, stats.events);
@@ -348,8 +355,8 @@ static void bench(const char *name, const char *sample, bool one_shard, bool rou
     for (size_t i = 0; i < count; i++)
         free((void *)events[i].jam);
     free(events);
-    free(results);
-    noun_home_root_remove(home, &state);
+    free((void *)first->jam);
+    free(first);
 }
 
 int main(int argc, char **argv)
@@ -379,13 +386,9 @@ int main(int argc, char **argv)
     size_t workload_count = sizeof workloads / sizeof workloads[0];
     for (size_t i = 0; only && i < workload_count; i++)
         exact = exact || !strcmp(workloads[i].name, only);
-    home = noun_home_new(noun_arena_memory((size_t)32 << 30));
-    if (!home)
-        die("no home");
     bench_parallel_ceiling(); /* what two threads can gain here, now */
     for (size_t i = 0; i < workload_count; i++)
         bench(workloads[i].name, workloads[i].sample, workloads[i].one_shard, workloads[i].routes, count,
               workloads[i].target);
-    noun_home_free(home);
     return 0;
 }
