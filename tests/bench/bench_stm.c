@@ -20,7 +20,7 @@
  * state; its ratio is the serial way's time over the STM's; the figure is
  * the median of RUNS runs' ratios, and the rates the medians of each way's.
  * (Timed as whole runs in turn, the ratios of one bench's five runs ranged
- * over as much as 1.47x-2.59x; see docs/stm.md, Speed.)  Each way keeps
+ * over as much as 1.67x-2.59x; see docs/stm.md, Speed.)  Each way keeps
  * its kernel (and STM its backend) from one run to the next, as a replay
  * keeps them from one batch to the next (struct way).  Both ways must end
  * each run in the same state (the program exits 1 if not).  Output, one
