@@ -2285,11 +2285,11 @@ static void result_clear(struct stm_result *result)
  * but its spans and its error).  Results sit about 3 KB apart, a page each
  * mostly, where the hardware fetches nothing ahead, and a batch's were
  * evicted long before they are filled again, so each was a stall of its
- * own.  Measured in one process, on alternate blocks of batches against
- * the same code without it (six runs each): the fill at an epoch's end,
- * fetching 8 results ahead, made uniform kv 3% faster (median; from 0.4%
- * slower to 7.6% faster); the fetch before a serial run, kv on one shard
- * 1% (median; -2.7% to +4.5%). */
+ * own.  Timed on alternate epochs of one run, the fill at an epoch's end
+ * took 20 us fetching 8 results ahead against 30 without (and 41 fetching
+ * 4 ahead, 38 fetching 24, against 36 and 31 for 8): 0.5% of an epoch.
+ * Before a serial run, kv on one shard ran 1% faster (median of six runs
+ * on alternate blocks of batches; -2.7% to +4.5%). */
 static void result_prefetch(struct stm_result *result)
 {
     uintptr_t line = (uintptr_t)result & ~(uintptr_t)63, end = (uintptr_t)&result->applied.cost.spans;
