@@ -97,7 +97,8 @@
  * every call cache), but a scratch that stays small stays in the cache:
  * on alternate blocks of 20 epochs of kv, 96 KB made an epoch with its
  * copy 1-10% shorter than 256 KB (seven runs, none slower; routed and
- * not), and 64 KB was 4-5% slower on a slow stretch of the machine. */
+ * not); 64 KB was 4-5% slower than 256 KB on a very slow stretch of the
+ * machine, 7-9% faster on a normal one. */
 #define SCRATCH_KEEP ((size_t)96 << 10)
 
 static uint64_t shard_bit(size_t shard) { return UINT64_C(1) << shard; }
