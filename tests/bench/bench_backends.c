@@ -100,7 +100,7 @@ static void bench_par(struct noun_home *home, struct noun_region *region)
     if (!nock)
         die("no evaluator");
 
-    noun serial_product, threads_product;
+    noun serial_product, product;
     struct kernel_backend_options options = { .workers = 0 };
     struct kernel_backend *threads = backend_threads_new(home, &options);
     const struct nock_par_mapper *mapper = nock_par_mapper();
@@ -119,22 +119,24 @@ static void bench_par(struct noun_home *home, struct noun_region *region)
     time_par_event(nock, subject, formula, &serial_product);
     serial_product = noun_home_copy_out(home, nock_context_region(nock), serial_product);
     nock_set_par_mapper(mapper);
-    time_par_event(nock, subject, formula, &threads_product);
+    time_par_event(nock, subject, formula, &product);
+    if (!noun_equal(product, serial_product))
+        die("the %par products differ between serial and threads");
     double serial_runs[PAR_PAIRS], threads_runs[PAR_PAIRS], cpu_runs[PAR_PAIRS], ratios[PAR_PAIRS];
     double serial_total = 0, threads_total = 0;
     for (int pair = 0; pair < PAR_PAIRS; pair++) {
         for (int half = 0; half < 2; half++) {
             if ((pair + half) % 2 == 0) {
                 nock_set_par_mapper(NULL);
-                serial_runs[pair] = time_par_event(nock, subject, formula, &threads_product);
+                serial_runs[pair] = time_par_event(nock, subject, formula, &product);
             } else {
                 nock_set_par_mapper(mapper);
                 double cpu = clock_process_cpu_seconds();
-                threads_runs[pair] = time_par_event(nock, subject, formula, &threads_product);
+                threads_runs[pair] = time_par_event(nock, subject, formula, &product);
                 cpu_runs[pair] = (clock_process_cpu_seconds() - cpu) / threads_runs[pair];
             }
-            if (!noun_equal(threads_product, serial_product))
-                die("the %par products differ between serial and threads");
+            if (!noun_equal(product, serial_product))
+                die("the %par products differ from the first serial run's");
         }
         ratios[pair] = serial_runs[pair] / threads_runs[pair];
         serial_total += serial_runs[pair];
@@ -145,7 +147,6 @@ static void bench_par(struct noun_home *home, struct noun_region *region)
     bench_sort(serial_runs, PAR_PAIRS);
     bench_sort(threads_runs, PAR_PAIRS);
     bench_sort(cpu_runs, PAR_PAIRS);
-    double serial = serial_runs[PAR_PAIRS / 2], best = threads_runs[PAR_PAIRS / 2];
     kernel_backend_free(threads);
     nock_context_free(nock);
     double load[1] = { 0 };
@@ -153,7 +154,7 @@ static void bench_par(struct noun_home *home, struct noun_region *region)
     /* CPU over wall says how many cores the helpers really got */
     printf("%%par map of %d x fib(%d), %d pairs (medians): serial %.3f s, threads %.3f s using %.2f cores "
            "(%u cores, load average %.2f; pairs %.2f-%.2fx)\n",
-           PAR_ITEMS, PAR_N, PAR_PAIRS, serial, best, cpu_runs[PAR_PAIRS / 2], backend_cores(), load[0], ratios[0],
+           PAR_ITEMS, PAR_N, PAR_PAIRS, serial_runs[PAR_PAIRS / 2], threads_runs[PAR_PAIRS / 2], cpu_runs[PAR_PAIRS / 2], backend_cores(), load[0], ratios[0],
            ratios[PAR_PAIRS - 1]);
     report("threads %par speedup over serial", serial_total / threads_total, 1.8, true, "x");
 }
